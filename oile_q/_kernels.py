@@ -1,0 +1,281 @@
+"""Compiled (numba) kernels: counter-based random numbers, schedule generation and the
+OILE encounter map on Bloch vectors.
+
+Everything here works in the *mass* basis, where B = (0, 0, 1): the vacuum term is a
+rotation about z and the pair Hamiltonian conserves total S_3 (DESIGN.md section 6).
+
+The exact pair propagator over one step. With S = omega_a + omega_b, D = omega_a - omega_b
+and step duration tau,
+
+    U = R_z(both, -S tau / 2) * U',   U' = exp(-i [phi SWAP - (D tau / 4)(Z_a - Z_b)])
+
+up to a global phase, with phi = gamma * g_ab. U' multiplies |uu> and |dd> by e^{-i phi}
+and acts on the {|ud>, |du>} block as exp(-i (phi X - delta Z)), delta = D tau / 2:
+
+    [[alpha, beta], [beta, alpha']],  alpha = cos W + i delta sin W / W,
+    alpha' = conj(alpha),  beta = -i phi sin W / W,  W = sqrt(phi^2 + delta^2).
+
+The reduced one-body density matrices of U' (rho_a x rho_b) U'^dagger are written out
+element by element below (about 40 complex multiplications, no LAPACK, no 4x4 matrices).
+``oile_q.encounter`` checks this against scipy.linalg.expm of the 4x4 Hamiltonian.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+MODE_EXACT = 0
+MODE_SPLIT = 1
+MODE_SYMMETRIC = 2
+MODES = {"exact": MODE_EXACT, "split": MODE_SPLIT, "symmetric": MODE_SYMMETRIC}
+
+_GOLD = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_STEP = np.uint64(0xD1B54A32D192ED03)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+_INV53 = 1.0 / 9007199254740992.0
+
+
+@njit(cache=True)
+def _mix(z):
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@njit(cache=True)
+def _stream_start(seed, step):
+    """Initial splitmix64 state for one step: a counter-based stream, so any step can be
+    regenerated on its own and chunking never changes the schedule."""
+    return _mix(np.uint64(seed) * _GOLD + np.uint64(step) * _STEP)
+
+
+@njit(cache=True)
+def _uniform(state):
+    state = state + _GOLD
+    return state, (_mix(state) >> _S11) * _INV53
+
+
+@njit(cache=True)
+def matching_chunk(seed, start, count, n):
+    """Uniformly random perfect matchings (Fisher-Yates) for steps start .. start+count-1."""
+    out = np.empty((count, n // 2, 2), dtype=np.int32)
+    perm = np.empty(n, dtype=np.int32)
+    for s in range(count):
+        state = _stream_start(seed, start + s)
+        for i in range(n):
+            perm[i] = i
+        for i in range(n - 1, 0, -1):
+            state, u = _uniform(state)
+            j = int(u * (i + 1))
+            if j > i:
+                j = i
+            t = perm[i]
+            perm[i] = perm[j]
+            perm[j] = t
+        for k in range(n // 2):
+            out[s, k, 0] = perm[2 * k]
+            out[s, k, 1] = perm[2 * k + 1]
+    return out
+
+
+@njit(cache=True)
+def poisson_chunk(seed, start, count, n, p):
+    """Each particle takes part with probability p; the chosen ones are paired at random.
+
+    If an odd number m is chosen, one more particle joins or one drops out with equal
+    odds, so that E[2 floor] = E[m] = N p and every particle meets a partner with
+    probability exactly p per step (as the Poisson master equation assumes).
+    Unused pair slots hold (-1, -1).
+    """
+    out = np.full((count, n // 2, 2), -1, dtype=np.int32)
+    chosen = np.empty(n, dtype=np.int32)
+    others = np.empty(n, dtype=np.int32)
+    for s in range(count):
+        state = _stream_start(seed, start + s)
+        m = 0
+        r = 0
+        for i in range(n):
+            state, u = _uniform(state)
+            if u < p:
+                chosen[m] = i
+                m += 1
+            else:
+                others[r] = i
+                r += 1
+        if m % 2 == 1:
+            state, u = _uniform(state)
+            if u < 0.5 and r > 0:
+                state, u = _uniform(state)
+                j = int(u * r)
+                if j >= r:
+                    j = r - 1
+                chosen[m] = others[j]
+                m += 1
+        for i in range(m - 1, 0, -1):
+            state, u = _uniform(state)
+            j = int(u * (i + 1))
+            if j > i:
+                j = i
+            t = chosen[i]
+            chosen[i] = chosen[j]
+            chosen[j] = t
+        for k in range(m // 2):
+            out[s, k, 0] = chosen[2 * k]
+            out[s, k, 1] = chosen[2 * k + 1]
+    return out
+
+
+@njit(cache=True)
+def round_robin_chunk(start, count, n):
+    """Circle-method 1-factorization of K_n (n even): round r pairs (r, n-1) and
+    ((r+i) mod (n-1), (r-i) mod (n-1)) for i = 1 .. n/2 - 1."""
+    out = np.empty((count, n // 2, 2), dtype=np.int32)
+    m = n - 1
+    for s in range(count):
+        r = (start + s) % m
+        out[s, 0, 0] = r
+        out[s, 0, 1] = m
+        for i in range(1, n // 2):
+            out[s, i, 0] = (r + i) % m
+            out[s, i, 1] = (r - i + m) % m
+    return out
+
+
+# ---------------------------------------------------------------------- encounter
+
+
+@njit(cache=True)
+def _rotate_z(x, y, angle):
+    c = np.cos(angle)
+    s = np.sin(angle)
+    return c * x - s * y, s * x + c * y
+
+
+@njit(cache=True)
+def pair_map(xa, ya, za, xb, yb, zb, phi, delta):
+    """One-body Bloch vectors after U' (see module docstring) on a product state."""
+    w = np.sqrt(phi * phi + delta * delta)
+    sw = np.sin(w) / w if w > 1e-300 else 1.0
+    cw = np.cos(w)
+    alpha = complex(cw, delta * sw)
+    alphap = complex(cw, -delta * sw)
+    beta = complex(0.0, -phi * sw)
+    eph = complex(np.cos(phi), -np.sin(phi))
+    ceph = eph.conjugate()
+    a00 = 0.5 * (1.0 + za)
+    a11 = 0.5 * (1.0 - za)
+    a01 = complex(0.5 * xa, -0.5 * ya)
+    a10 = a01.conjugate()
+    b00 = 0.5 * (1.0 + zb)
+    b11 = 0.5 * (1.0 - zb)
+    b01 = complex(0.5 * xb, -0.5 * yb)
+    b10 = b01.conjugate()
+    abs_a2 = alpha.real * alpha.real + alpha.imag * alpha.imag
+    abs_b2 = beta.real * beta.real + beta.imag * beta.imag
+    cb = beta.conjugate()
+    ra00 = a00 * b00 + abs_a2 * a00 * b11 + abs_b2 * a11 * b00 + 2.0 * (alpha * cb * a01 * b10).real
+    ra01 = eph * (a00 * b01 * cb + a01 * b00 * alphap.conjugate()) + ceph * (alpha * a01 * b11 + beta * a11 * b01)
+    rb00 = b00 * a00 + abs_a2 * b00 * a11 + abs_b2 * b11 * a00 + 2.0 * (alphap * cb * b01 * a10).real
+    rb01 = eph * (b00 * a01 * cb + b01 * a00 * alpha.conjugate()) + ceph * (alphap * b01 * a11 + beta * b11 * a01)
+    return (2.0 * ra01.real, -2.0 * ra01.imag, 2.0 * ra00 - 1.0,
+            2.0 * rb01.real, -2.0 * rb01.imag, 2.0 * rb00 - 1.0)
+
+
+@njit(cache=True)
+def encounter(xa, ya, za, xb, yb, zb, phi, wta, wtb, mode):
+    """Full encounter in the mass basis: kick phi = gamma g_ab and vacuum angles
+    wta = omega_a tau, wtb = omega_b tau, with the chosen propagator."""
+    if mode == MODE_EXACT:
+        xa, ya, za, xb, yb, zb = pair_map(xa, ya, za, xb, yb, zb, phi, 0.5 * (wta - wtb))
+        chi = -0.5 * (wta + wtb)
+        xa, ya = _rotate_z(xa, ya, chi)
+        xb, yb = _rotate_z(xb, yb, chi)
+    elif mode == MODE_SPLIT:
+        xa, ya, za, xb, yb, zb = pair_map(xa, ya, za, xb, yb, zb, phi, 0.0)
+        xa, ya = _rotate_z(xa, ya, -wta)
+        xb, yb = _rotate_z(xb, yb, -wtb)
+    else:
+        xa, ya = _rotate_z(xa, ya, -0.5 * wta)
+        xb, yb = _rotate_z(xb, yb, -0.5 * wtb)
+        xa, ya, za, xb, yb, zb = pair_map(xa, ya, za, xb, yb, zb, phi, 0.0)
+        xa, ya = _rotate_z(xa, ya, -0.5 * wta)
+        xb, yb = _rotate_z(xb, yb, -0.5 * wtb)
+    return xa, ya, za, xb, yb, zb
+
+
+@njit(cache=True)
+def encounter_batch(Pa, Pb, phi, wta, wtb, mode):
+    """Vectorised ``encounter`` over arrays of pairs; returns new (Pa, Pb)."""
+    n = Pa.shape[0]
+    outa = np.empty_like(Pa)
+    outb = np.empty_like(Pb)
+    for i in range(n):
+        r = encounter(Pa[i, 0], Pa[i, 1], Pa[i, 2], Pb[i, 0], Pb[i, 1], Pb[i, 2],
+                      phi[i], wta[i], wtb[i], mode)
+        outa[i, 0] = r[0]
+        outa[i, 1] = r[1]
+        outa[i, 2] = r[2]
+        outb[i, 0] = r[3]
+        outb[i, 1] = r[4]
+        outb[i, 2] = r[5]
+    return outa, outb
+
+
+@njit(cache=True)
+def ensemble_steps(P, wt, vel, pairs, gamma, mode, record, out, out_pos, paired):
+    """Advance the ensemble P (N, 3, mass basis, in place) through len(pairs) steps.
+
+    wt: omega_a * tau per particle; pairs: (steps, k, 2) int32 with (-1, -1) padding;
+    record[s] true -> copy P into out[out_pos] after step s. Unpaired particles precess
+    freely for the step. Returns the next free out position.
+    """
+    n = P.shape[0]
+    for s in range(pairs.shape[0]):
+        for i in range(n):
+            paired[i] = False
+        for k in range(pairs.shape[1]):
+            a = pairs[s, k, 0]
+            b = pairs[s, k, 1]
+            if a < 0:
+                continue
+            g = 1.0 - (vel[a, 0] * vel[b, 0] + vel[a, 1] * vel[b, 1] + vel[a, 2] * vel[b, 2])
+            r = encounter(P[a, 0], P[a, 1], P[a, 2], P[b, 0], P[b, 1], P[b, 2],
+                          gamma * g, wt[a], wt[b], mode)
+            P[a, 0] = r[0]
+            P[a, 1] = r[1]
+            P[a, 2] = r[2]
+            P[b, 0] = r[3]
+            P[b, 1] = r[4]
+            P[b, 2] = r[5]
+            paired[a] = True
+            paired[b] = True
+        for i in range(n):
+            if not paired[i]:
+                x, y = _rotate_z(P[i, 0], P[i, 1], -wt[i])
+                P[i, 0] = x
+                P[i, 1] = y
+        if record[s]:
+            out[out_pos] = P
+            out_pos += 1
+    return out_pos
+
+
+@njit(cache=True)
+def foreground_steps(P, Q, phi, wt, nsteps, mode, record, out, out_pos):
+    """Foreground neutrino P (3,, mass basis, in place) meeting a fresh partner in state Q
+    (mass basis) every step; record as in ``ensemble_steps``."""
+    for s in range(nsteps):
+        r = encounter(P[0], P[1], P[2], Q[0], Q[1], Q[2], phi, wt, wt, mode)
+        P[0] = r[0]
+        P[1] = r[1]
+        P[2] = r[2]
+        if record[s]:
+            out[out_pos, 0] = P
+            out_pos += 1
+    return out_pos

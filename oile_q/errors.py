@@ -1,0 +1,60 @@
+"""Input validation helpers: every message names the parameter, the requirement and what was received."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["check_real", "check_int", "check_array", "describe"]
+
+
+def describe(value) -> str:
+    """A short description of a received value for error messages."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_real(name: str, value, *, positive=False, nonnegative=False, finite=True,
+               low=None, high=None) -> float:
+    """Validate a real scalar and return it as float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number; got {describe(value)}.")
+    value = float(value)
+    if finite and not np.isfinite(value):
+        raise ValueError(f"`{name}` must be finite; got {value}.")
+    if positive and not value > 0:
+        raise ValueError(f"`{name}` must be positive; got {value}.")
+    if nonnegative and not value >= 0:
+        raise ValueError(f"`{name}` must be non-negative; got {value}.")
+    if low is not None and value < low:
+        raise ValueError(f"`{name}` must be >= {low}; got {value}.")
+    if high is not None and value > high:
+        raise ValueError(f"`{name}` must be <= {high}; got {value}.")
+    return value
+
+
+def check_int(name: str, value, *, low=None) -> int:
+    """Validate an integer (a float with an integral value is refused: counts are exact)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer; got {describe(value)}.")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"`{name}` must be an integer >= {low}; got {value}.")
+    return value
+
+
+def check_array(name: str, value, shape, *, dtype=float) -> np.ndarray:
+    """Convert to a finite array of the given shape; ``None`` in ``shape`` matches any size."""
+    try:
+        arr = np.array(value, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"`{name}` must be a numeric array; got {describe(value)}.") from err
+    if arr.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, arr.shape)):
+        want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+        raise ValueError(f"`{name}` must have shape {want}; got shape {arr.shape}.")
+    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` must be finite; got NaN or infinity.")
+    return arr

@@ -1,0 +1,144 @@
+"""The shared result (DESIGN.md section 5): an xarray.Dataset, its netCDF round trip and
+the standard observables.
+
+Layout: ``P`` (time, particle, component) in the flavor basis, coords ``time`` (mu t),
+``particle``, ``component`` ("x", "y", "z"), per-particle ``group``, ``omega`` and
+``velocity``; attrs engine, gamma, mu, theta, schedule (+ seed, p), version, scenario
+(JSON, so a file re-runs) and the engine options.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .conventions import rotation_y
+
+__all__ = [
+    "make_dataset",
+    "save",
+    "load",
+    "scenario_of",
+    "mass_basis",
+    "purity",
+    "group_means",
+    "mass_p3_sum",
+]
+
+COMPONENTS = ["x", "y", "z"]
+
+
+def make_dataset(scenario, P, times, *, engine, schedule_attrs, options=None, extras=None):
+    """Assemble the shared Dataset from Bloch vectors P (time, particle, 3), flavor basis."""
+    import xarray as xr
+
+    from . import __version__
+
+    attrs = {
+        "engine": engine,
+        "gamma": scenario.gamma,
+        "mu": scenario.mu,
+        "theta": scenario.theta,
+        "scenario_kind": scenario.kind,
+        "version": __version__,
+        "scenario": scenario.to_json(),
+        "options": json.dumps(options or {}, sort_keys=True),
+    }
+    attrs.update(schedule_attrs)
+    ds = xr.Dataset(
+        {"P": (("time", "particle", "component"), np.asarray(P, dtype=float))},
+        coords={
+            "time": ("time", np.asarray(times, dtype=float), {"long_name": "mu t"}),
+            "particle": np.arange(scenario.n),
+            "component": COMPONENTS,
+            "group": ("particle", scenario.group.astype(str)),
+            "omega": ("particle", np.asarray(scenario.omega, dtype=float)),
+            "velocity": (("particle", "component"), np.asarray(scenario.velocity, dtype=float)),
+        },
+        attrs=attrs,
+    )
+    ds["P"].attrs["long_name"] = "Bloch vector (flavor basis)"
+    for name, value in (extras or {}).items():
+        ds[name] = value
+    return ds
+
+
+def save(ds, path) -> Path:
+    """Write ``ds`` to netCDF atomically (a temporary file in the same folder, then rename)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"`output` folder does not exist: {str(folder)!r}.")
+    if path.is_dir():
+        raise ValueError(f"`output` must be a file path; got the folder {str(path)!r}.")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"`output` folder is not writable: {str(folder)!r}.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load(path):
+    """Read a result written by ``save`` fully into memory (the file is closed again)."""
+    import xarray as xr
+
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+def scenario_of(ds):
+    """The Scenario a result was computed from."""
+    from .scenario import Scenario
+
+    return Scenario.from_json(ds.attrs["scenario"])
+
+
+def mass_basis(ds):
+    """Bloch vectors in the mass basis (rotate about y by +2 theta), same layout as ``P``."""
+    theta = float(ds.attrs["theta"])
+    R = rotation_y(2 * theta)
+    out = ds["P"].copy(data=np.asarray(ds["P"]) @ R.T)
+    out.attrs["long_name"] = "Bloch vector (mass basis)"
+    return out
+
+
+def purity(ds):
+    """|P_a| per time and particle."""
+    return np.sqrt((ds["P"] ** 2).sum("component"))
+
+
+def mass_p3_sum(ds):
+    """sum_a P_3 in the mass basis: conserved by every engine's flavor dynamics."""
+    return mass_basis(ds).sel(component="z").sum("particle")
+
+
+def group_means(ds, basis="flavor"):
+    """Per-group statistics: mean <P>, min and max (the range), |<P>| and <|P|>."""
+    import xarray as xr
+
+    if basis not in ("flavor", "mass"):
+        raise ValueError(f"`basis` must be 'flavor' or 'mass'; got {basis!r}.")
+    P = ds["P"] if basis == "flavor" else mass_basis(ds)
+    norm = np.sqrt((P**2).sum("component"))
+    grouped = P.groupby("group")
+    mean = grouped.mean("particle")
+    out = xr.Dataset({
+        "mean": mean,
+        "min": grouped.min("particle"),
+        "max": grouped.max("particle"),
+        "abs_mean": np.sqrt((mean**2).sum("component")),
+        "mean_abs": norm.groupby("group").mean("particle"),
+    })
+    out.attrs["basis"] = basis
+    return out

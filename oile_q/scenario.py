@@ -1,0 +1,372 @@
+"""The physical set-up shared by every engine: particles, frequencies, velocities, mu, gamma, theta.
+
+Two kinds of scenario:
+
+* an ensemble of N particles (paper I Sec. III): ``Scenario(P0, omega, velocity, gamma=...)``,
+  ``Scenario.from_groups([...])`` or ``Scenario.from_toml(path)``;
+* a foreground neutrino crossing a uniform background in state Q (paper I Sec. II):
+  ``Scenario.foreground(P0, Q, gamma=...)``. Every encounter meets a fresh partner.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+from pathlib import Path
+
+import numpy as np
+
+from .conventions import b_vector, flavor_to_mass, mass_to_flavor
+from .errors import check_array, check_int, check_real, describe
+
+__all__ = ["Scenario"]
+
+_UNIT_TOL = 1e-9
+_PURITY_TOL = 1e-12
+
+_FLAVORS = {
+    "e": (0.0, 0.0, 1.0),
+    "x": (0.0, 0.0, -1.0),
+    "+": (1.0, 0.0, 0.0),
+    "-": (-1.0, 0.0, 0.0),
+}
+
+
+def _check_bloch(name: str, P: np.ndarray) -> None:
+    norms = np.linalg.norm(P, axis=-1)
+    bad = np.flatnonzero(np.atleast_1d(norms) > 1 + _PURITY_TOL)
+    if bad.size:
+        i = int(bad[0])
+        where = f"[{i}]" if P.ndim == 2 else ""
+        raise ValueError(
+            f"`{name}` must be Bloch vectors with |P| <= 1; got |{name}{where}| = {np.atleast_1d(norms)[i]:.6g}."
+        )
+
+
+def _check_velocities(name: str, v: np.ndarray) -> None:
+    norms = np.linalg.norm(v, axis=-1)
+    bad = np.flatnonzero(np.abs(np.atleast_1d(norms) - 1) > _UNIT_TOL)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"`{name}` must be unit vectors; got |{name}[{i}]| = {np.atleast_1d(norms)[i]:.6g}."
+        )
+
+
+def isotropic_velocities(n: int, rng: np.random.Generator) -> np.ndarray:
+    """n unit vectors drawn uniformly on the sphere."""
+    cos_t = rng.uniform(-1.0, 1.0, n)
+    phi = rng.uniform(0.0, 2 * np.pi, n)
+    sin_t = np.sqrt(1.0 - cos_t**2)
+    return np.stack([sin_t * np.cos(phi), sin_t * np.sin(phi), cos_t], axis=-1)
+
+
+class Scenario:
+    """A validated physical set-up.
+
+    Parameters
+    ----------
+    P0 : array (N, 3)
+        Initial Bloch vectors, flavor basis unless ``basis="mass"``; |P| <= 1.
+    omega : array (N,)
+        Vacuum frequencies (same units as ``mu``; may be negative).
+    velocity : array (N, 3)
+        Unit velocity vectors; the encounter strength carries g_ab = 1 - v_a . v_b.
+    gamma : float
+        Impact parameter gamma = mu * dz > 0.
+    theta : float
+        Vacuum mixing angle; B = (-sin 2 theta, 0, cos 2 theta) in flavor coordinates.
+    mu : float
+        Interaction strength, > 0. Times are quoted as mu * t.
+    group : sequence of str, optional
+        Group label per particle (default "all").
+    basis : {"flavor", "mass"}
+        Basis in which ``P0`` is given; it is stored in the flavor basis.
+    """
+
+    kind = "ensemble"
+
+    def __init__(self, P0, omega, velocity, *, gamma, theta=0.0, mu=1.0, group=None,
+                 basis="flavor"):
+        P0 = check_array("P0", P0, (None, 3))
+        n = P0.shape[0]
+        if n < 2:
+            raise ValueError(f"`P0` must hold at least 2 particles for an ensemble; got {n}.")
+        omega = check_array("omega", omega, (n,))
+        velocity = check_array("velocity", velocity, (n, 3))
+        self.gamma = check_real("gamma", gamma, positive=True)
+        self.theta = check_real("theta", theta)
+        self.mu = check_real("mu", mu, positive=True)
+        if basis not in ("flavor", "mass"):
+            raise ValueError(f"`basis` must be 'flavor' or 'mass'; got {describe(basis)}.")
+        _check_bloch("P0", P0)
+        _check_velocities("velocity", velocity)
+        if basis == "mass":
+            P0 = mass_to_flavor(P0, self.theta)
+        if group is None:
+            group = ["all"] * n
+        group = [g for g in group] if not isinstance(group, str) else group
+        if isinstance(group, str) or len(group) != n:
+            raise ValueError(f"`group` must be a sequence of {n} labels; got {describe(group)}.")
+        for g in group:
+            if not isinstance(g, str) or not g:
+                raise TypeError(f"`group` labels must be non-empty strings; got {describe(g)}.")
+        self.P0 = P0
+        self.omega = omega
+        self.velocity = velocity
+        self.group = np.array(group, dtype=str)
+        for arr in (self.P0, self.omega, self.velocity):
+            arr.flags.writeable = False
+        self.background = None
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def foreground(cls, P0, Q, *, gamma, vdotu=0.0, omega=0.0, theta=0.0, mu=1.0):
+        """One tracked neutrino (Bloch vector P0) crossing a uniform background in state Q.
+
+        Every encounter is with a fresh background neutrino in state Q (flavor basis),
+        with g = 1 - v.u. ``omega`` is the vacuum frequency of the foreground neutrino and
+        of every background neutrino.
+        """
+        P0 = check_array("P0", P0, (3,))
+        Q = check_array("Q", Q, (3,))
+        _check_bloch("P0", P0)
+        _check_bloch("Q", Q)
+        vdotu = check_real("vdotu", vdotu, low=-1.0, high=1.0)
+        omega = check_real("omega", omega)
+        self = cls.__new__(cls)
+        self.gamma = check_real("gamma", gamma, positive=True)
+        self.theta = check_real("theta", theta)
+        self.mu = check_real("mu", mu, positive=True)
+        self.P0 = P0[None, :].copy()
+        self.omega = np.array([omega])
+        self.velocity = np.array([[0.0, 0.0, 1.0]])
+        self.group = np.array(["foreground"])
+        for arr in (self.P0, self.omega, self.velocity):
+            arr.flags.writeable = False
+        self.background = {"Q": Q, "vdotu": vdotu}
+        self.kind = "foreground"
+        return self
+
+    @classmethod
+    def from_groups(cls, groups, *, gamma, theta=0.0, mu=1.0, seed=None):
+        """Build an ensemble from named groups.
+
+        Each group is a mapping with keys
+        ``name`` (str), ``count`` (int >= 1), one of ``flavor`` ("e", "x", "+", "-") or ``P``
+        (3 numbers), optional ``basis`` ("flavor" or "mass", for ``P``), ``omega`` (float,
+        default 0) and ``velocity``: "isotropic" (random on the sphere, drawn from ``seed``)
+        or a fixed unit 3-vector (default "isotropic").
+        """
+        if isinstance(groups, dict) or not isinstance(groups, (list, tuple)) or not groups:
+            raise TypeError(f"`groups` must be a non-empty list of group tables; got {describe(groups)}.")
+        theta = check_real("theta", theta)
+        if seed is not None:
+            seed = check_int("seed", seed, low=0)
+        rng = np.random.default_rng(seed)
+        allowed = {"name", "count", "flavor", "P", "basis", "omega", "velocity"}
+        P0, omega, vel, labels = [], [], [], []
+        for i, spec in enumerate(groups):
+            where = f"group[{i}]"
+            if not isinstance(spec, dict):
+                raise TypeError(f"`{where}` must be a table of group keys; got {describe(spec)}.")
+            unknown = sorted(set(spec) - allowed)
+            if unknown:
+                raise ValueError(
+                    f"`{where}` has unknown key {unknown[0]!r}; expected keys among {sorted(allowed)}."
+                )
+            name = spec.get("name", f"group{i}")
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"`{where}.name` must be a non-empty string; got {describe(name)}.")
+            if "count" not in spec:
+                raise ValueError(f"`{where}.count` is required (a positive integer).")
+            count = check_int(f"{where}.count", spec["count"], low=1)
+            if ("flavor" in spec) == ("P" in spec):
+                raise ValueError(f"`{where}` must give exactly one of 'flavor' or 'P'.")
+            basis = spec.get("basis", "flavor")
+            if basis not in ("flavor", "mass"):
+                raise ValueError(f"`{where}.basis` must be 'flavor' or 'mass'; got {describe(basis)}.")
+            if "flavor" in spec:
+                flavor = spec["flavor"]
+                if flavor not in _FLAVORS:
+                    raise ValueError(
+                        f"`{where}.flavor` must be one of {sorted(_FLAVORS)}; got {describe(flavor)}."
+                    )
+                if "basis" in spec:
+                    raise ValueError(f"`{where}.basis` applies to 'P' only, not to 'flavor'.")
+                p = np.array(_FLAVORS[flavor])
+            else:
+                p = check_array(f"{where}.P", spec["P"], (3,))
+                _check_bloch(f"{where}.P", p)
+                if basis == "mass":
+                    p = mass_to_flavor(p, theta)
+            w = check_real(f"{where}.omega", spec.get("omega", 0.0))
+            v = spec.get("velocity", "isotropic")
+            if isinstance(v, str):
+                if v != "isotropic":
+                    raise ValueError(
+                        f"`{where}.velocity` must be 'isotropic' or a unit 3-vector; got {describe(v)}."
+                    )
+                vv = isotropic_velocities(count, rng)
+            else:
+                v = check_array(f"{where}.velocity", v, (3,))
+                _check_velocities(f"{where}.velocity", v[None, :])
+                vv = np.tile(v, (count, 1))
+            P0.append(np.tile(p, (count, 1)))
+            omega.append(np.full(count, w))
+            vel.append(vv)
+            labels += [name] * count
+        return cls(np.concatenate(P0), np.concatenate(omega), np.concatenate(vel),
+                   gamma=gamma, theta=theta, mu=mu, group=labels)
+
+    @classmethod
+    def from_dict(cls, data: dict, *, where: str = "scenario"):
+        """Build a scenario from a plain mapping (the TOML layout, see ``from_toml``)."""
+        if not isinstance(data, dict):
+            raise TypeError(f"`{where}` must be a table; got {describe(data)}.")
+        data = dict(data)
+        data.pop("run", None)
+        top = {"gamma", "theta", "mu", "seed", "group", "foreground", "particles"}
+        unknown = sorted(set(data) - top)
+        if unknown:
+            raise ValueError(f"`{where}` has unknown key {unknown[0]!r}; expected keys among {sorted(top | {'run'})}.")
+        if "gamma" not in data:
+            raise ValueError(f"`{where}.gamma` is required (a positive number).")
+        common = {k: data[k] for k in ("gamma", "theta", "mu") if k in data}
+        kinds = [k for k in ("group", "foreground", "particles") if k in data]
+        if len(kinds) != 1:
+            raise ValueError(
+                f"`{where}` must have exactly one of [[group]], [foreground] or [particles]; got {kinds or 'none'}."
+            )
+        kind = kinds[0]
+        if kind == "group":
+            return cls.from_groups(data["group"], seed=data.get("seed"), **common)
+        if "seed" in data:
+            raise ValueError(f"`{where}.seed` applies to [[group]] scenarios only.")
+        if kind == "foreground":
+            fg = data["foreground"]
+            if not isinstance(fg, dict):
+                raise TypeError(f"`{where}.foreground` must be a table; got {describe(fg)}.")
+            allowed = {"P", "Q", "vdotu", "omega"}
+            unknown = sorted(set(fg) - allowed)
+            if unknown:
+                raise ValueError(f"`foreground` has unknown key {unknown[0]!r}; expected keys among {sorted(allowed)}.")
+            for key in ("P", "Q"):
+                if key not in fg:
+                    raise ValueError(f"`foreground.{key}` is required (a Bloch vector).")
+            return cls.foreground(fg["P"], fg["Q"], vdotu=fg.get("vdotu", 0.0),
+                                  omega=fg.get("omega", 0.0), **common)
+        pt = data["particles"]
+        if not isinstance(pt, dict):
+            raise TypeError(f"`{where}.particles` must be a table; got {describe(pt)}.")
+        allowed = {"P0", "omega", "velocity", "group", "basis"}
+        unknown = sorted(set(pt) - allowed)
+        if unknown:
+            raise ValueError(f"`particles` has unknown key {unknown[0]!r}; expected keys among {sorted(allowed)}.")
+        for key in ("P0", "omega", "velocity"):
+            if key not in pt:
+                raise ValueError(f"`particles.{key}` is required.")
+        return cls(pt["P0"], pt["omega"], pt["velocity"], group=pt.get("group"),
+                   basis=pt.get("basis", "flavor"), **common)
+
+    @classmethod
+    def from_toml(cls, path):
+        """Read a scenario from a TOML file.
+
+        Top-level keys ``gamma``, ``theta``, ``mu``, ``seed`` and exactly one of
+        ``[[group]]`` tables (see ``from_groups``), a ``[foreground]`` table (``P``, ``Q``,
+        ``vdotu``, ``omega``) or a ``[particles]`` table (``P0``, ``omega``, ``velocity``,
+        ``group``, ``basis``). An optional ``[run]`` table holds run settings for the CLI.
+        """
+        import tomllib
+
+        path = Path(path)
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError as err:
+            raise ValueError(f"`scenario` file not found: {str(path)!r}.") from err
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"`scenario` file {str(path)!r} is not valid TOML: {err}.") from err
+        return cls.from_dict(data)
+
+    @staticmethod
+    def run_settings_from_toml(path) -> dict:
+        """The optional ``[run]`` table of a scenario file (CLI defaults)."""
+        import tomllib
+
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+        run = data.get("run", {})
+        if not isinstance(run, dict):
+            raise TypeError(f"`run` must be a table; got {describe(run)}.")
+        return run
+
+    # ------------------------------------------------------------------ views
+    @property
+    def n(self) -> int:
+        """Number of tracked particles."""
+        return self.P0.shape[0]
+
+    @property
+    def B(self) -> np.ndarray:
+        """Vacuum unit vector in flavor coordinates."""
+        return b_vector(self.theta)
+
+    @property
+    def P0_mass(self) -> np.ndarray:
+        return flavor_to_mass(self.P0, self.theta)
+
+    @property
+    def groups(self) -> list[str]:
+        """Group labels in order of first appearance."""
+        seen = dict.fromkeys(self.group.tolist())
+        return list(seen)
+
+    def to_dict(self) -> dict:
+        """A plain, JSON-serialisable description from which ``from_dict`` rebuilds this scenario."""
+        common = {"gamma": self.gamma, "theta": self.theta, "mu": self.mu}
+        if self.kind == "foreground":
+            bg = self.background
+            return {**common, "foreground": {
+                "P": self.P0[0].tolist(), "Q": bg["Q"].tolist(), "vdotu": bg["vdotu"],
+                "omega": float(self.omega[0])}}
+        return {**common, "particles": {
+            "P0": self.P0.tolist(), "omega": self.omega.tolist(),
+            "velocity": self.velocity.tolist(), "group": self.group.tolist()}}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> "Scenario":
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes) -> "Scenario":
+        """A copy with some of gamma, theta, mu changed (validated again)."""
+        data = self.to_dict()
+        for key, value in changes.items():
+            if key not in ("gamma", "theta", "mu"):
+                raise ValueError(f"`{key}` cannot be replaced; expected one of gamma, theta, mu.")
+            data[key] = value
+        return Scenario.from_dict(data)
+
+    def __repr__(self) -> str:
+        if self.kind == "foreground":
+            return (f"Scenario.foreground(P0={self.P0[0].tolist()}, Q={self.background['Q'].tolist()}, "
+                    f"gamma={self.gamma:g}, vdotu={self.background['vdotu']:g}, "
+                    f"omega={self.omega[0]:g}, theta={self.theta:g}, mu={self.mu:g})")
+        counts = {g: int(np.sum(self.group == g)) for g in self.groups}
+        return (f"Scenario(N={self.n}, groups={counts}, gamma={self.gamma:g}, "
+                f"theta={self.theta:g}, mu={self.mu:g})")
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Scenario):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
