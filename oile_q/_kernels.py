@@ -151,62 +151,86 @@ def round_robin_chunk(start, count, n):
 
 
 @njit(cache=True)
-def _rotate_z(x, y, angle):
-    c = np.cos(angle)
-    s = np.sin(angle)
-    return c * x - s * y, s * x + c * y
+def pair_coeffs(phi, delta):
+    """Coefficients of U' (module docstring): cos W, delta sin W / W, phi sin W / W,
+    cos phi, sin phi."""
+    w = np.sqrt(phi * phi + delta * delta)
+    sw = np.sin(w) / w if w > 1e-300 else 1.0
+    return np.cos(w), delta * sw, phi * sw, np.cos(phi), np.sin(phi)
+
+
+@njit(cache=True)
+def apply_pair(xa, ya, za, xb, yb, zb, cw, dsw, psw, cph, sph):
+    """One-body Bloch vectors after U' (coefficients from ``pair_coeffs``) on a product state."""
+    alpha = complex(cw, dsw)
+    alphap = complex(cw, -dsw)
+    beta = complex(0.0, -psw)
+    cb = complex(0.0, psw)
+    eph = complex(cph, -sph)
+    ceph = complex(cph, sph)
+    a00 = 0.5 * (1.0 + za)
+    a11 = 0.5 * (1.0 - za)
+    a01 = complex(0.5 * xa, -0.5 * ya)
+    a10 = complex(0.5 * xa, 0.5 * ya)
+    b00 = 0.5 * (1.0 + zb)
+    b11 = 0.5 * (1.0 - zb)
+    b01 = complex(0.5 * xb, -0.5 * yb)
+    b10 = complex(0.5 * xb, 0.5 * yb)
+    abs_a2 = cw * cw + dsw * dsw
+    abs_b2 = psw * psw
+    ra00 = a00 * b00 + abs_a2 * a00 * b11 + abs_b2 * a11 * b00 + 2.0 * (alpha * cb * a01 * b10).real
+    ra01 = eph * (a00 * b01 * cb + a01 * b00 * alpha) + ceph * (alpha * a01 * b11 + beta * a11 * b01)
+    rb00 = b00 * a00 + abs_a2 * b00 * a11 + abs_b2 * b11 * a00 + 2.0 * (alphap * cb * b01 * a10).real
+    rb01 = eph * (b00 * a01 * cb + b01 * a00 * alphap) + ceph * (alphap * b01 * a11 + beta * b11 * a01)
+    return (2.0 * ra01.real, -2.0 * ra01.imag, 2.0 * ra00 - 1.0,
+            2.0 * rb01.real, -2.0 * rb01.imag, 2.0 * rb00 - 1.0)
 
 
 @njit(cache=True)
 def pair_map(xa, ya, za, xb, yb, zb, phi, delta):
     """One-body Bloch vectors after U' (see module docstring) on a product state."""
-    w = np.sqrt(phi * phi + delta * delta)
-    sw = np.sin(w) / w if w > 1e-300 else 1.0
-    cw = np.cos(w)
-    alpha = complex(cw, delta * sw)
-    alphap = complex(cw, -delta * sw)
-    beta = complex(0.0, -phi * sw)
-    eph = complex(np.cos(phi), -np.sin(phi))
-    ceph = eph.conjugate()
-    a00 = 0.5 * (1.0 + za)
-    a11 = 0.5 * (1.0 - za)
-    a01 = complex(0.5 * xa, -0.5 * ya)
-    a10 = a01.conjugate()
-    b00 = 0.5 * (1.0 + zb)
-    b11 = 0.5 * (1.0 - zb)
-    b01 = complex(0.5 * xb, -0.5 * yb)
-    b10 = b01.conjugate()
-    abs_a2 = alpha.real * alpha.real + alpha.imag * alpha.imag
-    abs_b2 = beta.real * beta.real + beta.imag * beta.imag
-    cb = beta.conjugate()
-    ra00 = a00 * b00 + abs_a2 * a00 * b11 + abs_b2 * a11 * b00 + 2.0 * (alpha * cb * a01 * b10).real
-    ra01 = eph * (a00 * b01 * cb + a01 * b00 * alphap.conjugate()) + ceph * (alpha * a01 * b11 + beta * a11 * b01)
-    rb00 = b00 * a00 + abs_a2 * b00 * a11 + abs_b2 * b11 * a00 + 2.0 * (alphap * cb * b01 * a10).real
-    rb01 = eph * (b00 * a01 * cb + b01 * a00 * alpha.conjugate()) + ceph * (alphap * b01 * a11 + beta * b11 * a01)
-    return (2.0 * ra01.real, -2.0 * ra01.imag, 2.0 * ra00 - 1.0,
-            2.0 * rb01.real, -2.0 * rb01.imag, 2.0 * rb00 - 1.0)
+    cw, dsw, psw, cph, sph = pair_coeffs(phi, delta)
+    return apply_pair(xa, ya, za, xb, yb, zb, cw, dsw, psw, cph, sph)
+
+
+@njit(cache=True)
+def _rot(x, y, c, s):
+    return c * x - s * y, s * x + c * y
+
+
+@njit(cache=True)
+def encounter_cs(xa, ya, za, xb, yb, zb, phi, wta, wtb, ca, sa, cb, sb, mode):
+    """``encounter`` with the per-particle half-angle cosines and sines precomputed:
+    ca = cos(wta/2), sa = sin(wta/2) (and b); rotations are by -wt or -wt/2."""
+    if mode == MODE_EXACT:
+        cw, dsw, psw, cph, sph = pair_coeffs(phi, 0.5 * (wta - wtb))
+        xa, ya, za, xb, yb, zb = apply_pair(xa, ya, za, xb, yb, zb, cw, dsw, psw, cph, sph)
+        # common rotation by chi = -(wta + wtb)/2
+        c = ca * cb - sa * sb
+        s = -(sa * cb + ca * sb)
+        xa, ya = _rot(xa, ya, c, s)
+        xb, yb = _rot(xb, yb, c, s)
+    elif mode == MODE_SPLIT:
+        xa, ya, za, xb, yb, zb = apply_pair(xa, ya, za, xb, yb, zb, np.cos(phi), 0.0, np.sin(phi),
+                                            np.cos(phi), np.sin(phi))
+        xa, ya = _rot(xa, ya, ca * ca - sa * sa, -2.0 * sa * ca)
+        xb, yb = _rot(xb, yb, cb * cb - sb * sb, -2.0 * sb * cb)
+    else:
+        xa, ya = _rot(xa, ya, ca, -sa)
+        xb, yb = _rot(xb, yb, cb, -sb)
+        xa, ya, za, xb, yb, zb = apply_pair(xa, ya, za, xb, yb, zb, np.cos(phi), 0.0, np.sin(phi),
+                                            np.cos(phi), np.sin(phi))
+        xa, ya = _rot(xa, ya, ca, -sa)
+        xb, yb = _rot(xb, yb, cb, -sb)
+    return xa, ya, za, xb, yb, zb
 
 
 @njit(cache=True)
 def encounter(xa, ya, za, xb, yb, zb, phi, wta, wtb, mode):
     """Full encounter in the mass basis: kick phi = gamma g_ab and vacuum angles
     wta = omega_a tau, wtb = omega_b tau, with the chosen propagator."""
-    if mode == MODE_EXACT:
-        xa, ya, za, xb, yb, zb = pair_map(xa, ya, za, xb, yb, zb, phi, 0.5 * (wta - wtb))
-        chi = -0.5 * (wta + wtb)
-        xa, ya = _rotate_z(xa, ya, chi)
-        xb, yb = _rotate_z(xb, yb, chi)
-    elif mode == MODE_SPLIT:
-        xa, ya, za, xb, yb, zb = pair_map(xa, ya, za, xb, yb, zb, phi, 0.0)
-        xa, ya = _rotate_z(xa, ya, -wta)
-        xb, yb = _rotate_z(xb, yb, -wtb)
-    else:
-        xa, ya = _rotate_z(xa, ya, -0.5 * wta)
-        xb, yb = _rotate_z(xb, yb, -0.5 * wtb)
-        xa, ya, za, xb, yb, zb = pair_map(xa, ya, za, xb, yb, zb, phi, 0.0)
-        xa, ya = _rotate_z(xa, ya, -0.5 * wta)
-        xb, yb = _rotate_z(xb, yb, -0.5 * wtb)
-    return xa, ya, za, xb, yb, zb
+    return encounter_cs(xa, ya, za, xb, yb, zb, phi, wta, wtb, np.cos(0.5 * wta), np.sin(0.5 * wta),
+                        np.cos(0.5 * wtb), np.sin(0.5 * wtb), mode)
 
 
 @njit(cache=True)
@@ -228,14 +252,42 @@ def encounter_batch(Pa, Pb, phi, wta, wtb, mode):
 
 
 @njit(cache=True)
-def ensemble_steps(P, wt, vel, pairs, gamma, mode, record, out, out_pos, paired):
+def pair_table(wt, vel, gamma):
+    """Exact-propagator coefficients for every ordered pair (a, b): (N, N, 7) with
+    cos W, delta sin W / W, phi sin W / W, cos phi, sin phi, cos chi, sin chi. Worth it
+    when a run has many more encounters than N^2 (the trigonometry is then paid once)."""
+    n = wt.shape[0]
+    tab = np.empty((n, n, 7))
+    for a in range(n):
+        for b in range(n):
+            g = 1.0 - (vel[a, 0] * vel[b, 0] + vel[a, 1] * vel[b, 1] + vel[a, 2] * vel[b, 2])
+            cw, dsw, psw, cph, sph = pair_coeffs(gamma * g, 0.5 * (wt[a] - wt[b]))
+            chi = -0.5 * (wt[a] + wt[b])
+            tab[a, b, 0] = cw
+            tab[a, b, 1] = dsw
+            tab[a, b, 2] = psw
+            tab[a, b, 3] = cph
+            tab[a, b, 4] = sph
+            tab[a, b, 5] = np.cos(chi)
+            tab[a, b, 6] = np.sin(chi)
+    return tab
+
+
+@njit(cache=True)
+def ensemble_steps(P, wt, vel, pairs, gamma, mode, record, out, out_pos, paired, table):
     """Advance the ensemble P (N, 3, mass basis, in place) through len(pairs) steps.
 
     wt: omega_a * tau per particle; pairs: (steps, k, 2) int32 with (-1, -1) padding;
     record[s] true -> copy P into out[out_pos] after step s. Unpaired particles precess
-    freely for the step. Returns the next free out position.
+    freely for the step. ``table``: ``pair_table`` output (exact mode) or an empty
+    (0, 0, 7) array to compute coefficients per encounter. Returns the next out position.
     """
     n = P.shape[0]
+    ch = np.cos(0.5 * wt)
+    sh = np.sin(0.5 * wt)
+    cf = np.cos(wt)
+    sf = np.sin(wt)
+    use_table = table.shape[0] == n and mode == MODE_EXACT
     for s in range(pairs.shape[0]):
         for i in range(n):
             paired[i] = False
@@ -244,20 +296,33 @@ def ensemble_steps(P, wt, vel, pairs, gamma, mode, record, out, out_pos, paired)
             b = pairs[s, k, 1]
             if a < 0:
                 continue
-            g = 1.0 - (vel[a, 0] * vel[b, 0] + vel[a, 1] * vel[b, 1] + vel[a, 2] * vel[b, 2])
-            r = encounter(P[a, 0], P[a, 1], P[a, 2], P[b, 0], P[b, 1], P[b, 2],
-                          gamma * g, wt[a], wt[b], mode)
-            P[a, 0] = r[0]
-            P[a, 1] = r[1]
-            P[a, 2] = r[2]
-            P[b, 0] = r[3]
-            P[b, 1] = r[4]
-            P[b, 2] = r[5]
+            if use_table:
+                r = apply_pair(P[a, 0], P[a, 1], P[a, 2], P[b, 0], P[b, 1], P[b, 2],
+                               table[a, b, 0], table[a, b, 1], table[a, b, 2], table[a, b, 3],
+                               table[a, b, 4])
+                c = table[a, b, 5]
+                sn = table[a, b, 6]
+                P[a, 0] = c * r[0] - sn * r[1]
+                P[a, 1] = sn * r[0] + c * r[1]
+                P[a, 2] = r[2]
+                P[b, 0] = c * r[3] - sn * r[4]
+                P[b, 1] = sn * r[3] + c * r[4]
+                P[b, 2] = r[5]
+            else:
+                g = 1.0 - (vel[a, 0] * vel[b, 0] + vel[a, 1] * vel[b, 1] + vel[a, 2] * vel[b, 2])
+                r = encounter_cs(P[a, 0], P[a, 1], P[a, 2], P[b, 0], P[b, 1], P[b, 2],
+                                 gamma * g, wt[a], wt[b], ch[a], sh[a], ch[b], sh[b], mode)
+                P[a, 0] = r[0]
+                P[a, 1] = r[1]
+                P[a, 2] = r[2]
+                P[b, 0] = r[3]
+                P[b, 1] = r[4]
+                P[b, 2] = r[5]
             paired[a] = True
             paired[b] = True
         for i in range(n):
             if not paired[i]:
-                x, y = _rotate_z(P[i, 0], P[i, 1], -wt[i])
+                x, y = _rot(P[i, 0], P[i, 1], cf[i], -sf[i])
                 P[i, 0] = x
                 P[i, 1] = y
         if record[s]:
@@ -267,14 +332,27 @@ def ensemble_steps(P, wt, vel, pairs, gamma, mode, record, out, out_pos, paired)
 
 
 @njit(cache=True)
-def foreground_steps(P, Q, phi, wt, nsteps, mode, record, out, out_pos):
+def foreground_steps(P, Q, phi, wt, seed, start, nsteps, p, mode, record, out, out_pos):
     """Foreground neutrino P (3,, mass basis, in place) meeting a fresh partner in state Q
-    (mass basis) every step; record as in ``ensemble_steps``."""
+    (mass basis): every step if p >= 1, else with probability p per step (drawn from the
+    counter-based stream keyed by (seed, step)), free precession otherwise."""
+    cf = np.cos(wt)
+    sf = np.sin(wt)
     for s in range(nsteps):
-        r = encounter(P[0], P[1], P[2], Q[0], Q[1], Q[2], phi, wt, wt, mode)
-        P[0] = r[0]
-        P[1] = r[1]
-        P[2] = r[2]
+        meet = True
+        if p < 1.0:
+            state = _stream_start(seed, start + s)
+            state, u = _uniform(state)
+            meet = u < p
+        if meet:
+            r = encounter(P[0], P[1], P[2], Q[0], Q[1], Q[2], phi, wt, wt, mode)
+            P[0] = r[0]
+            P[1] = r[1]
+            P[2] = r[2]
+        else:
+            x, y = _rot(P[0], P[1], cf, -sf)
+            P[0] = x
+            P[1] = y
         if record[s]:
             out[out_pos, 0] = P
             out_pos += 1

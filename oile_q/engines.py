@@ -14,6 +14,7 @@ from .conventions import flavor_to_mass, mass_to_flavor
 __all__ = ["run_oile", "run_meanfield", "run_master", "Moments"]
 
 CHUNK_ENCOUNTERS = 2_000_000  # schedule chunk size, in encounters (bounded memory)
+PAIR_TABLE_MAX_N = 1024  # (N, N, 7) doubles: 59 MB at N = 1024
 
 
 class _Progress:
@@ -72,21 +73,28 @@ def run_oile(scenario, schedule, record_steps, *, propagator="exact", progress=F
         Q = flavor_to_mass(scenario.background["Q"], theta)
         phi = scenario.gamma * (1.0 - scenario.background["vdotu"])
         P1 = P[0].copy()
+        p = 1.0 if schedule.p is None else schedule.p
+        seed = 0 if schedule.seed is None else schedule.seed
         chunk = 1_000_000
         for start in range(0, nsteps, chunk):
             count = min(chunk, nsteps - start)
-            pos = _kernels.foreground_steps(P1, Q, phi, float(wt[0]), count, mode,
+            pos = _kernels.foreground_steps(P1, Q, phi, float(wt[0]), seed, start, count, p, mode,
                                             record[start + 1:start + 1 + count], out, pos)
             bar.update(start + count)
     else:
         vel = np.ascontiguousarray(scenario.velocity, dtype=float)
         paired = np.zeros(n, dtype=np.bool_)
+        # Precomputed per-pair coefficients pay off when encounters outnumber pairs.
+        if mode == _kernels.MODE_EXACT and n <= PAIR_TABLE_MAX_N and nsteps * (n // 2) > 4 * n * n:
+            table = _kernels.pair_table(wt, vel, scenario.gamma)
+        else:
+            table = np.empty((0, 0, 7))
         chunk = max(1, CHUNK_ENCOUNTERS // max(1, n // 2))
         for start in range(0, nsteps, chunk):
             count = min(chunk, nsteps - start)
             pairs = schedule.chunk(start, count)
             pos = _kernels.ensemble_steps(P, wt, vel, pairs, scenario.gamma, mode,
-                                          record[start + 1:start + 1 + count], out, pos, paired)
+                                          record[start + 1:start + 1 + count], out, pos, paired, table)
             bar.update(start + count)
     bar.close()
     assert pos == len(record_steps)
@@ -172,11 +180,19 @@ def run_master(scenario, times, *, p=None, isotropic=False, method="DOP853", rto
     M_a -> <P>, <g^2> -> 4/3 and no <g (M_b x P_b)> term. For the foreground model
     (fresh partners in state Q, g = 1 - v.u):
 
-      dP = (-w B + g Q) x P - gamma g^2 (P - Q) - (gamma g^2/2) Q x (Q x P)
-           - (gamma g w / 2) (B x Q) x P,
+      dP = (-w B + g Q) x P - gamma g^2 (P - Q) - s (gamma g^2/2) Q x (Q x P)
+           - s (gamma g w / 2) (B x Q) x P,
 
     paper I Eq. (8) plus the term from the partner's own vacuum precession during the
     encounter (zero when omega = 0).
+
+    Derivation of the Poisson variant: a step lasts mu*tau = p gamma and brings an
+    encounter with probability p. Expanding the expected one-step map to second order,
+    E[dP] = p gamma <g P_b> x P + p gamma^2 <g^2 (P_b - P)> + (vacuum and cross terms),
+    and matching it to the flow of dP/dt = F over tau, P + tau F + (tau^2/2)(grad F) F,
+    gives the same decoherence term gamma <g^2 (P_b - P)> but only a fraction p of the
+    (tau^2/2)(grad F) F correction, i.e. of the bracket. The partner's vacuum precession
+    during an encounter likewise enters with weight p (foreground model).
     """
     gamma = scenario.gamma
     s = 1.0 if p is None else float(p)
@@ -193,7 +209,7 @@ def run_master(scenario, times, *, p=None, isotropic=False, method="DOP853", rto
             P = y.reshape(1, 3)
             return (np.cross(-wB + g * Q, P) - gamma * g * g * (P - Q)
                     - 0.5 * s * gamma * g * g * np.cross(Q, np.cross(Q, P))
-                    - 0.5 * gamma * g * w[0] * np.cross(BxQ, P)).ravel()
+                    - 0.5 * s * gamma * g * w[0] * np.cross(BxQ, P)).ravel()
     elif isotropic:
         def rhs(y):
             P = y.reshape(n, 3)

@@ -45,7 +45,9 @@ def make_dataset(scenario, P, times, *, engine, schedule_attrs, options=None, ex
         "theta": scenario.theta,
         "scenario_kind": scenario.kind,
         "version": __version__,
-        "scenario": scenario.to_json(),
+        # Scalars only: the per-particle arrays are the variables P0, omega, velocity and
+        # group, so writing a result stays O(N) in bytes and cheap in time.
+        "scenario": json.dumps(scenario.to_dict(arrays=False)),
         "options": json.dumps(options or {}, sort_keys=True),
     }
     attrs.update(schedule_attrs)
@@ -62,6 +64,8 @@ def make_dataset(scenario, P, times, *, engine, schedule_attrs, options=None, ex
         attrs=attrs,
     )
     ds["P"].attrs["long_name"] = "Bloch vector (flavor basis)"
+    ds["P0"] = (("particle", "component"), np.asarray(scenario.P0, dtype=float))
+    ds["P0"].attrs["long_name"] = "initial Bloch vector (flavor basis)"
     for name, value in (extras or {}).items():
         ds[name] = value
     return ds
@@ -101,7 +105,13 @@ def scenario_of(ds):
     """The Scenario a result was computed from."""
     from .scenario import Scenario
 
-    return Scenario.from_json(ds.attrs["scenario"])
+    data = json.loads(ds.attrs["scenario"])
+    if "foreground" not in data:
+        data["particles"] = {
+            "P0": np.asarray(ds["P0"]).tolist(), "omega": np.asarray(ds["omega"]).tolist(),
+            "velocity": np.asarray(ds["velocity"]).tolist(),
+            "group": [str(g) for g in np.asarray(ds["group"])]}
+    return Scenario.from_dict(data)
 
 
 def mass_basis(ds):

@@ -11,7 +11,6 @@ Two kinds of scenario:
 from __future__ import annotations
 
 import json
-import numbers
 from pathlib import Path
 
 import numpy as np
@@ -323,14 +322,17 @@ class Scenario:
         seen = dict.fromkeys(self.group.tolist())
         return list(seen)
 
-    def to_dict(self) -> dict:
-        """A plain, JSON-serialisable description from which ``from_dict`` rebuilds this scenario."""
+    def to_dict(self, arrays=True) -> dict:
+        """A plain, JSON-serialisable description from which ``from_dict`` rebuilds this
+        scenario (``arrays=False`` leaves out the per-particle arrays of an ensemble)."""
         common = {"gamma": self.gamma, "theta": self.theta, "mu": self.mu}
         if self.kind == "foreground":
             bg = self.background
             return {**common, "foreground": {
                 "P": self.P0[0].tolist(), "Q": bg["Q"].tolist(), "vdotu": bg["vdotu"],
                 "omega": float(self.omega[0])}}
+        if not arrays:
+            return common
         return {**common, "particles": {
             "P0": self.P0.tolist(), "omega": self.omega.tolist(),
             "velocity": self.velocity.tolist(), "group": self.group.tolist()}}
@@ -366,7 +368,3 @@ class Scenario:
         return self.to_dict() == other.to_dict()
 
     __hash__ = None
-
-
-def _is_number(x) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)

@@ -114,13 +114,20 @@ def _check_explicit(pairs, n) -> np.ndarray:
 def make_schedule(schedule, n: int, *, seed=None, p=None, foreground=False) -> Schedule:
     """Validate a schedule request for n particles and return a ``Schedule``."""
     if foreground:
-        if not (isinstance(schedule, str) and schedule in ("matching", "foreground")):
+        if not (isinstance(schedule, str) and schedule in ("matching", "foreground", "poisson")):
             raise ValueError(
-                f"`schedule` must be 'foreground' (or the default 'matching') for a foreground scenario; got {describe(schedule)}."
+                "`schedule` must be 'foreground' (the default 'matching' means the same) or 'poisson' "
+                f"for a foreground scenario; got {describe(schedule)}."
             )
-        if p is not None:
-            raise ValueError("`p` applies to the 'poisson' schedule only.")
-        return Schedule("foreground", n)
+        if schedule != "poisson":
+            if p is not None:
+                raise ValueError("`p` applies to the 'poisson' schedule only.")
+            return Schedule("foreground", n)
+        if p is None:
+            raise ValueError("`p` is required for the 'poisson' schedule (probability 0 < p <= 1).")
+        p = check_real("p", p, positive=True, high=1.0)
+        seed = _fresh_seed() if seed is None else check_int("seed", seed, low=0)
+        return Schedule("foreground-poisson", n, seed=seed, p=p)
     if isinstance(schedule, str):
         if schedule not in KINDS:
             raise ValueError(f"`schedule` must be one of {list(KINDS)} or an integer array; got {schedule!r}.")
