@@ -115,7 +115,9 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
     nsteps, record_steps = resolve_steps(dt, steps=steps, t_max=t_max, times=times)
     if sched.length is not None and sched.length < nsteps:
         raise ValueError(f"`schedule` array has {sched.length} steps; the run needs {nsteps}.")
-    rec_times = record_steps * dt
+    # Rounded so that equal times from different step lengths compare equal as coordinates
+    # (0.01 * 100 == 0.1 * 10 after rounding, not before).
+    rec_times = np.round(record_steps * dt, 12)
     options = dict(engine_options)
     options.pop("progress", None)
 

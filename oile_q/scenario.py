@@ -38,7 +38,7 @@ def _check_bloch(name: str, P: np.ndarray) -> None:
         i = int(bad[0])
         where = f"[{i}]" if P.ndim == 2 else ""
         raise ValueError(
-            f"`{name}` must be Bloch vectors with |P| <= 1; got |{name}{where}| = {np.atleast_1d(norms)[i]:.6g}."
+            f"`{name}` must hold Bloch vectors of length <= 1; got |{name}{where}| = {np.atleast_1d(norms)[i]:.6g}."
         )
 
 

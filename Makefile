@@ -1,0 +1,36 @@
+# Two commands on a fresh machine:  make demo   and   make test
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install when the project metadata changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/oile-q study paper1_fig1
+	@echo "figure: comparisons/out/paper1_fig1/fig1.png"
+	@echo "table:  comparisons/out/paper1_fig1/deviations.md"
+	@echo "report: comparisons/out/paper1_fig1/report.md"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_oile.py
+
+clean:
+	rm -rf $(VENV) comparisons/out .pytest_cache
