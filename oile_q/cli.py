@@ -75,6 +75,10 @@ def _parser():
     s.add_argument("--list", action="store_true", help="list the studies")
     s.add_argument("-o", "--output", help="output folder (default: comparisons/out/NAME)")
     s.add_argument("--quick", action="store_true", help="a small, fast version (smoke test)")
+
+    # Implemented in oile_q.circuits.cli (Qiskit is imported only when it is used).
+    sub.add_parser("circuit", add_help=False,
+                   help="run OILE encounters as Qiskit circuits (see `oile-q circuit --help`)")
     return top
 
 
@@ -237,7 +241,11 @@ def cmd_study(args):
         return 0
     if args.name not in studies:
         raise ValueError(f"`name` must be one of {sorted(studies)}; got {args.name!r}.")
-    out = Path(args.output) if args.output else _studies_dir() / "out" / args.name
+    if args.output:
+        out = Path(args.output)
+    else:
+        out = _studies_dir() / "out" / args.name
+        out.parent.mkdir(exist_ok=True)  # the default, git-ignored comparisons/out
     _check_output_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     path = _studies_dir() / args.name / "study.py"
@@ -251,7 +259,19 @@ def cmd_study(args):
     return 0
 
 
+def _circuit(argv):
+    try:
+        from oile_q.circuits.cli import main as circuit_main
+    except ImportError as err:
+        print(f"oile-q circuit: error: the circuit part cannot be imported here: {err}", file=sys.stderr)
+        return 2
+    return circuit_main(argv)
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["circuit"]:
+        return _circuit(argv[1:])
     parser = _parser()
     try:
         args = parser.parse_args(argv)

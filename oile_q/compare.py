@@ -16,10 +16,24 @@ from .results import group_means, mass_basis
 __all__ = ["deviation_table", "write_table", "plot_engines", "atomic_write"]
 
 
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def temp_sibling(path):
+    """A new temporary file next to ``path`` with the permissions a plain open() would give."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.chmod(tmp, _umask_mode())
+    return fd, tmp
+
+
 def atomic_write(path, writer, mode="w"):
     """Write a file through ``writer(fh)`` into a temporary sibling, then rename it."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = temp_sibling(path)
     try:
         with os.fdopen(fd, mode) as fh:
             writer(fh)

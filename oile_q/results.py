@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +80,9 @@ def save(ds, path) -> Path:
         raise ValueError(f"`output` must be a file path; got the folder {str(path)!r}.")
     if not os.access(folder, os.W_OK):
         raise ValueError(f"`output` folder is not writable: {str(folder)!r}.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    from .compare import temp_sibling
+
+    fd, tmp = temp_sibling(path)
     os.close(fd)
     try:
         ds.to_netcdf(tmp, engine="h5netcdf")

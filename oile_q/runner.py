@@ -77,7 +77,8 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
     engine : {"oile", "meanfield", "master", "circuit", "exact", "closed"}
     steps, t_max, times :
         Run length as a number of steps, or in mu t; ``times`` (mu t) are the times to
-        record, rounded to step ends (ODE engines use the same grid).
+        record; discrete engines round them to step ends, ODE engines keep them as given.
+        Without ``times`` every engine records the same step-end grid.
     schedule : "matching", "round-robin", "poisson", or an int array (steps, k, 2)
         Who meets whom. Foreground scenarios meet a fresh partner every step.
         The ODE engines use it for the time grid, and ``master`` for its Poisson variant.
@@ -112,7 +113,18 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
         )
     sched = make_schedule(schedule, scenario.n, seed=seed, p=p, foreground=scenario.kind == "foreground")
     dt = scenario.gamma * sched.step_fraction
+    ode_times = None
+    if engine != "oile" and times is not None:
+        # ODE engines record at the requested times themselves (not rounded to steps)
+        ode_times = np.unique(check_array("times", times, (None,)))
+        if ode_times.size == 0 or ode_times[0] < 0:
+            raise ValueError("`times` must be a non-empty array of mu t values >= 0.")
+        if steps is None and t_max is None:
+            t_max = max(float(ode_times[-1]), dt)
+        times = None
     nsteps, record_steps = resolve_steps(dt, steps=steps, t_max=t_max, times=times)
+    if ode_times is not None and ode_times[-1] > nsteps * dt + 1e-12 * max(1.0, nsteps * dt):
+        raise ValueError(f"`times` reach mu t = {ode_times[-1]:g}, beyond the run's end at mu t = {nsteps * dt:g}.")
     if sched.length is not None and sched.length < nsteps:
         raise ValueError(f"`schedule` array has {sched.length} steps; the run needs {nsteps}.")
     # Rounded so that equal times from different step lengths compare equal as coordinates
@@ -133,6 +145,8 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
         P = engines.run_oile(scenario, sched, record_steps, **engine_options)
         options.setdefault("propagator", "exact")
     else:
+        if ode_times is not None:
+            rec_times = ode_times
         for key in ("rtol", "atol"):
             if key in engine_options:
                 engine_options[key] = check_real(key, engine_options[key], positive=True)
