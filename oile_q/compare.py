@@ -139,7 +139,9 @@ def plot_engines(results: dict, path, basis="flavor", title=None):
     axes[3].set_xlabel("mu t")
     axes[0].legend(fontsize=8, ncol=2, loc="best")
     if title:
-        axes[0].set_title(title, fontsize=10)
+        import textwrap
+
+        axes[0].set_title("\n".join(textwrap.wrap(title, 90)), fontsize=9)
     fig.tight_layout()
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110), mode="wb")
     plt.close(fig)
