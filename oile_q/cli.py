@@ -71,10 +71,13 @@ def _parser():
 
     s = sub.add_parser("study", help="run a reproducible study from comparisons/ by name",
                        description="Run a study from comparisons/ (figures, metrics table, data).")
-    s.add_argument("name", nargs="?", help="study name (see --list)")
+    s.add_argument("names", nargs="*", metavar="NAME", help="study names (see --list)")
     s.add_argument("--list", action="store_true", help="list the studies")
-    s.add_argument("-o", "--output", help="output folder (default: comparisons/out/NAME)")
+    s.add_argument("--all", action="store_true", help="run every study")
+    s.add_argument("-o", "--output", help="output folder for one study (default: comparisons/out/NAME)")
     s.add_argument("--quick", action="store_true", help="a small, fast version (smoke test)")
+    s.add_argument("--publish", action="store_true",
+                   help="copy figures and tables to comparisons/results/NAME and rewrite comparisons/README.md")
 
     # Implemented in oile_q.circuits.cli (Qiskit is imported only when it is used).
     sub.add_parser("circuit", add_help=False,
@@ -206,56 +209,43 @@ def cmd_compare(args):
     return 0
 
 
-def _studies_dir():
-    env = os.environ.get("OILE_Q_COMPARISONS")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1] / "comparisons"
-
-
-def list_studies():
-    root = _studies_dir()
-    if not root.is_dir():
-        return {}
-    out = {}
-    for d in sorted(root.iterdir()):
-        if (d / "study.py").is_file():
-            doc = ""
-            for line in (d / "study.py").read_text().splitlines():
-                if line.strip().strip('"').strip():
-                    doc = line.strip().strip('"').strip()
-                    break
-            out[d.name] = doc
-    return out
-
-
 def cmd_study(args):
-    import importlib.util
+    from .studies import list_studies, publish, run_study, studies_dir, write_index
 
     studies = list_studies()
-    if args.list or not args.name:
+    if args.list or (not args.names and not args.all):
         if not studies:
-            raise ValueError(f"no studies found in {str(_studies_dir())!r} (set OILE_Q_COMPARISONS).")
+            raise ValueError(f"no studies found in {str(studies_dir())!r} (set OILE_Q_COMPARISONS).")
         for name, doc in studies.items():
-            print(f"{name:24s} {doc}")
+            print(f"{name:20s} {doc}")
         return 0
-    if args.name not in studies:
-        raise ValueError(f"`name` must be one of {sorted(studies)}; got {args.name!r}.")
-    if args.output:
-        out = Path(args.output)
-    else:
-        out = _studies_dir() / "out" / args.name
-        out.parent.mkdir(exist_ok=True)  # the default, git-ignored comparisons/out
-    _check_output_dir(out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = _studies_dir() / args.name / "study.py"
-    spec = importlib.util.spec_from_file_location(f"oile_q_study_{args.name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    report = module.main(out, quick=args.quick)
-    print(f"study {args.name}: outputs in {out}")
-    if report:
-        print(f"report: {report}")
+    names = list(studies) if args.all else args.names
+    for name in names:
+        if name not in studies:
+            raise ValueError(f"`name` must be among {list(studies)}; got {name!r}.")
+    if args.output and len(names) != 1:
+        raise ValueError("`--output` needs exactly one study name.")
+    if args.publish and args.quick:
+        raise ValueError("`--publish` publishes full runs only; drop `--quick`.")
+    outs = {}
+    for name in names:
+        if args.output:
+            out = Path(args.output)
+        else:
+            out = studies_dir() / "out" / name
+            out.parent.mkdir(exist_ok=True)  # the default, git-ignored comparisons/out
+        _check_output_dir(out)
+        outs[name] = out
+    for name, out in outs.items():
+        out.mkdir(parents=True, exist_ok=True)
+        report, seconds = run_study(name, out, quick=args.quick)
+        print(f"study {name}: outputs in {out} ({seconds:.1f} s)")
+        if report:
+            print(f"report: {report}")
+        if args.publish:
+            print(f"published: {publish(name, out)}")
+    if args.publish:
+        print(f"index: {write_index()}")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from oile_q.cli import list_studies, main
+from oile_q.cli import main
+from oile_q.studies import list_studies
 
 STUDIES = sorted(list_studies())
 
