@@ -31,6 +31,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_oile.py
+	$(BIN)/python benchmarks/bench_circuits.py
 
 clean:
 	rm -rf $(VENV) comparisons/out .pytest_cache

@@ -1,0 +1,104 @@
+"""Circuit diagrams as PNG: one encounter (logical and compiled) and the whole circuit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from qiskit import QuantumCircuit
+
+__all__ = ["draw_encounter", "draw_circuit", "draw_run"]
+
+MAX_DRAWN_INSTRUCTIONS = 240
+
+
+def _mpl():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path):
+    from oile_q.compare import atomic_write
+
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110, bbox_inches="tight"), mode="wb")
+    _mpl().close(fig)
+    return Path(path)
+
+
+def draw_encounter(gate, path, *, fresh_partner=False, basis_gates=("cx", "rz", "sx", "x")):
+    """One encounter: the gate, its definition, and the circuit compiled to ``basis_gates``
+    at optimization level 3 (two-qubit count in the title)."""
+    from .transpile import pass_manager, two_qubit_count
+
+    plt = _mpl()
+    top = QuantumCircuit(2)
+    if fresh_partner:
+        top.reset(1)
+    top.append(gate, [0, 1])
+    mid = top.decompose(gates_to_decompose=[gate.name])
+    low = pass_manager(basis_gates=basis_gates, optimization_level=3).run(top)
+    titles = [f"encounter instruction {gate.name!r}, params {[round(float(p), 4) for p in gate.params]}",
+              "its definition",
+              f"compiled to {list(basis_gates)} at level 3: {two_qubit_count(low)} two-qubit gates, depth {low.depth()}"]
+    images = []
+    for qc in (top, mid, low):
+        import io
+
+        sub = qc.draw("mpl", fold=-1, scale=0.8)
+        buf = io.BytesIO()
+        sub.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        plt.close(sub)
+        buf.seek(0)
+        images.append(plt.imread(buf))
+    width = max(im.shape[1] for im in images)
+    heights = [im.shape[0] + 40 for im in images]
+    fig, axes = plt.subplots(3, 1, figsize=(width / 110, sum(heights) / 110),
+                             gridspec_kw={"height_ratios": heights})
+    for ax, im, title in zip(axes, images, titles):
+        ax.imshow(im)
+        ax.set_xlim(0, width)
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=9, loc="left")
+    return _save(fig, path)
+
+
+def draw_circuit(qc: QuantumCircuit, path, *, title=None):
+    """The whole logical circuit (encounters as boxes); long circuits are cut after
+    ``MAX_DRAWN_INSTRUCTIONS`` instructions, and the title says so."""
+    plt = _mpl()
+    n = len(qc.data)
+    shown = qc
+    note = ""
+    if n > MAX_DRAWN_INSTRUCTIONS:
+        shown = qc.copy_empty_like()
+        for inst in qc.data[:MAX_DRAWN_INSTRUCTIONS]:
+            shown._append(inst)
+        note = f" (first {MAX_DRAWN_INSTRUCTIONS} of {n} instructions)"
+    fig = shown.draw("mpl", fold=40, scale=0.6)
+    fig.suptitle((title or qc.name) + note, fontsize=11)
+    return _save(fig, path)
+
+
+def draw_run(scenario, run: dict, prefix) -> list:
+    """Draw one encounter and the (first) circuit of a run request (the CLI's ``--draw``)."""
+    from .engine import plan
+
+    _, _, _, specs, kind = plan(
+        scenario, steps=run.get("steps"), t_max=run.get("t_max"), times=run.get("times"),
+        schedule=run.get("schedule", "matching"), seed=run.get("seed"), p=run.get("p"),
+        compile=run.get("compile", "exact"), circuit=run.get("circuit"), reset=run.get("reset", True),
+        particles=run.get("particles"), max_encounters=run.get("max_encounters", 1023))
+    spec = specs[0]
+    out = []
+    gate = next((i.operation for i in spec.circuit.data if i.operation.name in ("encounter", "encounter_iso")), None)
+    if gate is not None:
+        out.append(draw_encounter(gate, f"{prefix}_encounter.png", fresh_partner=gate.name == "encounter_iso"))
+    what = {"foreground": "foreground collision model", "closed": "closed N-qubit circuit",
+            "tree": f"light-cone tree of particle {spec.particles[0]}"}[kind]
+    out.append(draw_circuit(spec.circuit, f"{prefix}_circuit.png",
+                            title=f"{what}: {spec.encounters} encounters, {spec.num_qubits} qubits"))
+    return out
