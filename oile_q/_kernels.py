@@ -132,6 +132,18 @@ def poisson_chunk(seed, start, count, n, p):
 
 
 @njit(cache=True)
+def foreground_meets_chunk(seed, start, count, p):
+    """Whether the foreground neutrino meets a partner in steps start .. start+count-1
+    under Poisson timing: the same draw as ``foreground_steps`` makes."""
+    out = np.empty(count, dtype=np.bool_)
+    for s in range(count):
+        state = _stream_start(seed, start + s)
+        state, u = _uniform(state)
+        out[s] = u < p
+    return out
+
+
+@njit(cache=True)
 def round_robin_chunk(start, count, n):
     """Circle-method 1-factorization of K_n (n even): round r pairs (r, n-1) and
     ((r+i) mod (n-1), (r-i) mod (n-1)) for i = 1 .. n/2 - 1."""

@@ -14,7 +14,7 @@ from pathlib import Path
 __all__ = ["main"]
 
 _RUN_KEYS = {"engine", "engines", "steps", "t_max", "times", "schedule", "seed", "p", "propagator",
-             "isotropic", "rtol", "atol", "method"}
+             "isotropic", "rtol", "atol", "method", "options"}
 
 
 class CLIError(Exception):
@@ -45,6 +45,9 @@ def _add_run_args(p):
     p.add_argument("--isotropic", action="store_true", default=None, help="master: paper I Eq. (17)")
     p.add_argument("--rtol", type=float, help="ODE relative tolerance (meanfield, master)")
     p.add_argument("--atol", type=float, help="ODE absolute tolerance (meanfield, master)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="options",
+                   help="any other engine option, value in TOML syntax (repeatable), e.g. "
+                        "--set backend=aer-shots --set shots=4000 (circuit), --set method=expm (exact)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -106,6 +109,8 @@ def _settings(args, scenario_path):
                 run.pop("steps", None)
                 run.pop("t_max", None)
             run[key] = value
+    if getattr(args, "options", None):
+        run["options"] = {**run.get("options", {}), **dict(_parse_option(o) for o in args.options)}
     sched = run.get("schedule")
     if isinstance(sched, str) and sched.endswith(".npy"):
         import numpy as np
@@ -117,12 +122,30 @@ def _settings(args, scenario_path):
     return run
 
 
+def _parse_option(text):
+    """KEY=VALUE with VALUE in TOML syntax; a bare word is a string."""
+    import tomllib
+
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise ValueError(f"`--set` expects KEY=VALUE; got {text!r}.")
+    try:
+        return key, tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key, value.strip()
+
+
 def _engine_kwargs(run, engine):
     keys = {"oile": ("propagator",), "master": ("isotropic", "rtol", "atol", "method"),
             "meanfield": ("rtol", "atol", "method")}.get(engine, ())
     out = {k: run[k] for k in keys if k in run}
     if "p" in run:
         out["p"] = run["p"]
+    extra = run.get("options", {})
+    if not isinstance(extra, dict):
+        raise TypeError(f"`run.options` must be a table of engine options; got {extra!r}.")
+    out.update(extra)
     return out
 
 

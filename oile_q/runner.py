@@ -111,7 +111,8 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
         raise ValueError(
             f"`{unknown[0]}` is not an option of engine {engine!r}; expected among {sorted(_OPTIONS[engine] | {'p'})}."
         )
-    sched = make_schedule(schedule, scenario.n, seed=seed, p=p, foreground=scenario.kind == "foreground")
+    sched = make_schedule(schedule, scenario.n, seed=seed, p=p, foreground=scenario.kind == "foreground",
+                          require_even=engine != "meanfield")
     dt = scenario.gamma * sched.step_fraction
     ode_times = None
     if engine != "oile" and times is not None:
@@ -166,6 +167,6 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
     if sched.kind == "explicit":
         import xarray as xr
 
-        extras["schedule_pairs"] = xr.DataArray(sched.pairs[:nsteps], dims=("step", "pair", "end"))
+        extras["schedule_pairs"] = xr.DataArray(sched.pairs[:nsteps], dims=("step", "slot", "end"))
     return make_dataset(scenario, P, rec_times, engine=engine, schedule_attrs=attrs,
                         options=options, extras=extras)

@@ -63,6 +63,17 @@ class Schedule:
             return _kernels.poisson_chunk(self.seed, start, count, self.n, self.p)
         return self.pairs[start:start + count]
 
+    def meets(self, start: int, count: int) -> np.ndarray:
+        """Foreground scenarios: whether each step start .. start+count-1 brings an
+        encounter (always, unless the timing is Poisson)."""
+        if self.kind == "foreground-poisson":
+            from . import _kernels
+
+            return _kernels.foreground_meets_chunk(self.seed, start, count, self.p)
+        if self.kind == "foreground":
+            return np.ones(count, dtype=bool)
+        raise ValueError(f"`meets` applies to foreground schedules; this one is {self.kind!r}.")
+
     def attrs(self) -> dict:
         """What a result records about the schedule."""
         out = {"schedule": self.kind}
@@ -111,8 +122,12 @@ def _check_explicit(pairs, n) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
-def make_schedule(schedule, n: int, *, seed=None, p=None, foreground=False) -> Schedule:
-    """Validate a schedule request for n particles and return a ``Schedule``."""
+def make_schedule(schedule, n: int, *, seed=None, p=None, foreground=False, require_even=True) -> Schedule:
+    """Validate a schedule request for n particles and return a ``Schedule``.
+
+    ``require_even=False`` is for engines that use a perfect-matching schedule only for its
+    time grid (meanfield, exact): odd N is then accepted.
+    """
     if foreground:
         if not (isinstance(schedule, str) and schedule in ("matching", "foreground", "poisson")):
             raise ValueError(
@@ -131,7 +146,7 @@ def make_schedule(schedule, n: int, *, seed=None, p=None, foreground=False) -> S
     if isinstance(schedule, str):
         if schedule not in KINDS:
             raise ValueError(f"`schedule` must be one of {list(KINDS)} or an integer array; got {schedule!r}.")
-        if schedule in ("matching", "round-robin") and n % 2:
+        if schedule in ("matching", "round-robin") and n % 2 and require_even:
             raise ValueError(f"`schedule` '{schedule}' needs an even number of particles; got N = {n}.")
         if schedule == "poisson":
             if p is None:
