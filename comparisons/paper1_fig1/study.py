@@ -60,7 +60,7 @@ def load_config(quick: bool = False, path: Path = CONFIG) -> dict:
         data = tomllib.load(fh)
     sc, run = data["scenario"], data["run"]
     if quick:
-        run = {**run, **data.get("quick", {})}
+        run = {**run, **{k: v for k, v in data.get("quick", {}).items() if k != "circuit"}}
     cfg = {
         "P0": np.asarray(sc["P0"], dtype=float),
         "Q": np.asarray(sc["Q"], dtype=float),
@@ -70,6 +70,10 @@ def load_config(quick: bool = False, path: Path = CONFIG) -> dict:
         "gammas": sorted((float(g) for g in run["gammas"]), reverse=True),
         "t_max": float(run["t_max"]),
     }
+    circ = dict(data.get("circuit", {}))
+    if quick:
+        circ.update(data.get("quick", {}).get("circuit", {}))
+    cfg["circuit"] = circ
     if cfg["omega"] != 0.0:
         raise ValueError(f"`scenario.omega` must be 0 for this study (Fig. 1 has no vacuum terms); got {cfg['omega']}.")
     return cfg
@@ -148,6 +152,58 @@ def run_gamma(cfg: dict, gamma: float) -> dict:
             "ds_map": ds_map, "ds_eq8": ds_eq8}
 
 
+def run_circuits(cfg: dict, results: list) -> dict | None:
+    """The chosen gamma's encounters as Qiskit circuits: exact Aer (density matrix), Aer with
+    shots (X/Y/Z measurements, standard errors) and a noisy fake IBM device."""
+    c = cfg["circuit"]
+    if not c or c["gamma"] not in [r["gamma"] for r in results]:
+        return None
+    r = next(r for r in results if r["gamma"] == c["gamma"])
+    sc = oile_q.Scenario.foreground(cfg["P0"], cfg["Q"], gamma=c["gamma"], vdotu=cfg["vdotu"],
+                                    omega=cfg["omega"], theta=cfg["theta"])
+    grid = np.arange(0.0, cfg["t_max"] + 1e-9, c["every"])
+    fake_grid = np.arange(0.0, min(c["fake_t_max"], cfg["t_max"]) + 1e-9, c["fake_every"])
+    out = {"gamma": c["gamma"], "ref_t": r["t"], "ref": r["map"]}
+    t0 = time.perf_counter()
+    out["dm"] = oile_q.run(sc, "circuit", t_max=cfg["t_max"], times=grid, backend="aer")
+    out["dm_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out["shots"] = oile_q.run(sc, "circuit", t_max=cfg["t_max"], times=grid, backend="aer-shots",
+                              shots=c["shots"], seed_simulator=c["seed_simulator"])
+    out["shots_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out["fake"] = oile_q.run(sc, "circuit", times=fake_grid, backend=c["fake_backend"], shots=c["shots"],
+                             seed_simulator=c["seed_simulator"])
+    out["fake_s"] = time.perf_counter() - t0
+    return out
+
+
+def circuit_rows(circ: dict) -> list:
+    """Agreement of each circuit run with the OILE map at its recorded times."""
+    rows = []
+    for key, label in (("dm", "Aer density matrix (exact)"), ("shots", "Aer, shots"), ("fake", "fake device")):
+        ds = circ[key]
+        idx = np.searchsorted(np.round(circ["ref_t"], 9), np.round(ds.time.values, 9))
+        ref = circ["ref"][idx]
+        P = ds.P.values[:, 0]
+        dev = np.linalg.norm(P - ref, axis=-1)
+        row = {"run": label, "backend": str(ds.attrs["backend"]), "gamma": circ["gamma"],
+               "encounters": int(round(float(ds.time[-1]) / circ["gamma"])), "times": int(ds.sizes["time"]),
+               "max_dev_from_map": float(dev.max())}
+        if "P_stderr" in ds:
+            se = ds.P_stderr.values[:, 0]
+            z = np.abs(P - ref) / np.where(se > 0, se, np.inf)
+            row["max_dev_in_stderr"] = float(z.max())
+            row["median_stderr"] = float(np.median(se))
+        else:
+            row["max_dev_in_stderr"] = float("nan")
+            row["median_stderr"] = 0.0
+        row["two_qubit_gates_per_encounter"] = float(ds.attrs.get("transpiled_2q_per_encounter", float("nan")))
+        row["seconds"] = circ[f"{key}_s"]
+        rows.append(row)
+    return rows
+
+
 def table_row(cfg: dict, r: dict) -> dict:
     """One row of deviations.csv, computed from the run ``r``."""
     dev = np.linalg.norm(r["map"] - r["eq8"], axis=-1)
@@ -198,8 +254,9 @@ def _save_png(fig, path, dpi=130):
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi), mode="wb")
 
 
-def plot_fig1(cfg, results, path):
-    """Three stacked panels P_x, P_y, P_z against mu t, map and Eq. (8) for each gamma."""
+def plot_fig1(cfg, results, path, circ=None):
+    """Three stacked panels P_x, P_y, P_z against mu t, map and Eq. (8) for each gamma, and
+    the circuit runs of one gamma as markers (with error bars for shots)."""
     plt = _pyplot()
     fig, axes = plt.subplots(3, 1, figsize=(8, 8.4), sharex=True, layout="constrained")
     handles = []
@@ -220,6 +277,19 @@ def plot_fig1(cfg, results, path):
                          ms=4, mfc="none", mew=1.0, zorder=3)
         handles.append((h, f"{label}: OILE map"))
         handles.append((plt.Line2D([], [], color=color, lw=0.9), f"{label}: Eq. (8)"))
+    if circ is not None:
+        g = gamma_tex(circ["gamma"])
+        specs = (("dm", "s", "k", rf"$\gamma = {g}$: circuit, Aer density matrix"),
+                 ("shots", "D", "tab:red", rf"$\gamma = {g}$: circuit, Aer {cfg['circuit']['shots']} shots"),
+                 ("fake", "^", "tab:purple", rf"$\gamma = {g}$: circuit, {cfg['circuit']['fake_backend']} (noisy)"))
+        for key, mk, col, lab in specs:
+            ds = circ[key]
+            t, P = ds.time.values, ds.P.values[:, 0]
+            err = ds.P_stderr.values[:, 0] if "P_stderr" in ds else None
+            for c, ax in enumerate(axes):
+                h = ax.errorbar(t, P[:, c], yerr=None if err is None else err[:, c], fmt=mk, color=col,
+                                ms=4 if key != "dm" else 5, mfc="none", capsize=2, lw=0.8, zorder=4)
+            handles.append((h, lab))
     for c, ax in enumerate(axes):
         ax.set_ylabel(rf"$P_{'xyz'[c]}$ (flavor basis)")
         ax.set_ylim(-1.08, 1.08)
@@ -231,7 +301,7 @@ def plot_fig1(cfg, results, path):
                  r" ($\mathbf{v}\cdot\mathbf{u}=0$, $\omega=0$)", fontsize=11)
     # P_x stays >= 0 here, so the lower half of its panel is free for the legend.
     axes[0].legend([h for h, _ in handles], [lab for _, lab in handles], loc="lower right",
-                   ncol=len(results), fontsize=8.5, framealpha=0.9)
+                   ncol=2 if circ is not None else len(results), fontsize=7.5, framealpha=0.9)
     _save_png(fig, path)
     plt.close(fig)
     return path
@@ -269,7 +339,7 @@ def _vec(P) -> str:
     return "(" + ", ".join(f"{p:.3f}" for p in P) + ")"
 
 
-def write_report(cfg, results, rows, table_md, outdir, quick, elapsed):
+def write_report(cfg, results, rows, table_md, outdir, quick, elapsed, circ_rows=None, circ_md=""):
     """report.md: the figures, the table, and what they show (numbers from ``rows``)."""
     by_g = {r["gamma"]: (r, row) for r, row in zip(results, rows)}
     gammas = sorted(by_g, reverse=True)
@@ -346,6 +416,8 @@ Map: {style_txt}; Eq. (8): thin solid lines of the same colour{dense_txt}.
 
 ![|P_map - P_Eq8| against mu t, log scale](fig1_deviation.png)
 
+{circ_md}
+
 Below about 1e-9 the deviation curve shows the ODE solver's tolerance (rtol 1e-10) as well.
 
 {table_md}
@@ -360,6 +432,7 @@ It approaches the medium's state Q on the timescale 1/(γμ): {approach}.
 Eq. (8) tracks the map for γ ≪ 1: the largest deviation over μt ≤ {t_max:g} is {devs}
 (at μt = {row_b['mu_t_at_max']:g} for γ = {g_big:g}){verdict}.
 {closed_txt}The engines reproduce the closed forms to {_fmt(check_map)} (map) and {_fmt(check_eq8)} (Eq. 8).
+{circuit_text(circ_rows)}
 
 Run: `oile-q study paper1_fig1{' --quick' if quick else ''}` ({elapsed:.1f} s, oile-q {oile_q.__version__}).
 Data: `data_gamma_<g>_oile.nc`, `data_gamma_<g>_master.nc` (read with `oile_q.results.load`),
@@ -368,6 +441,18 @@ Data: `data_gamma_<g>_oile.nc`, `data_gamma_<g>_master.nc` (read with `oile_q.re
     path = Path(outdir) / "report.md"
     atomic_write(path, lambda fh: fh.write(text.encode("utf-8")), mode="wb")
     return path
+
+
+def circuit_text(circ_rows):
+    if not circ_rows:
+        return ""
+    dm, sh, fk = circ_rows
+    return (f"On circuits (γ = {dm['gamma']:g}, SWAP-power gate + reset of the partner qubit): Aer's density-matrix "
+            f"method reproduces the map to {_fmt(dm['max_dev_from_map'])} over {dm['encounters']} encounters; "
+            f"with shots every component lies within {sh['max_dev_in_stderr']:.2f} standard errors "
+            f"(median standard error {sh['median_stderr']:.3f}); on the noisy {fk['backend']} "
+            f"({fk['two_qubit_gates_per_encounter']:g} two-qubit gates per encounter after transpiling) the Bloch "
+            f"vector is off by up to {fk['max_dev_from_map']:.2f} after {fk['encounters']} encounters.")
 
 
 # ---------------------------------------------------------------------- entry point
@@ -387,9 +472,18 @@ def main(outdir: Path, quick: bool = False) -> str:
     table_md = write_table(
         rows, outdir / "deviations.csv", outdir / "deviations.md",
         title=f"Paper I Fig. 1: OILE map vs Eq. (8), foreground model, mu t <= {cfg['t_max']:g}")
-    plot_fig1(cfg, results, outdir / "fig1.png")
+    circ = run_circuits(cfg, results)
+    circ_md = ""
+    if circ is not None:
+        for key in ("dm", "shots", "fake"):
+            save(circ[key], outdir / f"data_gamma_{gamma_label(circ['gamma'])}_circuit_{key}.nc")
+        circ_rows = circuit_rows(circ)
+        circ_md = write_table(circ_rows, outdir / "metrics.csv", outdir / "metrics.md",
+                              title=f"The same encounters as Qiskit circuits (gamma = {circ['gamma']:g}) vs the OILE map")
+    plot_fig1(cfg, results, outdir / "fig1.png", circ)
     plot_deviation(results, outdir / "fig1_deviation.png")
-    report = write_report(cfg, results, rows, table_md, outdir, quick, time.perf_counter() - start)
+    report = write_report(cfg, results, rows, table_md, outdir, quick, time.perf_counter() - start,
+                          circ_rows if circ is not None else None, circ_md)
     return str(report)
 
 
