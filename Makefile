@@ -32,6 +32,7 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_oile.py
 	$(BIN)/python benchmarks/bench_circuits.py
+	$(BIN)/python benchmarks/bench_exact.py
 
 clean:
 	rm -rf $(VENV) comparisons/out .pytest_cache
