@@ -25,20 +25,8 @@ _CIRCUIT_KEYS = {"backend", "shots", "compile", "circuit", "reset", "particles",
 _IGNORED = {"engine", "engines", "propagator", "isotropic", "rtol", "atol", "method"}  # other engines' keys
 
 
-class CLIError(Exception):
-    """A usage error: one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise CLIError(f"{self.prog}: {message}")
-
-
-def _floats(text):
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
+from oile_q.cli import CLIError, _Parser  # one error contract for every oile-q command
+from oile_q.cli import _times as _floats
 
 
 def _ints(text):

@@ -37,7 +37,7 @@ import numpy as np
 
 from oile_q.conventions import flavor_to_mass, mass_to_flavor
 from oile_q.errors import check_array, check_int, check_real, describe
-from oile_q.runner import resolve_steps
+from oile_q.runner import resolve_grid
 from oile_q.schedules import make_schedule
 
 from . import _kernels
@@ -187,21 +187,8 @@ def _common_options(engine, options, n):
 
 def _grid(scenario, engine, sched, steps, t_max, times):
     """(nsteps, record_steps or None, record times) exactly as oile_q.runner does it."""
-    dt = scenario.gamma * sched.step_fraction
-    ode_times = None
-    if engine == "exact" and times is not None:
-        ode_times = np.unique(check_array("times", times, (None,)))
-        if ode_times.size == 0 or ode_times[0] < 0:
-            raise ValueError("`times` must be a non-empty array of mu t values >= 0.")
-        if steps is None and t_max is None:
-            t_max = max(float(ode_times[-1]), dt)
-        times = None
-    nsteps, record_steps = resolve_steps(dt, steps=steps, t_max=t_max, times=times)
-    if ode_times is not None:
-        if ode_times[-1] > nsteps * dt + 1e-12 * max(1.0, nsteps * dt):
-            raise ValueError(f"`times` reach mu t = {ode_times[-1]:g}, beyond the run's end at mu t = {nsteps * dt:g}.")
-        return nsteps, None, ode_times
-    return nsteps, record_steps, np.round(record_steps * dt, 12)
+    return resolve_grid(scenario.gamma * sched.step_fraction, steps=steps, t_max=t_max, times=times,
+                        continuous=engine == "exact")
 
 
 # --------------------------------------------------------------------------- accumulation

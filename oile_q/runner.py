@@ -11,7 +11,7 @@ from .errors import check_array, check_int, check_real, describe
 from .scenario import Scenario
 from .schedules import make_schedule
 
-__all__ = ["run", "ENGINES", "resolve_steps"]
+__all__ = ["run", "ENGINES", "resolve_steps", "resolve_grid"]
 
 ENGINES = ("oile", "meanfield", "master", "circuit", "exact", "closed")
 # Engines that live in the optional heavy parts (Qiskit / QuSpin), imported on demand.
@@ -67,6 +67,31 @@ def resolve_steps(dt, *, steps=None, t_max=None, times=None):
     return nsteps, np.unique(np.rint(np.linspace(0, nsteps, DEFAULT_MAX_RECORDS)).astype(np.int64))
 
 
+def resolve_grid(dt, *, steps=None, t_max=None, times=None, continuous=False):
+    """(nsteps, record_steps, record_times) for a run with steps of mu*tau = dt.
+
+    Discrete engines round requested times to step ends; continuous-time engines
+    (``continuous=True``) keep them as given, and ``record_steps`` is then None. Without
+    ``times`` every engine records the same step-end grid (see ``resolve_steps``).
+    """
+    given = None
+    if continuous and times is not None:
+        given = np.unique(check_array("times", times, (None,)))
+        if given.size == 0 or given[0] < 0:
+            raise ValueError("`times` must be a non-empty array of mu t values >= 0.")
+        if steps is None and t_max is None:
+            t_max = max(float(given[-1]), dt)
+        times = None
+    nsteps, record_steps = resolve_steps(dt, steps=steps, t_max=t_max, times=times)
+    if given is not None:
+        if given[-1] > nsteps * dt + 1e-12 * max(1.0, nsteps * dt):
+            raise ValueError(f"`times` reach mu t = {given[-1]:g}, beyond the run's end at mu t = {nsteps * dt:g}.")
+        return nsteps, None, given
+    # Rounded so that equal times from different step lengths compare equal as coordinates
+    # (0.01 * 100 == 0.1 * 10 after rounding, not before).
+    return nsteps, record_steps, np.round(record_steps * dt, 12)
+
+
 def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="matching", seed=None,
         **engine_options):
     """Evolve ``scenario`` with ``engine`` and return the shared xarray.Dataset.
@@ -114,23 +139,10 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
     sched = make_schedule(schedule, scenario.n, seed=seed, p=p, foreground=scenario.kind == "foreground",
                           require_even=engine != "meanfield")
     dt = scenario.gamma * sched.step_fraction
-    ode_times = None
-    if engine != "oile" and times is not None:
-        # ODE engines record at the requested times themselves (not rounded to steps)
-        ode_times = np.unique(check_array("times", times, (None,)))
-        if ode_times.size == 0 or ode_times[0] < 0:
-            raise ValueError("`times` must be a non-empty array of mu t values >= 0.")
-        if steps is None and t_max is None:
-            t_max = max(float(ode_times[-1]), dt)
-        times = None
-    nsteps, record_steps = resolve_steps(dt, steps=steps, t_max=t_max, times=times)
-    if ode_times is not None and ode_times[-1] > nsteps * dt + 1e-12 * max(1.0, nsteps * dt):
-        raise ValueError(f"`times` reach mu t = {ode_times[-1]:g}, beyond the run's end at mu t = {nsteps * dt:g}.")
+    nsteps, record_steps, rec_times = resolve_grid(dt, steps=steps, t_max=t_max, times=times,
+                                                   continuous=engine != "oile")
     if sched.length is not None and sched.length < nsteps:
         raise ValueError(f"`schedule` array has {sched.length} steps; the run needs {nsteps}.")
-    # Rounded so that equal times from different step lengths compare equal as coordinates
-    # (0.01 * 100 == 0.1 * 10 after rounding, not before).
-    rec_times = np.round(record_steps * dt, 12)
     options = dict(engine_options)
     options.pop("progress", None)
 
@@ -146,8 +158,6 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
         P = engines.run_oile(scenario, sched, record_steps, **engine_options)
         options.setdefault("propagator", "exact")
     else:
-        if ode_times is not None:
-            rec_times = ode_times
         for key in ("rtol", "atol"):
             if key in engine_options:
                 engine_options[key] = check_real(key, engine_options[key], positive=True)
