@@ -18,7 +18,7 @@ import numpy as np
 from .conventions import b_vector, flavor_to_mass, mass_to_flavor
 from .errors import check_array, check_int, check_real, describe
 
-__all__ = ["Scenario"]
+__all__ = ["Scenario", "isotropic_velocities"]
 
 _UNIT_TOL = 1e-9
 _PURITY_TOL = 1e-12
