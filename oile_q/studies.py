@@ -31,7 +31,10 @@ def studies_dir() -> Path:
 
 
 def _docstring(path: Path) -> str:
-    return ast.get_docstring(ast.parse(path.read_text())) or ""
+    try:
+        return ast.get_docstring(ast.parse(path.read_text())) or ""
+    except SyntaxError as err:  # one broken study must not hide the others
+        return f"(cannot be read: SyntaxError at line {err.lineno}: {err.msg})"
 
 
 def list_studies() -> dict:

@@ -1,0 +1,410 @@
+"""Exact vs OILE vs mean field: does one gamma make the OILE map decohere like the exact N-body gas?
+
+A bipolar gas (N/2 nu_e with omega = +0.5 mu, N/2 nu_x with omega = -0.5 mu, theta = 0.1,
+random isotropic velocities) for N = 8 ... 20 is evolved exactly (engine ``exact``: the closed
+all-to-all Hamiltonian), by the OILE map (``oile``, random matchings, several schedule seeds
+averaged) at gamma = 0.3, 0.1, 0.03, and in mean field (``meanfield``). For each N the study
+fits the gamma_eff whose OILE one-body purity <|P|>(t) is closest to the exact one, over the
+initial relaxation (mu t <= 3) and over the whole run (mu t <= 20), and writes
+
+- ``purity.png``: <|P|> against mu t: exact for every N with mean field; exact vs OILE
+  (each gamma, seed spread shaded, and gamma_eff) vs mean field at three N;
+- ``flavor.png``: the nu_e group's flavor-basis <P_z> in the same layout;
+- ``gamma_eff.png``: gamma_eff against N (both windows, seed spread as error bars, power-law
+  fit) and the rms mismatch left at gamma_eff;
+- ``deviations.csv`` / ``.md``: per N, rms deviations of <|P|> and of the nu_e <P_z> from
+  exact, for mean field and each gamma; ``metrics.csv`` / ``.md``: per N, gamma_eff for both
+  windows, its spread over schedule seeds and the rms left;
+- ``data_exact_N<N>.nc``, ``data_meanfield_N<N>.nc``, ``data_oile_curves.nc`` (seed-averaged
+  OILE curves and the gamma scans) and ``report.md``.
+
+Parameters come from ``config.toml`` (section ``[quick]`` for ``quick=True``). Only the
+public API of ``oile_q`` is used.
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+import oile_q
+from oile_q.compare import atomic_write, write_table
+from oile_q.results import group_means, purity, save
+
+HERE = Path(__file__).resolve().parent
+GCOLORS = ["tab:red", "tab:orange", "tab:green", "tab:purple"]
+
+
+def load_config(quick=False):
+    with open(HERE / "config.toml", "rb") as fh:
+        data = tomllib.load(fh)
+    cfg = {**data["scenario"], **data["run"]}
+    if quick:
+        cfg.update(data["quick"])
+    cfg["gammas"] = sorted((float(g) for g in cfg["gammas"]), reverse=True)
+    return cfg
+
+
+def scenario(cfg, n, gamma=0.05):
+    groups = [dict(name="nu_e", count=n // 2, flavor="e", omega=cfg["omega_e"]),
+              dict(name="nu_x", count=n // 2, flavor="x", omega=cfg["omega_x"])]
+    return oile_q.Scenario.from_groups(groups, gamma=gamma, theta=cfg["theta"], seed=cfg["seed"])
+
+
+def record_times(cfg):
+    early = np.arange(0.0, cfg["t_early"] + 1e-9, cfg["dt_early"])
+    late = np.arange(cfg["t_early"], cfg["t_max"] + 1e-9, cfg["dt_late"])
+    return np.unique(np.round(np.concatenate([early, late]), 10))
+
+
+def mean_abs_P(ds):
+    """<|P|> over all particles, per time."""
+    return purity(ds).mean("particle").values
+
+
+def nue_pz(ds):
+    """The nu_e group's mean flavor-basis P_z, per time."""
+    return group_means(ds)["mean"].sel(group="nu_e", component="z").values
+
+
+def oile_curves(sc, gamma, seeds, times):
+    """<|P|>(t) and nu_e <P_z>(t) of the OILE map for each schedule seed, on ``times``
+    (the map records at step ends; linear interpolation onto the exact grid)."""
+    s = sc.replace(gamma=gamma)
+    ab, pz = [], []
+    for seed in range(seeds):
+        ds = oile_q.run(s, "oile", times=times, seed=seed)
+        t = ds.time.values
+        ab.append(np.interp(times, t, mean_abs_P(ds)))
+        pz.append(np.interp(times, t, nue_pz(ds)))
+    return np.array(ab), np.array(pz)
+
+
+def rms(times, dev, window):
+    """Time-averaged rms of ``dev`` over 0 <= mu t <= window (trapezoid rule; uneven grid)."""
+    m = times <= window + 1e-9
+    t, d = times[m], np.asarray(dev)[..., m]
+    return np.sqrt(np.trapezoid(d**2, t, axis=-1) / (t[-1] - t[0]))
+
+
+def parabola_min(x, f):
+    """Minimum of f on the grid x, refined by a parabola through the three points around it."""
+    k = int(np.argmin(f))
+    if k == 0 or k == len(x) - 1:
+        return x[k], True
+    x0, x1, x2 = x[k - 1:k + 2]
+    f0, f1, f2 = f[k - 1:k + 2]
+    den = (x0 - x1) * (x0 - x2) * (x1 - x2)
+    a = (x2 * (f1 - f0) + x1 * (f0 - f2) + x0 * (f2 - f1)) / den
+    b = (x2**2 * (f0 - f1) + x1**2 * (f2 - f0) + x0**2 * (f1 - f2)) / den
+    if a <= 0:
+        return x[k], False
+    return float(np.clip(-b / (2 * a), x0, x2)), False
+
+
+def fit_gamma_eff(cfg, sc, times, target, windows):
+    """Scan gamma on a log grid; per window, the gamma whose seed-averaged <|P|> is closest
+    to ``target`` (refined, then checked with a fresh run), and the per-seed optima."""
+    grid = np.geomspace(cfg["scan_min"], cfg["scan_max"], cfg["scan_points"])
+    seeds = cfg["schedule_seeds"]
+    curves = np.array([oile_curves(sc, g, seeds, times)[0] for g in grid])  # (gamma, seed, time)
+    out, scan = {}, {}
+    lx = np.log(grid)
+    for name, w in windows.items():
+        f_mean = rms(times, curves.mean(1) - target, w)
+        f_seed = rms(times, curves - target, w)  # (gamma, seed)
+        x, edge = parabola_min(lx, f_mean)
+        g = float(np.exp(x))
+        f_g = float(rms(times, oile_curves(sc, g, seeds, times)[0].mean(0) - target, w))
+        k = int(np.argmin(f_mean))
+        if f_g > f_mean[k]:
+            g, f_g = float(grid[k]), float(f_mean[k])
+        per_seed = np.exp([parabola_min(lx, f_seed[:, s])[0] for s in range(seeds)])
+        out[name] = {"gamma_eff": g, "rms": f_g, "at_edge": edge, "per_seed": per_seed}
+        scan[name] = f_mean
+    return grid, scan, out
+
+
+def run_n(cfg, n, times):
+    sc = scenario(cfg, n)
+    t0 = time.perf_counter()
+    ex = oile_q.run(sc, "exact", times=times, energy=False)
+    t_exact = time.perf_counter() - t0
+    mf = oile_q.run(sc, "meanfield", times=times, rtol=1e-10, atol=1e-12)
+    target = mean_abs_P(ex)
+    res = {"sc": sc, "exact": ex, "meanfield": mf, "t_exact": t_exact, "oile": {}}
+    for g in cfg["gammas"]:
+        res["oile"][g] = oile_curves(sc, g, cfg["schedule_seeds"], times)
+    windows = {"short": cfg["t_short"], "full": cfg["t_max"]}
+    res["grid"], res["scan"], res["fit"] = fit_gamma_eff(cfg, sc, times, target, windows)
+    res["oile_eff"] = {key: oile_curves(sc, res["fit"][key]["gamma_eff"], cfg["schedule_seeds"], times)
+                       for key in windows}
+    return res
+
+
+def deviation_row(cfg, n, res, times):
+    ex_ab, ex_pz = mean_abs_P(res["exact"]), nue_pz(res["exact"])
+    T = cfg["t_max"]
+    row = {"N": n, "exact_seconds": round(res["t_exact"], 2),
+           "rms_dabsP_meanfield": float(rms(times, mean_abs_P(res["meanfield"]) - ex_ab, T))}
+    for g, (ab, _) in res["oile"].items():
+        row[f"rms_dabsP_oile_g{g:g}"] = float(rms(times, ab.mean(0) - ex_ab, T))
+    row["rms_dPz_meanfield"] = float(rms(times, nue_pz(res["meanfield"]) - ex_pz, T))
+    for g, (_, pz) in res["oile"].items():
+        row[f"rms_dPz_oile_g{g:g}"] = float(rms(times, pz.mean(0) - ex_pz, T))
+    row["max_seed_sd_absP"] = float(max(ab.std(0).max() for ab, _ in res["oile"].values()))
+    return row
+
+
+def metrics_row(cfg, n, res, times):
+    ex_ab = mean_abs_P(res["exact"])
+    fs, ff = res["fit"]["short"], res["fit"]["full"]
+    tail = times >= cfg["t_max"] / 2
+    return {
+        "N": n,
+        "gamma_eff_short": fs["gamma_eff"],
+        "N_x_gamma_eff_short": n * fs["gamma_eff"],
+        "seed_sd_short": float(np.std(fs["per_seed"])),
+        "rms_at_gamma_eff_short": fs["rms"],
+        "gamma_eff_full": ff["gamma_eff"],
+        "seed_sd_full": float(np.std(ff["per_seed"])),
+        "rms_at_gamma_eff_full": ff["rms"],
+        "exact_absP_late_mean": float(ex_ab[tail].mean()),
+        "exact_absP_min": float(ex_ab.min()),
+    }
+
+
+def power_law(ns, ys):
+    """Least-squares fit ln y = ln A + p ln N; returns (A, p)."""
+    p, lnA = np.polyfit(np.log(ns), np.log(ys), 1)
+    return float(np.exp(lnA)), float(p)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path):
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100), mode="wb")
+
+
+def plot_series(cfg, runs, times, path, which):
+    """2x2 panels: (a) exact for every N + mean field; (b-d) one N each: exact, OILE per
+    gamma (seed mean, +-1 sd shaded), OILE at gamma_eff, mean field."""
+    plt = _plt()
+    get = mean_abs_P if which == "absP" else nue_pz
+    k = 0 if which == "absP" else 1
+    ylabel = "<|P|> (all particles)" if which == "absP" else "nu_e group <P_z> (flavor basis)"
+    show = [n for n in cfg["show_N"] if n in runs][:3]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5), sharex=True)
+    ax = axes[0, 0]
+    cmap = plt.get_cmap("viridis")
+    ns = sorted(runs)
+    for i, n in enumerate(ns):
+        ax.plot(times, get(runs[n]["exact"]), color=cmap(i / max(1, len(ns) - 1)), lw=1.3, label=f"exact, N = {n}")
+    if which == "absP":
+        ax.plot(times, mean_abs_P(runs[ns[-1]]["meanfield"]), "k--", lw=1, label="mean field (any N)")
+    else:
+        ax.plot(times, nue_pz(runs[ns[-1]]["meanfield"]), "k--", lw=1, label=f"mean field, N = {ns[-1]}")
+    ax.set_title(f"(a) exact, every N (dotted: end of the short fit window, mu t = {cfg['t_short']:g})",
+                 fontsize=10)
+    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    for j, n in enumerate(show):
+        ax = axes.ravel()[j + 1]
+        res = runs[n]
+        ax.plot(times, get(res["exact"]), "k-", lw=1.8, label="exact")
+        ax.plot(times, get(res["meanfield"]), "--", color="0.45", lw=1.2, label="mean field")
+        for c, (g, curves) in zip(GCOLORS, res["oile"].items()):
+            y = curves[k]
+            ax.fill_between(times, y.mean(0) - y.std(0), y.mean(0) + y.std(0), color=c, alpha=0.2, lw=0)
+            ax.plot(times, y.mean(0), color=c, lw=1.2, label=f"OILE, gamma = {g:g} (+-1 sd over schedules)")
+        gs, gf = res["fit"]["short"]["gamma_eff"], res["fit"]["full"]["gamma_eff"]
+        ax.plot(times, res["oile_eff"]["short"][k].mean(0), ":", color="tab:blue", lw=2,
+                label=f"OILE at gamma_eff fitted over mu t <= {cfg['t_short']:g}")
+        ax.plot(times, res["oile_eff"]["full"][k].mean(0), "-.", color="tab:cyan", lw=1.6,
+                label=f"OILE at gamma_eff fitted over mu t <= {cfg['t_max']:g}")
+        ax.set_title(f"({'bcd'[j]}) N = {n}: gamma_eff = {gs:.3g} (mu t <= {cfg['t_short']:g}), "
+                     f"{gf:.3g} (mu t <= {cfg['t_max']:g})", fontsize=10)
+    for ax in axes.ravel():
+        ax.set_ylabel(ylabel)
+        ax.axvline(cfg["t_short"], color="0.75", lw=0.6, ls=":")
+        ax.set_ylim(-0.02, 1.04)
+    for ax in axes[1]:
+        ax.set_xlabel("mu t")
+    for ax in axes.ravel()[len(show) + 1:]:
+        ax.set_visible(False)
+    what = "one-body purity <|P|>" if which == "absP" else "flavor content of the nu_e group"
+    fig.suptitle(f"Bipolar gas (omega = {cfg['omega_e']:g}/{cfg['omega_x']:g} mu, theta = {cfg['theta']:g}, "
+                 f"random velocities): {what}; OILE averaged over {cfg['schedule_seeds']} schedules", fontsize=11)
+    handles, labels = axes.ravel()[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8.5, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_gamma_eff(cfg, rows, fits, path):
+    plt = _plt()
+    ns = np.array([r["N"] for r in rows], float)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    ax = axes[0]
+    labels = {"short": f"initial relaxation, mu t <= {cfg['t_short']:g}",
+              "full": f"whole run, mu t <= {cfg['t_max']:g}"}
+    for c, key in zip(("tab:blue", "tab:red"), ("short", "full")):
+        g = np.array([r[f"gamma_eff_{key}"] for r in rows])
+        sd = np.array([r[f"seed_sd_{key}"] for r in rows])
+        ax.errorbar(ns, g, yerr=sd, fmt="o", color=c, capsize=3, label=f"{labels[key]}")
+        A, p = fits[key]
+        nn = np.linspace(max(ns.min(), cfg["fit_N_min"]), ns.max(), 50)
+        ax.plot(nn, A * nn**p, "-", color=c, lw=0.9, label=f"fit over N >= {cfg['fit_N_min']}: {A:.3g} N^({p:.2f})")
+    sel = ns >= cfg["fit_N_min"]
+    a1 = float(np.mean(ns[sel] * np.array([r["gamma_eff_short"] for r in rows])[sel]))
+    ax.plot(ns, a1 / ns, "--", color="0.5", lw=0.9, label=f"{a1:.2f}/N (mean N gamma_eff, short window, N >= {cfg['fit_N_min']})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(ns)
+    ax.set_xticklabels([f"{n:g}" for n in ns])
+    ax.minorticks_off()
+    ax.set_xlabel("N")
+    ax.set_ylabel("gamma_eff")
+    ax.set_title("(a) gamma minimising rms(<|P|>_OILE - <|P|>_exact)\nerror bars: sd of per-schedule optima",
+                 fontsize=10)
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    for c, key in zip(("tab:blue", "tab:red"), ("short", "full")):
+        ax.plot(ns, [r[f"rms_at_gamma_eff_{key}"] for r in rows], "o-", color=c, label=f"OILE at gamma_eff, {labels[key]}")
+    ax.plot(ns, [r["rms_dabsP_meanfield_full"] for r in rows], "s--", color="0.4",
+            label=f"mean field, whole run")
+    ax.set_xlabel("N")
+    ax.set_ylabel("rms deviation of <|P|> from exact")
+    ax.set_ylim(bottom=0)
+    ax.set_title("(b) mismatch left at the best gamma", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(outdir, quick=False):
+    import xarray as xr
+
+    outdir = Path(outdir)
+    t0 = time.perf_counter()
+    cfg = load_config(quick)
+    times = record_times(cfg)
+    runs, dev_rows, met_rows = {}, [], []
+    for n in cfg["Ns"]:
+        res = runs[n] = run_n(cfg, n, times)
+        save(res["exact"], outdir / f"data_exact_N{n}.nc")
+        save(res["meanfield"], outdir / f"data_meanfield_N{n}.nc")
+        dev_rows.append(deviation_row(cfg, n, res, times))
+        met_rows.append(metrics_row(cfg, n, res, times))
+    ns = [r["N"] for r in met_rows]
+    fit_rows = [r for r in met_rows if r["N"] >= cfg["fit_N_min"]]
+    fit_ns = [r["N"] for r in fit_rows]
+    fits = {key: power_law(fit_ns, [r[f"gamma_eff_{key}"] for r in fit_rows]) for key in ("short", "full")}
+    mf_full = {r["N"]: r["rms_dabsP_meanfield"] for r in dev_rows}
+    plot_rows = [{**r, "rms_dabsP_meanfield_full": mf_full[r["N"]]} for r in met_rows]
+
+    curves = xr.Dataset(
+        {
+            "absP_mean": (("N", "gamma", "time"), [[runs[n]["oile"][g][0].mean(0) for g in cfg["gammas"]] for n in ns]),
+            "absP_sd": (("N", "gamma", "time"), [[runs[n]["oile"][g][0].std(0) for g in cfg["gammas"]] for n in ns]),
+            "Pz_nue_mean": (("N", "gamma", "time"), [[runs[n]["oile"][g][1].mean(0) for g in cfg["gammas"]] for n in ns]),
+            "Pz_nue_sd": (("N", "gamma", "time"), [[runs[n]["oile"][g][1].std(0) for g in cfg["gammas"]] for n in ns]),
+            "scan_rms_short": (("N", "gamma_scan"), [runs[n]["scan"]["short"] for n in ns]),
+            "scan_rms_full": (("N", "gamma_scan"), [runs[n]["scan"]["full"] for n in ns]),
+            "gamma_eff_short": (("N",), [r["gamma_eff_short"] for r in met_rows]),
+            "gamma_eff_full": (("N",), [r["gamma_eff_full"] for r in met_rows]),
+        },
+        coords={"N": ns, "gamma": cfg["gammas"], "time": times, "gamma_scan": runs[ns[0]]["grid"]},
+        attrs={"description": "OILE map (engine oile, random matchings) averaged over schedule seeds "
+                              "0..schedule_seeds-1, interpolated onto the exact engine's output times (mu t)",
+               "schedule_seeds": cfg["schedule_seeds"], "theta": cfg["theta"], "velocity_seed": cfg["seed"]},
+    )
+    save(curves, outdir / "data_oile_curves.nc")
+
+    plot_series(cfg, runs, times, outdir / "purity.png", "absP")
+    plot_series(cfg, runs, times, outdir / "flavor.png", "Pz")
+    plot_gamma_eff(cfg, plot_rows, fits, outdir / "gamma_eff.png")
+    dev_table = write_table(dev_rows, outdir / "deviations.csv", outdir / "deviations.md",
+                            title=f"Exact vs OILE vs mean field: rms deviation from exact over 0 <= mu t <= {cfg['t_max']:g} "
+                                  f"(<|P|> all particles; nu_e flavor <P_z>); OILE averaged over {cfg['schedule_seeds']} schedules")
+    met_table = write_table(met_rows, outdir / "metrics.csv", outdir / "metrics.md",
+                            title="gamma_eff: the OILE gamma closest to the exact <|P|>(t), per N and fit window")
+    elapsed = time.perf_counter() - t0
+
+    lo, hi = met_rows[0], met_rows[-1]
+    best_g = {}
+    for r in dev_rows:
+        cand = {g: r[f"rms_dabsP_oile_g{g:g}"] for g in cfg["gammas"]}
+        best_g[r["N"]] = min(cand, key=cand.get)
+    ratio_full = [r["rms_at_gamma_eff_full"] / r["rms_at_gamma_eff_short"] for r in met_rows]
+    g_small = cfg["gammas"][-1]
+    key_small = f"rms_dPz_oile_g{g_small:g}"
+    n_edge = sum(runs[n]["fit"][k]["at_edge"] for n in ns for k in ("short", "full"))
+    norm_dev = max(float(np.abs(runs[n]["exact"]["norm"].values - 1).max()) for n in ns)
+    lines = [
+        "# Exact vs OILE vs mean field: one-body decoherence in a bipolar gas", "",
+        f"N/2 nu_e (omega = {cfg['omega_e']:g} mu) and N/2 nu_x (omega = {cfg['omega_x']:g} mu), mixing angle "
+        f"theta = {cfg['theta']:g}, random isotropic velocities (seed {cfg['seed']}, one draw per N), "
+        f"N = {', '.join(str(n) for n in ns)}, 0 <= mu t <= {cfg['t_max']:g}. "
+        f"`exact` (closed all-to-all Hamiltonian, Chebyshev), `meanfield`, and `oile` (random perfect matchings "
+        f"every step) averaged over {cfg['schedule_seeds']} schedule seeds. gamma_eff minimises the time-averaged "
+        f"rms of <|P|>_OILE - <|P|>_exact over mu t <= {cfg['t_short']:g} (initial relaxation) or the whole run, "
+        f"on a {cfg['scan_points']}-point log grid {cfg['scan_min']:g} ... {cfg['scan_max']:g} refined by a parabola; "
+        "its spread is the sd of the per-schedule optima.", "",
+        "![purity](purity.png)", "",
+        "![flavor](flavor.png)", "",
+        "![gamma_eff](gamma_eff.png)", "",
+        dev_table, "",
+        met_table, "",
+        "## What it shows", "",
+        f"- The exact one-body purity does not decay: after an initial drop (minimum <|P|> "
+        + ", ".join(f"{r['exact_absP_min']:.2f}" for r in met_rows) + f" for N = {', '.join(map(str, ns))}) it fluctuates about a "
+        f"plateau (mean <|P|> over mu t >= {cfg['t_max'] / 2:g}: "
+        + ", ".join(f"{r['exact_absP_late_mean']:.2f}" for r in met_rows) + "). "
+        "Mean field keeps |P| = 1; the OILE map decays towards its fixed point (<|P|> -> 0 here, <P_3> = 0).",
+        f"- Initial relaxation (mu t <= {cfg['t_short']:g}): gamma_eff = "
+        + ", ".join(f"{r['gamma_eff_short']:.3g} +- {r['seed_sd_short']:.2g}" for r in met_rows)
+        + f" for N = {', '.join(map(str, ns))}; over N >= {cfg['fit_N_min']} gamma_eff = {fits['short'][0]:.3g} "
+        f"N^({fits['short'][1]:.2f}), i.e. N gamma_eff = "
+        + ", ".join(f"{r['N_x_gamma_eff_short']:.2f}" for r in fit_rows)
+        + ". The rms mismatch left there is " + ", ".join(f"{r['rms_at_gamma_eff_short']:.3f}" for r in met_rows) + ".",
+        f"- Whole run (mu t <= {cfg['t_max']:g}): the best single gamma is gamma_eff = "
+        + ", ".join(f"{r['gamma_eff_full']:.3g}" for r in met_rows)
+        + f" (over N >= {cfg['fit_N_min']}: {fits['full'][0]:.3g} N^({fits['full'][1]:.2f})), and it leaves rms "
+        + ", ".join(f"{r['rms_at_gamma_eff_full']:.3f}" for r in met_rows)
+        + f", {min(ratio_full):.1f} to {max(ratio_full):.1f} times the short-window mismatch: OILE decays towards "
+        "<|P|> = 0 while exact stays on its plateau. Mean field (|P| = 1) is off by "
+        + ", ".join(f"{r['rms_dabsP_meanfield']:.3f}" for r in dev_rows) + ".",
+        f"- Of the fixed gammas {', '.join(f'{g:g}' for g in cfg['gammas'])}, the one closest to exact over the whole run is "
+        + ", ".join(f"{best_g[n]:g} (N = {n})" for n in ns) + ".",
+        f"- Flavor (nu_e <P_z>): rms deviation from exact of mean field "
+        + ", ".join(f"{r['rms_dPz_meanfield']:.3f}" for r in dev_rows)
+        + f", of OILE at gamma = {g_small:g} "
+        + ", ".join(f"{r[key_small]:.3f}" for r in dev_rows) + ".",
+        f"- Schedule noise: the largest seed-to-seed sd of OILE's <|P|>(t) (any gamma shown) is "
+        f"{dev_rows[0]['max_seed_sd_absP']:.3f} at N = {lo['N']} and {dev_rows[-1]['max_seed_sd_absP']:.3f} at N = {hi['N']}. "
+        f"gamma_eff at a scan edge: {n_edge} of {2 * len(ns)} fits; "
+        f"exact norm conserved to {norm_dev:.1e}.", "",
+        f"Run: `oile-q study exact_vs_oile{' --quick' if quick else ''}` ({elapsed:.0f} s, oile-q {oile_q.__version__}; "
+        f"exact engine {sum(r['exact_seconds'] for r in dev_rows):.0f} s of it).",
+    ]
+    report = outdir / "report.md"
+    atomic_write(report, lambda fh: fh.write("\n".join(lines) + "\n"))
+    return report
