@@ -17,11 +17,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The main job: paper I Fig. 1 (OILE map, Eq. 8 and the same encounters as Qiskit circuits),
+# then a fast subset of the other studies (about 1-2 minutes in all).
 demo: $(STAMP)
-	$(BIN)/oile-q study paper1_fig1
+	$(BIN)/oile-q study paper1_fig1 poster_two_group encounter_channel closed_vs_traced
+	@echo
 	@echo "figure: comparisons/out/paper1_fig1/fig1.png"
-	@echo "table:  comparisons/out/paper1_fig1/deviations.md"
+	@echo "table:  comparisons/out/paper1_fig1/deviations.md (and metrics.md: the circuit runs)"
 	@echo "report: comparisons/out/paper1_fig1/report.md"
+	@echo "other reports: comparisons/out/{poster_two_group,encounter_channel,closed_vs_traced}/report.md"
+	@echo "all studies, published figures and numbers: comparisons/README.md"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
