@@ -45,6 +45,21 @@ def product_state(up, down):
     return v
 
 
+@njit(cache=True, inline="always")
+def _zz_energy(state, n, hz, jz, z):
+    """Diagonal element of H for a basis state: sum_p hz_p z_p + sum_{p<q} jz_pq z_p z_q,
+    z_p = +-1 the bit p of ``state`` (``z`` is scratch of length n)."""
+    for p in range(n):
+        z[p] = 2.0 * ((state >> p) & 1) - 1.0
+    acc = 0.0
+    for p in range(n):
+        t = hz[p]
+        for q in range(p + 1, n):
+            t += jz[p, q] * z[q]
+        acc += t * z[p]
+    return acc
+
+
 @njit(parallel=True, cache=True)
 def popcounts(n):
     """Number of up spins of every basis state (uint8, length 2^N)."""
@@ -72,15 +87,7 @@ def diagonal(n, hz, jz):
     for c in prange(nch):
         z = np.empty(n)
         for i in range(c * _CHUNK, min(dim, (c + 1) * _CHUNK)):
-            for p in range(n):
-                z[p] = 2.0 * ((i >> p) & 1) - 1.0
-            acc = 0.0
-            for p in range(n):
-                s = hz[p]
-                for q in range(p + 1, n):
-                    s += jz[p, q] * z[q]
-                acc += s * z[p]
-            out[i] = acc
+            out[i] = _zz_energy(i, n, hz, jz, z)
     return out
 
 
@@ -253,14 +260,7 @@ def sector_csr(states, lookup, hz, jz, flip, n):
         s = np.int64(states[r])
         nu, nd = _bits(s, n, ups, downs)
         k = indptr[r]
-        for p in range(n):
-            z[p] = 2.0 * ((s >> p) & 1) - 1.0
-        d = 0.0
-        for p in range(n):
-            t = hz[p]
-            for q in range(p + 1, n):
-                t += jz[p, q] * z[q]
-            d += t * z[p]
+        d = _zz_energy(s, n, hz, jz, z)
         indices[k] = r
         data[k] = d
         k += 1
