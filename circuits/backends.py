@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from oile_q.errors import InputError, InputTypeError
+
 __all__ = [
     "BackendChoice",
     "resolve_backend",
@@ -115,7 +117,7 @@ def fake_backend(name: str):
     if key not in classes:
         close = [n for n in classes if n.startswith(key[:7])][:5]
         hint = f" (close: {', '.join(close)})" if close and key != "fake_" else ""
-        raise ValueError(
+        raise InputError(
             f"`backend` {name!r} is not a fake IBM backend of qiskit_ibm_runtime.fake_provider{hint}; "
             f"expected one of {len(classes)} names such as 'fake_manila' or 'fake_sherbrooke'.")
     return classes[key]()
@@ -131,7 +133,7 @@ def _ibm_service():
     try:
         return QiskitRuntimeService()
     except Exception as err:  # account errors, missing network: one clear line, no secrets
-        raise ValueError(
+        raise InputError(
             "IBM hardware needs a saved IBM Quantum account (QiskitRuntimeService.save_account(...)) "
             "or QISKIT_IBM_TOKEN and QISKIT_IBM_INSTANCE in the environment; "
             f"none could be used here ({type(err).__name__})."
@@ -146,7 +148,7 @@ def resolve_backend(spec) -> BackendChoice:
         from qiskit.providers import BackendV2
 
         if not isinstance(spec, BackendV2):
-            raise TypeError(f"`backend` must be a name or a Qiskit BackendV2 object; got {type(spec).__name__}.")
+            raise InputTypeError(f"`backend` must be a name or a Qiskit BackendV2 object; got {type(spec).__name__}.")
         from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
 
         if isinstance(spec, FakeBackendV2):
@@ -173,15 +175,15 @@ def resolve_backend(spec) -> BackendChoice:
     if spec.startswith("ibm:") or spec.startswith("ibm_"):
         name = spec.split(":", 1)[1] if spec.startswith("ibm:") else spec
         if not name:
-            raise ValueError("`backend` 'ibm:' needs a device name, e.g. 'ibm:ibm_brisbane'.")
+            raise InputError("`backend` 'ibm:' needs a device name, e.g. 'ibm:ibm_brisbane'.")
         service = _ibm_service()
         try:
             backend = service.backend(name)
         except Exception as err:
-            raise ValueError(f"`backend` {spec!r}: the IBM service has no backend {name!r} for this account "
+            raise InputError(f"`backend` {spec!r}: the IBM service has no backend {name!r} for this account "
                              f"({type(err).__name__}).") from None
         return BackendChoice(f"ibm:{name}", "ibm", backend, service)
-    raise ValueError(
+    raise InputError(
         f"`backend` must be 'aer', 'aer-shots', 'aer-noise:fake_<name>', 'fake_<name>', 'ibm:<name>' "
         f"or a Qiskit backend; got {spec!r}.")
 
@@ -206,7 +208,7 @@ def bloch_from_counts(counts_xyz, nbits: int, shots: int):
             for j in range(nbits):
                 acc[j] += cnt if bits[-1 - j] == "0" else -cnt
         if total <= 0:
-            raise ValueError("empty counts: the backend returned no shots.")
+            raise RuntimeError("empty counts: the backend returned no shots.")
         P[:, c] = acc / total
     err = np.sqrt(np.clip(1.0 - P**2, 0.0, None) / shots)  # shots per basis
     return P, err
@@ -249,21 +251,21 @@ def run_counts(choice: BackendChoice, circuits, *, shots: int, seed=None, on_sub
         return [res.get_counts(i) for i in range(len(circuits))], []
     if job_ids:
         if choice.service is None:
-            raise ValueError("`job_ids` can only be fetched from IBM hardware backends ('ibm:<name>').")
+            raise InputError("`job_ids` can only be fetched from IBM hardware backends ('ibm:<name>').")
         results = []
         for jid in job_ids:
             try:
                 job = choice.service.job(jid)
             except Exception as err:
-                raise ValueError(f"`job_ids`: the IBM service has no job {jid!r} for this account "
+                raise InputError(f"`job_ids`: the IBM service has no job {jid!r} for this account "
                                  f"({type(err).__name__}).") from None
             pubs = list(job.result())
             if not all(hasattr(r, "data") and hasattr(r.data, "c") for r in pubs):
-                raise ValueError(f"`job_ids`: job {jid!r} did not return Sampler results with register 'c' "
+                raise InputError(f"`job_ids`: job {jid!r} did not return Sampler results with register 'c' "
                                  "(was it submitted by oile-q circuit?).")
             results.extend(pubs)
         if len(results) != len(circuits):
-            raise ValueError(f"`job_ids` hold {len(results)} results; this run expects {len(circuits)} "
+            raise InputError(f"`job_ids` hold {len(results)} results; this run expects {len(circuits)} "
                              "(same scenario, steps, times and options as the submitted run?).")
         return [r.data.c.get_counts() for r in results], list(job_ids)
     from qiskit_ibm_runtime.executor_sampler import Sampler

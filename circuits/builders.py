@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from oile_q.errors import InputError, InputTypeError
 from qiskit.circuit import ClassicalRegister, QuantumCircuit
 
 from .gates import EncounterGate, EncounterIsometryGate, VacuumRotationGate
@@ -83,7 +85,7 @@ def prepare_state(qc: QuantumCircuit, P, qubit: int, purifier: int | None = None
         pol = az = 0.0
     if abs(r - 1.0) > PURE_TOL:
         if purifier is None:
-            raise ValueError(f"a mixed state (|P| = {r:.6g} < 1) needs a purifier qubit.")
+            raise InputError(f"a mixed state (|P| = {r:.6g} < 1) needs a purifier qubit.")
         beta = 2 * np.arccos(np.sqrt((1 + r) / 2))
         qc.ry(beta, purifier)
         qc.cx(purifier, qubit)
@@ -95,7 +97,7 @@ def prepare_state(qc: QuantumCircuit, P, qubit: int, purifier: int | None = None
 
 def _check_compile(compile):
     if compile not in COMPILE_MODES:
-        raise ValueError(f"`compile` must be one of {list(COMPILE_MODES)}; got {compile!r}.")
+        raise InputError(f"`compile` must be one of {list(COMPILE_MODES)}; got {compile!r}.")
 
 
 class _Tracker:
@@ -130,7 +132,7 @@ def foreground_circuit(scenario, nsteps: int, *, record_steps=None, compile: str
     """
     _check_compile(compile)
     if scenario.kind != "foreground":
-        raise ValueError("`scenario` must be a foreground scenario for foreground_circuit.")
+        raise InputError("`scenario` must be a foreground scenario for foreground_circuit.")
     nsteps = int(nsteps)
     record_steps = np.arange(nsteps + 1) if record_steps is None else np.asarray(record_steps)
     meets = np.ones(nsteps, dtype=bool) if meets is None else np.asarray(meets, dtype=bool)
@@ -138,7 +140,7 @@ def foreground_circuit(scenario, nsteps: int, *, record_steps=None, compile: str
     Q = scenario.background["Q"]
     q_pure = _is_pure(Q)
     if compile == "isometry" and not q_pure:
-        raise ValueError(
+        raise InputError(
             f"`compile` 'isometry' needs a pure background state (|Q| = 1); got |Q| = {np.linalg.norm(Q):.6g}. "
             "Use 'exact'.")
     gamma, mu, theta = scenario.gamma, scenario.mu, scenario.theta
@@ -239,7 +241,7 @@ def closed_circuit(scenario, pairs, *, record_steps=None, compile: str = "exact"
     the entanglement stays. Mixed initial states get one purifier qubit each (N..)."""
     _check_compile(compile)
     if compile == "isometry":
-        raise ValueError("`compile` 'isometry' needs fresh partners; the closed circuit has none. "
+        raise InputError("`compile` 'isometry' needs fresh partners; the closed circuit has none. "
                          "Use 'exact', 'split' or 'symmetric'.")
     pairs = np.asarray(pairs)
     nsteps = pairs.shape[0]

@@ -11,6 +11,8 @@ Bad input ends with one line on stderr, exit status 2, no traceback and no outpu
 
 from __future__ import annotations
 
+from oile_q.errors import InputError, InputTypeError
+
 import argparse
 import os
 import sys
@@ -86,11 +88,11 @@ def _check_output_file(path, flag="--output"):
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise ValueError(f"`{flag}` must be a file path; got the folder {str(path)!r}.")
+        raise InputError(f"`{flag}` must be a file path; got the folder {str(path)!r}.")
     if not parent.is_dir():
-        raise ValueError(f"`{flag}` folder does not exist: {str(parent)!r}.")
+        raise InputError(f"`{flag}` folder does not exist: {str(parent)!r}.")
     if not os.access(parent, os.W_OK):
-        raise ValueError(f"`{flag}` folder is not writable: {str(parent)!r}.")
+        raise InputError(f"`{flag}` folder is not writable: {str(parent)!r}.")
 
 
 def _settings(args, scenario_path):
@@ -99,10 +101,10 @@ def _settings(args, scenario_path):
     try:
         run = Scenario.run_settings_from_toml(scenario_path)
     except FileNotFoundError as err:
-        raise ValueError(f"`scenario` file not found: {str(scenario_path)!r}.") from err
+        raise InputError(f"`scenario` file not found: {str(scenario_path)!r}.") from err
     unknown = sorted(set(run) - _CORE_KEYS - _CIRCUIT_KEYS)
     if unknown:
-        raise ValueError(f"`run` has unknown key {unknown[0]!r}; expected keys among "
+        raise InputError(f"`run` has unknown key {unknown[0]!r}; expected keys among "
                          f"{sorted(_CORE_KEYS | _CIRCUIT_KEYS)}.")
     for key in _IGNORED:
         run.pop(key, None)
@@ -123,7 +125,7 @@ def _settings(args, scenario_path):
         try:
             run["schedule"] = np.load(sched)
         except (OSError, ValueError) as err:
-            raise ValueError(f"`schedule` file {sched!r} cannot be read as a .npy array: {err}.") from err
+            raise InputError(f"`schedule` file {sched!r} cannot be read as a .npy array: {err}.") from err
     return run
 
 
@@ -188,7 +190,7 @@ def cmd_fetch(args):
     run = _settings(args, args.scenario)
     backend = run.get("backend")
     if not (isinstance(backend, str) and backend.startswith("ibm:")):
-        raise ValueError(f"`--backend` must be the IBM device of the submitted run ('ibm:<name>'); got {backend!r}.")
+        raise InputError(f"`--backend` must be the IBM device of the submitted run ('ibm:<name>'); got {backend!r}.")
     ds = _run(scenario, run, job_ids=args.job_ids)
     save(ds, args.output)
     print(f"wrote {args.output} ({_summary(ds)})")

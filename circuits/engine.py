@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from oile_q.errors import check_int, describe
+from oile_q.errors import InputError, InputTypeError, check_int, describe
 from oile_q.runner import resolve_steps
 from oile_q.schedules import make_schedule
 
@@ -33,7 +33,7 @@ MAX_SHOT_ENCOUNTERS = 2_000_000  # encounters summed over all measured circuits
 
 def _check_bool(name, value):
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be True or False; got {describe(value)}.")
+        raise InputTypeError(f"`{name}` must be True or False; got {describe(value)}.")
     return bool(value)
 
 
@@ -50,39 +50,39 @@ def build_specs(scenario, sched, nsteps, record_steps, *, compile="exact", circu
     frac = sched.step_fraction
     if scenario.kind == "foreground":
         if circuit not in (None, "foreground"):
-            raise ValueError(f"`circuit` must be 'foreground' (or omitted) for a foreground scenario; got {circuit!r}.")
+            raise InputError(f"`circuit` must be 'foreground' (or omitted) for a foreground scenario; got {circuit!r}.")
         if particles is not None and list(particles) != [0]:
-            raise ValueError(f"`particles` must be [0] (the foreground neutrino) for a foreground scenario; got {particles!r}.")
+            raise InputError(f"`particles` must be [0] (the foreground neutrino) for a foreground scenario; got {particles!r}.")
         meets = _foreground_meets(sched, nsteps)
         return [foreground_circuit(scenario, nsteps, record_steps=record_steps, compile=compile, reset=reset,
                                    step_fraction=frac, meets=meets)], "foreground"
     circuit = "tree" if circuit is None else circuit
     if circuit not in ("tree", "closed"):
-        raise ValueError(f"`circuit` must be 'tree' or 'closed' for an ensemble; got {circuit!r}.")
+        raise InputError(f"`circuit` must be 'tree' or 'closed' for an ensemble; got {circuit!r}.")
     if not reset:
-        raise ValueError("`reset` must be True for an ensemble: the light-cone tree reuses qubits by reset, "
+        raise InputError("`reset` must be True for an ensemble: the light-cone tree reuses qubits by reset, "
                          "and the closed circuit has no resets to drop.")
     pairs = sched.chunk(0, nsteps)
     if circuit == "closed":
         if particles is not None:
-            raise ValueError("`particles` applies to the 'tree' circuit; the closed circuit holds every particle.")
+            raise InputError("`particles` applies to the 'tree' circuit; the closed circuit holds every particle.")
         return [closed_circuit(scenario, pairs, record_steps=record_steps, compile=compile,
                                step_fraction=frac)], "closed"
     if particles is None:
         particles = list(range(scenario.n))
     else:
         if isinstance(particles, (numbers.Integral, str)) or not hasattr(particles, "__iter__"):
-            raise TypeError(f"`particles` must be a list of particle indices; got {describe(particles)}.")
+            raise InputTypeError(f"`particles` must be a list of particle indices; got {describe(particles)}.")
         particles = [check_int("particles[]", i, low=0) for i in particles]
         if not particles:
-            raise ValueError("`particles` must name at least one particle; got an empty list.")
+            raise InputError("`particles` must name at least one particle; got an empty list.")
         if max(particles) >= scenario.n or len(set(particles)) != len(particles):
-            raise ValueError(f"`particles` must be distinct indices in 0..{scenario.n - 1}; got {particles}.")
+            raise InputError(f"`particles` must be distinct indices in 0..{scenario.n - 1}; got {particles}.")
     partner = partner_table(pairs, scenario.n)
     for i in particles:
         cost = tree_cost(partner, i, nsteps)
         if cost > max_encounters:
-            raise ValueError(
+            raise InputError(
                 f"the light-cone tree of particle {i} after {nsteps} steps needs {cost} encounters "
                 f"(2^n - 1 with a partner every step), more than `max_encounters` = {max_encounters}; "
                 "ask for fewer steps (or raise `max_encounters`).")
@@ -98,7 +98,7 @@ def plan(scenario, *, steps=None, t_max=None, times=None, schedule="matching", s
     dt = scenario.gamma * sched.step_fraction
     nsteps, record_steps = resolve_steps(dt, steps=steps, t_max=t_max, times=times)
     if sched.length is not None and sched.length < nsteps:
-        raise ValueError(f"`schedule` array has {sched.length} steps; the run needs {nsteps}.")
+        raise InputError(f"`schedule` array has {sched.length} steps; the run needs {nsteps}.")
     specs, kind = build_specs(scenario, sched, nsteps, record_steps, compile=compile, circuit=circuit,
                               reset=reset, particles=particles, max_encounters=max_encounters)
     return sched, nsteps, record_steps, specs, kind
@@ -109,12 +109,12 @@ def _exact_method(specs):
     nq = max(s.num_qubits for s in specs)
     if has_reset:
         if nq > AER_DM_MAX_QUBITS:
-            raise ValueError(
+            raise InputError(
                 f"the circuit needs {nq} qubits with mid-circuit reset; Aer's exact density-matrix method "
                 f"is limited here to {AER_DM_MAX_QUBITS} qubits (16 * 4^n bytes); ask for fewer steps.")
         return "density_matrix"
     if nq > AER_SV_MAX_QUBITS:
-        raise ValueError(f"the circuit needs {nq} qubits; the exact statevector simulation is limited here to "
+        raise InputError(f"the circuit needs {nq} qubits; the exact statevector simulation is limited here to "
                          f"{AER_SV_MAX_QUBITS}.")
     return "statevector"
 
@@ -189,20 +189,20 @@ def run_engine(scenario, engine="circuit", *, steps=None, t_max=None, times=None
     from oile_q.scenario import Scenario
 
     if not isinstance(scenario, Scenario):
-        raise TypeError(f"`scenario` must be an oile_q.Scenario; got {describe(scenario)}.")
+        raise InputTypeError(f"`scenario` must be an oile_q.Scenario; got {describe(scenario)}.")
     if engine != "circuit":
-        raise ValueError(f"`engine` must be 'circuit' for oile_q.circuits; got {describe(engine)}.")
+        raise InputError(f"`engine` must be 'circuit' for oile_q.circuits; got {describe(engine)}.")
     unknown = sorted(set(options) - OPTIONS)
     if unknown:
-        raise ValueError(f"`{unknown[0]}` is not an option of engine 'circuit'; expected among {sorted(OPTIONS)}.")
+        raise InputError(f"`{unknown[0]}` is not an option of engine 'circuit'; expected among {sorted(OPTIONS)}.")
     compile = options.get("compile", "exact")
     if compile not in COMPILE_MODES:
-        raise ValueError(f"`compile` must be one of {list(COMPILE_MODES)}; got {describe(compile)}.")
+        raise InputError(f"`compile` must be one of {list(COMPILE_MODES)}; got {describe(compile)}.")
     reset = _check_bool("reset", options.get("reset", True))
     reference = _check_bool("reference", options.get("reference", True))
     opt_level = check_int("optimization_level", options.get("optimization_level", 3), low=0)
     if opt_level > 3:
-        raise ValueError(f"`optimization_level` must be 0, 1, 2 or 3; got {opt_level}.")
+        raise InputError(f"`optimization_level` must be 0, 1, 2 or 3; got {opt_level}.")
     seed_sim = options.get("seed_simulator")
     if seed_sim is not None:
         seed_sim = check_int("seed_simulator", seed_sim, low=0)
@@ -211,7 +211,7 @@ def run_engine(scenario, engine="circuit", *, steps=None, t_max=None, times=None
     shots = options.get("shots")
     if shots is not None:
         if isinstance(shots, bool) or not isinstance(shots, numbers.Integral) or shots <= 0:
-            raise ValueError(f"`shots` must be a positive integer; got {describe(shots)}.")
+            raise InputError(f"`shots` must be a positive integer; got {describe(shots)}.")
         shots = int(shots)
     job_ids = options.get("job_ids")
     if job_ids is not None:
@@ -219,16 +219,16 @@ def run_engine(scenario, engine="circuit", *, steps=None, t_max=None, times=None
             job_ids = [job_ids]
         job_ids = [str(j) for j in job_ids]
         if not job_ids or any(not j for j in job_ids):
-            raise ValueError("`job_ids` must be a non-empty list of job id strings.")
+            raise InputError("`job_ids` must be a non-empty list of job id strings.")
     on_submit = options.get("on_submit")
     if on_submit is not None and not callable(on_submit):
-        raise TypeError(f"`on_submit` must be callable; got {describe(on_submit)}.")
+        raise InputTypeError(f"`on_submit` must be callable; got {describe(on_submit)}.")
 
     choice = resolve_backend(options.get("backend", "aer"))
     if choice.exact and shots is not None:
-        raise ValueError("`shots` does not apply to backend 'aer' (exact density matrices); use 'aer-shots'.")
+        raise InputError("`shots` does not apply to backend 'aer' (exact density matrices); use 'aer-shots'.")
     if job_ids is not None and choice.kind != "ibm":
-        raise ValueError("`job_ids` applies to IBM hardware backends ('ibm:<name>') only.")
+        raise InputError("`job_ids` applies to IBM hardware backends ('ibm:<name>') only.")
     if not choice.exact and shots is None:
         shots = DEFAULT_SHOTS
     sched, nsteps, record_steps, specs, kind = plan(
@@ -240,10 +240,10 @@ def run_engine(scenario, engine="circuit", *, steps=None, t_max=None, times=None
     needs_reset = any(s.resets > 0 for s in specs)
     if choice.num_qubits is not None and nq > choice.num_qubits:
         what = "light-cone tree" if kind == "tree" else f"{kind} circuit"
-        raise ValueError(f"the {what} needs {nq} qubits; backend {choice.name!r} has {choice.num_qubits}.")
+        raise InputError(f"the {what} needs {nq} qubits; backend {choice.name!r} has {choice.num_qubits}.")
     if needs_reset and not choice.reset_supported:
         hint = " (use reset=False / --no-reset for fresh partner qubits)" if kind == "foreground" else ""
-        raise ValueError(f"backend {choice.name!r} does not support reset, which the {kind} circuit needs{hint}.")
+        raise InputError(f"backend {choice.name!r} does not support reset, which the {kind} circuit needs{hint}.")
 
     n = scenario.n
     nrec = len(record_steps)
@@ -259,7 +259,7 @@ def run_engine(scenario, engine="circuit", *, steps=None, t_max=None, times=None
     else:
         total = sum(3 * sum(s.encounter_positions) for s in specs)
         if total > MAX_SHOT_ENCOUNTERS:
-            raise ValueError(
+            raise InputError(
                 f"measuring every recorded time needs {total} encounters in {3 * sum(len(s.records) for s in specs)} "
                 f"circuits (limit {MAX_SHOT_ENCOUNTERS}); record fewer `times`.")
         circuits, index = [], []

@@ -21,6 +21,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+
+from oile_q.errors import InputError, InputTypeError
 from qiskit.circuit import Gate, QuantumCircuit
 
 __all__ = [
@@ -48,7 +50,7 @@ def _float(name, value):
     try:
         return float(value)
     except TypeError as err:
-        raise TypeError(f"`{name}` must be bound to a number to build a matrix; got {value!r}.") from err
+        raise InputTypeError(f"`{name}` must be bound to a number to build a matrix; got {value!r}.") from err
 
 
 def _bsigma(theta):
@@ -83,9 +85,9 @@ def encounter_matrix(phi, wt_a, wt_b, theta=0.0, mode="exact", *, order="qiskit"
     ``oile_q.encounter.pair_propagator`` does.
     """
     if mode not in MODES:
-        raise ValueError(f"`mode` must be one of {list(MODES)}; got {mode!r}.")
+        raise InputError(f"`mode` must be one of {list(MODES)}; got {mode!r}.")
     if order not in ("qiskit", "core"):
-        raise ValueError(f"`order` must be 'qiskit' or 'core'; got {order!r}.")
+        raise InputError(f"`order` must be 'qiskit' or 'core'; got {order!r}.")
     if mode == "exact":
         # mass basis: V rho V^dag with V = Ry(2 theta) maps B.sigma to Z
         d = 0.5 * (wt_a - wt_b)
@@ -237,7 +239,7 @@ class EncounterGate(Gate):
 
     def __init__(self, phi, wt_a, wt_b, theta=0.0, mode="exact", label=None):
         if mode not in MODES:
-            raise ValueError(f"`mode` must be one of {list(MODES)}; got {mode!r}.")
+            raise InputError(f"`mode` must be one of {list(MODES)}; got {mode!r}.")
         self.mode = mode
         super().__init__("encounter", 2, [phi, wt_a, wt_b, theta], label=label or f"enc {mode}")
 
@@ -375,7 +377,7 @@ class EncounterIsometryGate(Gate):
     def __init__(self, phi, wt_a, wt_b, theta, Q, label=None):
         Q = np.asarray(Q, dtype=float)
         if Q.shape != (3,) or abs(np.linalg.norm(Q) - 1.0) > 1e-9:
-            raise ValueError(f"`Q` must be a pure Bloch vector (|Q| = 1) for the isometry; got {Q.tolist()}.")
+            raise InputError(f"`Q` must be a pure Bloch vector (|Q| = 1) for the isometry; got {Q.tolist()}.")
         Q = Q / np.linalg.norm(Q)
         params = [float(phi), float(wt_a), float(wt_b), float(theta), *map(float, Q)]
         super().__init__("encounter_iso", 2, params, label=label or "enc iso")

@@ -36,7 +36,7 @@ import time as _time
 import numpy as np
 
 from oile_q.conventions import flavor_to_mass, mass_to_flavor
-from oile_q.errors import check_array, check_int, check_real, describe
+from oile_q.errors import InputError, InputTypeError, check_array, check_int, check_real, describe
 from oile_q.runner import resolve_grid
 from oile_q.schedules import make_schedule
 
@@ -83,13 +83,13 @@ def product_branches(P_mass, *, mixed="purify", max_branches=64):
     unit = P / np.where(r > 0, r, 1.0)[:, None]
     unit[r == 0] = (0.0, 0.0, 1.0)
     if mixed_idx.size and mixed == "refuse":
-        raise ValueError(
+        raise InputError(
             f"`P0` holds mixed one-body states (|P| < 1) for particles {mixed_idx[:8].tolist()}"
             f"{'...' if mixed_idx.size > 8 else ''}; with mixed='refuse' only pure product states "
             "are accepted (use mixed='purify' to evolve their exact branch decomposition).")
     nb = 2 ** mixed_idx.size
     if nb > max_branches:
-        raise ValueError(
+        raise InputError(
             f"`P0` has {mixed_idx.size} mixed one-body states, i.e. {nb} pure branches to evolve; "
             f"`max_branches` is {max_branches}. Raise `max_branches` (cost grows as 2^m) "
             "or start from pure states.")
@@ -157,26 +157,26 @@ def _check_pairs(pairs, n):
         return []
     if isinstance(pairs, str):
         if pairs != "all":
-            raise ValueError(f"`pairs` must be 'all' or a list of (a, b) particle pairs; got {pairs!r}.")
+            raise InputError(f"`pairs` must be 'all' or a list of (a, b) particle pairs; got {pairs!r}.")
         return [(a, b) for a in range(n) for b in range(a + 1, n)]
     arr = check_array("pairs", pairs, (None, 2), dtype=float)
     if arr.size and (np.any(arr != np.round(arr)) or np.any(arr < 0) or np.any(arr >= n)):
-        raise ValueError(f"`pairs` must hold particle indices 0..{n - 1}; got {describe(pairs)}.")
+        raise InputError(f"`pairs` must hold particle indices 0..{n - 1}; got {describe(pairs)}.")
     out = [(int(a), int(b)) for a, b in arr]
     for a, b in out:
         if a == b:
-            raise ValueError(f"`pairs` must pair two different particles; got ({a}, {b}).")
+            raise InputError(f"`pairs` must pair two different particles; got ({a}, {b}).")
     return out
 
 
 def _common_options(engine, options, n):
     unknown = sorted(set(options) - _OPTIONS[engine])
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"`{unknown[0]}` is not an option of engine {engine!r}; expected among {sorted(_OPTIONS[engine])}.")
     mixed = options.get("mixed", "purify")
     if mixed not in ("purify", "refuse"):
-        raise ValueError(f"`mixed` must be 'purify' or 'refuse'; got {describe(mixed)}.")
+        raise InputError(f"`mixed` must be 'purify' or 'refuse'; got {describe(mixed)}.")
     max_branches = check_int("max_branches", options.get("max_branches", 64), low=1)
     limit = options.get("memory_limit")
     if limit is not None:
@@ -278,24 +278,24 @@ def run_engine(scenario, engine, *, steps=None, t_max=None, times=None, schedule
     ``closed`` only: ``propagator`` ("exact", "split", "symmetric") as for ``oile``.
     """
     if engine not in ("exact", "closed"):
-        raise ValueError(f"`engine` must be 'exact' or 'closed' here; got {describe(engine)}.")
+        raise InputError(f"`engine` must be 'exact' or 'closed' here; got {describe(engine)}.")
     options = dict(options)
     n = scenario.n
     mixed, max_branches, limit, pairs = _common_options(engine, options, n)
     p = options.get("p")
     foreground = scenario.kind == "foreground"
     if engine == "exact" and foreground:
-        raise ValueError("`scenario` is a foreground scenario (fresh partners, no closed Hamiltonian); "
+        raise InputError("`scenario` is a foreground scenario (fresh partners, no closed Hamiltonian); "
                          "engine 'exact' needs an ensemble. Use engine 'closed' or 'oile'.")
     if foreground and pairs:
-        raise ValueError("`pairs` needs an ensemble; a foreground result has one particle.")
+        raise InputError("`pairs` needs an ensemble; a foreground result has one particle.")
     # exact uses the schedule only for its time grid (steps of gamma), which needs no
     # matching: odd N is fine
     sched = make_schedule(schedule, n, seed=seed, p=p, foreground=foreground,
                           require_even=engine != "exact")
     nsteps, record_steps, rec_times = _grid(scenario, engine, sched, steps, t_max, times)
     if sched.length is not None and sched.length < nsteps:
-        raise ValueError(f"`schedule` array has {sched.length} steps; the run needs {nsteps}.")
+        raise InputError(f"`schedule` array has {sched.length} steps; the run needs {nsteps}.")
     recorded = {k: v for k, v in options.items() if k not in ("p", "memory_limit")}
     if "pairs" in recorded and not isinstance(recorded["pairs"], str):
         recorded["pairs"] = [list(x) for x in pairs]
@@ -334,21 +334,21 @@ def _run_exact(scenario, times, options, mixed, max_branches, limit, pairs, stat
     n = scenario.n
     method = options.get("method", "chebyshev")
     if method not in ("chebyshev", "expm"):
-        raise ValueError(f"`method` must be 'chebyshev' or 'expm'; got {describe(method)}.")
+        raise InputError(f"`method` must be 'chebyshev' or 'expm'; got {describe(method)}.")
     basis = options.get("basis", "sectors")
     if basis not in ("sectors", "full"):
-        raise ValueError(f"`basis` must be 'sectors' or 'full'; got {describe(basis)}.")
+        raise InputError(f"`basis` must be 'sectors' or 'full'; got {describe(basis)}.")
     builder = options.get("builder", "fast")
     if builder not in ("fast", "quspin"):
-        raise ValueError(f"`builder` must be 'fast' or 'quspin'; got {describe(builder)}.")
+        raise InputError(f"`builder` must be 'fast' or 'quspin'; got {describe(builder)}.")
     if method == "chebyshev" and ("basis" in options or "builder" in options):
-        raise ValueError("`basis` and `builder` apply to method 'expm' only.")
+        raise InputError("`basis` and `builder` apply to method 'expm' only.")
     tol = options.get("tol")
     if tol is not None:
         tol = check_real("tol", tol, positive=True)
     energy = options.get("energy", True)
     if not isinstance(energy, bool):
-        raise TypeError(f"`energy` must be True or False; got {describe(energy)}.")
+        raise InputTypeError(f"`energy` must be True or False; got {describe(energy)}.")
     recorded.setdefault("method", method)
     max_out = check_memory(n, "exact", method=method, basis=basis, builder=builder, limit=limit)
     branches = product_branches(scenario.P0_mass, mixed=mixed, max_branches=max_branches)
@@ -386,7 +386,7 @@ def _run_closed(scenario, sched, record_steps, options, mixed, max_branches, lim
     n = scenario.n
     propagator = options.get("propagator", "exact")
     if propagator not in _MODES:
-        raise ValueError(f"`propagator` must be one of {list(_MODES)}; got {describe(propagator)}.")
+        raise InputError(f"`propagator` must be one of {list(_MODES)}; got {describe(propagator)}.")
     recorded.setdefault("propagator", propagator)
     check_memory(n, "closed", limit=limit)
     branches = product_branches(scenario.P0_mass, mixed=mixed, max_branches=max_branches)
@@ -430,7 +430,7 @@ def _run_closed(scenario, sched, record_steps, options, mixed, max_branches, lim
 def _run_foreground(scenario, sched, record_steps, options, recorded):
     propagator = options.get("propagator", "exact")
     if propagator not in _MODES:
-        raise ValueError(f"`propagator` must be one of {list(_MODES)}; got {describe(propagator)}.")
+        raise InputError(f"`propagator` must be one of {list(_MODES)}; got {describe(propagator)}.")
     recorded.setdefault("propagator", propagator)
     theta = scenario.theta
     tau_mu = scenario.gamma * sched.step_fraction

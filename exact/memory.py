@@ -9,6 +9,8 @@ exits with status 2.
 
 from __future__ import annotations
 
+from oile_q.errors import InputError, InputTypeError
+
 import os
 
 __all__ = ["estimate_bytes", "memory_limit", "largest_n", "check_memory"]
@@ -79,7 +81,7 @@ def check_memory(n, engine, *, method="chebyshev", basis="sectors", builder="fas
     need = estimate_bytes(n, engine, **kw)
     if need > budget:
         what = engine if engine == "closed" else f"{engine} (method {method!r})"
-        raise ValueError(
+        raise InputError(
             f"`N` = {n} needs an estimated {_gb(need)} for engine {what}, more than the "
             f"{_gb(budget)} memory limit; the largest N that fits is {largest_n(engine, budget, **kw)}.")
     if engine == "exact" and method == "chebyshev":

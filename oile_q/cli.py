@@ -6,6 +6,8 @@ and no output file (results are computed first, then written atomically).
 
 from __future__ import annotations
 
+from .errors import InputError, InputTypeError
+
 import argparse
 import os
 import sys
@@ -101,7 +103,7 @@ def _settings(args, scenario_path):
     run = Scenario.run_settings_from_toml(scenario_path)
     unknown = sorted(set(run) - _RUN_KEYS)
     if unknown:
-        raise ValueError(f"`run` has unknown key {unknown[0]!r}; expected keys among {sorted(_RUN_KEYS)}.")
+        raise InputError(f"`run` has unknown key {unknown[0]!r}; expected keys among {sorted(_RUN_KEYS)}.")
     for key in ("steps", "t_max", "times", "schedule", "seed", "p", "propagator", "isotropic", "rtol", "atol"):
         value = getattr(args, key, None)
         if value is not None:
@@ -118,7 +120,7 @@ def _settings(args, scenario_path):
         try:
             run["schedule"] = np.load(sched)
         except (OSError, ValueError) as err:
-            raise ValueError(f"`schedule` file {sched!r} cannot be read as a .npy array: {err}.") from err
+            raise InputError(f"`schedule` file {sched!r} cannot be read as a .npy array: {err}.") from err
     return run
 
 
@@ -129,7 +131,7 @@ def _parse_option(text):
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or not key.isidentifier():
-        raise ValueError(f"`--set` expects KEY=VALUE; got {text!r}.")
+        raise InputError(f"`--set` expects KEY=VALUE; got {text!r}.")
     try:
         return key, tomllib.loads(f"v = {value}")["v"]
     except tomllib.TOMLDecodeError:
@@ -144,7 +146,7 @@ def _engine_kwargs(run, engine):
         out["p"] = run["p"]
     extra = run.get("options", {})
     if not isinstance(extra, dict):
-        raise TypeError(f"`run.options` must be a table of engine options; got {extra!r}.")
+        raise InputTypeError(f"`run.options` must be a table of engine options; got {extra!r}.")
     out.update(extra)
     return out
 
@@ -153,23 +155,23 @@ def _check_output_file(path):
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise ValueError(f"`--output` must be a file path; got the folder {str(path)!r}.")
+        raise InputError(f"`--output` must be a file path; got the folder {str(path)!r}.")
     if not parent.is_dir():
-        raise ValueError(f"`--output` folder does not exist: {str(parent)!r}.")
+        raise InputError(f"`--output` folder does not exist: {str(parent)!r}.")
     if not os.access(parent, os.W_OK):
-        raise ValueError(f"`--output` folder is not writable: {str(parent)!r}.")
+        raise InputError(f"`--output` folder is not writable: {str(parent)!r}.")
 
 
 def _check_output_dir(path):
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise ValueError(f"`--output` must be a folder; got the file {str(path)!r}.")
+        raise InputError(f"`--output` must be a folder; got the file {str(path)!r}.")
     parent = path.parent if str(path.parent) else Path(".")
     if not path.exists() and not parent.is_dir():
-        raise ValueError(f"`--output` parent folder does not exist: {str(parent)!r}.")
+        raise InputError(f"`--output` parent folder does not exist: {str(parent)!r}.")
     target = path if path.exists() else parent
     if not os.access(target, os.W_OK):
-        raise ValueError(f"`--output` folder is not writable: {str(target)!r}.")
+        raise InputError(f"`--output` folder is not writable: {str(target)!r}.")
 
 
 def _run_one(scenario, engine, run, progress):
@@ -210,10 +212,10 @@ def cmd_compare(args):
     if isinstance(engines, str):
         engines = [e.strip() for e in engines.split(",") if e.strip()]
     if len(engines) < 2 or len(set(engines)) != len(engines):
-        raise ValueError(f"`--engines` must name at least two different engines; got {engines}.")
+        raise InputError(f"`--engines` must name at least two different engines; got {engines}.")
     for e in engines:
         if e not in ENGINES:
-            raise ValueError(f"`--engines` must be among {list(ENGINES)}; got {e!r}.")
+            raise InputError(f"`--engines` must be among {list(ENGINES)}; got {e!r}.")
     results = {}
     for e in engines:
         results[e] = _run_one(scenario, e, run, progress=not args.no_progress)
@@ -238,18 +240,18 @@ def cmd_study(args):
     studies = list_studies()
     if args.list or (not args.names and not args.all):
         if not studies:
-            raise ValueError(f"no studies found in {str(studies_dir())!r} (set OILE_Q_COMPARISONS).")
+            raise InputError(f"no studies found in {str(studies_dir())!r} (set OILE_Q_COMPARISONS).")
         for name, doc in studies.items():
             print(f"{name:20s} {doc}")
         return 0
     names = list(studies) if args.all else args.names
     for name in names:
         if name not in studies:
-            raise ValueError(f"`name` must be among {list(studies)}; got {name!r}.")
+            raise InputError(f"`name` must be among {list(studies)}; got {name!r}.")
     if args.output and len(names) != 1:
-        raise ValueError("`--output` needs exactly one study name.")
+        raise InputError("`--output` needs exactly one study name.")
     if args.publish and args.quick:
-        raise ValueError("`--publish` publishes full runs only; drop `--quick`.")
+        raise InputError("`--publish` publishes full runs only; drop `--quick`.")
     outs = {}
     for name in names:
         if args.output:

@@ -5,51 +5,22 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError, InputTypeError
+
+from .io import atomic_write
 from .results import group_means, mass_basis
 
-__all__ = ["deviation_table", "write_table", "plot_engines", "atomic_write"]
-
-
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def temp_sibling(path):
-    """A new temporary file next to ``path`` with the permissions a plain open() would give."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.chmod(tmp, _umask_mode())
-    return fd, tmp
-
-
-def atomic_write(path, writer, mode="w"):
-    """Write a file through ``writer(fh)`` into a temporary sibling, then rename it."""
-    path = Path(path)
-    fd, tmp = temp_sibling(path)
-    try:
-        with os.fdopen(fd, mode) as fh:
-            writer(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+__all__ = ["deviation_table", "write_table", "plot_engines"]
 
 
 def _common_times(a, b):
     ta, tb = np.asarray(a.time), np.asarray(b.time)
     common = np.intersect1d(np.round(ta, 12), np.round(tb, 12))
     if common.size == 0:
-        raise ValueError("the two results share no recorded times.")
+        raise InputError("the two results share no recorded times.")
     ia = np.searchsorted(np.round(ta, 12), common)
     ib = np.searchsorted(np.round(tb, 12), common)
     return a.isel(time=ia), b.isel(time=ib)
@@ -85,7 +56,7 @@ def deviation_table(results: dict, basis="flavor") -> list[dict]:
 def write_table(rows, csv_path=None, md_path=None, title=None):
     """Write rows (list of dicts) as CSV and/or a Markdown table, atomically."""
     if not rows:
-        raise ValueError("no rows to write.")
+        raise InputError("no rows to write.")
     keys = list(rows[0])
 
     def fmt(v):

@@ -19,6 +19,8 @@ the compiled closed form of ``oile_q._kernels`` on arrays of pairs.
 from __future__ import annotations
 
 import numpy as np
+
+from .errors import InputError, InputTypeError
 import scipy.linalg
 
 from .conventions import IDENTITY2, PAULI, b_vector, flavor_to_mass, mass_to_flavor
@@ -70,7 +72,7 @@ def pair_propagator(omega_a, omega_b, g, *, gamma, theta=0.0, mu=1.0, duration=N
     For ``duration != gamma/mu`` (Poisson steps), "exact" is exp(-i[tau H_vac + phi SWAP]).
     """
     if propagator not in PROPAGATORS:
-        raise ValueError(f"`propagator` must be one of {PROPAGATORS}; got {propagator!r}.")
+        raise InputError(f"`propagator` must be one of {PROPAGATORS}; got {propagator!r}.")
     tau = gamma / mu if duration is None else duration
     phi = gamma * g
     if propagator == "exact":
@@ -100,7 +102,7 @@ def encounter_bloch(Pa, Pb, omega_a, omega_b, g, *, gamma, theta=0.0, mu=1.0, du
     from . import _kernels
 
     if propagator not in PROPAGATORS:
-        raise ValueError(f"`propagator` must be one of {PROPAGATORS}; got {propagator!r}.")
+        raise InputError(f"`propagator` must be one of {PROPAGATORS}; got {propagator!r}.")
     Pa, Pb = np.asarray(Pa, float), np.asarray(Pb, float)
     shape = np.broadcast_shapes(Pa.shape, Pb.shape)
     lead = shape[:-1]

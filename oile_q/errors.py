@@ -1,4 +1,11 @@
-"""Input validation helpers: every message names the parameter, the requirement and what was received."""
+"""Bad input, and the validation helpers that report it.
+
+Every message names the parameter, the requirement and what was received, e.g.
+"`gamma` must be positive; got -0.1.". Bad input raises ``InputError`` (a ValueError) or,
+for a value of the wrong kind, ``InputTypeError`` (an InputError that is also a TypeError),
+so library callers that catch ValueError or TypeError keep working, and the command line
+can tell bad input (one line, exit status 2) from a bug in oile-q (anything else).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,16 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_real", "check_int", "check_array", "describe"]
+__all__ = ["InputError", "InputTypeError", "check_real", "check_int", "check_array", "check_bool",
+           "check_choice", "describe"]
+
+
+class InputError(ValueError):
+    """Bad input to oile-q: the message is one line naming the parameter."""
+
+
+class InputTypeError(InputError, TypeError):
+    """Bad input of the wrong kind (a TypeError as well as an InputError)."""
 
 
 def describe(value) -> str:
@@ -21,28 +37,28 @@ def check_real(name: str, value, *, positive=False, nonnegative=False, finite=Tr
                low=None, high=None) -> float:
     """Validate a real scalar and return it as float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number; got {describe(value)}.")
+        raise InputTypeError(f"`{name}` must be a real number; got {describe(value)}.")
     value = float(value)
     if finite and not np.isfinite(value):
-        raise ValueError(f"`{name}` must be finite; got {value}.")
+        raise InputError(f"`{name}` must be finite; got {value}.")
     if positive and not value > 0:
-        raise ValueError(f"`{name}` must be positive; got {value}.")
+        raise InputError(f"`{name}` must be positive; got {value}.")
     if nonnegative and not value >= 0:
-        raise ValueError(f"`{name}` must be non-negative; got {value}.")
+        raise InputError(f"`{name}` must be non-negative; got {value}.")
     if low is not None and value < low:
-        raise ValueError(f"`{name}` must be >= {low}; got {value}.")
+        raise InputError(f"`{name}` must be >= {low}; got {value}.")
     if high is not None and value > high:
-        raise ValueError(f"`{name}` must be <= {high}; got {value}.")
+        raise InputError(f"`{name}` must be <= {high}; got {value}.")
     return value
 
 
 def check_int(name: str, value, *, low=None) -> int:
     """Validate an integer (a float with an integral value is refused: counts are exact)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer; got {describe(value)}.")
+        raise InputTypeError(f"`{name}` must be an integer; got {describe(value)}.")
     value = int(value)
     if low is not None and value < low:
-        raise ValueError(f"`{name}` must be an integer >= {low}; got {value}.")
+        raise InputError(f"`{name}` must be an integer >= {low}; got {value}.")
     return value
 
 
@@ -51,10 +67,24 @@ def check_array(name: str, value, shape, *, dtype=float) -> np.ndarray:
     try:
         arr = np.array(value, dtype=dtype)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"`{name}` must be a numeric array; got {describe(value)}.") from err
+        raise InputTypeError(f"`{name}` must be a numeric array; got {describe(value)}.") from err
     if arr.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, arr.shape)):
         want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
-        raise ValueError(f"`{name}` must have shape {want}; got shape {arr.shape}.")
+        raise InputError(f"`{name}` must have shape {want}; got shape {arr.shape}.")
     if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
-        raise ValueError(f"`{name}` must be finite; got NaN or infinity.")
+        raise InputError(f"`{name}` must be finite; got NaN or infinity.")
     return arr
+
+
+def check_bool(name: str, value) -> bool:
+    """Validate a True/False flag (numbers and strings are refused)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputTypeError(f"`{name}` must be True or False; got {describe(value)}.")
+    return bool(value)
+
+
+def check_choice(name: str, value, choices) -> str:
+    """Validate one of a fixed set of values (usually names)."""
+    if isinstance(value, np.ndarray) or value not in tuple(choices):
+        raise InputError(f"`{name}` must be one of {list(choices)}; got {describe(value)}.")
+    return value

@@ -10,10 +10,11 @@ Layout: ``P`` (time, particle, component) in the flavor basis, coords ``time`` (
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from .errors import InputError, InputTypeError
 
 from .conventions import rotation_y
 
@@ -72,26 +73,10 @@ def make_dataset(scenario, P, times, *, engine, schedule_attrs, options=None, ex
 
 def save(ds, path) -> Path:
     """Write ``ds`` to netCDF atomically (a temporary file in the same folder, then rename)."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ValueError(f"`output` folder does not exist: {str(folder)!r}.")
-    if path.is_dir():
-        raise ValueError(f"`output` must be a file path; got the folder {str(path)!r}.")
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"`output` folder is not writable: {str(folder)!r}.")
-    from .compare import temp_sibling
+    from .io import atomic_write, check_output_file
 
-    fd, tmp = temp_sibling(path)
-    os.close(fd)
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    path = check_output_file(path)
+    return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"), mode=None)
 
 
 def load(path):
@@ -139,7 +124,7 @@ def group_means(ds, basis="flavor"):
     import xarray as xr
 
     if basis not in ("flavor", "mass"):
-        raise ValueError(f"`basis` must be 'flavor' or 'mass'; got {basis!r}.")
+        raise InputError(f"`basis` must be 'flavor' or 'mass'; got {basis!r}.")
     P = ds["P"] if basis == "flavor" else mass_basis(ds)
     norm = np.sqrt((P**2).sum("component"))
     grouped = P.groupby("group")

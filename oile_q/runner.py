@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .errors import check_array, check_int, check_real, describe
+from .errors import InputError, InputTypeError, check_array, check_int, check_real, describe
 from .scenario import Scenario
 from .schedules import make_schedule
 
@@ -34,7 +34,7 @@ def resolve_steps(dt, *, steps=None, t_max=None, times=None):
     """
     given = [name for name, v in (("steps", steps), ("t_max", t_max)) if v is not None]
     if len(given) > 1:
-        raise ValueError("give only one of `steps` or `t_max`; got both.")
+        raise InputError("give only one of `steps` or `t_max`; got both.")
     if steps is not None:
         nsteps = check_int("steps", steps, low=1)
     elif t_max is not None:
@@ -47,21 +47,21 @@ def resolve_steps(dt, *, steps=None, t_max=None, times=None):
     if times is not None:
         t = check_array("times", times, (None,))
         if t.size == 0:
-            raise ValueError("`times` must hold at least one time; got an empty array.")
+            raise InputError("`times` must hold at least one time; got an empty array.")
         if np.any(t < 0):
-            raise ValueError(f"`times` must be >= 0; got {float(t.min())}.")
+            raise InputError(f"`times` must be >= 0; got {float(t.min())}.")
         idx = np.unique(np.rint(t / dt).astype(np.int64))
         if nsteps is None:
             nsteps = int(idx[-1])
         elif idx[-1] > nsteps:
-            raise ValueError(
+            raise InputError(
                 f"`times` reach mu t = {float(t.max()):g}, beyond the run's end at mu t = {nsteps * dt:g}."
             )
         if nsteps < 1:
-            raise ValueError(f"`times` must reach at least one step (mu t = {dt:g}); got max {float(t.max()):g}.")
+            raise InputError(f"`times` must reach at least one step (mu t = {dt:g}); got max {float(t.max()):g}.")
         return nsteps, idx
     if nsteps is None:
-        raise ValueError("one of `steps`, `t_max` or `times` is required.")
+        raise InputError("one of `steps`, `t_max` or `times` is required.")
     if nsteps <= EVERY_STEP_LIMIT:
         return nsteps, np.arange(nsteps + 1)
     return nsteps, np.unique(np.rint(np.linspace(0, nsteps, DEFAULT_MAX_RECORDS)).astype(np.int64))
@@ -78,14 +78,14 @@ def resolve_grid(dt, *, steps=None, t_max=None, times=None, continuous=False):
     if continuous and times is not None:
         given = np.unique(check_array("times", times, (None,)))
         if given.size == 0 or given[0] < 0:
-            raise ValueError("`times` must be a non-empty array of mu t values >= 0.")
+            raise InputError("`times` must be a non-empty array of mu t values >= 0.")
         if steps is None and t_max is None:
             t_max = max(float(given[-1]), dt)
         times = None
     nsteps, record_steps = resolve_steps(dt, steps=steps, t_max=t_max, times=times)
     if given is not None:
         if given[-1] > nsteps * dt + 1e-12 * max(1.0, nsteps * dt):
-            raise ValueError(f"`times` reach mu t = {given[-1]:g}, beyond the run's end at mu t = {nsteps * dt:g}.")
+            raise InputError(f"`times` reach mu t = {given[-1]:g}, beyond the run's end at mu t = {nsteps * dt:g}.")
         return nsteps, None, given
     # Rounded so that equal times from different step lengths compare equal as coordinates
     # (0.01 * 100 == 0.1 * 10 after rounding, not before).
@@ -115,25 +115,25 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
         ``progress``; master: ``isotropic`` (paper I Eq. 17).
     """
     if not isinstance(scenario, Scenario):
-        raise TypeError(f"`scenario` must be an oile_q.Scenario; got {describe(scenario)}.")
+        raise InputTypeError(f"`scenario` must be an oile_q.Scenario; got {describe(scenario)}.")
     if not isinstance(engine, str) or engine not in ENGINES:
-        raise ValueError(f"`engine` must be one of {list(ENGINES)}; got {describe(engine)}.")
+        raise InputError(f"`engine` must be one of {list(ENGINES)}; got {describe(engine)}.")
     if engine in _EXTERNAL:
         module = _EXTERNAL[engine]
         try:
             mod = importlib.import_module(module)
         except ImportError as err:
-            raise ValueError(f"`engine` {engine!r} needs {module}, which cannot be imported here: {err}.") from err
+            raise InputError(f"`engine` {engine!r} needs {module}, which cannot be imported here: {err}.") from err
         fn = getattr(mod, "run_engine", None)
         if fn is None:
-            raise ValueError(f"`engine` {engine!r} is not available in this version of oile-q ({module} has no engine yet).")
+            raise InputError(f"`engine` {engine!r} is not available in this version of oile-q ({module} has no engine yet).")
         return fn(scenario, engine, steps=steps, t_max=t_max, times=times, schedule=schedule,
                   seed=seed, **engine_options)
 
     p = engine_options.pop("p", None)
     unknown = sorted(set(engine_options) - _OPTIONS[engine])
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"`{unknown[0]}` is not an option of engine {engine!r}; expected among {sorted(_OPTIONS[engine] | {'p'})}."
         )
     sched = make_schedule(schedule, scenario.n, seed=seed, p=p, foreground=scenario.kind == "foreground",
@@ -142,7 +142,7 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
     nsteps, record_steps, rec_times = resolve_grid(dt, steps=steps, t_max=t_max, times=times,
                                                    continuous=engine != "oile")
     if sched.length is not None and sched.length < nsteps:
-        raise ValueError(f"`schedule` array has {sched.length} steps; the run needs {nsteps}.")
+        raise InputError(f"`schedule` array has {sched.length} steps; the run needs {nsteps}.")
     options = dict(engine_options)
     options.pop("progress", None)
 
@@ -154,7 +154,7 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
         from .encounter import PROPAGATORS
 
         if propagator not in PROPAGATORS:
-            raise ValueError(f"`propagator` must be one of {list(PROPAGATORS)}; got {describe(propagator)}.")
+            raise InputError(f"`propagator` must be one of {list(PROPAGATORS)}; got {describe(propagator)}.")
         P = engines.run_oile(scenario, sched, record_steps, **engine_options)
         options.setdefault("propagator", "exact")
     else:
@@ -162,15 +162,15 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
             if key in engine_options:
                 engine_options[key] = check_real(key, engine_options[key], positive=True)
         if "method" in engine_options and engine_options["method"] not in ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA"):
-            raise ValueError(f"`method` must be a scipy solve_ivp method name; got {describe(engine_options['method'])}.")
+            raise InputError(f"`method` must be a scipy solve_ivp method name; got {describe(engine_options['method'])}.")
         if engine == "meanfield":
             P = engines.run_meanfield(scenario, rec_times, **engine_options)
         else:
             iso = engine_options.get("isotropic", False)
             if not isinstance(iso, bool):
-                raise TypeError(f"`isotropic` must be True or False; got {describe(iso)}.")
+                raise InputTypeError(f"`isotropic` must be True or False; got {describe(iso)}.")
             if iso and scenario.kind == "foreground":
-                raise ValueError("`isotropic` applies to ensembles, not to a foreground scenario.")
+                raise InputError("`isotropic` applies to ensembles, not to a foreground scenario.")
             P = engines.run_master(scenario, rec_times, p=sched.p, **engine_options)
     attrs = sched.attrs()
     extras = {}

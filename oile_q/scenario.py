@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .conventions import b_vector, flavor_to_mass, mass_to_flavor
-from .errors import check_array, check_int, check_real, describe
+from .errors import InputError, InputTypeError, check_array, check_int, check_real, describe
 
 __all__ = ["Scenario", "isotropic_velocities"]
 
@@ -37,7 +37,7 @@ def _check_bloch(name: str, P: np.ndarray) -> None:
     if bad.size:
         i = int(bad[0])
         where = f"[{i}]" if P.ndim == 2 else ""
-        raise ValueError(
+        raise InputError(
             f"`{name}` must hold Bloch vectors of length <= 1; got |{name}{where}| = {np.atleast_1d(norms)[i]:.6g}."
         )
 
@@ -47,7 +47,7 @@ def _check_velocities(name: str, v: np.ndarray) -> None:
     bad = np.flatnonzero(np.abs(np.atleast_1d(norms) - 1) > _UNIT_TOL)
     if bad.size:
         i = int(bad[0])
-        raise ValueError(
+        raise InputError(
             f"`{name}` must be unit vectors; got |{name}[{i}]| = {np.atleast_1d(norms)[i]:.6g}."
         )
 
@@ -90,14 +90,14 @@ class Scenario:
         P0 = check_array("P0", P0, (None, 3))
         n = P0.shape[0]
         if n < 2:
-            raise ValueError(f"`P0` must hold at least 2 particles for an ensemble; got {n}.")
+            raise InputError(f"`P0` must hold at least 2 particles for an ensemble; got {n}.")
         omega = check_array("omega", omega, (n,))
         velocity = check_array("velocity", velocity, (n, 3))
         self.gamma = check_real("gamma", gamma, positive=True)
         self.theta = check_real("theta", theta)
         self.mu = check_real("mu", mu, positive=True)
         if basis not in ("flavor", "mass"):
-            raise ValueError(f"`basis` must be 'flavor' or 'mass'; got {describe(basis)}.")
+            raise InputError(f"`basis` must be 'flavor' or 'mass'; got {describe(basis)}.")
         _check_bloch("P0", P0)
         _check_velocities("velocity", velocity)
         if basis == "mass":
@@ -106,10 +106,10 @@ class Scenario:
             group = ["all"] * n
         group = [g for g in group] if not isinstance(group, str) else group
         if isinstance(group, str) or len(group) != n:
-            raise ValueError(f"`group` must be a sequence of {n} labels; got {describe(group)}.")
+            raise InputError(f"`group` must be a sequence of {n} labels; got {describe(group)}.")
         for g in group:
             if not isinstance(g, str) or not g:
-                raise TypeError(f"`group` labels must be non-empty strings; got {describe(g)}.")
+                raise InputTypeError(f"`group` labels must be non-empty strings; got {describe(g)}.")
         self.P0 = P0
         self.omega = omega
         self.velocity = velocity
@@ -158,7 +158,7 @@ class Scenario:
         or a fixed unit 3-vector (default "isotropic").
         """
         if isinstance(groups, dict) or not isinstance(groups, (list, tuple)) or not groups:
-            raise TypeError(f"`groups` must be a non-empty list of group tables; got {describe(groups)}.")
+            raise InputTypeError(f"`groups` must be a non-empty list of group tables; got {describe(groups)}.")
         theta = check_real("theta", theta)
         if seed is not None:
             seed = check_int("seed", seed, low=0)
@@ -168,31 +168,31 @@ class Scenario:
         for i, spec in enumerate(groups):
             where = f"group[{i}]"
             if not isinstance(spec, dict):
-                raise TypeError(f"`{where}` must be a table of group keys; got {describe(spec)}.")
+                raise InputTypeError(f"`{where}` must be a table of group keys; got {describe(spec)}.")
             unknown = sorted(set(spec) - allowed)
             if unknown:
-                raise ValueError(
+                raise InputError(
                     f"`{where}` has unknown key {unknown[0]!r}; expected keys among {sorted(allowed)}."
                 )
             name = spec.get("name", f"group{i}")
             if not isinstance(name, str) or not name:
-                raise TypeError(f"`{where}.name` must be a non-empty string; got {describe(name)}.")
+                raise InputTypeError(f"`{where}.name` must be a non-empty string; got {describe(name)}.")
             if "count" not in spec:
-                raise ValueError(f"`{where}.count` is required (a positive integer).")
+                raise InputError(f"`{where}.count` is required (a positive integer).")
             count = check_int(f"{where}.count", spec["count"], low=1)
             if ("flavor" in spec) == ("P" in spec):
-                raise ValueError(f"`{where}` must give exactly one of 'flavor' or 'P'.")
+                raise InputError(f"`{where}` must give exactly one of 'flavor' or 'P'.")
             basis = spec.get("basis", "flavor")
             if basis not in ("flavor", "mass"):
-                raise ValueError(f"`{where}.basis` must be 'flavor' or 'mass'; got {describe(basis)}.")
+                raise InputError(f"`{where}.basis` must be 'flavor' or 'mass'; got {describe(basis)}.")
             if "flavor" in spec:
                 flavor = spec["flavor"]
                 if flavor not in _FLAVORS:
-                    raise ValueError(
+                    raise InputError(
                         f"`{where}.flavor` must be one of {sorted(_FLAVORS)}; got {describe(flavor)}."
                     )
                 if "basis" in spec:
-                    raise ValueError(f"`{where}.basis` applies to 'P' only, not to 'flavor'.")
+                    raise InputError(f"`{where}.basis` applies to 'P' only, not to 'flavor'.")
                 p = np.array(_FLAVORS[flavor])
             else:
                 p = check_array(f"{where}.P", spec["P"], (3,))
@@ -203,7 +203,7 @@ class Scenario:
             v = spec.get("velocity", "isotropic")
             if isinstance(v, str):
                 if v != "isotropic":
-                    raise ValueError(
+                    raise InputError(
                         f"`{where}.velocity` must be 'isotropic' or a unit 3-vector; got {describe(v)}."
                     )
                 vv = isotropic_velocities(count, rng)
@@ -222,49 +222,49 @@ class Scenario:
     def from_dict(cls, data: dict, *, where: str = "scenario"):
         """Build a scenario from a plain mapping (the TOML layout, see ``from_toml``)."""
         if not isinstance(data, dict):
-            raise TypeError(f"`{where}` must be a table; got {describe(data)}.")
+            raise InputTypeError(f"`{where}` must be a table; got {describe(data)}.")
         data = dict(data)
         data.pop("run", None)
         top = {"gamma", "theta", "mu", "seed", "group", "foreground", "particles"}
         unknown = sorted(set(data) - top)
         if unknown:
-            raise ValueError(f"`{where}` has unknown key {unknown[0]!r}; expected keys among {sorted(top | {'run'})}.")
+            raise InputError(f"`{where}` has unknown key {unknown[0]!r}; expected keys among {sorted(top | {'run'})}.")
         if "gamma" not in data:
-            raise ValueError(f"`{where}.gamma` is required (a positive number).")
+            raise InputError(f"`{where}.gamma` is required (a positive number).")
         common = {k: data[k] for k in ("gamma", "theta", "mu") if k in data}
         kinds = [k for k in ("group", "foreground", "particles") if k in data]
         if len(kinds) != 1:
-            raise ValueError(
+            raise InputError(
                 f"`{where}` must have exactly one of [[group]], [foreground] or [particles]; got {kinds or 'none'}."
             )
         kind = kinds[0]
         if kind == "group":
             return cls.from_groups(data["group"], seed=data.get("seed"), **common)
         if "seed" in data:
-            raise ValueError(f"`{where}.seed` applies to [[group]] scenarios only.")
+            raise InputError(f"`{where}.seed` applies to [[group]] scenarios only.")
         if kind == "foreground":
             fg = data["foreground"]
             if not isinstance(fg, dict):
-                raise TypeError(f"`{where}.foreground` must be a table; got {describe(fg)}.")
+                raise InputTypeError(f"`{where}.foreground` must be a table; got {describe(fg)}.")
             allowed = {"P", "Q", "vdotu", "omega"}
             unknown = sorted(set(fg) - allowed)
             if unknown:
-                raise ValueError(f"`foreground` has unknown key {unknown[0]!r}; expected keys among {sorted(allowed)}.")
+                raise InputError(f"`foreground` has unknown key {unknown[0]!r}; expected keys among {sorted(allowed)}.")
             for key in ("P", "Q"):
                 if key not in fg:
-                    raise ValueError(f"`foreground.{key}` is required (a Bloch vector).")
+                    raise InputError(f"`foreground.{key}` is required (a Bloch vector).")
             return cls.foreground(fg["P"], fg["Q"], vdotu=fg.get("vdotu", 0.0),
                                   omega=fg.get("omega", 0.0), **common)
         pt = data["particles"]
         if not isinstance(pt, dict):
-            raise TypeError(f"`{where}.particles` must be a table; got {describe(pt)}.")
+            raise InputTypeError(f"`{where}.particles` must be a table; got {describe(pt)}.")
         allowed = {"P0", "omega", "velocity", "group", "basis"}
         unknown = sorted(set(pt) - allowed)
         if unknown:
-            raise ValueError(f"`particles` has unknown key {unknown[0]!r}; expected keys among {sorted(allowed)}.")
+            raise InputError(f"`particles` has unknown key {unknown[0]!r}; expected keys among {sorted(allowed)}.")
         for key in ("P0", "omega", "velocity"):
             if key not in pt:
-                raise ValueError(f"`particles.{key}` is required.")
+                raise InputError(f"`particles.{key}` is required.")
         return cls(pt["P0"], pt["omega"], pt["velocity"], group=pt.get("group"),
                    basis=pt.get("basis", "flavor"), **common)
 
@@ -284,9 +284,9 @@ class Scenario:
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)
         except FileNotFoundError as err:
-            raise ValueError(f"`scenario` file not found: {str(path)!r}.") from err
+            raise InputError(f"`scenario` file not found: {str(path)!r}.") from err
         except tomllib.TOMLDecodeError as err:
-            raise ValueError(f"`scenario` file {str(path)!r} is not valid TOML: {err}.") from err
+            raise InputError(f"`scenario` file {str(path)!r} is not valid TOML: {err}.") from err
         return cls.from_dict(data)
 
     @staticmethod
@@ -298,7 +298,7 @@ class Scenario:
             data = tomllib.load(fh)
         run = data.get("run", {})
         if not isinstance(run, dict):
-            raise TypeError(f"`run` must be a table; got {describe(run)}.")
+            raise InputTypeError(f"`run` must be a table; got {describe(run)}.")
         return run
 
     # ------------------------------------------------------------------ views
@@ -349,7 +349,7 @@ class Scenario:
         data = self.to_dict()
         for key, value in changes.items():
             if key not in ("gamma", "theta", "mu"):
-                raise ValueError(f"`{key}` cannot be replaced; expected one of gamma, theta, mu.")
+                raise InputError(f"`{key}` cannot be replaced; expected one of gamma, theta, mu.")
             data[key] = value
         return Scenario.from_dict(data)
 

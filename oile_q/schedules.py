@@ -23,7 +23,7 @@ import numbers
 
 import numpy as np
 
-from .errors import check_int, check_real, describe
+from .errors import InputError, InputTypeError, check_int, check_real, describe
 
 __all__ = ["Schedule", "make_schedule", "generate", "KINDS"]
 
@@ -72,7 +72,7 @@ class Schedule:
             return _kernels.foreground_meets_chunk(self.seed, start, count, self.p)
         if self.kind == "foreground":
             return np.ones(count, dtype=bool)
-        raise ValueError(f"`meets` applies to foreground schedules; this one is {self.kind!r}.")
+        raise InputError(f"`meets` applies to foreground schedules; this one is {self.kind!r}.")
 
     def attrs(self) -> dict:
         """What a result records about the schedule."""
@@ -94,29 +94,29 @@ def _check_explicit(pairs, n) -> np.ndarray:
         if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
             arr = arr.astype(np.int64)
         else:
-            raise TypeError(f"`schedule` array must hold integers; got dtype {arr.dtype}.")
+            raise InputTypeError(f"`schedule` array must hold integers; got dtype {arr.dtype}.")
     if arr.ndim != 3 or arr.shape[2] != 2 or arr.shape[0] < 1:
-        raise ValueError(f"`schedule` array must have shape (steps, pairs, 2); got shape {arr.shape}.")
+        raise InputError(f"`schedule` array must have shape (steps, pairs, 2); got shape {arr.shape}.")
     if arr.shape[1] > n // 2:
-        raise ValueError(
+        raise InputError(
             f"`schedule` array has {arr.shape[1]} pairs per step; at most N//2 = {n // 2} fit N = {n}."
         )
     pad = arr < 0
     if np.any(pad[..., 0] != pad[..., 1]) or np.any(arr[pad] != -1):
         s = int(np.argwhere((pad[..., 0] != pad[..., 1]) | (arr < -1).any(-1))[0][0])
-        raise ValueError(f"`schedule` step {s}: padding must be the pair (-1, -1).")
+        raise InputError(f"`schedule` step {s}: padding must be the pair (-1, -1).")
     if np.any(arr >= n):
         s = int(np.argwhere((arr >= n).any(-1))[0][0])
-        raise ValueError(f"`schedule` step {s} names particle {int(arr[s].max())}; particles are 0..{n - 1}.")
+        raise InputError(f"`schedule` step {s} names particle {int(arr[s].max())}; particles are 0..{n - 1}.")
     same = (arr[..., 0] == arr[..., 1]) & ~pad[..., 0]
     if np.any(same):
         s, k = (int(x) for x in np.argwhere(same)[0])
-        raise ValueError(f"`schedule` step {s} pairs particle {int(arr[s, k, 0])} with itself.")
+        raise InputError(f"`schedule` step {s} pairs particle {int(arr[s, k, 0])} with itself.")
     for s in range(arr.shape[0]):
         used = arr[s][arr[s] >= 0]
         if np.unique(used).size != used.size:
             vals, counts = np.unique(used, return_counts=True)
-            raise ValueError(
+            raise InputError(
                 f"`schedule` step {s} pairs particle {int(vals[counts > 1][0])} twice; each particle meets at most once per step."
             )
     return np.ascontiguousarray(arr, dtype=np.int32)
@@ -130,40 +130,40 @@ def make_schedule(schedule, n: int, *, seed=None, p=None, foreground=False, requ
     """
     if foreground:
         if not (isinstance(schedule, str) and schedule in ("matching", "foreground", "poisson")):
-            raise ValueError(
+            raise InputError(
                 "`schedule` must be 'foreground' (the default 'matching' means the same) or 'poisson' "
                 f"for a foreground scenario; got {describe(schedule)}."
             )
         if schedule != "poisson":
             if p is not None:
-                raise ValueError("`p` applies to the 'poisson' schedule only.")
+                raise InputError("`p` applies to the 'poisson' schedule only.")
             return Schedule("foreground", n)
         if p is None:
-            raise ValueError("`p` is required for the 'poisson' schedule (probability 0 < p <= 1).")
+            raise InputError("`p` is required for the 'poisson' schedule (probability 0 < p <= 1).")
         p = check_real("p", p, positive=True, high=1.0)
         seed = _fresh_seed() if seed is None else check_int("seed", seed, low=0)
         return Schedule("foreground-poisson", n, seed=seed, p=p)
     if isinstance(schedule, str):
         if schedule not in KINDS:
-            raise ValueError(f"`schedule` must be one of {list(KINDS)} or an integer array; got {schedule!r}.")
+            raise InputError(f"`schedule` must be one of {list(KINDS)} or an integer array; got {schedule!r}.")
         if schedule in ("matching", "round-robin") and n % 2 and require_even:
-            raise ValueError(f"`schedule` '{schedule}' needs an even number of particles; got N = {n}.")
+            raise InputError(f"`schedule` '{schedule}' needs an even number of particles; got N = {n}.")
         if schedule == "poisson":
             if p is None:
-                raise ValueError("`p` is required for the 'poisson' schedule (probability 0 < p <= 1).")
+                raise InputError("`p` is required for the 'poisson' schedule (probability 0 < p <= 1).")
             p = check_real("p", p, positive=True, high=1.0)
         elif p is not None:
-            raise ValueError("`p` applies to the 'poisson' schedule only.")
+            raise InputError("`p` applies to the 'poisson' schedule only.")
         if schedule == "round-robin":
             if seed is not None:
                 check_int("seed", seed, low=0)
             return Schedule(schedule, n)
         seed = _fresh_seed() if seed is None else check_int("seed", seed, low=0)
         if seed >= 2**63:
-            raise ValueError(f"`seed` must be < 2**63; got {seed}.")
+            raise InputError(f"`seed` must be < 2**63; got {seed}.")
         return Schedule(schedule, n, seed=seed, p=p)
     if isinstance(schedule, (numbers.Number, bytes)) or schedule is None:
-        raise TypeError(f"`schedule` must be a name or an integer array; got {describe(schedule)}.")
+        raise InputTypeError(f"`schedule` must be a name or an integer array; got {describe(schedule)}.")
     if p is not None:  # an explicit replay of a Poisson schedule keeps its step length
         p = check_real("p", p, positive=True, high=1.0)
     return Schedule("explicit", n, p=p, pairs=_check_explicit(schedule, n))
