@@ -220,7 +220,7 @@ def bench_breakdown(n, steps, repeats, seed):
     out = np.empty((1, n, 3))
     paired = np.zeros(n, dtype=np.bool_)
     # the engine's choice: tabulated per-pair coefficients when encounters outnumber 4 N^2
-    from oile_q.engines import PAIR_TABLE_MAX_N
+    from oile_q.engines.oile import PAIR_TABLE_MAX_N
 
     if n <= PAIR_TABLE_MAX_N and enc > 4 * n * n:
         table = _kernels.pair_table(wt, vel, sc.gamma)
@@ -242,7 +242,7 @@ def bench_breakdown(n, steps, repeats, seed):
 
 
 def bench_paper(seed):
-    from oile_q.engines import CHUNK_ENCOUNTERS
+    from oile_q.engines.oile import CHUNK_ENCOUNTERS
     from oile_q.schedules import make_schedule
 
     n, gamma, t_end = 100, 1e-3, 1000.0
@@ -346,7 +346,7 @@ def bench_naive(encounters, seed):
 
 class _CountingSolveIvp:
     """Temporarily replace scipy.integrate.solve_ivp with a wrapper that counts and times
-    calls of the right-hand side it is given (the library's own closure). oile_q.engines
+    calls of the right-hand side it is given (the library's own closure). oile_q.engines._ode
     imports solve_ivp from scipy.integrate at call time, so the wrapper is what it gets."""
 
     def __enter__(self):

@@ -8,26 +8,33 @@ backends (exact Aer, shots, fake IBM devices, IBM hardware) and the ``circuit`` 
   preparation by purification;
 * ``backends`` and ``transpile``: backend resolution, counts -> Bloch vectors with
   standard errors, ISA transpiling and per-encounter costs;
-* ``engine.run_engine``: what ``oile_q.run(scenario, "circuit", ...)`` calls;
-* ``cli.main``: ``oile-q circuit ...``.
+* ``engine``: the ``circuit`` engine behind ``oile_q.run(scenario, "circuit", ...)``;
+* ``cli``: ``oile-q circuit ...`` (what is circuit-specific: drawing, backends, fetching jobs).
 
-This package may import Qiskit; the core (``oile_q``) never imports it.
+This package may import Qiskit; the core (``oile_q``) never imports it. The names below load on
+first use, so declaring the engine (``oile-q engines``, the command line) does not import Qiskit.
 """
 
-from .backends import bloch_from_counts, fake_backend, fake_backend_names, resolve_backend
-from .builders import (CircuitSpec, closed_circuit, foreground_circuit, measured, prepare_state, tree_circuit,
-                       tree_cost, with_saves)
-from .engine import run_engine
-from .gates import (EncounterGate, EncounterIsometryGate, SwapPowerGate, VacuumRotationGate, encounter_matrix,
-                    swap_power_matrix, vacuum_matrix)
-from .transpile import encounter_stats, pass_manager, to_aer
+import importlib as _importlib
 
-__all__ = [
-    "SwapPowerGate", "VacuumRotationGate", "EncounterGate", "EncounterIsometryGate",
-    "encounter_matrix", "swap_power_matrix", "vacuum_matrix",
-    "CircuitSpec", "foreground_circuit", "closed_circuit", "tree_circuit", "tree_cost", "prepare_state",
-    "with_saves", "measured",
-    "resolve_backend", "fake_backend", "fake_backend_names", "bloch_from_counts",
-    "pass_manager", "encounter_stats", "to_aer",
-    "run_engine",
-]
+_NAMES = {
+    "bloch_from_counts": "backends", "fake_backend": "backends", "fake_backend_names": "backends",
+    "resolve_backend": "backends",
+    "CircuitSpec": "builders", "closed_circuit": "builders", "foreground_circuit": "builders",
+    "measured": "builders", "prepare_state": "builders", "tree_circuit": "builders", "tree_cost": "builders",
+    "with_saves": "builders",
+    "CircuitEngine": "engine",
+    "EncounterGate": "gates", "EncounterIsometryGate": "gates", "SwapPowerGate": "gates",
+    "VacuumRotationGate": "gates", "encounter_matrix": "gates", "swap_power_matrix": "gates",
+    "vacuum_matrix": "gates",
+    "encounter_stats": "transpile", "pass_manager": "transpile", "to_aer": "transpile",
+}
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        value = getattr(_importlib.import_module(f".{_NAMES[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,6 +21,7 @@ import numpy as np
 from oile_q.errors import InputError, InputTypeError
 from qiskit.circuit import ClassicalRegister, QuantumCircuit
 
+from .engine import COMPILE_MODES
 from .gates import EncounterGate, EncounterIsometryGate, VacuumRotationGate
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "measured",
 ]
 
-COMPILE_MODES = ("exact", "split", "symmetric", "isometry")
 PURE_TOL = 1e-12
 
 

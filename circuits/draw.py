@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from qiskit import QuantumCircuit
 
-__all__ = ["draw_encounter", "draw_circuit", "draw_run"]
+__all__ = ["draw_encounter", "draw_circuit", "draw_request"]
 
 MAX_DRAWN_INSTRUCTIONS = 240
 
@@ -22,7 +22,7 @@ def _mpl():
 
 
 def _save(fig, path):
-    from oile_q.compare import atomic_write
+    from oile_q.io import atomic_write
 
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110, bbox_inches="tight"), mode="wb")
     _mpl().close(fig)
@@ -83,15 +83,12 @@ def draw_circuit(qc: QuantumCircuit, path, *, title=None):
     return _save(fig, path)
 
 
-def draw_run(scenario, run: dict, prefix) -> list:
-    """Draw one encounter and the (first) circuit of a run request (the CLI's ``--draw``)."""
+def draw_request(request, prefix) -> list:
+    """Draw one encounter and the (first) circuit of a validated circuit-engine request (the
+    CLI's ``--draw`` and ``oile-q circuit draw``)."""
     from .engine import plan
 
-    _, _, _, specs, kind = plan(
-        scenario, steps=run.get("steps"), t_max=run.get("t_max"), times=run.get("times"),
-        schedule=run.get("schedule", "matching"), seed=run.get("seed"), p=run.get("p"),
-        compile=run.get("compile", "exact"), circuit=run.get("circuit"), reset=run.get("reset", True),
-        particles=run.get("particles"), max_encounters=run.get("max_encounters", 1023))
+    _, specs, kind, _ = plan(request)
     spec = specs[0]
     out = []
     gate = next((i.operation for i in spec.circuit.data if i.operation.name in ("encounter", "encounter_iso")), None)

@@ -25,6 +25,9 @@ import numpy as np
 from oile_q.errors import InputError, InputTypeError
 from qiskit.circuit import Gate, QuantumCircuit
 
+from oile_q.conventions import PROPAGATORS
+from oile_q.encounter import pair_unitary
+
 __all__ = [
     "SwapPowerGate",
     "VacuumRotationGate",
@@ -37,7 +40,7 @@ __all__ = [
     "MODES",
 ]
 
-MODES = ("exact", "split", "symmetric")
+MODES = PROPAGATORS  # the encounter modes are the core pair propagators
 
 _I2 = np.eye(2, dtype=complex)
 _X = np.array([[0, 1], [1, 0]], dtype=complex)
@@ -88,26 +91,8 @@ def encounter_matrix(phi, wt_a, wt_b, theta=0.0, mode="exact", *, order="qiskit"
         raise InputError(f"`mode` must be one of {list(MODES)}; got {mode!r}.")
     if order not in ("qiskit", "core"):
         raise InputError(f"`order` must be 'qiskit' or 'core'; got {order!r}.")
-    if mode == "exact":
-        # mass basis: V rho V^dag with V = Ry(2 theta) maps B.sigma to Z
-        d = 0.5 * (wt_a - wt_b)
-        r = np.hypot(d, phi)
-        c = np.cos(r)
-        s = np.sinc(r / np.pi)  # sin(r)/r, safe at r = 0
-        um = np.zeros((4, 4), dtype=complex)
-        um[0, 0] = np.exp(-1j * (phi - 0.5 * (wt_a + wt_b)))
-        um[3, 3] = np.exp(-1j * (phi + 0.5 * (wt_a + wt_b)))
-        # block {|01>, |10>} (a first): generator -d sigma_z + phi sigma_x
-        um[1, 1] = c + 1j * s * d
-        um[2, 2] = c - 1j * s * d
-        um[1, 2] = um[2, 1] = -1j * s * phi
-        V = np.kron(_ry(2 * theta), _ry(2 * theta))
-        u = V.conj().T @ um @ V
-    elif mode == "split":
-        u = np.kron(vacuum_matrix(wt_a, theta), vacuum_matrix(wt_b, theta)) @ swap_power_matrix(phi)
-    else:
-        half = np.kron(vacuum_matrix(wt_a / 2, theta), vacuum_matrix(wt_b / 2, theta))
-        u = half @ swap_power_matrix(phi) @ half
+    u = pair_unitary(_float("wt_a", wt_a), _float("wt_b", wt_b), _float("phi", phi), theta=float(theta),
+                     propagator=mode)
     if order == "qiskit":
         u = _SWAP @ u @ _SWAP
     return u

@@ -1,18 +1,21 @@
 """Exact closed many-body evolution (``oile_q.exact``): QuSpin bases and evolution tools,
 numba kernels on 2^N state vectors, reduced density matrices, the memory guard.
 
-Engines (through ``oile_q.run``):
+Engines (through ``oile_q.run``), one file each:
 
-* ``"exact"``: the all-to-all Hamiltonian of DESIGN.md section 2, evolved exactly;
-* ``"closed"``: the ``oile`` encounter schedule applied to the whole N-spin state (no tracing).
+* ``exact_engine``: ``"exact"``, the all-to-all Hamiltonian of DESIGN.md section 2, evolved exactly;
+* ``closed_engine``: ``"closed"``, the ``oile`` encounter schedule applied to the whole N-spin
+  state (no tracing).
 
 May import numpy, scipy, numba, QuSpin and the core ``oile_q``; never imported by the core
-except through ``oile_q.run``. Threads: numba follows NUMBA_NUM_THREADS, QuSpin's OpenMP
-parts OMP_NUM_THREADS (both default to all cores). The one environment default this package
-sets is OMP_WAIT_POLICY=PASSIVE (see below).
+except through the engine registry. The names below load on first use, so importing the engine
+modules (as ``oile-q engines`` does) costs nothing heavy. Threads: numba follows
+NUMBA_NUM_THREADS, QuSpin's OpenMP parts OMP_NUM_THREADS (both default to all cores). The one
+environment default this package sets is OMP_WAIT_POLICY=PASSIVE (see below).
 See README.md in this folder for options, limits and measured figures.
 """
 
+import importlib as _importlib
 import os as _os
 
 # Idle OpenMP threads must sleep, not spin: numba's OpenMP threads, QuSpin's (its own
@@ -22,9 +25,19 @@ import os as _os
 # region of the process, hence at import.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .engine import pair_blocks, product_branches, run_engine
-from .hamiltonian import Model, quspin_hamiltonian, sector_matrix, spin_basis
-from .memory import check_memory, estimate_bytes, largest_n
+_NAMES = {
+    "Model": "hamiltonian", "quspin_hamiltonian": "hamiltonian", "sector_matrix": "hamiltonian",
+    "spin_basis": "hamiltonian",
+    "product_branches": "_common",
+    "check_memory": "memory", "estimate_bytes": "memory", "largest_n": "memory",
+    "ExactEngine": "exact_engine", "ClosedEngine": "closed_engine",
+}
+__all__ = sorted(_NAMES)
 
-__all__ = ["run_engine", "Model", "quspin_hamiltonian", "sector_matrix", "spin_basis",
-           "pair_blocks", "product_branches", "estimate_bytes", "largest_n", "check_memory"]
+
+def __getattr__(name):
+    if name in _NAMES:
+        value = getattr(_importlib.import_module(f".{_NAMES[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

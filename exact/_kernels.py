@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from oile_q._kernels import _stream_start, _uniform  # the oile engine's counter-based draws
 
 _CHUNK = 4096  # states per parallel chunk
 
@@ -509,19 +508,14 @@ def rho_bloch(rho):
 
 
 @njit(cache=True)
-def foreground_steps(rho, rhoQ, U, free, seed, nsteps, p, record, out, pos):
-    """Tracked neutrino (2x2 rho, mass basis) meeting a fresh partner rhoQ each step
-    (probability p per step, drawn exactly as the ``oile`` engine draws it), with the 4x4
-    pair unitary U; the partner is traced out after its encounter. ``free`` holds the
-    diagonal of the free one-step propagator. record[s]: store after step s."""
+def foreground_steps(rho, rhoQ, U, free, meets, record, out, pos):
+    """Tracked neutrino (2x2 rho, mass basis) meeting a fresh partner rhoQ in the steps where
+    ``meets`` is true (the schedule's own draws, ``Schedule.meets``), with the 4x4 pair unitary
+    U; the partner is traced out after its encounter. ``free`` holds the diagonal of the free
+    one-step propagator. record[s]: store after step s."""
     Ud = U.conj().T
-    for s in range(nsteps):
-        meet = True
-        if p < 1.0:
-            state = _stream_start(seed, s)
-            state, u = _uniform(state)
-            meet = u < p
-        if meet:
+    for s in range(meets.shape[0]):
+        if meets[s]:
             big = np.zeros((4, 4), dtype=np.complex128)
             for i in range(2):
                 for j in range(2):

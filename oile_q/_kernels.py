@@ -25,10 +25,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-MODE_EXACT = 0
-MODE_SPLIT = 1
-MODE_SYMMETRIC = 2
-MODES = {"exact": MODE_EXACT, "split": MODE_SPLIT, "symmetric": MODE_SYMMETRIC}
+from .conventions import PROPAGATORS
+
+MODES = {name: i for i, name in enumerate(PROPAGATORS)}  # propagator name -> kernel mode
+MODE_EXACT = MODES["exact"]
+MODE_SPLIT = MODES["split"]
+MODE_SYMMETRIC = MODES["symmetric"]
 
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -169,6 +171,39 @@ def pair_coeffs(phi, delta):
     w = np.sqrt(phi * phi + delta * delta)
     sw = np.sin(w) / w if w > 1e-300 else 1.0
     return np.cos(w), delta * sw, phi * sw, np.cos(phi), np.sin(phi)
+
+
+@njit(cache=True)
+def pair_blocks_flat(wa, wb, phi, mode, out):
+    """The pair unitary in the mass basis for 1-D arrays of vacuum angles wa = omega_a tau,
+    wb = omega_b tau and kicks phi: out[i] = (e_uu, e_dd, b00, b01, b10, b11), the phases of
+    |uu> and |dd> and the {|ud>, |du>} block, global phase included (module docstring):
+    "exact" exp(-i [tau H_vac + phi SWAP]); "split" the vacuum rotations after the SWAP power;
+    "symmetric" half vacuum, SWAP power, half vacuum. The one closed form of every engine's
+    encounter (oile on Bloch vectors, closed on state vectors, circuit gate matrices)."""
+    for i in range(wa.shape[0]):
+        delta = 0.5 * (wa[i] - wb[i])
+        sigma = 0.5 * (wa[i] + wb[i])
+        if mode == MODE_EXACT:
+            cw, dsw, psw, cph, sph = pair_coeffs(phi[i], delta)
+            out[i, 2] = complex(cw, dsw)
+            out[i, 5] = complex(cw, -dsw)
+            out[i, 3] = complex(0.0, -psw)
+            out[i, 4] = complex(0.0, -psw)
+        else:
+            c = np.cos(phi[i])
+            s = np.sin(phi[i])
+            ed = complex(np.cos(delta), np.sin(delta))
+            out[i, 2] = ed * c
+            out[i, 5] = np.conj(ed) * c
+            if mode == MODE_SPLIT:
+                out[i, 3] = complex(0.0, -s) * ed
+                out[i, 4] = complex(0.0, -s) * np.conj(ed)
+            else:
+                out[i, 3] = complex(0.0, -s)
+                out[i, 4] = complex(0.0, -s)
+        out[i, 0] = complex(np.cos(sigma - phi[i]), np.sin(sigma - phi[i]))
+        out[i, 1] = complex(np.cos(sigma + phi[i]), -np.sin(sigma + phi[i]))
 
 
 @njit(cache=True)

@@ -1,78 +1,300 @@
-"""The ``oile-q`` command line: run, compare, study.
+"""The ``oile-q`` command line: run, compare, engines, study (and circuit, sweep).
 
-Bad input ends with one line on stderr naming the parameter, exit status 2, no traceback,
-and no output file (results are computed first, then written atomically).
+Every command speaks one vocabulary. Run settings (``--steps``/``--t-max``, ``--times``,
+``--schedule``, ``--seed``, ``--p``) are common to all engines; engine options are generated from
+the engines' declarations (``oile_q.engine``): each option is a flag (``--backend aer-shots``,
+``--rtol 1e-9``, ``--no-reset``) and can also be given as ``--set KEY=VALUE`` (every engine of
+the command that declares KEY) or ``--set ENGINE.KEY=VALUE`` (that engine only), values in
+TOML syntax. A scenario file's ``[run]`` table and ``[options.ENGINE]`` tables hold the same
+as defaults.
+
+Bad input (``oile_q.errors.InputError``, argument errors) ends with one line on stderr naming
+the parameter and exit status 2, before any output file is written; anything else is a bug in
+oile-q and shows as one (the traceback and an "internal error" line, exit status 1).
+Ctrl-C exits with status 130.
 """
 
 from __future__ import annotations
 
-from .errors import InputError, InputTypeError
-
 import argparse
-import os
 import sys
+import traceback
 from pathlib import Path
 
-__all__ = ["main"]
+from .errors import InputError, InputTypeError
 
-_RUN_KEYS = {"engine", "engines", "steps", "t_max", "times", "schedule", "seed", "p", "propagator",
-             "isotropic", "rtol", "atol", "method", "options"}
+__all__ = ["main", "CLIError", "Parser", "guarded", "add_run_arguments", "RunSettings", "read_settings",
+           "prepare_run", "submit_hook", "progress_wanted", "parse_value"]
 
-
-class CLIError(Exception):
-    """A usage error: reported as one line, exit status 2."""
+RUN_KEYS = ("engine", "engines", "steps", "t_max", "times", "schedule", "seed", "p", "options")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, status 2, no usage dump
+class CLIError(InputError):
+    """A usage error found by the argument parser: one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump)."""
+
+    def error(self, message):
         raise CLIError(f"{self.prog}: {message}")
 
 
-def _times(text):
+def guarded(prog: str, command, *args) -> int:
+    """Run ``command(*args)`` under the error contract of every oile-q command."""
+    try:
+        return command(*args)
+    except CLIError as err:
+        print(" ".join(str(err).split()), file=sys.stderr)
+        return 2
+    except InputError as err:
+        print(f"{prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
+    except OSError as err:  # the machine refused (disk full, ...): not a bug, not bad input
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:  # anything else is a bug: say so, with the traceback
+        traceback.print_exc()
+        print(f"{prog}: internal error (a bug in oile-q, please report it with the traceback above): "
+              f"{type(err).__name__}: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1
+
+
+def _quiet_stdout():
+    """After a closed pipe, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def _floats(text):
     try:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
 
 
-def _add_run_args(p):
+def parse_value(text: str):
+    """A command-line value in TOML syntax ("4000", "1e-9", "true", "[0, 3]"); "0,3" is a list;
+    anything else is a string."""
+    import tomllib
+
+    for candidate in (text, f"[{text}]" if "," in text else None):
+        if candidate is None:
+            continue
+        try:
+            return tomllib.loads(f"v = {candidate}")["v"]
+        except tomllib.TOMLDecodeError:
+            continue
+    return text.strip()
+
+
+def _engine_flags(engines):
+    """{option name: (engines declaring it, the options)} over the given engines."""
+    flags = {}
+    for eng in engines.values():
+        for opt in eng.options:
+            if opt.cli:
+                flags.setdefault(opt.name, []).append((eng.name, opt))
+    return flags
+
+
+def add_run_arguments(p, engines, *, taken=()):
+    """The run settings every engine shares, ``--set``, and one flag per engine option of
+    ``engines`` ({name: Engine}); option names in ``taken`` (flags of the command itself) are
+    reachable through ``--set`` only."""
     length = p.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="number of encounter steps")
     length.add_argument("--t-max", type=float, dest="t_max", help="final mu t")
-    p.add_argument("--times", type=_times, help="comma-separated mu t values to record")
+    p.add_argument("--times", type=_floats, help="comma-separated mu t values to record")
     p.add_argument("--schedule", help="matching | round-robin | poisson | path to a .npy array (steps, k, 2)")
     p.add_argument("--seed", type=int, help="seed of a random schedule")
     p.add_argument("--p", type=float, help="Poisson encounter probability per step")
-    p.add_argument("--propagator", choices=["exact", "split", "symmetric"], help="oile encounter propagator")
-    p.add_argument("--isotropic", action="store_true", default=None, help="master: paper I Eq. (17)")
-    p.add_argument("--rtol", type=float, help="ODE relative tolerance (meanfield, master)")
-    p.add_argument("--atol", type=float, help="ODE absolute tolerance (meanfield, master)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="options",
-                   help="any other engine option, value in TOML syntax (repeatable), e.g. "
-                        "--set backend=aer-shots --set shots=4000 (circuit), --set method=expm (exact)")
+    p.add_argument("--set", action="append", default=[], metavar="[ENGINE.]KEY=VALUE", dest="options",
+                   help="an engine option, value in TOML syntax (repeatable); ENGINE. limits it to one engine")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    group = p.add_argument_group("engine options (each also --set KEY=VALUE; see `oile-q engines`)")
+    for name, owners in sorted(_engine_flags(engines).items()):
+        if name in taken:
+            continue
+        flag = "--" + name.replace("_", "-")
+        by_doc = {}
+        for e, o in owners:
+            by_doc.setdefault(o.doc, []).append(e)
+        docs = "; ".join(f"{', '.join(es)}: {d}" for d, es in by_doc.items()).replace("%", "%%")  # argparse %-formats
+        opt = owners[0][1]
+        if all(o.kind == "bool" for _, o in owners):
+            group.add_argument(flag, dest=f"opt__{name}", action=argparse.BooleanOptionalAction, default=None,
+                               help=docs)
+        elif len(owners) == 1 and opt.kind == "choice":
+            group.add_argument(flag, dest=f"opt__{name}", choices=[str(c) for c in opt.choices], help=docs)
+        else:
+            group.add_argument(flag, dest=f"opt__{name}", type=parse_value, metavar=name.upper(), help=docs)
 
 
-def _parser():
-    top = _Parser(prog="oile-q", description="OILE models of neutrino gases: run engines, compare them, run studies.")
+class RunSettings:
+    """The run settings and engine options of one command, merged from the scenario file's
+    ``[run]`` / ``[options.ENGINE]`` tables (defaults) and the command line (which wins)."""
+
+    def __init__(self, run: dict, file_options: dict, file_by_engine: dict, cli_options: dict,
+                 cli_by_engine: dict):
+        self.run = run
+        self.file_options = file_options
+        self.file_by_engine = file_by_engine
+        self.cli_options = cli_options
+        self.cli_by_engine = cli_by_engine
+
+    def kwargs(self):
+        """The keywords of ``oile_q.run`` other than engine options."""
+        return {k: self.run.get(k) for k in ("steps", "t_max", "times", "seed", "p")} | {
+            "schedule": self.run.get("schedule", "matching")}
+
+    def check_against(self, names):
+        """Every option must reach an engine of this command (``names``)."""
+        from .engine import engine_names, get_engine
+
+        engines = {n: get_engine(n) for n in names}
+        for eng_name in list(self.cli_by_engine) + list(self.file_by_engine):
+            if eng_name not in engine_names():
+                raise InputError(f"`--set {eng_name}.KEY`: no engine is called {eng_name!r}; "
+                                 f"expected among {engine_names()}.")
+        for eng_name, opts in self.cli_by_engine.items():
+            if eng_name not in engines:
+                raise InputError(f"`--set {eng_name}.{next(iter(opts))}` names engine {eng_name!r}, which this "
+                                 f"command does not run ({', '.join(names)}).")
+        for key in self.cli_options:
+            if not any(any(o.name == key for o in e.options) for e in engines.values()):
+                owners = [n for n, e in _all_engines().items() if any(o.name == key for o in e.options)]
+                where = f"; it is an option of {', '.join(owners)}" if owners else ""
+                raise InputError(f"`{key}` is not an option of engine{'s' if len(names) > 1 else ''} "
+                                 f"{', '.join(repr(n) for n in names)}{where}.")
+        for key in self.file_options:
+            if not any(any(o.name == key for o in e.options) for e in _all_engines().values()):
+                raise InputError(f"`run.{key}` is neither a run setting ({', '.join(RUN_KEYS)}) nor an option of "
+                                 "any engine.")
+
+    def options_for(self, engine):
+        """The options of one engine: file defaults that it declares, then the command line."""
+        declared = {o.name for o in engine.options}
+        out = {k: v for k, v in self.file_options.items() if k in declared}
+        out.update(self.file_by_engine.get(engine.name, {}))
+        out.update({k: v for k, v in self.cli_options.items() if k in declared})
+        out.update(self.cli_by_engine.get(engine.name, {}))
+        return out
+
+
+def _all_engines():
+    from .engine import list_engines
+
+    return list_engines()
+
+
+def _split_set(text):
+    """``[ENGINE.]KEY=VALUE`` -> (engine or None, key, value)."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    engine, dot, name = key.rpartition(".")
+    if not sep or not name.isidentifier() or (dot and not engine):
+        raise InputError(f"`--set` expects KEY=VALUE or ENGINE.KEY=VALUE; got {text!r}.")
+    return (engine or None), name, parse_value(value)
+
+
+def read_settings(args, scenario_path):
+    """(Scenario, RunSettings) from a scenario file and parsed arguments."""
+    from .scenario import read_scenario_file
+
+    scenario, run, file_by_engine = read_scenario_file(scenario_path)
+    run = dict(run)
+    file_options = {k: run.pop(k) for k in list(run) if k not in RUN_KEYS}
+    extra = run.pop("options", {})
+    if not isinstance(extra, dict):
+        raise InputTypeError(f"`run.options` must be a table of engine options; got {extra!r}.")
+    file_options.update(extra)
+    for key in ("steps", "t_max", "times", "schedule", "seed", "p"):
+        value = getattr(args, key, None)
+        if value is not None:
+            if key in ("steps", "t_max"):
+                run.pop("steps", None)
+                run.pop("t_max", None)
+            run[key] = value
+    cli_options, cli_by_engine = {}, {}
+    for name, value in vars(args).items():
+        if name.startswith("opt__") and value is not None:
+            cli_options[name[5:]] = value
+    for text in getattr(args, "options", None) or []:
+        engine, key, value = _split_set(text)
+        if engine is None:
+            cli_options[key] = value
+        else:
+            cli_by_engine.setdefault(engine, {})[key] = value
+    sched = run.get("schedule")
+    if isinstance(sched, str) and sched.endswith(".npy"):
+        import numpy as np
+
+        try:
+            run["schedule"] = np.load(sched, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise InputError(f"`schedule` file {sched!r} cannot be read as a .npy array: {err}.") from err
+    return scenario, RunSettings(run, file_options, file_by_engine, cli_options, cli_by_engine)
+
+
+def progress_wanted(args):
+    """A progress bar unless --no-progress, and only on a terminal."""
+    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
+
+
+def prepare_run(scenario, engine_name, settings, progress, **extra):
+    """Validate one engine's run (no work): (engine, request)."""
+    from .engine import get_engine
+    from .runner import prepare
+
+    eng = get_engine(engine_name)
+    options = settings.options_for(eng)
+    options.update(extra)
+    return prepare(scenario, engine_name, progress=progress, **settings.kwargs(), **options)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _parser(engines):
+    top = Parser(prog="oile-q", description="OILE models of neutrino gases: run engines, compare them, run studies.")
     top.add_argument("--version", action="version", version=_version())
-    sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     r = sub.add_parser("run", help="run one engine on a scenario file and write a netCDF result",
                        description="Run one engine on SCENARIO.toml and write the shared result to netCDF.")
     r.add_argument("scenario", help="scenario TOML file")
-    r.add_argument("--engine", help="oile | meanfield | master | circuit | exact | closed (default: oile)")
+    r.add_argument("--engine", help=f"{' | '.join(engines)} (default: oile)")
     r.add_argument("-o", "--output", required=True, help="output netCDF file")
-    _add_run_args(r)
+    add_run_arguments(r, engines)
 
     c = sub.add_parser("compare", help="run several engines on one scenario: figure + deviation table",
                        description="Run several engines on SCENARIO.toml; write compare.png, deviations.csv/.md "
-                                   "and one netCDF per engine into DIR.")
+                                   "and one netCDF per engine into DIR. Every engine's request is validated "
+                                   "before any runs.")
     c.add_argument("scenario", help="scenario TOML file")
     c.add_argument("--engines", help="comma-separated engines (default: oile,master,meanfield)")
-    c.add_argument("--basis", choices=["flavor", "mass"], default="flavor", help="basis of the figure and table")
+    c.add_argument("--figure-basis", "--basis", dest="figure_basis", choices=["flavor", "mass"], default="flavor",
+                   help="basis of the figure and table (the option `basis` of engine exact: --set exact.basis=...)")
     c.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
-    _add_run_args(c)
+    add_run_arguments(c, engines, taken={"basis"})
+
+    sub.add_parser("engines", help="list the engines with their options",
+                   description="List every registered engine (built-in and plug-ins) with its options.")
 
     s = sub.add_parser("study", help="run a reproducible study from comparisons/ by name",
                        description="Run a study from comparisons/ (figures, metrics table, data).")
@@ -84,9 +306,10 @@ def _parser():
     s.add_argument("--publish", action="store_true",
                    help="copy figures and tables to comparisons/results/NAME and rewrite comparisons/README.md")
 
-    # Implemented in oile_q.circuits.cli (Qiskit is imported only when it is used).
+    # Implemented elsewhere (imported only when used).
     sub.add_parser("circuit", add_help=False,
-                   help="run OILE encounters as Qiskit circuits (see `oile-q circuit --help`)")
+                   help="circuit-specific commands: draw, fetch IBM jobs, list backends (`oile-q circuit --help`)")
+    sub.add_parser("sweep", add_help=False, help="parameter sweeps and seed ensembles on Dask (`oile-q sweep --help`)")
     return top
 
 
@@ -96,145 +319,88 @@ def _version():
     return f"oile-q {__version__}"
 
 
-def _settings(args, scenario_path):
-    """Merge the scenario file's optional [run] table with the command-line options."""
-    from .scenario import Scenario
-
-    run = Scenario.run_settings_from_toml(scenario_path)
-    unknown = sorted(set(run) - _RUN_KEYS)
-    if unknown:
-        raise InputError(f"`run` has unknown key {unknown[0]!r}; expected keys among {sorted(_RUN_KEYS)}.")
-    for key in ("steps", "t_max", "times", "schedule", "seed", "p", "propagator", "isotropic", "rtol", "atol"):
-        value = getattr(args, key, None)
-        if value is not None:
-            if key in ("steps", "t_max"):
-                run.pop("steps", None)
-                run.pop("t_max", None)
-            run[key] = value
-    if getattr(args, "options", None):
-        run["options"] = {**run.get("options", {}), **dict(_parse_option(o) for o in args.options)}
-    sched = run.get("schedule")
-    if isinstance(sched, str) and sched.endswith(".npy"):
-        import numpy as np
-
-        try:
-            run["schedule"] = np.load(sched)
-        except (OSError, ValueError) as err:
-            raise InputError(f"`schedule` file {sched!r} cannot be read as a .npy array: {err}.") from err
-    return run
-
-
-def _parse_option(text):
-    """KEY=VALUE with VALUE in TOML syntax; a bare word is a string."""
-    import tomllib
-
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not key.isidentifier():
-        raise InputError(f"`--set` expects KEY=VALUE; got {text!r}.")
-    try:
-        return key, tomllib.loads(f"v = {value}")["v"]
-    except tomllib.TOMLDecodeError:
-        return key, value.strip()
-
-
-def _engine_kwargs(run, engine):
-    keys = {"oile": ("propagator",), "master": ("isotropic", "rtol", "atol", "method"),
-            "meanfield": ("rtol", "atol", "method")}.get(engine, ())
-    out = {k: run[k] for k in keys if k in run}
-    if "p" in run:
-        out["p"] = run["p"]
-    extra = run.get("options", {})
-    if not isinstance(extra, dict):
-        raise InputTypeError(f"`run.options` must be a table of engine options; got {extra!r}.")
-    out.update(extra)
-    return out
-
-
-def _check_output_file(path):
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise InputError(f"`--output` must be a file path; got the folder {str(path)!r}.")
-    if not parent.is_dir():
-        raise InputError(f"`--output` folder does not exist: {str(parent)!r}.")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"`--output` folder is not writable: {str(parent)!r}.")
-
-
-def _check_output_dir(path):
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError(f"`--output` must be a folder; got the file {str(path)!r}.")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not path.exists() and not parent.is_dir():
-        raise InputError(f"`--output` parent folder does not exist: {str(parent)!r}.")
-    target = path if path.exists() else parent
-    if not os.access(target, os.W_OK):
-        raise InputError(f"`--output` folder is not writable: {str(target)!r}.")
-
-
-def _run_one(scenario, engine, run, progress):
-    from .runner import run as run_engine
-
-    kwargs = _engine_kwargs(run, engine)
-    if engine in ("oile", "meanfield", "master"):
-        kwargs["progress"] = progress
-    return run_engine(scenario, engine, steps=run.get("steps"), t_max=run.get("t_max"),
-                      times=run.get("times"), schedule=run.get("schedule", "matching"),
-                      seed=run.get("seed"), **kwargs)
-
-
 def cmd_run(args):
-    from .results import save
-    from .scenario import Scenario
+    from .io import check_output_file
+    from .results import save, summary
+    from .runner import execute
 
-    _check_output_file(args.output)
-    scenario = Scenario.from_toml(args.scenario)
-    run = _settings(args, args.scenario)
-    engine = args.engine or run.get("engine", "oile")
-    ds = _run_one(scenario, engine, run, progress=not args.no_progress)
+    check_output_file(args.output, "--output")
+    scenario, settings = read_settings(args, args.scenario)
+    engine = args.engine or settings.run.get("engine", "oile")
+    settings.check_against([engine])
+    eng, request = prepare_run(scenario, engine, settings, progress_wanted(args), **submit_hook(engine, args))
+    ds = execute(eng, request)
     save(ds, args.output)
-    print(f"wrote {args.output} ({engine}, {ds.sizes['time']} times, {ds.sizes['particle']} particles)")
+    print(f"wrote {args.output}")
+    print(summary(ds))
     return 0
+
+
+def submit_hook(engine_name, args):
+    """Engines that submit jobs (an ``on_submit`` option) tell the user the job ids at once."""
+    from .engine import get_engine
+
+    eng = get_engine(engine_name)
+    if not any(o.name == "on_submit" for o in eng.options):
+        return {}
+
+    def submitted(ids):
+        print(f"oile-q: submitted job(s) {' '.join(ids)}; if this session is interrupted, fetch them with: "
+              f"oile-q circuit fetch {' '.join(ids)} --scenario {args.scenario} <the same options> -o {args.output}",
+              file=sys.stderr)
+
+    return {"on_submit": submitted}
 
 
 def cmd_compare(args):
     from .compare import deviation_table, plot_engines, write_table
+    from .io import check_output_dir
     from .results import save
-    from .runner import ENGINES
-    from .scenario import Scenario
+    from .runner import execute
 
-    _check_output_dir(args.output)
-    scenario = Scenario.from_toml(args.scenario)
-    run = _settings(args, args.scenario)
-    engines = args.engines or run.get("engines", "oile,master,meanfield")
+    check_output_dir(args.output, "--output")
+    scenario, settings = read_settings(args, args.scenario)
+    engines = args.engines or settings.run.get("engines", "oile,master,meanfield")
     if isinstance(engines, str):
         engines = [e.strip() for e in engines.split(",") if e.strip()]
     if len(engines) < 2 or len(set(engines)) != len(engines):
         raise InputError(f"`--engines` must name at least two different engines; got {engines}.")
-    for e in engines:
-        if e not in ENGINES:
-            raise InputError(f"`--engines` must be among {list(ENGINES)}; got {e!r}.")
-    results = {}
-    for e in engines:
-        results[e] = _run_one(scenario, e, run, progress=not args.no_progress)
-        if "seed" in results[e].attrs and run.get("seed") is None:
-            run["seed"] = int(results[e].attrs["seed"])  # one schedule for every engine
+    settings.check_against(engines)
+    if settings.run.get("seed") is None and isinstance(settings.run.get("schedule", "matching"), str) \
+            and scenario.kind != "foreground":
+        from .schedules import fresh_seed
+
+        settings.run["seed"] = fresh_seed()  # one schedule for every engine
+    prepared = [prepare_run(scenario, e, settings, progress_wanted(args)) for e in engines]  # all checked first
+    results = {eng.name: execute(eng, request) for eng, request in prepared}
     out = Path(args.output)
     out.mkdir(exist_ok=True)
     for e, ds in results.items():
         save(ds, out / f"{e}.nc")
-    rows = deviation_table(results, basis=args.basis)
+    basis = args.figure_basis
+    rows = deviation_table(results, basis=basis)
     text = write_table(rows, out / "deviations.csv", out / "deviations.md",
-                       title=f"Largest deviations between engines ({args.basis} basis), {Path(args.scenario).name}")
-    plot_engines(results, out / "compare.png", basis=args.basis, title=f"{Path(args.scenario).name}: {repr(scenario)}")
+                       title=f"Largest deviations between engines ({basis} basis), {Path(args.scenario).name}")
+    plot_engines(results, out / "compare.png", basis=basis, title=f"{Path(args.scenario).name}: {repr(scenario)}")
     print(text)
     print(f"wrote {out / 'compare.png'}, {out / 'deviations.csv'}, {out / 'deviations.md'} and {len(results)} netCDF files")
     return 0
 
 
+def cmd_engines(args):
+    from .engine import engine_names, get_engine
+
+    for name in engine_names():
+        try:
+            print(get_engine(name).describe())
+        except InputError as err:
+            print(f"{name}: not available here ({err})")
+        print()
+    return 0
+
+
 def cmd_study(args):
+    from .io import check_output_dir
     from .studies import list_studies, publish, run_study, studies_dir, write_index
 
     studies = list_studies()
@@ -259,7 +425,7 @@ def cmd_study(args):
         else:
             out = studies_dir() / "out" / name
             out.parent.mkdir(exist_ok=True)  # the default, git-ignored comparisons/out
-        _check_output_dir(out)
+        check_output_dir(out, "--output")
         outs[name] = out
     for name, out in outs.items():
         out.mkdir(parents=True, exist_ok=True)
@@ -274,35 +440,36 @@ def cmd_study(args):
     return 0
 
 
-def _circuit(argv):
+def _delegate(argv):
+    command, rest = argv[0], argv[1:]
     try:
-        from oile_q.circuits.cli import main as circuit_main
+        if command == "circuit":
+            from oile_q.circuits.cli import main as sub_main
+        else:
+            from .sweeps import cli_main as sub_main
     except ImportError as err:
-        print(f"oile-q circuit: error: the circuit part cannot be imported here: {err}", file=sys.stderr)
+        print(f"oile-q {command}: error: this part cannot be imported here: {err}", file=sys.stderr)
         return 2
-    return circuit_main(argv)
+    return sub_main(rest)
 
 
-def main(argv=None):
+def _dispatch(argv):
+    from .engine import list_engines
+
+    parser = _parser(list_engines())
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return {"run": cmd_run, "compare": cmd_compare, "engines": cmd_engines, "study": cmd_study}[args.command](args)
+
+
+def main(argv=None) -> int:
+    """Entry point of ``oile-q``; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["circuit"]:
-        return _circuit(argv[1:])
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help()
-            return 2
-        return {"run": cmd_run, "compare": cmd_compare, "study": cmd_study}[args.command](args)
-    except CLIError as err:
-        print(f"{err}", file=sys.stderr)
-        return 2
-    except (ValueError, TypeError, OSError) as err:
-        print(f"oile-q: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("oile-q: interrupted", file=sys.stderr)
-        return 130
+    if argv[:1] in (["circuit"], ["sweep"]):
+        return _delegate(argv)
+    return guarded("oile-q", _dispatch, argv)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "PROPAGATORS",
     "PAULI",
     "IDENTITY2",
     "b_vector",
@@ -20,6 +21,11 @@ __all__ = [
     "bloch_to_rho",
     "rho_to_bloch",
 ]
+
+# The pair propagators every encounter engine offers (oile, closed, circuit): the exact
+# exp(-i tau H_ab), "split" (SWAP power, then the vacuum rotations; first order in tau) and
+# "symmetric" (half vacuum, SWAP power, half vacuum; second order).
+PROPAGATORS = ("exact", "split", "symmetric")
 
 IDENTITY2 = np.eye(2, dtype=complex)
 PAULI = np.array(

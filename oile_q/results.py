@@ -27,6 +27,7 @@ __all__ = [
     "purity",
     "group_means",
     "mass_p3_sum",
+    "summary",
 ]
 
 COMPONENTS = ["x", "y", "z"]
@@ -138,3 +139,29 @@ def group_means(ds, basis="flavor"):
     })
     out.attrs["basis"] = basis
     return out
+
+
+def summary(ds) -> str:
+    """A few readable lines about a result: engine, scenario, times, schedule, options and the
+    run statistics (wall time, steps, engine counters)."""
+    a = ds.attrs
+    t = np.asarray(ds["time"])
+    lines = [f"{a.get('engine', '?')}: {ds.sizes.get('particle', 0)} particle(s) ({a.get('scenario_kind', '?')}), "
+             f"gamma = {a.get('gamma', float('nan')):g}, theta = {a.get('theta', float('nan')):g}, "
+             f"mu = {a.get('mu', float('nan')):g}"]
+    sched = a.get("schedule", "?")
+    if "seed" in a:
+        sched += f" (seed {a['seed']})"
+    if "p" in a:
+        sched += f", p = {a['p']:g}"
+    lines.append(f"  {t.size} recorded times, mu t = {t[0]:g} .. {t[-1]:g}; schedule {sched}")
+    opts = json.loads(a.get("options", "{}"))
+    if opts:
+        lines.append("  options: " + ", ".join(f"{k}={v!r}" for k, v in sorted(opts.items())))
+    stats = json.loads(a.get("engine_stats", "{}"))
+    if stats:
+        wall = stats.pop("wall_s", None)
+        head = f"  run: {wall:.3g} s" if wall is not None else "  run:"
+        rest = ", ".join(f"{k} {v}" for k, v in sorted(stats.items()) if not isinstance(v, (list, dict)))
+        lines.append(head + (f"; {rest}" if rest else ""))
+    return "\n".join(lines)

@@ -1,29 +1,29 @@
-"""The single entry point ``run(scenario, engine, ...)`` (DESIGN.md section 5)."""
+"""The one pipeline behind ``run(scenario, engine, ...)`` (DESIGN.md section 5).
+
+For every engine alike: check the scenario, look the engine up (``oile_q.engine``), validate
+its options against its declaration, build the schedule, resolve the time grid, let the
+engine check the request, run it, and assemble the shared Dataset with run statistics.
+``prepare`` does everything up to the run (no work), so callers such as ``oile-q compare`` can
+validate several engines before running any.
+"""
 
 from __future__ import annotations
 
-import importlib
+import json
 import math
+import time as _time
 
 import numpy as np
 
+from .engine import Progress, Request, get_engine
 from .errors import InputError, InputTypeError, check_array, check_int, check_real, describe
 from .scenario import Scenario
 from .schedules import make_schedule
 
-__all__ = ["run", "ENGINES", "resolve_steps", "resolve_grid"]
+__all__ = ["run", "prepare", "execute", "resolve_steps", "resolve_grid"]
 
-ENGINES = ("oile", "meanfield", "master", "circuit", "exact", "closed")
-# Engines that live in the optional heavy parts (Qiskit / QuSpin), imported on demand.
-_EXTERNAL = {"circuit": "oile_q.circuits", "exact": "oile_q.exact", "closed": "oile_q.exact"}
 DEFAULT_MAX_RECORDS = 1001
 EVERY_STEP_LIMIT = 10_000
-
-_OPTIONS = {
-    "oile": {"propagator", "progress"},
-    "meanfield": {"method", "rtol", "atol", "progress"},
-    "master": {"isotropic", "method", "rtol", "atol", "progress"},
-}
 
 
 def resolve_steps(dt, *, steps=None, t_max=None, times=None):
@@ -92,6 +92,78 @@ def resolve_grid(dt, *, steps=None, t_max=None, times=None, continuous=False):
     return nsteps, record_steps, np.round(record_steps * dt, 12)
 
 
+def prepare(scenario, engine, *, steps=None, t_max=None, times=None, schedule="matching", seed=None,
+            progress=False, **engine_options):
+    """Validate a run request without running it: returns (engine, Request).
+
+    Same arguments as ``run``. Every check that can be made before the run is made here."""
+    if not isinstance(scenario, Scenario):
+        raise InputTypeError(f"`scenario` must be an oile_q.Scenario; got {describe(scenario)}.")
+    eng = get_engine(engine)
+    p = engine_options.pop("p", None)
+    options = eng.validate_options(engine_options)
+    progress = Progress(progress, desc=eng.name)
+    foreground = scenario.kind == "foreground"
+    if foreground and "foreground" not in eng.supports:
+        raise InputError(f"`scenario` is a foreground scenario (one neutrino, fresh partners); engine "
+                         f"{eng.name!r} needs an ensemble.")
+    if not foreground and "ensemble" not in eng.supports:
+        raise InputError(f"`scenario` is an ensemble; engine {eng.name!r} takes foreground scenarios only.")
+    if isinstance(schedule, str) and schedule == "poisson" and "poisson" not in eng.supports:
+        raise InputError(f"`schedule` 'poisson' is not supported by engine {eng.name!r}.")
+    sched = make_schedule(schedule, scenario.n, seed=seed, p=p, foreground=foreground,
+                          require_even="odd_n" not in eng.supports)
+    dt = scenario.gamma * sched.step_fraction
+    nsteps, record_steps, rec_times = resolve_grid(dt, steps=steps, t_max=t_max, times=times,
+                                                   continuous=eng.grid == "continuous")
+    if sched.length is not None and sched.length < nsteps:
+        raise InputError(f"`schedule` array has {sched.length} steps; the run needs {nsteps}.")
+    request = Request(scenario=scenario, schedule=sched, steps=nsteps, dt=dt, times=rec_times,
+                      record_steps=record_steps, options=options, progress=progress)
+    eng.check(request)
+    return eng, request
+
+
+def execute(engine, request):
+    """Run a prepared request and assemble the shared Dataset (see ``run``)."""
+    from .results import make_dataset
+
+    t0 = _time.perf_counter()
+    try:
+        out = engine.run(request)
+    finally:
+        request.progress.close()
+    wall = _time.perf_counter() - t0
+    P = np.asarray(out.P, dtype=float)
+    want = (len(request.times), request.scenario.n, 3)
+    if P.shape != want:
+        raise RuntimeError(f"engine {engine.name!r} returned P of shape {P.shape}; expected {want}")
+    if out.options is not None:
+        recorded = dict(out.options)
+    else:
+        recorded = {name: value for name, value in request.options.items()
+                    if value is not None and engine.option(name).record}
+    extras = dict(out.extras)
+    sched = request.schedule
+    if sched.kind == "explicit":
+        import xarray as xr
+
+        extras["schedule_pairs"] = xr.DataArray(sched.pairs[:request.steps], dims=("step", "slot", "end"))
+    stats = {"wall_s": round(wall, 4), "steps": int(request.steps), **out.stats}
+    ds = make_dataset(request.scenario, P, request.times, engine=engine.name, schedule_attrs=sched.attrs(),
+                      options=recorded, extras=extras)
+    ds.attrs.update(out.attrs)
+    ds.attrs["engine_stats"] = json.dumps(stats, sort_keys=True, default=_plain)
+    return ds
+
+
+def _plain(value):
+    """JSON for numpy scalars in run statistics."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON: {value!r}")
+
+
 def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="matching", seed=None,
         **engine_options):
     """Evolve ``scenario`` with ``engine`` and return the shared xarray.Dataset.
@@ -99,84 +171,40 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
     Parameters
     ----------
     scenario : Scenario
-    engine : {"oile", "meanfield", "master", "circuit", "exact", "closed"}
+    engine : str
+        A registered engine: "oile", "meanfield", "master", "circuit", "exact", "closed", or
+        a plug-in (``oile_q.list_engines()``; ``oile-q engines`` lists them with their options).
     steps, t_max, times :
         Run length as a number of steps, or in mu t; ``times`` (mu t) are the times to
         record; discrete engines round them to step ends, ODE engines keep them as given.
         Without ``times`` every engine records the same step-end grid.
     schedule : "matching", "round-robin", "poisson", or an int array (steps, k, 2)
         Who meets whom. Foreground scenarios meet a fresh partner every step.
-        The ODE engines use it for the time grid, and ``master`` for its Poisson variant.
+        Engines without the "replay" capability use it only for the time grid.
     seed : int, optional
         Seed of a random schedule (drawn and recorded if not given).
+    p : float, optional
+        Poisson encounter probability per step (schedule "poisson").
+    progress : bool or callable, optional
+        A progress bar on stderr (True) or a callable f(done_fraction).
     engine_options :
-        ``p`` (Poisson probability per step); oile: ``propagator`` ("exact", "split",
-        "symmetric"), ``progress``; meanfield/master: ``method``, ``rtol``, ``atol``,
-        ``progress``; master: ``isotropic`` (paper I Eq. 17).
+        The engine's own options, as it declares them (``oile_q.list_engines()[name].options``).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``P`` (time, particle, component) in the flavor basis, the engine's extras, and attrs
+        (engine, gamma, mu, theta, schedule, seed, options, scenario, ``engine_stats``).
+
+    Examples
+    --------
+    >>> import oile_q
+    >>> fg = oile_q.Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.1)
+    >>> ds = oile_q.run(fg, "oile", t_max=1.0)
+    >>> ds.P.shape
+    (11, 1, 3)
     """
-    if not isinstance(scenario, Scenario):
-        raise InputTypeError(f"`scenario` must be an oile_q.Scenario; got {describe(scenario)}.")
-    if not isinstance(engine, str) or engine not in ENGINES:
-        raise InputError(f"`engine` must be one of {list(ENGINES)}; got {describe(engine)}.")
-    if engine in _EXTERNAL:
-        module = _EXTERNAL[engine]
-        try:
-            mod = importlib.import_module(module)
-        except ImportError as err:
-            raise InputError(f"`engine` {engine!r} needs {module}, which cannot be imported here: {err}.") from err
-        fn = getattr(mod, "run_engine", None)
-        if fn is None:
-            raise InputError(f"`engine` {engine!r} is not available in this version of oile-q ({module} has no engine yet).")
-        return fn(scenario, engine, steps=steps, t_max=t_max, times=times, schedule=schedule,
-                  seed=seed, **engine_options)
-
-    p = engine_options.pop("p", None)
-    unknown = sorted(set(engine_options) - _OPTIONS[engine])
-    if unknown:
-        raise InputError(
-            f"`{unknown[0]}` is not an option of engine {engine!r}; expected among {sorted(_OPTIONS[engine] | {'p'})}."
-        )
-    sched = make_schedule(schedule, scenario.n, seed=seed, p=p, foreground=scenario.kind == "foreground",
-                          require_even=engine != "meanfield")
-    dt = scenario.gamma * sched.step_fraction
-    nsteps, record_steps, rec_times = resolve_grid(dt, steps=steps, t_max=t_max, times=times,
-                                                   continuous=engine != "oile")
-    if sched.length is not None and sched.length < nsteps:
-        raise InputError(f"`schedule` array has {sched.length} steps; the run needs {nsteps}.")
-    options = dict(engine_options)
-    options.pop("progress", None)
-
-    from . import engines
-    from .results import make_dataset
-
-    if engine == "oile":
-        propagator = engine_options.get("propagator", "exact")
-        from .encounter import PROPAGATORS
-
-        if propagator not in PROPAGATORS:
-            raise InputError(f"`propagator` must be one of {list(PROPAGATORS)}; got {describe(propagator)}.")
-        P = engines.run_oile(scenario, sched, record_steps, **engine_options)
-        options.setdefault("propagator", "exact")
-    else:
-        for key in ("rtol", "atol"):
-            if key in engine_options:
-                engine_options[key] = check_real(key, engine_options[key], positive=True)
-        if "method" in engine_options and engine_options["method"] not in ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA"):
-            raise InputError(f"`method` must be a scipy solve_ivp method name; got {describe(engine_options['method'])}.")
-        if engine == "meanfield":
-            P = engines.run_meanfield(scenario, rec_times, **engine_options)
-        else:
-            iso = engine_options.get("isotropic", False)
-            if not isinstance(iso, bool):
-                raise InputTypeError(f"`isotropic` must be True or False; got {describe(iso)}.")
-            if iso and scenario.kind == "foreground":
-                raise InputError("`isotropic` applies to ensembles, not to a foreground scenario.")
-            P = engines.run_master(scenario, rec_times, p=sched.p, **engine_options)
-    attrs = sched.attrs()
-    extras = {}
-    if sched.kind == "explicit":
-        import xarray as xr
-
-        extras["schedule_pairs"] = xr.DataArray(sched.pairs[:nsteps], dims=("step", "slot", "end"))
-    return make_dataset(scenario, P, rec_times, engine=engine, schedule_attrs=attrs,
-                        options=options, extras=extras)
+    progress = engine_options.pop("progress", False)
+    eng, request = prepare(scenario, engine, steps=steps, t_max=t_max, times=times, schedule=schedule,
+                           seed=seed, progress=progress, **engine_options)
+    return execute(eng, request)

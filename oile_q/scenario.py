@@ -18,7 +18,7 @@ import numpy as np
 from .conventions import b_vector, flavor_to_mass, mass_to_flavor
 from .errors import InputError, InputTypeError, check_array, check_int, check_real, describe
 
-__all__ = ["Scenario", "isotropic_velocities"]
+__all__ = ["Scenario", "isotropic_velocities", "read_scenario_file"]
 
 _UNIT_TOL = 1e-9
 _PURITY_TOL = 1e-12
@@ -225,10 +225,12 @@ class Scenario:
             raise InputTypeError(f"`{where}` must be a table; got {describe(data)}.")
         data = dict(data)
         data.pop("run", None)
+        data.pop("options", None)
         top = {"gamma", "theta", "mu", "seed", "group", "foreground", "particles"}
         unknown = sorted(set(data) - top)
         if unknown:
-            raise InputError(f"`{where}` has unknown key {unknown[0]!r}; expected keys among {sorted(top | {'run'})}.")
+            raise InputError(f"`{where}` has unknown key {unknown[0]!r}; expected keys among "
+                             f"{sorted(top | {'run', 'options'})}.")
         if "gamma" not in data:
             raise InputError(f"`{where}.gamma` is required (a positive number).")
         common = {k: data[k] for k in ("gamma", "theta", "mu") if k in data}
@@ -275,31 +277,10 @@ class Scenario:
         Top-level keys ``gamma``, ``theta``, ``mu``, ``seed`` and exactly one of
         ``[[group]]`` tables (see ``from_groups``), a ``[foreground]`` table (``P``, ``Q``,
         ``vdotu``, ``omega``) or a ``[particles]`` table (``P0``, ``omega``, ``velocity``,
-        ``group``, ``basis``). An optional ``[run]`` table holds run settings for the CLI.
+        ``group``, ``basis``). Optional ``[run]`` and ``[options.ENGINE]`` tables hold run
+        settings and engine options for the command line (``read_scenario_file``).
         """
-        import tomllib
-
-        path = Path(path)
-        try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
-        except FileNotFoundError as err:
-            raise InputError(f"`scenario` file not found: {str(path)!r}.") from err
-        except tomllib.TOMLDecodeError as err:
-            raise InputError(f"`scenario` file {str(path)!r} is not valid TOML: {err}.") from err
-        return cls.from_dict(data)
-
-    @staticmethod
-    def run_settings_from_toml(path) -> dict:
-        """The optional ``[run]`` table of a scenario file (CLI defaults)."""
-        import tomllib
-
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        run = data.get("run", {})
-        if not isinstance(run, dict):
-            raise InputTypeError(f"`run` must be a table; got {describe(run)}.")
-        return run
+        return cls.from_dict(_read_toml(path))
 
     # ------------------------------------------------------------------ views
     @property
@@ -368,3 +349,49 @@ class Scenario:
         return self.to_dict() == other.to_dict()
 
     __hash__ = None
+
+
+MAX_SCENARIO_BYTES = 256 * 2**20  # a scenario file is text; anything larger is not one
+
+
+def _read_toml(path) -> dict:
+    """The parsed TOML of a scenario file; every failure is one InputError naming `scenario`."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise InputError(f"`scenario` must be a TOML file; got the folder {str(path)!r}.")
+        if path.exists() and path.stat().st_size > MAX_SCENARIO_BYTES:
+            raise InputError(f"`scenario` file {str(path)!r} is {path.stat().st_size / 2**20:.0f} MiB; a scenario "
+                             f"file is TOML text of at most {MAX_SCENARIO_BYTES // 2**20} MiB.")
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError as err:
+        raise InputError(f"`scenario` file not found: {str(path)!r}.") from err
+    except OSError as err:
+        raise InputError(f"`scenario` file {str(path)!r} cannot be read: {err.strerror or err}.") from err
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"`scenario` file {str(path)!r} is not UTF-8 text (a TOML file is expected).") from err
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"`scenario` file {str(path)!r} is not valid TOML: {' '.join(str(err).split())}.") from err
+
+
+def read_scenario_file(path):
+    """A scenario file's scenario and its command-line tables: (Scenario, run, options).
+
+    ``run`` is the optional ``[run]`` table (run settings and engine options that apply to
+    every engine that declares them); ``options`` the optional ``[options.ENGINE]`` tables
+    (options of one engine each), as ``{engine: {key: value}}``."""
+    data = _read_toml(path)
+    run = data.get("run", {})
+    if not isinstance(run, dict):
+        raise InputTypeError(f"`run` must be a table; got {describe(run)}.")
+    options = data.get("options", {})
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise InputTypeError("`options` must hold one table per engine, e.g. [options.circuit] with shots = 4000.")
+    return Scenario.from_dict(data), run, options

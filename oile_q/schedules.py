@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import InputError, InputTypeError, check_int, check_real, describe
 
-__all__ = ["Schedule", "make_schedule", "generate", "KINDS"]
+__all__ = ["Schedule", "make_schedule", "generate", "fresh_seed", "KINDS"]
 
 KINDS = ("matching", "round-robin", "poisson")
 
@@ -84,7 +84,8 @@ class Schedule:
         return out
 
 
-def _fresh_seed() -> int:
+def fresh_seed() -> int:
+    """A new random schedule seed (what a run records when none is given)."""
     return int(np.random.SeedSequence().generate_state(1, dtype=np.uint32)[0])
 
 
@@ -141,7 +142,7 @@ def make_schedule(schedule, n: int, *, seed=None, p=None, foreground=False, requ
         if p is None:
             raise InputError("`p` is required for the 'poisson' schedule (probability 0 < p <= 1).")
         p = check_real("p", p, positive=True, high=1.0)
-        seed = _fresh_seed() if seed is None else check_int("seed", seed, low=0)
+        seed = fresh_seed() if seed is None else check_int("seed", seed, low=0)
         return Schedule("foreground-poisson", n, seed=seed, p=p)
     if isinstance(schedule, str):
         if schedule not in KINDS:
@@ -158,7 +159,7 @@ def make_schedule(schedule, n: int, *, seed=None, p=None, foreground=False, requ
             if seed is not None:
                 check_int("seed", seed, low=0)
             return Schedule(schedule, n)
-        seed = _fresh_seed() if seed is None else check_int("seed", seed, low=0)
+        seed = fresh_seed() if seed is None else check_int("seed", seed, low=0)
         if seed >= 2**63:
             raise InputError(f"`seed` must be < 2**63; got {seed}.")
         return Schedule(schedule, n, seed=seed, p=p)

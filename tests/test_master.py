@@ -5,7 +5,7 @@ import pytest
 
 from oile_q import Scenario, run
 from oile_q.encounter import encounter_bloch
-from oile_q.engines import Moments
+from oile_q.moments import Moments
 from oile_q.results import group_means, mass_p3_sum
 
 
@@ -101,7 +101,7 @@ def test_master_matches_oile_group_means_large_ensemble():
 
 def test_poisson_master_variant_beats_every_step_variant():
     """With Poisson encounters the O(gamma) bracket is weighted by p (derived in
-    run_master's docstring); on a large ensemble the p-weighted equation is closer."""
+    the master engine's docstring, oile_q/engines/master.py); on a large ensemble the p-weighted equation is closer."""
     sc = bipolar(40_000, gamma=0.1)
     T = np.linspace(0, 10, 11)
     o = group_means(run(sc, "oile", times=T, seed=3, schedule="poisson", p=0.1))

@@ -99,7 +99,7 @@ def test_replayed_schedule_is_bit_identical(schedule, p):
 
 def test_pair_table_path_equals_direct_path():
     """Long runs at small N use precomputed pair coefficients; the result must not change."""
-    from oile_q import engines
+    from oile_q.engines import oile as engines
 
     sc = bipolar(n=8, gamma=0.05)
     a = run(sc, "oile", steps=400, seed=3)  # 1600 encounters > 4 N^2: table path
@@ -113,7 +113,7 @@ def test_pair_table_path_equals_direct_path():
 
 
 def test_chunking_does_not_change_the_run():
-    from oile_q import engines
+    from oile_q.engines import oile as engines
 
     sc = bipolar(n=12)
     a = run(sc, "oile", steps=50, seed=5, schedule="poisson", p=0.5)
