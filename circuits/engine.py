@@ -272,6 +272,11 @@ class CircuitEngine(Engine):
                  "qubits": int(nq), "resets": int(sum(s.resets for s in specs)),
                  "isometry_encounters": int(sum(s.isometries for s in specs))}
         stats = {"encounters": attrs["encounters"], "circuits": len(specs)}
+        seed_sim = o["seed_simulator"]
+        if seed_sim is None and not choice.exact and choice.kind != "ibm":
+            from oile_q.schedules import fresh_seed
+
+            seed_sim = fresh_seed()  # drawn and recorded, so that a re-run is bit-identical
         bar = request.progress.start(1, unit="job")
         if choice.exact:
             P, method = _exact_bloch(specs, nrec, n)
@@ -300,7 +305,7 @@ class CircuitEngine(Engine):
                 attrs["optimization_level"] = o["optimization_level"]
             else:
                 run_circuits = [to_aer(c) for c in circuits]
-            counts, jids = run_counts(choice, run_circuits, shots=shots, seed=o["seed_simulator"],
+            counts, jids = run_counts(choice, run_circuits, shots=shots, seed=seed_sim,
                                       on_submit=o["on_submit"], job_ids=o["job_ids"])
             P = np.full((nrec, n, 3), np.nan)
             E = np.full((nrec, n, 3), np.nan)
@@ -340,4 +345,6 @@ class CircuitEngine(Engine):
             recorded.pop("reset", None)
         if shots is not None:
             recorded["shots"] = shots
+        if seed_sim is not None:
+            recorded["seed_simulator"] = seed_sim
         return Output(P=P, extras=extras, stats=stats, attrs=attrs, options=recorded)

@@ -9,6 +9,19 @@ numba, scipy and xarray on first use; Qiskit and QuSpin live in ``oile_q.circuit
 __version__ = "0.1.0"
 
 from .scenario import Scenario  # noqa: E402
-from .runner import run  # noqa: E402
+from .runner import rerun, run  # noqa: E402
+from .engine import Engine, Option, Output, list_engines, register_engine  # noqa: E402
+from .errors import InputError  # noqa: E402
 
-__all__ = ["Scenario", "run", "__version__"]
+__all__ = ["Scenario", "run", "rerun", "list_engines", "register_engine", "Engine", "Option", "Output",
+           "InputError", "sweep", "__version__"]
+
+
+def __getattr__(name):
+    # ``oile_q.sweep(spec, out_dir)`` (with ``oile_q.sweep.collect``) loads Dask only when used.
+    if name == "sweep":
+        from .sweeps import sweep
+
+        globals()["sweep"] = sweep
+        return sweep
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

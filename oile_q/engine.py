@@ -304,6 +304,22 @@ class Engine:
         """The cost of ``request`` before it runs (override); None if unknown."""
         return None
 
+    def example(self):
+        """A small request this engine runs in about a second: (scenario, ``run`` keywords).
+
+        The contract tests (tests/test_engine_contract.py) run every registered engine on it;
+        override it where the default (a 4-particle two-group ensemble, or a foreground
+        neutrino, 5 steps) does not suit the engine."""
+        from .scenario import Scenario
+
+        if "ensemble" in self.supports:
+            sc = Scenario.from_groups([dict(name="e", count=2, flavor="e", omega=0.5),
+                                       dict(name="x", count=2, P=[0.6, 0.0, -0.8], omega=-0.3)],
+                                      gamma=0.1, theta=0.2, seed=1)
+            return sc, {"steps": 5, "seed": 3}
+        sc = Scenario.foreground([0, 0, 1], [0.6, 0, 0.8], gamma=0.1, omega=0.3, theta=0.2)
+        return sc, {"steps": 5}
+
     def run(self, request: Request) -> Output:  # pragma: no cover - the interface
         raise NotImplementedError(f"engine {self.name!r} does not implement run()")
 

@@ -20,7 +20,7 @@ from .errors import InputError, InputTypeError, check_array, check_int, check_re
 from .scenario import Scenario
 from .schedules import make_schedule
 
-__all__ = ["run", "prepare", "execute", "resolve_steps", "resolve_grid"]
+__all__ = ["run", "rerun", "prepare", "execute", "resolve_steps", "resolve_grid"]
 
 DEFAULT_MAX_RECORDS = 1001
 EVERY_STEP_LIMIT = 10_000
@@ -208,3 +208,65 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
     eng, request = prepare(scenario, engine, steps=steps, t_max=t_max, times=times, schedule=schedule,
                            seed=seed, progress=progress, **engine_options)
     return execute(eng, request)
+
+
+def rerun_arguments(ds):
+    """The ``run`` arguments that reproduce a result: (scenario, engine, keywords), from its
+    attrs (scenario, engine, schedule kind, seed, p, options), its recorded times and, for an
+    explicit schedule, its ``schedule_pairs``."""
+    from .results import scenario_of
+
+    a = ds.attrs
+    for key in ("engine", "scenario", "schedule", "options"):
+        if key not in a:
+            raise InputError(f"`ds` is not an oile-q result: its attrs lack {key!r}.")
+    kw = {"times": np.asarray(ds["time"], dtype=float)}
+    kind = a["schedule"]
+    if kind == "explicit":
+        if "schedule_pairs" not in ds:
+            raise InputError("`ds` used an explicit schedule but does not hold its `schedule_pairs`.")
+        kw["schedule"] = np.asarray(ds["schedule_pairs"])
+    elif kind in ("foreground", "foreground-poisson"):
+        kw["schedule"] = "poisson" if kind == "foreground-poisson" else "matching"
+    else:
+        kw["schedule"] = kind
+    if "seed" in a:
+        kw["seed"] = int(a["seed"])
+    if "p" in a:
+        kw["p"] = float(a["p"])
+    kw.update(json.loads(a["options"]))
+    return scenario_of(ds), str(a["engine"]), kw
+
+
+def rerun(ds, **overrides):
+    """Run a result again from its own record: the same scenario, engine, schedule (seed or
+    explicit pairs), recorded times and options, with ``overrides`` applied.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset or path
+        A result of ``run`` (or the netCDF file ``oile_q.results.save`` wrote).
+    overrides :
+        ``engine``, any ``run`` keyword (``t_max``, ``times``, ``seed``, ...) or engine option.
+        Giving ``steps`` or ``t_max`` drops the recorded times.
+
+    Examples
+    --------
+    >>> import numpy as np, oile_q
+    >>> fg = oile_q.Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.1)
+    >>> ds = oile_q.run(fg, "oile", t_max=1.0)
+    >>> bool(np.array_equal(oile_q.rerun(ds).P, ds.P))
+    True
+    """
+    if not hasattr(ds, "attrs"):
+        from .results import load
+
+        ds = load(ds)
+    scenario, engine, kw = rerun_arguments(ds)
+    engine = overrides.pop("engine", engine)
+    if "steps" in overrides or "t_max" in overrides:
+        kw.pop("times", None)
+    if engine != ds.attrs["engine"]:  # options belong to the recorded engine
+        kw = {k: v for k, v in kw.items() if k in ("times", "schedule", "seed", "p")}
+    kw.update(overrides)
+    return run(scenario, engine, **kw)
