@@ -22,6 +22,7 @@ from oile_q.errors import InputError, InputTypeError
 from qiskit.circuit import ClassicalRegister, QuantumCircuit
 
 from .engine import COMPILE_MODES
+from .lightcone import partner_table, tree_cost
 from .gates import EncounterGate, EncounterIsometryGate, VacuumRotationGate
 
 __all__ = [
@@ -214,18 +215,6 @@ def foreground_circuit(scenario, nsteps: int, *, record_steps=None, compile: str
 # --------------------------------------------------------------------------- ensembles
 
 
-def partner_table(pairs, n: int) -> np.ndarray:
-    """partner[s, i] = j if i meets j at step s + 1, else -1."""
-    pairs = np.asarray(pairs)
-    partner = -np.ones((pairs.shape[0], n), dtype=np.int64)
-    for s in range(pairs.shape[0]):
-        for a, b in pairs[s]:
-            if a >= 0:
-                partner[s, a] = b
-                partner[s, b] = a
-    return partner
-
-
 def _angles(scenario, step_fraction):
     return scenario.omega / scenario.mu * scenario.gamma * step_fraction
 
@@ -280,22 +269,6 @@ def closed_circuit(scenario, pairs, *, record_steps=None, compile: str = "exact"
             spec.encounter_positions.append(spec.encounters)
             k += 1
     return spec
-
-
-def tree_cost(partner, particle: int, steps: int) -> int:
-    """Encounters in the light-cone tree of ``particle`` after ``steps`` steps:
-    c(i, k) = c(i, k-1) + [i met j at step k] (1 + c(j, k-1)); 2^k - 1 when everyone
-    meets someone every step."""
-    n = partner.shape[1]
-    c = np.zeros(n, dtype=object)  # Python ints: no overflow for deep requests
-    for k in range(1, steps + 1):
-        new = c.copy()
-        for i in range(n):
-            j = partner[k - 1, i]
-            if j >= 0:
-                new[i] = c[i] + 1 + c[j]
-        c = new
-    return int(c[particle])
 
 
 def _tree_needs_purifier(scenario, partner, particle, steps):

@@ -23,6 +23,7 @@ __all__ = ["CircuitEngine", "build_specs", "plan", "COMPILE_MODES"]
 DEFAULT_SHOTS = 4000
 DEFAULT_MAX_ENCOUNTERS = 1023  # a light-cone tree of 10 steps (~1 min of exact Aer here)
 MAX_SHOT_ENCOUNTERS = 2_000_000  # encounters summed over all measured circuits
+MAX_CIRCUIT_ENCOUNTERS = 2_000_000  # encounters in one circuit (a Qiskit instruction each)
 COMPILE_MODES = PROPAGATORS + ("isometry",)  # isometry: two CNOTs for a fresh pure partner
 
 
@@ -64,55 +65,84 @@ def _callable(value):
     return value
 
 
-def build_specs(scenario, sched, nsteps, record_steps, *, compile="exact", circuit=None, reset=True,
-                particles=None, max_encounters=DEFAULT_MAX_ENCOUNTERS):
-    """The circuit specs of a run (one for the foreground model or the closed circuit, one
-    per particle for the light-cone tree), and the circuit kind."""
-    from .builders import closed_circuit, foreground_circuit, partner_table, tree_circuit, tree_cost
-
-    frac = sched.step_fraction
+def circuit_kind(scenario, circuit, reset, particles):
+    """The circuit kind of a request ("foreground", "tree" or "closed"), with the option
+    combinations checked."""
     if scenario.kind == "foreground":
         if circuit not in (None, "foreground"):
             raise InputError(f"`circuit` must be 'foreground' (or omitted) for a foreground scenario; got {circuit!r}.")
         if particles is not None and list(particles) != [0]:
             raise InputError(f"`particles` must be [0] (the foreground neutrino) for a foreground scenario; got {particles!r}.")
-        meets = sched.meets(0, nsteps)
-        return [foreground_circuit(scenario, nsteps, record_steps=record_steps, compile=compile, reset=reset,
-                                   step_fraction=frac, meets=meets)], "foreground"
+        return "foreground"
     circuit = "tree" if circuit is None else circuit
     if circuit not in ("tree", "closed"):
         raise InputError(f"`circuit` must be 'tree' or 'closed' for an ensemble; got {circuit!r}.")
     if not reset:
         raise InputError("`reset` must be True for an ensemble: the light-cone tree reuses qubits by reset, "
                          "and the closed circuit has no resets to drop.")
-    pairs = sched.chunk(0, nsteps)
-    if circuit == "closed":
-        if particles is not None:
-            raise InputError("`particles` applies to the 'tree' circuit; the closed circuit holds every particle.")
-        return [closed_circuit(scenario, pairs, record_steps=record_steps, compile=compile,
-                               step_fraction=frac)], "closed"
-    if particles is None:
-        particles = list(range(scenario.n))
-    elif max(particles) >= scenario.n or len(set(particles)) != len(particles):
+    if circuit == "closed" and particles is not None:
+        raise InputError("`particles` applies to the 'tree' circuit; the closed circuit holds every particle.")
+    if circuit == "tree" and particles is not None and (
+            max(particles) >= scenario.n or len(set(particles)) != len(particles)):
         raise InputError(f"`particles` must be distinct indices in 0..{scenario.n - 1}; got {particles}.")
-    partner = partner_table(pairs, scenario.n)
-    for i in particles:
-        cost = tree_cost(partner, i, nsteps)
-        if cost > max_encounters:
+    return circuit
+
+
+def size_check(scenario, sched, nsteps, kind, particles, max_encounters):
+    """Refuse, from the schedule alone (no Qiskit, no circuit built), circuits too large to build.
+    Returns the encounters per circuit (one entry per circuit)."""
+    per_step = scenario.n // 2 if kind == "closed" else 1
+    if nsteps * per_step > MAX_CIRCUIT_ENCOUNTERS:
+        raise InputError(f"`steps` = {nsteps:.4g} would put {nsteps * per_step:.3g} encounters into one circuit; the "
+                         f"circuit engine builds at most {MAX_CIRCUIT_ENCOUNTERS:.3g} (ask for fewer steps, or use the "
+                         "oile engine: the same physics without circuits).")
+    if kind != "tree":
+        return [nsteps * per_step]
+    if sched.kind in ("matching", "round-robin"):  # everyone meets someone every step
+        costs = [2**nsteps - 1] * scenario.n
+    else:
+        from .lightcone import partner_table, tree_costs
+
+        costs = tree_costs(partner_table(sched.chunk(0, nsteps), scenario.n), nsteps)
+    chosen = range(scenario.n) if particles is None else particles
+    for i in chosen:
+        if costs[i] > min(max_encounters, MAX_CIRCUIT_ENCOUNTERS):
+            if costs[i] <= max_encounters:
+                raise InputError(f"the light-cone tree of particle {i} after {nsteps} steps needs {costs[i]:.6g} "
+                                 f"encounters; the circuit engine builds at most {MAX_CIRCUIT_ENCOUNTERS:.3g} per "
+                                 "circuit (ask for fewer steps, or use the oile engine: the same physics).")
             raise InputError(
-                f"the light-cone tree of particle {i} after {nsteps} steps needs {cost} encounters "
+                f"the light-cone tree of particle {i} after {nsteps} steps needs {costs[i]:.6g} encounters "
                 f"(2^n - 1 with a partner every step), more than `max_encounters` = {max_encounters}; "
                 "ask for fewer steps (or raise `max_encounters`).")
+    return [int(costs[i]) for i in chosen]
+
+
+def build_specs(scenario, sched, nsteps, record_steps, kind, *, compile="exact", reset=True, particles=None):
+    """The circuit specs of a checked request (``circuit_kind``, ``size_check``): one for the
+    foreground model or the closed circuit, one per particle for the light-cone tree."""
+    from .builders import closed_circuit, foreground_circuit, tree_circuit
+
+    frac = sched.step_fraction
+    if kind == "foreground":
+        return [foreground_circuit(scenario, nsteps, record_steps=record_steps, compile=compile, reset=reset,
+                                   step_fraction=frac, meets=sched.meets(0, nsteps))]
+    pairs = sched.chunk(0, nsteps)
+    if kind == "closed":
+        return [closed_circuit(scenario, pairs, record_steps=record_steps, compile=compile, step_fraction=frac)]
     return [tree_circuit(scenario, pairs, i, record_steps=record_steps, compile=compile, step_fraction=frac)
-            for i in particles], "tree"
+            for i in (range(scenario.n) if particles is None else particles)]
 
 
 def plan(request):
     """(backend choice, circuit specs, circuit kind, shots) of a validated request: everything
-    but the run. Raises InputError for requests the backend cannot take."""
+    but the run. Raises InputError for requests the backend cannot take; circuits too large to
+    build are refused before Qiskit is imported."""
+    o = request.options
+    kind = circuit_kind(request.scenario, o["circuit"], o["reset"], o["particles"])
+    size_check(request.scenario, request.schedule, request.steps, kind, o["particles"], o["max_encounters"])
     from .backends import resolve_backend
 
-    o = request.options
     choice = resolve_backend(o["backend"])
     shots = o["shots"]
     if choice.exact and shots is not None:
@@ -121,9 +151,8 @@ def plan(request):
         raise InputError("`job_ids` applies to IBM hardware backends ('ibm:<name>') only.")
     if not choice.exact and shots is None:
         shots = DEFAULT_SHOTS
-    specs, kind = build_specs(request.scenario, request.schedule, request.steps, request.record_steps,
-                              compile=o["compile"], circuit=o["circuit"], reset=o["reset"],
-                              particles=o["particles"], max_encounters=o["max_encounters"])
+    specs = build_specs(request.scenario, request.schedule, request.steps, request.record_steps, kind,
+                        compile=o["compile"], reset=o["reset"], particles=o["particles"])
     nq = max(s.num_qubits for s in specs)
     if choice.num_qubits is not None and nq > choice.num_qubits:
         what = "light-cone tree" if kind == "tree" else f"{kind} circuit"
@@ -158,8 +187,9 @@ def _exact_method(specs):
     return "statevector"
 
 
-def _exact_bloch(specs, nrec, n):
-    """Exact Bloch vectors (nrec, n, 3) from saved density matrices on Aer."""
+def _exact_bloch(specs, nrec, n, bar=None):
+    """Exact Bloch vectors (nrec, n, 3) from saved density matrices on Aer, one circuit at a
+    time (progress per circuit)."""
     from oile_q.conventions import rho_to_bloch
 
     from .backends import run_exact
@@ -167,13 +197,15 @@ def _exact_bloch(specs, nrec, n):
     from .transpile import to_aer
 
     method = _exact_method(specs)
-    data = run_exact([to_aer(with_saves(s)) for s in specs], method=method)
     P = np.full((nrec, n, 3), np.nan)
-    for spec, d in zip(specs, data):
+    for c, spec in enumerate(specs):
+        d = run_exact([to_aer(with_saves(spec))], method=method)[0]
         for k, _, qubits in spec.records:
             for j, _q in enumerate(qubits):
                 rho = np.asarray(d[save_label(k, j)])
                 P[k, spec.particles[j]] = rho_to_bloch(rho)
+        if bar is not None:
+            bar.update(c + 1)
     return P, method
 
 
@@ -230,29 +262,19 @@ class CircuitEngine(Engine):
 
     def estimate(self, request):
         """Encounters and qubits from the schedule alone (no circuit is built)."""
-        sc = request.scenario
-        o = request.options
+        sc, o = request.scenario, request.options
+        kind = circuit_kind(sc, o["circuit"], o["reset"], o["particles"])
+        encounters = size_check(sc, request.schedule, request.steps, kind, o["particles"], o["max_encounters"])
         nsteps = request.steps
-        if request.foreground:
-            enc, nq, count = nsteps, 2 if o["reset"] else nsteps + 1, 1
-        elif o["circuit"] == "closed":
-            enc, nq, count = nsteps * (sc.n // 2), sc.n, 1
-        else:
-            from .builders import partner_table, tree_cost
-
-            parts = o["particles"] or range(sc.n)
-            partner = partner_table(request.schedule.chunk(0, nsteps), sc.n)
-            costs = [tree_cost(partner, i, nsteps) for i in parts]
-            enc, nq, count = sum(costs), nsteps + 1, len(costs)
+        nq = {"foreground": 2 if o["reset"] else nsteps + 1, "closed": sc.n, "tree": nsteps + 1}[kind]
         exact = o["backend"] == "aer"
         # measured (benchmarks/bench_circuits.py): 3e-5 s per encounter on 2 qubits; a density
         # matrix of nq qubits costs ~1.7e-8 * 4^nq s per encounter (1,023 encounters, 11 qubits: 75 s)
-        per = 3e-5 + (1.7e-8 * 4.0 ** nq if exact or nq <= 13 else 1e-6 * 2.0 ** nq)
+        per = 3e-5 + 1.7e-8 * 4.0 ** min(nq, 40)
         reps = 1 if exact else 3 * len(request.times)
-        mem = 16.0 * 4.0 ** nq if exact else 16.0 * 2.0 ** nq
-        return Cost(seconds=enc * per * reps, memory_bytes=mem,
-                    what=f"{enc} encounters in {count} circuit(s) of {nq} qubits",
-                    hint="fewer steps, particles=[...], or the oile engine (same physics, no circuits)")
+        return Cost(seconds=sum(encounters) * per * reps, memory_bytes=16.0 * 4.0 ** min(nq, 40) if nq <= 13 else 0.0,
+                    what=f"{sum(encounters)} encounters in {len(encounters)} circuit(s) of ~{nq} qubits",
+                    hint="fewer steps, particles=[...], or the oile engine (the same physics, no circuits)")
 
     def run(self, request):
         import xarray as xr
@@ -277,9 +299,9 @@ class CircuitEngine(Engine):
             from oile_q.schedules import fresh_seed
 
             seed_sim = fresh_seed()  # drawn and recorded, so that a re-run is bit-identical
-        bar = request.progress.start(1, unit="job")
+        bar = request.progress.start(len(specs) if choice.exact else 1, unit="circuit" if choice.exact else "job")
         if choice.exact:
-            P, method = _exact_bloch(specs, nrec, n)
+            P, method = _exact_bloch(specs, nrec, n, bar)
             attrs["aer_method"] = method
         else:
             circuits, index = [], []
@@ -334,7 +356,8 @@ class CircuitEngine(Engine):
                     with np.errstate(invalid="ignore"):
                         z = np.abs(P - Pi) / np.where(E > 0, E, np.nan)
                     attrs["max_deviation_in_stderr"] = float(np.nanmax(z)) if np.isfinite(z).any() else float("nan")
-        bar.update(1)
+        if not choice.exact:
+            bar.update(1)
         computed = np.zeros(n, dtype=np.int8)
         for s in specs:
             computed[list(s.particles)] = 1

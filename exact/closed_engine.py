@@ -26,7 +26,6 @@ from __future__ import annotations
 import numpy as np
 
 from oile_q.conventions import PROPAGATORS, bloch_to_rho, flavor_to_mass, mass_to_flavor
-from oile_q.encounter import pair_blocks, pair_unitary
 from oile_q.engine import Cost, Engine, Option, Output
 from oile_q.errors import InputError
 
@@ -51,6 +50,10 @@ class ClosedEngine(Engine):
         if request.foreground and request.options["pairs"]:
             raise InputError("`pairs` needs an ensemble; a foreground result has one particle.")
         check_pairs(request.options["pairs"], request.scenario.n)
+        if not request.foreground:
+            from .memory import check_memory
+
+            check_memory(request.scenario.n, "closed", limit=request.options["memory_limit"])
 
     def estimate(self, request):
         from .memory import estimate_bytes
@@ -61,12 +64,14 @@ class ClosedEngine(Engine):
         # measured: N = 20, 1,000 steps in 14 s
         seconds = 14.0 * 2.0 ** (n - 20) * (n / 20) * request.steps / 1000
         return Cost(seconds=seconds, memory_bytes=estimate_bytes(n, "closed"),
-                    what=f"{request.steps} steps of {n // 2} pair updates on a 2^{n} state vector",
+                    what=f"{request.steps:.4g} steps of {n // 2} pair updates on a 2^{n} state vector",
                     hint="fewer particles or steps")
 
     def run(self, request):
         if request.foreground:
             return self._foreground(request)
+        from oile_q.encounter import pair_blocks
+
         from . import _kernels
         from ._threads import limited_threads
         from .memory import check_memory
@@ -84,8 +89,6 @@ class ClosedEngine(Engine):
         bits = np.ascontiguousarray(n - 1 - np.arange(n), dtype=np.int64)
         record_steps = request.record_steps
         nsteps = int(record_steps[-1])
-        record = np.zeros(nsteps + 1, dtype=np.bool_)
-        record[record_steps] = True
         obs = Observer(n, len(record_steps), pairs)
         bar = request.progress.start(nsteps * len(branches))
         chunk = max(1, 200_000 // max(1, n // 2))
@@ -95,21 +98,20 @@ class ClosedEngine(Engine):
                 obs.weight = w
                 v = _kernels.product_state(up, down)
                 j = 0
-                if record[0]:
+                if record_steps[0] == 0:
                     obs(0, v)
                     j = 1
                 s = 0
                 while s < nsteps:
                     count = min(chunk, nsteps - s)
                     pr = np.ascontiguousarray(sched.chunk(s, count), dtype=np.int64)
+                    mask = request.record_mask(s, count)
                     if b == 0:
                         encounters += int(np.count_nonzero(pr[..., 0] >= 0))
                     i = 0
                     while i < count:
-                        done = _kernels.closed_steps(v, bits, blocks, pr[i:], free_half,
-                                                     record[s + i + 1:s + count + 1], 0)
-                        i += done
-                        if record[s + i]:
+                        i += _kernels.closed_steps(v, bits, blocks, pr[i:], free_half, mask[i:], 0)
+                        if mask[i - 1]:
                             obs(j, v)
                             j += 1
                     s += count
@@ -118,6 +120,8 @@ class ClosedEngine(Engine):
         return Output(P=mass_to_flavor(obs.P, sc.theta), extras=observables(obs, pairs), stats=stats)
 
     def _foreground(self, request):
+        from oile_q.encounter import pair_unitary
+
         from . import _kernels
 
         sc, sched = request.scenario, request.schedule
@@ -131,11 +135,9 @@ class ClosedEngine(Engine):
         free = np.array([np.exp(0.5j * wt), np.exp(-0.5j * wt)])
         record_steps = request.record_steps
         nsteps = int(record_steps[-1])
-        record = np.zeros(nsteps + 1, dtype=np.bool_)
-        record[record_steps] = True
         out = np.empty((len(record_steps), 1, 3))
         pos = 0
-        if record[0]:
+        if record_steps[0] == 0:
             out[0, 0] = _kernels.rho_bloch(rho)
             pos = 1
         bar = request.progress.start(nsteps)
@@ -144,7 +146,7 @@ class ClosedEngine(Engine):
             count = min(FOREGROUND_CHUNK, nsteps - start)
             meets = np.ascontiguousarray(sched.meets(start, count))
             encounters += int(meets.sum())
-            pos = _kernels.foreground_steps(rho, rhoQ, U, free, meets, record[start + 1:start + 1 + count], out, pos)
+            pos = _kernels.foreground_steps(rho, rhoQ, U, free, meets, request.record_mask(start, count), out, pos)
             bar.update(start + count)
         assert pos == len(record_steps)
         obs = Observer(1, len(record_steps), [])

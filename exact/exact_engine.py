@@ -44,6 +44,7 @@ class ExactEngine(Engine):
         if opts["method"] == "chebyshev" and (opts["basis"] is not None or opts["builder"] is not None):
             raise InputError("`basis` and `builder` apply to method 'expm' only.")
         check_pairs(opts["pairs"], request.scenario.n)
+        self._memory(request)  # the memory guard, before any work
 
     def _memory(self, request):
         from .memory import check_memory
@@ -61,7 +62,7 @@ class ExactEngine(Engine):
                               builder=o["builder"] or "fast")
         # measured: ~90 s for N = 20 to mu t = 50 (Chebyshev); cost ~ 2^N N mu t
         seconds = 90.0 * 2.0 ** (n - 20) * (n / 20) * max(float(request.times[-1]), 0.1) / 50.0
-        return Cost(seconds=seconds, memory_bytes=need, what=f"a 2^{n} state vector",
+        return Cost(seconds=seconds, memory_bytes=need, what=f"a 2^{n} state vector to mu t = {float(request.times[-1]):.3g}",
                     hint="fewer particles (N <= 20 runs in minutes)")
 
     def run(self, request):

@@ -2,41 +2,24 @@
 
 The estimates count the large arrays (state vectors of 2^N complex numbers, the diagonal,
 stored sparse matrices) plus a fixed allowance for the interpreter and libraries. A run
-whose estimate exceeds the limit (default 85% of MemAvailable) raises one ValueError
+whose estimate exceeds the limit (default 85% of MemAvailable) raises one InputError
 that gives the estimate and the largest N that fits; the CLI prints it as one line and
 exits with status 2.
 """
 
 from __future__ import annotations
 
-from oile_q.errors import InputError, InputTypeError
-
-import os
+from oile_q.errors import InputError, memory_budget
 
 __all__ = ["estimate_bytes", "memory_limit", "largest_n", "check_memory"]
 
 BASE = 400e6  # Python, numpy, scipy, numba, QuSpin, xarray
-LIMIT_FRACTION = 0.85
 MAX_WINDOW = 16  # output vectors per Chebyshev window
-
-
-def _available() -> float:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    try:
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        return 8e9
 
 
 def memory_limit(limit=None) -> float:
     """The byte budget: ``limit`` if given, else 85% of the available memory."""
-    return float(limit) if limit is not None else LIMIT_FRACTION * _available()
+    return memory_budget(limit)
 
 
 def estimate_bytes(n: int, engine: str, *, method="chebyshev", basis="sectors", builder="fast",

@@ -1,6 +1,6 @@
 """The ``oile-q`` command line: run, compare, engines, study (and circuit, sweep).
 
-Every command speaks one vocabulary. Run settings (``--steps``/``--t-max``, ``--times``,
+Every command speaks one vocabulary (run, rerun, compare, engines, study; circuit and sweep). Run settings (``--steps``/``--t-max``, ``--times``,
 ``--schedule``, ``--seed``, ``--p``) are common to all engines; engine options are generated from
 the engines' declarations (``oile_q.engine``): each option is a flag (``--backend aer-shots``,
 ``--rtol 1e-9``, ``--no-reset``) and can also be given as ``--set KEY=VALUE`` (every engine of
@@ -22,11 +22,14 @@ import traceback
 from pathlib import Path
 
 from .errors import InputError, InputTypeError
+from .io import Terminated
 
 __all__ = ["main", "CLIError", "Parser", "guarded", "add_run_arguments", "RunSettings", "read_settings",
            "prepare_run", "submit_hook", "progress_wanted", "parse_value"]
 
 RUN_KEYS = ("engine", "engines", "steps", "t_max", "times", "schedule", "seed", "p", "options")
+DEFAULT_BUDGET = 3600.0  # seconds: longer runs need --yes
+ANNOUNCE_AFTER = 10.0  # seconds: longer runs say what they will cost before they start
 
 
 class CLIError(InputError):
@@ -42,6 +45,9 @@ class Parser(argparse.ArgumentParser):
 
 def guarded(prog: str, command, *args) -> int:
     """Run ``command(*args)`` under the error contract of every oile-q command."""
+    from .io import terminate_on_sigterm
+
+    terminate_on_sigterm()  # SIGTERM unwinds like Ctrl-C: temporary files are removed
     try:
         return command(*args)
     except CLIError as err:
@@ -53,6 +59,9 @@ def guarded(prog: str, command, *args) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"{prog}: terminated", file=sys.stderr)
+        return 143
     except BrokenPipeError:
         _quiet_stdout()
         return 0
@@ -126,6 +135,11 @@ def add_run_arguments(p, engines, *, taken=()):
     p.add_argument("--set", action="append", default=[], metavar="[ENGINE.]KEY=VALUE", dest="options",
                    help="an engine option, value in TOML syntax (repeatable); ENGINE. limits it to one engine")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, cost estimate or notes (errors only)")
+    p.add_argument("--force", action="store_true", help="replace existing output files")
+    p.add_argument("--yes", action="store_true", help="run even when the estimated cost exceeds --budget")
+    p.add_argument("--budget", type=float, default=DEFAULT_BUDGET, metavar="SECONDS",
+                   help=f"refuse runs estimated to take longer (default {DEFAULT_BUDGET:g} s, i.e. an hour) unless --yes")
     group = p.add_argument_group("engine options (each also --set KEY=VALUE; see `oile-q engines`)")
     for name, owners in sorted(_engine_flags(engines).items()):
         if name in taken:
@@ -230,6 +244,14 @@ def read_settings(args, scenario_path):
                 run.pop("steps", None)
                 run.pop("t_max", None)
             run[key] = value
+    sched = run.get("schedule")
+    if isinstance(sched, str) and sched.endswith(".npy"):
+        run["schedule"] = _load_npy(sched)
+    return scenario, RunSettings(run, file_options, file_by_engine, *_cli_options(args))
+
+
+def _cli_options(args):
+    """(options for every engine that declares them, {engine: options}) from the flags and --set."""
     cli_options, cli_by_engine = {}, {}
     for name, value in vars(args).items():
         if name.startswith("opt__") and value is not None:
@@ -240,20 +262,57 @@ def read_settings(args, scenario_path):
             cli_options[key] = value
         else:
             cli_by_engine.setdefault(engine, {})[key] = value
-    sched = run.get("schedule")
-    if isinstance(sched, str) and sched.endswith(".npy"):
-        import numpy as np
+    return cli_options, cli_by_engine
 
-        try:
-            run["schedule"] = np.load(sched, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise InputError(f"`schedule` file {sched!r} cannot be read as a .npy array: {err}.") from err
-    return scenario, RunSettings(run, file_options, file_by_engine, cli_options, cli_by_engine)
+
+def _load_npy(path):
+    import numpy as np
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise InputError(f"`schedule` file {path!r} cannot be read as a .npy array: {' '.join(str(err).split())}.") from err
 
 
 def progress_wanted(args):
     """A progress bar unless --no-progress, and only on a terminal."""
-    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
+    return not (getattr(args, "no_progress", False) or getattr(args, "quiet", False)) and sys.stderr.isatty()
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("years", 3.15e7), ("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.2g} s"
+
+
+def announce(prepared, args):
+    """Say what the runs will cost before they start, and refuse those beyond ``--budget`` (unless
+    ``--yes``) or beyond the memory available (always). ``prepared``: [(engine, request)]."""
+    from .errors import memory_budget
+
+    quiet = getattr(args, "quiet", False)
+    total = 0.0
+    for eng, request in prepared:
+        for note in request.notes:
+            if not quiet:
+                print(f"oile-q: note: {note}", file=sys.stderr)
+        cost = eng.estimate(request)
+        if cost is None:
+            continue
+        if cost.memory_bytes > memory_budget():
+            raise InputError(f"engine {eng.name!r} would need about {cost.memory_bytes / 1e9:.3g} GB ({cost.what}), more "
+                             f"than the {memory_budget() / 1e9:.3g} GB available; make it cheaper: {cost.hint}.")
+        if cost.seconds is None:
+            continue
+        if cost.seconds > args.budget and not args.yes:
+            raise InputError(f"`--budget`: engine {eng.name!r} would take an estimated {_duration(cost.seconds)} "
+                             f"({cost.what}), more than the budget of {_duration(args.budget)}; make it cheaper "
+                             f"({cost.hint}) or pass --yes to run it anyway.")
+        total += cost.seconds
+        if cost.seconds > ANNOUNCE_AFTER and not quiet:
+            print(f"oile-q: engine {eng.name}: estimated {_duration(cost.seconds)} ({cost.what})", file=sys.stderr)
+    return total
 
 
 def prepare_run(scenario, engine_name, settings, progress, **extra):
@@ -293,6 +352,14 @@ def _parser(engines):
     c.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     add_run_arguments(c, engines, taken={"basis"})
 
+    rr = sub.add_parser("rerun", help="run a result again from its own record (scenario, engine, schedule, options)",
+                        description="Re-run RESULT.nc from its attrs: the same scenario, engine, schedule (seed or "
+                                    "explicit pairs), recorded times and options; flags override them.")
+    rr.add_argument("result", help="a netCDF result written by oile-q")
+    rr.add_argument("--engine", help="another engine (the schedule and times are kept, the options dropped)")
+    rr.add_argument("-o", "--output", required=True, help="output netCDF file")
+    add_run_arguments(rr, engines)
+
     sub.add_parser("engines", help="list the engines with their options",
                    description="List every registered engine (built-in and plug-ins) with its options.")
 
@@ -324,15 +391,55 @@ def cmd_run(args):
     from .results import save, summary
     from .runner import execute
 
-    check_output_file(args.output, "--output")
+    check_output_file(args.output, "--output", force=args.force)
     scenario, settings = read_settings(args, args.scenario)
     engine = args.engine or settings.run.get("engine", "oile")
     settings.check_against([engine])
     eng, request = prepare_run(scenario, engine, settings, progress_wanted(args), **submit_hook(engine, args))
+    announce([(eng, request)], args)
     ds = execute(eng, request)
-    save(ds, args.output)
+    save(ds, args.output, force=args.force)
     print(f"wrote {args.output}")
     print(summary(ds))
+    return 0
+
+
+def cmd_rerun(args):
+    from .engine import get_engine
+    from .io import check_output_file
+    from .results import load, save, summary
+    from .runner import execute, prepare, rerun_arguments
+
+    check_output_file(args.output, "--output", force=args.force)
+    path = Path(args.result)
+    if not path.is_file():
+        raise InputError(f"`result` must be a netCDF file written by oile-q; got {str(path)!r}.")
+    try:
+        ds = load(path)
+    except (OSError, ValueError) as err:
+        raise InputError(f"`result` {str(path)!r} cannot be read as an oile-q netCDF result: "
+                         f"{' '.join(str(err).split())}.") from err
+    scenario, engine, kw = rerun_arguments(ds)
+    if args.engine and args.engine != engine:
+        kw = {k: v for k, v in kw.items() if k in ("times", "schedule", "seed", "p")}
+        engine = args.engine
+    for key in ("steps", "t_max", "times", "schedule", "seed", "p"):
+        value = getattr(args, key, None)
+        if value is not None:
+            if key in ("steps", "t_max"):
+                kw.pop("times", None)
+            kw[key] = value
+    if isinstance(kw.get("schedule"), str) and kw["schedule"].endswith(".npy"):
+        kw["schedule"] = _load_npy(kw["schedule"])
+    cli = RunSettings({}, {}, {}, *_cli_options(args))
+    cli.check_against([engine])
+    kw.update(cli.options_for(get_engine(engine)))
+    eng, request = prepare(scenario, engine, progress=progress_wanted(args), **kw)
+    announce([(eng, request)], args)
+    again = execute(eng, request)
+    save(again, args.output, force=args.force)
+    print(f"wrote {args.output} (re-run of {args.result})")
+    print(summary(again))
     return 0
 
 
@@ -358,13 +465,14 @@ def cmd_compare(args):
     from .results import save
     from .runner import execute
 
-    check_output_dir(args.output, "--output")
     scenario, settings = read_settings(args, args.scenario)
     engines = args.engines or settings.run.get("engines", "oile,master,meanfield")
     if isinstance(engines, str):
         engines = [e.strip() for e in engines.split(",") if e.strip()]
     if len(engines) < 2 or len(set(engines)) != len(engines):
         raise InputError(f"`--engines` must name at least two different engines; got {engines}.")
+    check_output_dir(args.output, "--output", force=args.force,
+                     writes=["compare.png", "deviations.csv", "deviations.md"] + [f"{e}.nc" for e in engines])
     settings.check_against(engines)
     if settings.run.get("seed") is None and isinstance(settings.run.get("schedule", "matching"), str) \
             and scenario.kind != "foreground":
@@ -372,11 +480,19 @@ def cmd_compare(args):
 
         settings.run["seed"] = fresh_seed()  # one schedule for every engine
     prepared = [prepare_run(scenario, e, settings, progress_wanted(args)) for e in engines]  # all checked first
+    steps_engines = [(eng, req) for eng, req in prepared if eng.grid == "steps"]
+    if steps_engines and settings.run.get("times") is not None:
+        # every engine records the step ends a discrete engine records, so that all compare
+        eng0, req0 = steps_engines[0]
+        settings.run["times"] = list(req0.times)
+        prepared = [prepared[i] if prepared[i][0].grid == "steps" else
+                    prepare_run(scenario, e, settings, progress_wanted(args)) for i, e in enumerate(engines)]
+    announce(prepared, args)
     results = {eng.name: execute(eng, request) for eng, request in prepared}
     out = Path(args.output)
     out.mkdir(exist_ok=True)
     for e, ds in results.items():
-        save(ds, out / f"{e}.nc")
+        save(ds, out / f"{e}.nc", force=args.force)
     basis = args.figure_basis
     rows = deviation_table(results, basis=basis)
     text = write_table(rows, out / "deviations.csv", out / "deviations.md",
@@ -461,7 +577,8 @@ def _dispatch(argv):
     if args.command is None:
         parser.print_help()
         return 2
-    return {"run": cmd_run, "compare": cmd_compare, "engines": cmd_engines, "study": cmd_study}[args.command](args)
+    return {"run": cmd_run, "rerun": cmd_rerun, "compare": cmd_compare, "engines": cmd_engines,
+            "study": cmd_study}[args.command](args)
 
 
 def main(argv=None) -> int:

@@ -82,8 +82,22 @@ def write_table(rows, csv_path=None, md_path=None, title=None):
     return text
 
 
+# One colour and one dash pattern per engine (up to 10 engines, none repeated).
+ENGINE_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+                 "tab:gray", "tab:olive", "tab:cyan"]
+ENGINE_DASHES = [(), (6, 2), (2, 2), (8, 2, 2, 2), (1, 1), (4, 1, 1, 1, 1, 1), (10, 3), (3, 1, 3, 4),
+                 (6, 2, 1, 2, 1, 2), (2, 4)]
+MAX_GROUP_COLUMNS = 4
+
+
+def engine_style(k: int) -> dict:
+    """Matplotlib line keywords of the k-th engine of a figure (distinct colour and dashes)."""
+    return {"color": ENGINE_COLORS[k % len(ENGINE_COLORS)], "dashes": ENGINE_DASHES[k % len(ENGINE_DASHES)]}
+
+
 def plot_engines(results: dict, path, basis="flavor", title=None):
-    """Group-mean Bloch components and <|P|> against mu t, one line style per engine."""
+    """Group-mean Bloch components and <|P|> against mu t: one column per group (up to four),
+    one colour and dash pattern per engine."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,28 +106,32 @@ def plot_engines(results: dict, path, basis="flavor", title=None):
     names = list(results)
     first = results[names[0]]
     groups = list(dict.fromkeys(first["group"].values.tolist()))
-    styles = ["-", "--", ":", "-."]
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    fig, axes = plt.subplots(4, 1, figsize=(7.5, 9), sharex=True)
+    shown = groups[:MAX_GROUP_COLUMNS]
+    ncol = len(shown)
+    fig, axes = plt.subplots(4, ncol, figsize=(4.2 * ncol + 1.5, 9), sharex=True, squeeze=False)
     for k, name in enumerate(names):
         gm = group_means(results[name], basis)
         t = np.asarray(gm.time)
-        for j, g in enumerate(groups):
-            lab = name if len(groups) == 1 else f"{name}, {g}"
+        style = engine_style(k)
+        width = 1.6 if k == 0 else 1.2
+        for j, g in enumerate(shown):
             for c, comp in enumerate("xyz"):
-                axes[c].plot(t, gm["mean"].sel(group=g, component=comp), styles[k % 4],
-                             color=colors[j % len(colors)], lw=1.2, label=lab if c == 0 else None)
-            axes[3].plot(t, gm["mean_abs"].sel(group=g), styles[k % 4], color=colors[j % len(colors)], lw=1.2)
+                axes[c, j].plot(t, gm["mean"].sel(group=g, component=comp), lw=width, **style,
+                                label=name if (c == 0 and j == 0) else None)
+            axes[3, j].plot(t, gm["mean_abs"].sel(group=g), lw=width, **style)
+    for j, g in enumerate(shown):
+        axes[0, j].set_title(f"group {g}", fontsize=9)
+        axes[3, j].set_xlabel("mu t")
     for c, comp in enumerate("xyz"):
-        axes[c].set_ylabel(f"<P_{comp}> (flavor)" if basis == "flavor" else f"<P_{c + 1}> (mass)")
-    axes[3].set_ylabel("<|P|>")
-    axes[3].set_xlabel("mu t")
-    axes[0].legend(fontsize=8, ncol=2, loc="best")
-    if title:
+        axes[c, 0].set_ylabel(f"<P_{comp}> (flavor)" if basis == "flavor" else f"<P_{c + 1}> (mass)")
+    axes[3, 0].set_ylabel("<|P|>")
+    fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.965), fontsize=8, ncol=min(len(names), 6), frameon=False)
+    if title or len(groups) > len(shown):
         import textwrap
 
-        axes[0].set_title("\n".join(textwrap.wrap(title, 90)), fontsize=9)
-    fig.tight_layout()
+        text = (title or "") + (f" (first {len(shown)} of {len(groups)} groups)" if len(groups) > len(shown) else "")
+        fig.suptitle("\n".join(textwrap.wrap(text, 110)), fontsize=9, x=0.02, y=0.995, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110), mode="wb")
     plt.close(fig)
     return path

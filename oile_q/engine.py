@@ -198,6 +198,9 @@ class Request:
     options : Mapping
         The engine's options, validated, with defaults filled in.
     progress : Progress
+    notes : tuple of str
+        What the pipeline changed in the request and the user should know (e.g. requested
+        times rounded to step ends); recorded in the result's ``notes`` attribute.
     """
 
     scenario: Any
@@ -208,10 +211,21 @@ class Request:
     record_steps: np.ndarray | None
     options: Mapping
     progress: Progress
+    notes: tuple = ()
 
     @property
     def foreground(self) -> bool:
         return self.scenario.kind == "foreground"
+
+    def record_mask(self, start: int, count: int) -> np.ndarray:
+        """Which of the steps start+1 .. start+count end at a recorded time (bool, ``count``),
+        so that engines never hold a mask over all steps of a long run."""
+        rs = self.record_steps
+        lo = np.searchsorted(rs, start + 1)
+        hi = np.searchsorted(rs, start + count, side="right")
+        mask = np.zeros(count, dtype=np.bool_)
+        mask[rs[lo:hi] - start - 1] = True
+        return mask
 
 
 @dataclasses.dataclass

@@ -10,11 +10,14 @@ can tell bad input (one line, exit status 2) from a bug in oile-q (anything else
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
 __all__ = ["InputError", "InputTypeError", "check_real", "check_int", "check_array", "check_bool",
-           "check_choice", "describe"]
+           "check_choice", "check_size", "available_memory", "memory_budget", "describe"]
+
+LIMIT_FRACTION = 0.85  # of the available memory, the default budget of one run
 
 
 class InputError(ValueError):
@@ -88,3 +91,36 @@ def check_choice(name: str, value, choices) -> str:
     if isinstance(value, np.ndarray) or value not in tuple(choices):
         raise InputError(f"`{name}` must be one of {list(choices)}; got {describe(value)}.")
     return value
+
+
+def available_memory() -> float:
+    """Bytes of memory available now (MemAvailable on Linux, else the physical memory)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return 8e9
+
+
+def memory_budget(limit=None) -> float:
+    """The byte budget of one run: ``limit`` if given, else 85% of the available memory."""
+    return float(limit) if limit is not None else LIMIT_FRACTION * available_memory()
+
+
+def _gb(x: float) -> str:
+    return f"{x / 1e9:.3g} GB"
+
+
+def check_size(name: str, nbytes: float, what: str, *, hint: str = "", limit=None) -> None:
+    """Refuse, before allocating, what would not fit in memory: one line naming the parameter,
+    what it would hold and the estimate."""
+    budget = memory_budget(limit)
+    if nbytes > budget:
+        raise InputError(f"`{name}` asks for {what}, about {_gb(nbytes)}, more than the {_gb(budget)} of memory "
+                         f"available{'; ' + hint if hint else ''}.")

@@ -1,19 +1,51 @@
-"""Writing files safely: atomic replacement, and the checks an output path must pass.
+"""Writing files safely: atomic replacement, output-path checks, and clean-up on every exit.
 
-A file is written into a temporary sibling (``.NAME.*.part``, with the permissions a plain
-``open()`` would give) and renamed over the target only when complete, so a reader never sees
-half a file and an interrupted write leaves the old file (or none) in place.
+A file is written into a temporary sibling ``.NAME.<pid>.<random>.part`` (with the permissions a
+plain ``open()`` would give) and renamed over the target only when complete, so a reader never
+sees half a file and an interrupted write leaves the old file (or none) in place. The temporary
+file is removed on every exit path Python sees (exceptions, Ctrl-C, SIGTERM once
+``terminate_on_sigterm`` is installed, as the command line does); a ``kill -9`` cannot be seen,
+so the next write to the same target removes the stale siblings whose process is gone.
+
+Outputs are regular files only: an existing output is replaced only with ``force=True``, and
+symbolic links, folders, device nodes, FIFOs and sockets are refused, as are folders on kernel
+pseudo-filesystems (/proc, /sys, /dev, ...).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import signal
+import stat
 import tempfile
 from pathlib import Path
 
 from .errors import InputError
 
-__all__ = ["atomic_write", "temp_sibling", "check_output_file", "check_output_dir"]
+__all__ = ["atomic_write", "temp_sibling", "check_output_file", "check_output_dir", "clean_stale",
+           "terminate_on_sigterm", "Terminated"]
+
+# Kernel and virtual filesystems: nothing of ours belongs there.
+PSEUDO_FS = frozenset({"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs",
+                       "securityfs", "pstore", "bpf", "configfs", "fusectl", "mqueue", "binfmt_misc",
+                       "autofs", "efivarfs", "hugetlbfs", "rpc_pipefs", "nsfs"})
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM (see ``terminate_on_sigterm``) so that ``finally``
+    blocks and temporary-file clean-up run before the process exits."""
+
+
+def terminate_on_sigterm():
+    """Turn SIGTERM into a ``Terminated`` exception in the main thread (idempotent)."""
+    def handler(signum, frame):
+        raise Terminated(f"terminated by signal {signum}")
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave the default
+        pass
 
 
 def _umask_mode() -> int:
@@ -22,11 +54,47 @@ def _umask_mode() -> int:
     return 0o666 & ~mask
 
 
+def _stale_pattern(name):
+    return re.compile(r"^\." + re.escape(name) + r"\.(\d+)\.[^.]+\.part$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(path) -> list:
+    """Remove temporary siblings of ``path`` left by processes that no longer run (a write
+    killed by SIGKILL); returns the removed paths."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    pattern = _stale_pattern(path.name)
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = pattern.match(entry.name)
+        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+            try:
+                os.unlink(entry.path)
+                removed.append(entry.path)
+            except OSError:
+                pass
+    return removed
+
+
 def temp_sibling(path):
     """A new temporary file next to ``path`` with the permissions a plain open() would give.
     Returns (file descriptor, path)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent)
     os.chmod(tmp, _umask_mode())
     return fd, tmp
 
@@ -37,6 +105,7 @@ def atomic_write(path, writer, mode="w"):
     ``writer`` may instead take a path (``mode=None``): it is then called with the temporary
     file's path, for libraries that open files themselves (netCDF)."""
     path = Path(path)
+    clean_stale(path)
     fd, tmp = temp_sibling(path)
     try:
         if mode is None:
@@ -47,34 +116,93 @@ def atomic_write(path, writer, mode="w"):
                 writer(fh)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
     return path
 
 
-def check_output_file(path, name="output"):
-    """An output file path whose folder exists and is writable (the file is written later)."""
+def _mount_types():
+    """{mount point: filesystem type} from /proc/self/mountinfo (empty where unavailable)."""
+    out = {}
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                left, _, right = line.partition(" - ")
+                fields = left.split()
+                if len(fields) >= 5 and right:
+                    point = fields[4].replace("\\040", " ")
+                    out[point] = right.split()[0]
+    except OSError:
+        pass
+    return out
+
+
+def _filesystem_type(folder: Path) -> str | None:
+    real = os.path.realpath(folder)
+    best, kind = "", None
+    for point, fstype in _mount_types().items():
+        if (real == point or real.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+            best, kind = point, fstype
+    return kind
+
+
+def _kind(mode) -> str:
+    for test, word in ((stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISCHR, "a device node"),
+                       (stat.S_ISBLK, "a device node"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return word
+    return "not a regular file"
+
+
+def _check_folder(folder: Path, name: str):
+    if not folder.is_dir():
+        raise InputError(f"`{name}` folder does not exist: {str(folder)!r}.")
+    fstype = _filesystem_type(folder)
+    if fstype in PSEUDO_FS:
+        raise InputError(f"`{name}` folder {str(folder)!r} is on the kernel's {fstype} filesystem; "
+                         "write results to a regular folder.")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"`{name}` folder is not writable: {str(folder)!r}.")
+
+
+def check_output_file(path, name="output", *, force=False):
+    """An output file path that may be written: its folder exists, is writable and is a real
+    filesystem; nothing is there, or a regular file and ``force``. Returns the Path."""
     path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise InputError(f"`{name}` must be a file path; got the folder {str(path)!r}.")
-    if not parent.is_dir():
-        raise InputError(f"`{name}` folder does not exist: {str(parent)!r}.")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"`{name}` folder is not writable: {str(parent)!r}.")
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as err:
+        raise InputError(f"`{name}` {str(path)!r} cannot be examined: {err.strerror or err}.") from err
+    if st is not None:
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"`{name}` must be a regular file path; {str(path)!r} is {_kind(st.st_mode)}.")
+        if not force:
+            raise InputError(f"`{name}` {str(path)!r} exists; pass --force to replace it.")
+    _check_folder(folder, name)
     return path
 
 
-def check_output_dir(path, name="output"):
-    """An output folder that exists or can be created, and is writable."""
+def check_output_dir(path, name="output", *, force=False, writes=None):
+    """An output folder that exists or can be created (a real, writable folder). ``writes``: the
+    file names that will be written in it; any of them already there needs ``force``."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise InputError(f"`{name}` must be a folder; got the file {str(path)!r}.")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        raise InputError(f"`{name}` must be a folder; {str(path)!r} is {_kind(st.st_mode) if not stat.S_ISREG(st.st_mode) else 'a file'}.")
     parent = path.parent if str(path.parent) else Path(".")
-    if not path.exists() and not parent.is_dir():
-        raise InputError(f"`{name}` parent folder does not exist: {str(parent)!r}.")
-    target = path if path.exists() else parent
-    if not os.access(target, os.W_OK):
-        raise InputError(f"`{name}` folder is not writable: {str(target)!r}.")
+    if st is None:
+        _check_folder(parent, name)
+        return path
+    _check_folder(path, name)
+    for fname in writes or ():
+        check_output_file(path / fname, name, force=force)
     return path

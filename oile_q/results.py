@@ -72,11 +72,15 @@ def make_dataset(scenario, P, times, *, engine, schedule_attrs, options=None, ex
     return ds
 
 
-def save(ds, path) -> Path:
-    """Write ``ds`` to netCDF atomically (a temporary file in the same folder, then rename)."""
+def save(ds, path, *, force=True) -> Path:
+    """Write ``ds`` to netCDF atomically (a temporary file in the same folder, then rename).
+
+    Only a regular file is ever written: a symbolic link, folder, device node or FIFO at
+    ``path`` is refused, and an existing file is replaced only with ``force`` (the default
+    here; the command line asks for ``--force``)."""
     from .io import atomic_write, check_output_file
 
-    path = check_output_file(path)
+    path = check_output_file(path, force=force)
     return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"), mode=None)
 
 

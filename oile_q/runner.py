@@ -16,7 +16,7 @@ import time as _time
 import numpy as np
 
 from .engine import Progress, Request, get_engine
-from .errors import InputError, InputTypeError, check_array, check_int, check_real, describe
+from .errors import InputError, InputTypeError, check_array, check_int, check_real, check_size, describe
 from .scenario import Scenario
 from .schedules import make_schedule
 
@@ -24,6 +24,7 @@ __all__ = ["run", "rerun", "prepare", "execute", "resolve_steps", "resolve_grid"
 
 DEFAULT_MAX_RECORDS = 1001
 EVERY_STEP_LIMIT = 10_000
+MAX_STEPS = 2**62  # step indices are int64
 
 
 def resolve_steps(dt, *, steps=None, t_max=None, times=None):
@@ -37,9 +38,14 @@ def resolve_steps(dt, *, steps=None, t_max=None, times=None):
         raise InputError("give only one of `steps` or `t_max`; got both.")
     if steps is not None:
         nsteps = check_int("steps", steps, low=1)
+        if nsteps > MAX_STEPS:
+            raise InputError(f"`steps` must be at most {MAX_STEPS:.3g} (step indices are 64-bit); got {nsteps:.3g}.")
     elif t_max is not None:
         t_max = check_real("t_max", t_max, positive=True)
         x = t_max / dt
+        if x > MAX_STEPS:
+            raise InputError(f"`t_max` = {t_max:g} is {x:.3g} steps of mu tau = {dt:g}; at most {MAX_STEPS:.3g} steps "
+                             "fit in one run.")
         nsteps = int(round(x)) if abs(x - round(x)) <= 1e-9 * max(1.0, x) else int(math.ceil(x))
         nsteps = max(nsteps, 1)
     else:
@@ -50,6 +56,9 @@ def resolve_steps(dt, *, steps=None, t_max=None, times=None):
             raise InputError("`times` must hold at least one time; got an empty array.")
         if np.any(t < 0):
             raise InputError(f"`times` must be >= 0; got {float(t.min())}.")
+        if t.max() / dt > MAX_STEPS:
+            raise InputError(f"`times` reach mu t = {float(t.max()):g}, {float(t.max()) / dt:.3g} steps of mu tau = "
+                             f"{dt:g}; at most {MAX_STEPS:.3g} steps fit in one run.")
         idx = np.unique(np.rint(t / dt).astype(np.int64))
         if nsteps is None:
             nsteps = int(idx[-1])
@@ -118,10 +127,28 @@ def prepare(scenario, engine, *, steps=None, t_max=None, times=None, schedule="m
                                                    continuous=eng.grid == "continuous")
     if sched.length is not None and sched.length < nsteps:
         raise InputError(f"`schedule` array has {sched.length} steps; the run needs {nsteps}.")
+    notes = ()
+    if times is not None and eng.grid == "steps":
+        notes = _rounding_note(times, rec_times, dt)
+    check_size("times", 3 * 24.0 * scenario.n * len(rec_times),
+               f"{len(rec_times)} recorded times of {scenario.n} Bloch vectors",
+               hint="record fewer `times` (or fewer particles)")
     request = Request(scenario=scenario, schedule=sched, steps=nsteps, dt=dt, times=rec_times,
-                      record_steps=record_steps, options=options, progress=progress)
+                      record_steps=record_steps, options=options, progress=progress, notes=notes)
     eng.check(request)
     return eng, request
+
+
+def _rounding_note(times, rec_times, dt):
+    """A note when requested times are not step ends (a discrete engine records step ends)."""
+    asked = np.unique(np.asarray(times, dtype=float))
+    if asked.size == rec_times.size and np.allclose(asked, rec_times, rtol=1e-12, atol=1e-12):
+        return ()
+    show = lambda a: ", ".join(f"{x:g}" for x in a[:6]) + (", ..." if a.size > 6 else "")
+    nearest = np.round(np.rint(asked / dt) * dt, 12)
+    return (f"`times` rounded to step ends (mu tau = {dt:g} per step): requested {show(asked)} -> recorded "
+            f"{show(nearest)} (largest shift {float(np.abs(nearest - asked).max()):.3g}"
+            + (f"; {asked.size - rec_times.size} merged" if asked.size != rec_times.size else "") + ").",)
 
 
 def execute(engine, request):
@@ -153,6 +180,8 @@ def execute(engine, request):
     ds = make_dataset(request.scenario, P, request.times, engine=engine.name, schedule_attrs=sched.attrs(),
                       options=recorded, extras=extras)
     ds.attrs.update(out.attrs)
+    if request.notes:
+        ds.attrs["notes"] = " ".join(request.notes)
     ds.attrs["engine_stats"] = json.dumps(stats, sort_keys=True, default=_plain)
     return ds
 

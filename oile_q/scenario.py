@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from .conventions import b_vector, flavor_to_mass, mass_to_flavor
-from .errors import InputError, InputTypeError, check_array, check_int, check_real, describe
+from .errors import InputError, InputTypeError, check_array, check_int, check_real, check_size, describe
 
 __all__ = ["Scenario", "isotropic_velocities", "read_scenario_file"]
 
 _UNIT_TOL = 1e-9
+BYTES_PER_PARTICLE = 200  # the scenario's arrays and an engine's working copies
 _PURITY_TOL = 1e-12
 
 _FLAVORS = {
@@ -165,6 +166,7 @@ class Scenario:
         rng = np.random.default_rng(seed)
         allowed = {"name", "count", "flavor", "P", "basis", "omega", "velocity"}
         P0, omega, vel, labels = [], [], [], []
+        total = 0
         for i, spec in enumerate(groups):
             where = f"group[{i}]"
             if not isinstance(spec, dict):
@@ -180,6 +182,9 @@ class Scenario:
             if "count" not in spec:
                 raise InputError(f"`{where}.count` is required (a positive integer).")
             count = check_int(f"{where}.count", spec["count"], low=1)
+            total += count
+            check_size(f"{where}.count", BYTES_PER_PARTICLE * total, f"{total} particles",
+                       hint="an engine needs about 200 bytes per particle before it records anything")
             if ("flavor" in spec) == ("P" in spec):
                 raise InputError(f"`{where}` must give exactly one of 'flavor' or 'P'.")
             basis = spec.get("basis", "flavor")

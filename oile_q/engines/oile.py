@@ -51,8 +51,6 @@ class OileEngine(Engine):
         if record_steps[0] == 0:
             out[0] = P
             pos = 1
-        record = np.zeros(nsteps + 1, dtype=np.bool_)
-        record[record_steps] = True
         bar = request.progress.start(nsteps)
         stats = {"steps": nsteps}
         if request.foreground:
@@ -65,7 +63,7 @@ class OileEngine(Engine):
             for start in range(0, nsteps, chunk):
                 count = min(chunk, nsteps - start)
                 pos = _kernels.foreground_steps(P1, Q, phi, float(wt[0]), seed, start, count, p, mode,
-                                                record[start + 1:start + 1 + count], out, pos)
+                                                request.record_mask(start, count), out, pos)
                 bar.update(start + count)
             if sched.p is None:
                 stats["encounters"] = nsteps
@@ -84,8 +82,8 @@ class OileEngine(Engine):
                 count = min(chunk, nsteps - start)
                 pairs = sched.chunk(start, count)
                 encounters += int(np.count_nonzero(pairs[..., 0] >= 0))
-                pos = _kernels.ensemble_steps(P, wt, vel, pairs, sc.gamma, mode,
-                                              record[start + 1:start + 1 + count], out, pos, paired, table)
+                pos = _kernels.ensemble_steps(P, wt, vel, pairs, sc.gamma, mode, request.record_mask(start, count),
+                                              out, pos, paired, table)
                 bar.update(start + count)
             stats["encounters"] = encounters
         assert pos == len(record_steps)
