@@ -15,7 +15,7 @@ This package may import Qiskit; the core (``oile_q``) never imports it. The name
 first use, so declaring the engine (``oile-q engines``, the command line) does not import Qiskit.
 """
 
-import importlib as _importlib
+from oile_q.lazy import lazy_getattr
 
 _NAMES = {
     "bloch_from_counts": "backends", "fake_backend": "backends", "fake_backend_names": "backends",
@@ -31,10 +31,4 @@ _NAMES = {
 }
 __all__ = sorted(_NAMES)
 
-
-def __getattr__(name):
-    if name in _NAMES:
-        value = getattr(_importlib.import_module(f".{_NAMES[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _NAMES)

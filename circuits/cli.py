@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import sys
 
-from oile_q.cli import (Parser, add_run_arguments, guarded, prepare_run, progress_wanted, read_settings,
-                        submit_hook)
+from oile_q.cli import (Parser, add_run_arguments, announce, guarded, prepare_run, progress_wanted, read_settings,
+                        submit_hook, write_result)
 from oile_q.errors import InputError
 
 __all__ = ["main"]
@@ -68,28 +68,22 @@ def _request(args, scenario_path, **extra):
     return prepare_run(scenario, "circuit", settings, progress_wanted(args), **extra)
 
 
-def _write(ds, output):
-    from oile_q.results import save, summary
-
-    save(ds, output)
-    print(f"wrote {output}")
-    print(summary(ds))
-
-
 def cmd_run(args):
     from oile_q.io import check_output_file
     from oile_q.runner import execute
 
-    check_output_file(args.output, "--output")
+    check_output_file(args.output, "--output", force=args.force)
     if args.draw:
-        check_output_file(args.draw + "_circuit.png", "--draw")
+        for suffix in ("_encounter.png", "_circuit.png"):
+            check_output_file(args.draw + suffix, "--draw", force=args.force)
     eng, request = _request(args, args.scenario, **submit_hook("circuit", args))
+    announce([(eng, request)], args)
     if args.draw:
         from .draw import draw_request
 
         for path in draw_request(request, args.draw):
             print(f"wrote {path}")
-    _write(execute(eng, request), args.output)
+    write_result(execute(eng, request), args.output, force=args.force)
     return 0
 
 
@@ -98,7 +92,8 @@ def cmd_draw(args):
 
     from .draw import draw_request
 
-    check_output_file(args.prefix + "_circuit.png", "PREFIX")
+    for suffix in ("_encounter.png", "_circuit.png"):
+        check_output_file(args.prefix + suffix, "PREFIX", force=args.force)
     _, request = _request(args, args.scenario)
     for path in draw_request(request, args.prefix):
         print(f"wrote {path}")
@@ -109,12 +104,12 @@ def cmd_fetch(args):
     from oile_q.io import check_output_file
     from oile_q.runner import execute
 
-    check_output_file(args.output, "--output")
+    check_output_file(args.output, "--output", force=args.force)
     backend = args.opt__backend
     if not (isinstance(backend, str) and backend.startswith("ibm:")):
         raise InputError(f"`--backend` must be the IBM device of the submitted run ('ibm:<name>'); got {backend!r}.")
     eng, request = _request(args, args.scenario, job_ids=args.job_ids)
-    _write(execute(eng, request), args.output)
+    write_result(execute(eng, request), args.output, force=args.force)
     return 0
 
 

@@ -15,7 +15,7 @@ environment default this package sets is OMP_WAIT_POLICY=PASSIVE (see below).
 See README.md in this folder for options, limits and measured figures.
 """
 
-import importlib as _importlib
+from oile_q.lazy import lazy_getattr
 import os as _os
 
 # Idle OpenMP threads must sleep, not spin: numba's OpenMP threads, QuSpin's (its own
@@ -34,10 +34,4 @@ _NAMES = {
 }
 __all__ = sorted(_NAMES)
 
-
-def __getattr__(name):
-    if name in _NAMES:
-        value = getattr(_importlib.import_module(f".{_NAMES[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _NAMES)

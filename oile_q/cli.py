@@ -25,7 +25,7 @@ from .errors import InputError, InputTypeError
 from .io import Terminated
 
 __all__ = ["main", "CLIError", "Parser", "guarded", "add_run_arguments", "RunSettings", "read_settings",
-           "prepare_run", "submit_hook", "progress_wanted", "parse_value"]
+           "prepare_run", "submit_hook", "progress_wanted", "parse_value", "announce", "write_result"]
 
 RUN_KEYS = ("engine", "engines", "steps", "t_max", "times", "schedule", "seed", "p", "options")
 DEFAULT_BUDGET = 3600.0  # seconds: longer runs need --yes
@@ -388,7 +388,6 @@ def _version():
 
 def cmd_run(args):
     from .io import check_output_file
-    from .results import save, summary
     from .runner import execute
 
     check_output_file(args.output, "--output", force=args.force)
@@ -397,17 +396,23 @@ def cmd_run(args):
     settings.check_against([engine])
     eng, request = prepare_run(scenario, engine, settings, progress_wanted(args), **submit_hook(engine, args))
     announce([(eng, request)], args)
-    ds = execute(eng, request)
-    save(ds, args.output, force=args.force)
-    print(f"wrote {args.output}")
-    print(summary(ds))
+    write_result(execute(eng, request), args.output, force=args.force)
     return 0
+
+
+def write_result(ds, output, *, force=False, note=""):
+    """Save a result atomically and print where, with its summary."""
+    from .results import save, summary
+
+    save(ds, output, force=force)
+    print(f"wrote {output}{note}")
+    print(summary(ds))
 
 
 def cmd_rerun(args):
     from .engine import get_engine
     from .io import check_output_file
-    from .results import load, save, summary
+    from .results import load
     from .runner import execute, prepare, rerun_arguments
 
     check_output_file(args.output, "--output", force=args.force)
@@ -436,10 +441,7 @@ def cmd_rerun(args):
     kw.update(cli.options_for(get_engine(engine)))
     eng, request = prepare(scenario, engine, progress=progress_wanted(args), **kw)
     announce([(eng, request)], args)
-    again = execute(eng, request)
-    save(again, args.output, force=args.force)
-    print(f"wrote {args.output} (re-run of {args.result})")
-    print(summary(again))
+    write_result(execute(eng, request), args.output, force=args.force, note=f" (re-run of {args.result})")
     return 0
 
 
