@@ -89,6 +89,15 @@ def supports_reset(backend) -> bool:
     return "reset" in target.operation_names
 
 
+def _runtime(spec):
+    """qiskit-ibm-runtime is an optional extra: fake devices and IBM hardware need it."""
+    try:
+        import qiskit_ibm_runtime  # noqa: F401
+    except ImportError as err:
+        raise InputError(f"`backend` {spec!r} needs qiskit-ibm-runtime, which cannot be imported here "
+                         f"(pip install 'oile-q[ibm]'): {err}.") from err
+
+
 @functools.lru_cache(maxsize=1)
 def _fake_classes() -> dict:
     from qiskit_ibm_runtime import fake_provider
@@ -149,9 +158,11 @@ def resolve_backend(spec) -> BackendChoice:
 
         if not isinstance(spec, BackendV2):
             raise InputTypeError(f"`backend` must be a name or a Qiskit BackendV2 object; got {type(spec).__name__}.")
-        from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
-
-        if isinstance(spec, FakeBackendV2):
+        try:
+            from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
+        except ImportError:
+            FakeBackendV2 = ()
+        if FakeBackendV2 and isinstance(spec, FakeBackendV2):
             return BackendChoice(spec.name, "fake", spec)
         try:
             from qiskit_ibm_runtime import IBMBackend
@@ -165,6 +176,8 @@ def resolve_backend(spec) -> BackendChoice:
         return BackendChoice("aer", "aer")
     if spec == "aer-shots":
         return BackendChoice("aer-shots", "aer-shots")
+    if spec.startswith(("aer-noise:", "fake_", "ibm:", "ibm_")):
+        _runtime(spec)
     if spec.startswith("aer-noise:"):
         from qiskit_aer import AerSimulator
 

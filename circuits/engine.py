@@ -223,6 +223,8 @@ class CircuitEngine(Engine):
                "fake IBM devices or IBM hardware")
     grid = "steps"
     supports = frozenset({"ensemble", "foreground", "poisson", "replay"})
+    requires = ("qiskit", "qiskit_aer")
+    extra = "circuits"
     options = (
         Option("backend", "aer (exact density matrix), aer-shots, aer-noise:fake_<name>, fake_<name>, "
                "ibm:<name>, or a Qiskit backend object", default="aer"),

@@ -44,6 +44,12 @@ class ExactEngine(Engine):
         if opts["method"] == "chebyshev" and (opts["basis"] is not None or opts["builder"] is not None):
             raise InputError("`basis` and `builder` apply to method 'expm' only.")
         check_pairs(opts["pairs"], request.scenario.n)
+        if opts["method"] == "expm":
+            from importlib.util import find_spec
+
+            if find_spec("quspin") is None:
+                raise InputError("`method` 'expm' needs QuSpin, which cannot be imported here (pip install "
+                                 "'oile-q[exact]'); method 'chebyshev' needs nothing more.")
         self._memory(request)  # the memory guard, before any work
 
     def _memory(self, request):

@@ -275,8 +275,9 @@ class Engine:
 
     Class attributes to declare: ``name``, ``summary`` (one line), ``grid`` ("steps": the
     run advances in encounter steps and requested times are rounded to step ends;
-    "continuous": times are kept as given), ``supports`` (a subset of ``CAPABILITIES``) and
-    ``options`` (a tuple of :class:`Option`). Methods: ``run(request) -> Output``;
+    "continuous": times are kept as given), ``supports`` (a subset of ``CAPABILITIES``),
+    ``options`` (a tuple of :class:`Option`) and, for engines that need optional packages,
+    ``requires`` (module names) and ``extra`` (the pip extra that installs them). Methods: ``run(request) -> Output``;
     optionally ``check(request)`` (engine-specific checks of the scenario and options before
     any work, raising ``InputError``) and ``estimate(request) -> Cost``.
     """
@@ -286,6 +287,8 @@ class Engine:
     grid: ClassVar[str] = "steps"
     supports: ClassVar[frozenset] = frozenset({"ensemble", "foreground"})
     options: ClassVar[tuple] = ()
+    requires: ClassVar[tuple] = ()  # importable modules the engine needs beyond the core
+    extra: ClassVar[str] = ""  # the pip extra that installs them, e.g. "circuits"
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -454,7 +457,20 @@ def get_engine(name) -> Engine:
         if entry.name != name:
             raise TypeError(f"engine registered as {name!r} declares the name {entry.name!r}")
         _REGISTRY[name] = entry
+    missing = [m for m in entry.requires if not _importable(m)]
+    if missing:
+        how = f" (pip install 'oile-q[{entry.extra}]')" if entry.extra else ""
+        raise InputError(f"`engine` {name!r} needs {', '.join(missing)}, which cannot be imported here{how}.")
     return entry
+
+
+def _importable(module: str) -> bool:
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def list_engines() -> dict[str, Engine]:
