@@ -368,7 +368,9 @@ def _parser(engines):
     s.add_argument("names", nargs="*", metavar="NAME", help="study names (see --list)")
     s.add_argument("--list", action="store_true", help="list the studies")
     s.add_argument("--all", action="store_true", help="run every study")
-    s.add_argument("-o", "--output", help="output folder for one study (default: comparisons/out/NAME)")
+    s.add_argument("-o", "--output", help="output folder for one study (default: comparisons/out/NAME in a source "
+                                          "checkout, ./NAME otherwise)")
+    s.add_argument("--force", action="store_true", help="write into a non-empty --output folder")
     s.add_argument("--quick", action="store_true", help="a small, fast version (smoke test)")
     s.add_argument("--publish", action="store_true",
                    help="copy figures and tables to comparisons/results/NAME and rewrite comparisons/README.md")
@@ -519,7 +521,8 @@ def cmd_engines(args):
 
 def cmd_study(args):
     from .io import check_output_dir
-    from .studies import list_studies, publish, run_study, studies_dir, write_index
+    from .studies import (check_publish, default_output, list_studies, publish, published_seconds, run_study,
+                          studies_dir, write_index)
 
     studies = list_studies()
     if args.list or (not args.names and not args.all):
@@ -534,17 +537,29 @@ def cmd_study(args):
             raise InputError(f"`name` must be among {list(studies)}; got {name!r}.")
     if args.output and len(names) != 1:
         raise InputError("`--output` needs exactly one study name.")
-    if args.publish and args.quick:
-        raise InputError("`--publish` publishes full runs only; drop `--quick`.")
+    if args.publish:
+        if args.quick:
+            raise InputError("`--publish` publishes full runs only; drop `--quick`.")
+        check_publish()  # before any run: publishing needs a writable source checkout
     outs = {}
     for name in names:
         if args.output:
             out = Path(args.output)
+            # an explicit folder keeps what is in it unless --force; the default folder is oile-q's own
+            if out.is_dir() and any(out.iterdir()) and not args.force:
+                raise InputError(f"`--output` folder {str(out)!r} is not empty; pass --force to write the study "
+                                 "into it (files of the same name are replaced).")
         else:
-            out = studies_dir() / "out" / name
-            out.parent.mkdir(exist_ok=True)  # the default, git-ignored comparisons/out
+            out = default_output(name)  # comparisons/out/NAME in a source checkout, else ./NAME
+            out.parent.mkdir(exist_ok=True)
         check_output_dir(out, "--output")
         outs[name] = out
+    if not args.quick:
+        known = [published_seconds(n) for n in names]
+        total = sum(x for x in known if x is not None)
+        if total > ANNOUNCE_AFTER:
+            print(f"oile-q: the last published run{'s' if len(names) > 1 else ''} of {', '.join(names)} took "
+                  f"{_duration(total)} in all", file=sys.stderr)
     for name, out in outs.items():
         out.mkdir(parents=True, exist_ok=True)
         report, seconds = run_study(name, out, quick=args.quick)

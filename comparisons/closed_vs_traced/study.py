@@ -16,9 +16,8 @@ gamma -> 0 with round-robin (expected slope 1) and random matchings (expected 1/
   against that entropy;
 - ``convergence.png``: log-log error of ``closed`` against ``exact`` at mu t = 2 for
   round-robin and random matchings (rms over seeds), fitted slopes and reference lines;
-- ``drift.csv``, ``circuit_check.csv``, ``convergence.csv``, ``convergence_slopes.csv``,
-  ``metrics.md`` (all tables),
-  the results as netCDF and ``report.md``.
+- ``drift``, ``circuit_check``, ``convergence`` and ``convergence_slopes`` tables (``.csv``
+  and ``.md``), the results as netCDF and ``report.md`` / ``report.json``.
 
 Parameters come from ``config.toml`` (section ``[quick]`` for ``quick=True``). Only the
 public API of ``oile_q`` is used.
@@ -27,28 +26,21 @@ public API of ``oile_q`` is used.
 from __future__ import annotations
 
 import time
-import tomllib
-from pathlib import Path
 
 import numpy as np
 
 import oile_q
-from oile_q.compare import atomic_write, write_table
-from oile_q.results import save
 from oile_q.schedules import generate
+from oile_q.studies import Study
 
-HERE = Path(__file__).resolve().parent
+STUDY = Study(__file__)
 COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
 
 
 # ----------------------------------------------------------------------------- set-up
 
-def load_config(quick=False):
-    with open(HERE / "config.toml", "rb") as fh:
-        cfg = tomllib.load(fh)
-    if quick:
-        for part, changes in cfg["quick"].items():
-            cfg[part].update(changes)
+def config(run):
+    cfg = run.config
     cfg["drift"]["gammas"] = sorted((float(g) for g in cfg["drift"]["gammas"]), reverse=True)
     cfg["convergence"]["gammas"] = sorted((float(g) for g in cfg["convergence"]["gammas"]), reverse=True)
     return cfg
@@ -99,7 +91,7 @@ def first_overlap_step(pairs, n):
 
 # ----------------------------------------------------------------------------- 1. drift
 
-def run_drift(cfg, outdir):
+def run_drift(cfg, run):
     """closed and oile on one explicit schedule per (schedule, gamma); exact and meanfield once
     (neither depends on gamma or the schedule)."""
     d = cfg["drift"]
@@ -107,8 +99,8 @@ def run_drift(cfg, outdir):
     base = bipolar(cfg["scenario"], d["count"], d["gammas"][0])
     exact = oile_q.run(base, "exact", times=t_ref)
     mf = oile_q.run(base, "meanfield", times=t_ref, rtol=1e-10, atol=1e-12)
-    save(exact, outdir / "data_drift_exact.nc")
-    save(mf, outdir / "data_drift_meanfield.nc")
+    run.save(exact, "data_drift_exact.nc")
+    run.save(mf, "data_drift_meanfield.nc")
     todo = [(d["schedule"], g, False) for g in d["gammas"]]
     todo += [(c["schedule"], float(c["gamma"]), True) for c in d.get("contrast", [])]
     runs = []
@@ -119,15 +111,15 @@ def run_drift(cfg, outdir):
         cl = oile_q.run(sc, "closed", steps=steps, schedule=pairs)
         oi = oile_q.run(sc, "oile", steps=steps, schedule=pairs)
         tag = f"{kind}_gamma_{gamma:g}"
-        save(cl, outdir / f"data_drift_{tag}_closed.nc")
-        save(oi, outdir / f"data_drift_{tag}_oile.nc")
+        run.save(cl, f"data_drift_{tag}_closed.nc")
+        run.save(oi, f"data_drift_{tag}_oile.nc")
         runs.append({"schedule": kind, "gamma": gamma, "contrast": contrast, "sc": sc, "pairs": pairs,
                      "closed": cl, "oile": oi, "overlap_step": first_overlap_step(pairs, sc.n)})
     return exact, mf, runs
 
 
-def drift_series(run):
-    cl, oi = run["closed"], run["oile"]
+def drift_series(dr):
+    cl, oi = dr["closed"], dr["oile"]
     return {
         "t": cl.time.values,
         "drift": dP(cl.P.values, oi.P.values),
@@ -143,19 +135,19 @@ def drift_rows(cfg, exact, mf, runs):
     t_ref = exact.time.values
     lim = dP(exact.P.values, mf.P.values)
     rows = []
-    for run in runs:
-        s = drift_series(run)
+    for dr in runs:
+        s = drift_series(dr)
         k = lambda t: int(np.argmin(np.abs(s["t"] - t)))  # noqa: E731
-        ref = at_times(run["closed"], t_ref)
-        ov = run["overlap_step"]
+        ref = at_times(dr["closed"], t_ref)
+        ov = dr["overlap_step"]
         zero = float(s["drift"][:ov].max()) if ov else float(s["drift"].max())
         imax = int(np.argmax(s["drift"]))
-        row = {"schedule": run["schedule"], "gamma": run["gamma"], "overlap_step": ov if ov is not None else -1,
+        row = {"schedule": dr["schedule"], "gamma": dr["gamma"], "overlap_step": ov if ov is not None else -1,
                "drift_before_overlap": zero}
         row.update({f"drift_t{t:g}": float(s["drift"][k(t)]) for t in marks})
         row["drift_max"] = float(s["drift"][imax])
         row["t_at_max"] = float(s["t"][imax])
-        drift_ref = dP(ref.P.values, at_times(run["oile"], t_ref).P.values)
+        drift_ref = dP(ref.P.values, at_times(dr["oile"], t_ref).P.values)
         row["drift_minus_limit_max"] = float(np.abs(drift_ref - lim).max())
         row.update({f"S_closed_t{t:g}": float(s["S"][k(t)]) for t in marks})
         row["S_closed_end"] = float(s["S"][-1])
@@ -176,13 +168,10 @@ def drift_rows(cfg, exact, mf, runs):
     return rows, tm
 
 
-def plot_drift(cfg, exact, mf, runs, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot_drift(run, cfg, exact, mf, runs, name):
     from matplotlib.lines import Line2D
 
+    plt = run.pyplot()
     fig = plt.figure(figsize=(13.5, 8.4))
     gsp = fig.add_gridspec(2, 2, width_ratios=[1.4, 1])
     ax_d = fig.add_subplot(gsp[0, 0])
@@ -193,18 +182,18 @@ def plot_drift(cfg, exact, mf, runs, path):
     S_ex = exact["entropy"].values.mean(axis=1)
     colors = []
     j = 0
-    for run in runs:
-        if run["contrast"]:
-            c, lw, lab = "tab:purple", 0.9, f"{run['schedule']}, gamma = {run['gamma']:g} (contrast)"
+    for dr in runs:
+        if dr["contrast"]:
+            c, lw, lab = "tab:purple", 0.9, f"{dr['schedule']}, gamma = {dr['gamma']:g} (contrast)"
         else:
-            c, lw, lab = COLORS[j % len(COLORS)], 1.5, f"{run['schedule']}, gamma = {run['gamma']:g}"
+            c, lw, lab = COLORS[j % len(COLORS)], 1.5, f"{dr['schedule']}, gamma = {dr['gamma']:g}"
             j += 1
         colors.append(Line2D([], [], color=c, lw=2, label=lab))
-        s = drift_series(run)
+        s = drift_series(dr)
         ok = s["drift"] > 1e-14
         ax_d.semilogy(s["t"][ok], s["drift"][ok], "-", color=c, lw=lw)
-        if not run["contrast"]:
-            ref = at_times(run["closed"], t_ref)
+        if not dr["contrast"]:
+            ref = at_times(dr["closed"], t_ref)
             ax_d.semilogy(t_ref[1:], dP(ref.P.values, exact.P.values)[1:], "--", color=c, lw=1.0)
             ax_e.plot(s["t"], s["mix_oile"], "--", color=c, lw=1.2)
         ax_e.plot(s["t"], s["S"], "-", color=c, lw=lw)
@@ -240,13 +229,12 @@ def plot_drift(cfg, exact, mf, runs, path):
     for ax in (ax_d, ax_e, ax_p):
         ax.grid(alpha=0.3, which="major")
     fig.tight_layout()
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100), mode="wb")
-    plt.close(fig)
+    run.figure(fig, name, alt="drift")
 
 
 # ----------------------------------------------------------------------------- circuit cross-check
 
-def run_circuits(cfg, outdir):
+def run_circuits(cfg, run):
     c = cfg["circuit"]
     rows = []
     for chk in c["checks"]:
@@ -260,8 +248,8 @@ def run_circuits(cfg, outdir):
         t1 = time.perf_counter()
         tr = oile_q.run(sc, "circuit", steps=steps, schedule=pairs, backend="aer", circuit="tree")
         t2 = time.perf_counter()
-        save(cc, outdir / f"data_circuit_N{sc.n}_closed.nc")
-        save(tr, outdir / f"data_circuit_N{sc.n}_tree.nc")
+        run.save(cc, f"data_circuit_N{sc.n}_closed.nc")
+        run.save(tr, f"data_circuit_N{sc.n}_tree.nc")
         common = {"N": sc.n, "steps": steps, "gamma": float(chk["gamma"])}
         rows.append({"check": "closed circuit == closed", **common, "qubits": int(cc.attrs["qubits"]),
                      "encounters": int(cc.attrs["encounters"]), "aer_method": cc.attrs.get("aer_method", ""),
@@ -278,7 +266,7 @@ def run_circuits(cfg, outdir):
 
 # ----------------------------------------------------------------------------- 2. convergence
 
-def run_convergence(cfg, outdir):
+def run_convergence(cfg, run):
     import xarray as xr
 
     c = cfg["convergence"]
@@ -299,7 +287,7 @@ def run_convergence(cfg, outdir):
                     coords={"gamma": gammas, "seed": np.arange(c["seeds"])},
                     attrs={"mu_t": t, "N": sc.n, "theta": sc.theta, "error": "max_a |P_a^closed - P_a^exact|",
                            "scenario": sc.to_json()})
-    save(ds, outdir / "convergence.nc")
+    run.save(ds, "convergence.nc")
     rms = np.sqrt((rm**2).mean(axis=1))
     slope_rr, icpt_rr = np.polyfit(np.log(gammas), np.log(rr), 1)
     slope_rm, icpt_rm = np.polyfit(np.log(gammas), np.log(rms), 1)
@@ -326,12 +314,8 @@ def run_convergence(cfg, outdir):
     return rows, fit, gammas, rr, rm, rms
 
 
-def plot_convergence(cfg, gammas, rr, rm, rms, fit, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_convergence(run, cfg, gammas, rr, rm, rms, fit, name):
+    plt = run.pyplot()
     c = cfg["convergence"]
     fig, ax = plt.subplots(figsize=(10.5, 5.6))
     g = np.geomspace(gammas.min() / 1.3, gammas.max() * 1.3, 50)
@@ -359,56 +343,48 @@ def plot_convergence(cfg, gammas, rr, rm, rms, fit, path):
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100), mode="wb")
-    plt.close(fig)
+    run.figure(fig, name, alt="convergence")
 
 
 # ----------------------------------------------------------------------------- main
 
 def main(outdir, quick=False):
-    outdir = Path(outdir)
-    t0 = time.perf_counter()
-    cfg = load_config(quick)
+    run = STUDY.start(outdir, quick)
+    cfg = config(run)
 
-    exact, mf, runs = run_drift(cfg, outdir)
+    exact, mf, runs = run_drift(cfg, run)
     drows, tm = drift_rows(cfg, exact, mf, runs)
-    plot_drift(cfg, exact, mf, runs, outdir / "drift.png")
-    t_drift = time.perf_counter() - t0
+    plot_drift(run, cfg, exact, mf, runs, "drift.png")
+    t_drift = run.elapsed()
 
-    crows = run_circuits(cfg, outdir)
-    t_circ = time.perf_counter() - t0 - t_drift
+    crows = run_circuits(cfg, run)
+    t_circ = run.elapsed() - t_drift
 
-    vrows, fit, gammas, rr, rm, rms = run_convergence(cfg, outdir)
-    plot_convergence(cfg, gammas, rr, rm, rms, fit, outdir / "convergence.png")
+    vrows, fit, gammas, rr, rm, rms = run_convergence(cfg, run)
+    plot_convergence(run, cfg, gammas, rr, rm, rms, fit, "convergence.png")
 
     n = exact.sizes["particle"]
-    tabs = [
-        write_table(drows, outdir / "drift.csv", None,
-                    title=f"Drift of closed vs oile on one explicit schedule (N = {n}; max_a |dP_a| at mu t = 1, 2 "
-                          "and over the run; drift_minus_limit_max: max over mu t of |drift - (exact vs meanfield)|). "
-                          "The last row is the gamma -> 0 limit, exact vs meanfield, with exact's entropy in the S "
-                          "columns."),
-        write_table(crows, outdir / "circuit_check.csv", None,
-                    title="Circuit cross-check on exact Aer (max over time and particle of |dP|)"),
-        write_table(vrows, outdir / "convergence.csv", None,
-                    title=f"closed vs exact at mu t = {fit['t']:g}, N = {fit['N']}: max_a |P_a^closed - P_a^exact|, "
-                          "round-robin and random matchings"),
-    ]
+    run.table(drows, "drift",
+              title=f"Drift of closed vs oile on one explicit schedule (N = {n}; max_a |dP_a| at mu t = 1, 2 "
+                    "and over the run; drift_minus_limit_max: max over mu t of |drift - (exact vs meanfield)|). "
+                    "The last row is the gamma -> 0 limit, exact vs meanfield, with exact's entropy in the S "
+                    "columns.")
+    run.table(crows, "circuit_check", title="Circuit cross-check on exact Aer (max over time and particle of |dP|)")
+    run.table(vrows, "convergence",
+              title=f"closed vs exact at mu t = {fit['t']:g}, N = {fit['N']}: max_a |P_a^closed - P_a^exact|, "
+                    "round-robin and random matchings")
     fits = [{"schedule": "round-robin", "fitted_slope": fit["slope_rr"], "expected": 1.0,
              "slope_lo_68": np.nan, "slope_hi_68": np.nan},
             {"schedule": "random matchings (rms)", "fitted_slope": fit["slope_rm"], "expected": 0.5,
              "slope_lo_68": fit["slope_rm_lo"], "slope_hi_68": fit["slope_rm_hi"]}]
-    tabs.append(write_table(fits, outdir / "convergence_slopes.csv", None,
-                            title="Fitted log-log slopes (all gammas; bootstrap over seeds for the matchings)"))
-    table = "\n".join(tabs)
-    atomic_write(outdir / "metrics.md", lambda fh: fh.write(table))
-    elapsed = time.perf_counter() - t0
+    run.table(fits, "convergence_slopes",
+              title="Fitted log-log slopes (all gammas; bootstrap over seeds for the matchings)")
 
     # ------------------------------------------------------------------ numbers for the text
     d = cfg["drift"]
     sc_cfg = cfg["scenario"]
-    main_rows = [r for r, run in zip(drows, runs) if not run["contrast"]]
-    contrast = [r for r, run in zip(drows, runs) if run["contrast"]]
+    main_rows = [r for r, dr in zip(drows, runs) if not dr["contrast"]]
+    contrast = [r for r, dr in zip(drows, runs) if dr["contrast"]]
     lim = drows[-1]
     real = drows[:-1]
 
@@ -425,8 +401,8 @@ def main(outdir, quick=False):
     else:
         ov = "; ".join(f"step {r['overlap_step']} for {r['schedule']}, gamma = {r['gamma']:g}" for r in real)
     zero = max(r["drift_before_overlap"] for r in real)
-    after = [dP(run["closed"].P.values, run["oile"].P.values)[run["overlap_step"]]
-             for run in runs if run["overlap_step"]]
+    after = [dP(dr["closed"].P.values, dr["oile"].P.values)[dr["overlap_step"]]
+             for dr in runs if dr["overlap_step"]]
     mix = [r[f"mix_oile_t{tm:g}"] / (r["gamma"] * tm) for r in main_rows]
     dl = np.array([r["drift_minus_limit_max"] for r in main_rows])
     if len(main_rows) > 1 and np.all(np.diff(dl) < 0):
@@ -440,7 +416,7 @@ def main(outdir, quick=False):
     if contrast:
         cr = contrast[0]
         contrast_line = (
-            f"- Contrast, random matchings ({cr['schedule']}, gamma = {cr['gamma']:g}, same seed): drift "
+            f"Contrast, random matchings ({cr['schedule']}, gamma = {cr['gamma']:g}, same seed): drift "
             f"{cr[f'drift_t{tm:g}']:.3f} at mu t = {tm:g}, max {cr['drift_max']:.3f}, but `closed` itself is "
             f"{cr['closed_vs_exact_max']:.3f} from `exact` (against {main_rows[-1]['closed_vs_exact_max']:.3f} for "
             f"round-robin at gamma = {main_rows[-1]['gamma']:g}), with one-body entropy {cr['S_closed_end']:.3f} "
@@ -451,62 +427,56 @@ def main(outdir, quick=False):
     dq = [r for r in vrows if np.isfinite(r["design_md_quoted"])]
     if dq:
         design_line = (
-            f"- DESIGN.md section 3 quotes {each(dq, 'design_md_quoted', 'g')} for gamma = {each(dq, 'gamma', 'g')} "
+            f"DESIGN.md section 3 quotes {each(dq, 'design_md_quoted', 'g')} for gamma = {each(dq, 'gamma', 'g')} "
             "(N = 6, mu t = 2, round-robin; its scenario and error measure are not stated). This scenario gives "
             f"{each(dq, 'error_round_robin', '.4f')} (ratio {each(dq, 'ratio_to_quoted', '.3f')}): the same O(gamma) "
             "law, a prefactor about half as large, so DESIGN's figures come from another scenario (or error measure).")
     else:
-        design_line = ("- (Quick run: the sizes differ from DESIGN.md's N = 6, mu t = 2, so no comparison with its "
+        design_line = ("(Quick run: the sizes differ from DESIGN.md's N = 6, mu t = 2, so no comparison with its "
                        "quoted figures.)")
-    lines = [
-        "# Closed vs traced", "",
-        f"Bipolar ensemble: nu_e with omega in [{sc_cfg['nu_e_omega'][0]:g}, {sc_cfg['nu_e_omega'][1]:g}] mu "
-        f"and nu_x with omega in [{sc_cfg['nu_x_omega'][0]:g}, {sc_cfg['nu_x_omega'][1]:g}] mu "
-        f"(evenly spread), isotropic random velocities (seed {sc_cfg['velocity_seed']}), "
-        f"theta = {sc_cfg['theta']:g}; N = {n} for the drift, N = {fit['N']} for the convergence. "
-        f"Drift schedules: `oile_q.schedules.generate(kind, N, steps, seed={d['schedule_seed']})`, one per gamma, "
-        "each replayed by `closed` and `oile` (stored as `schedule_pairs` in the netCDF files). The drift runs use "
-        f"the {d['schedule']} schedule, with which `closed` converges to `exact` at O(gamma), so that as gamma -> 0 "
-        "`closed` vs `oile` tends to `exact` vs `meanfield`.", "",
-        "![drift](drift.png)", "", "![convergence](convergence.png)", "",
-        table, "",
-        "## What it shows", "",
-        f"- Same schedule, with and without the trace: `closed` and `oile` agree to {zero:.1e} until two particles "
-        f"whose past light cones overlap meet for the first time ({ov}; predicted from the schedule alone), and "
-        f"differ by {min(after):.1e} to {max(after):.1e} right after that step: until then every encountering "
-        "pair is in a product state even in the closed evolution, so the partial trace loses nothing.",
-        f"- Then the one-body states drift apart as entanglement builds up: at mu t = {tm:g} the drift "
-        f"max_a |P_a^closed - P_a^oile| is {each(main_rows, f'drift_t{tm:g}')} for gamma = {gam}, while the mean "
-        f"one-body entropy of `closed` is {each(main_rows, f'S_closed_t{tm:g}')} bits. The traced map's own "
-        f"mixedness 1 - <|P|> is {each(main_rows, f'mix_oile_t{tm:g}')}, i.e. "
-        f"{', '.join(format(m, '.2f') for m in mix)} x gamma mu t: it vanishes as gamma -> 0, the drift does not. "
-        f"Its gamma -> 0 limit, `exact` vs `meanfield`, is {lim[f'drift_t{tm:g}']:.3f} at mu t = {tm:g} (max "
-        f"{lim['drift_max']:.3f} at mu t = {lim['t_at_max']:g}), with `exact`'s mean one-body entropy "
-        f"{lim[f'S_closed_t{tm:g}']:.3f} bits. {approach}",
-        f"- The largest drift over mu t <= {d['t_max']:g} is {each(main_rows, 'drift_max')} at mu t = "
-        f"{each(main_rows, 't_at_max', 'g')} (gamma = {gam}). At mu t = {d['t_max']:g} the mean one-body entropy is "
-        f"{each(main_rows, 'S_closed_end')} bits for `closed` and {lim['S_closed_end']:.3f} for `exact` "
-        f"(1 bit: maximally entangled); `oile`'s mixedness is {each(main_rows, 'mix_oile_end')}"
-        + (": both head for the fully mixed one-body state." if S_end > 0.9 else "."),
-        f"- `closed` ({d['schedule']}) stays within {each(main_rows, 'closed_vs_exact_max')} of `exact` over the "
-        f"run (gamma = {gam}).",
-        *([contrast_line] if contrast_line else []),
-        f"- Circuits on exact Aer: the closed N-qubit circuit equals `closed` and the light-cone tree equals `oile` "
-        f"to {max(r['max_dP'] for r in crows):.1e} (worst of {len(crows)} checks, N = "
-        f"{', '.join(sorted({str(r['N']) for r in crows}))}, random matchings), while each differs from the other "
-        f"engine by at least {min(r['max_dP_to_other_engine'] for r in crows):.2f}: the check tells the two apart.",
-        f"- Convergence to `exact` at mu t = {fit['t']:g}, N = {fit['N']}: round-robin errors "
-        f"{each(vrows, 'error_round_robin', '.4f')} for gamma = {each(vrows, 'gamma', 'g')}: fitted slope "
-        f"{fit['slope_rr']:.3f} (local slopes {', '.join(format(x, '.2f') for x in fit['local_rr'])}), "
-        f"{verdict(1.0, fit['slope_rr'] - 0.1, fit['slope_rr'] + 0.1)}. "
-        f"Random matchings (rms over {cfg['convergence']['seeds']} seeds): {each(vrows, 'error_matching_rms')}, "
-        f"slope {fit['slope_rm']:.3f} (bootstrap 68% range {fit['slope_rm_lo']:.2f} to {fit['slope_rm_hi']:.2f}), "
-        f"{verdict(0.5, fit['slope_rm_lo'], fit['slope_rm_hi'])}.",
-        design_line,
-        "",
-        f"Run: `oile-q study closed_vs_traced{' --quick' if quick else ''}` ({elapsed:.0f} s: drift "
-        f"{t_drift:.0f} s, circuits {t_circ:.0f} s; oile-q {oile_q.__version__}).",
-    ]
-    report = outdir / "report.md"
-    atomic_write(report, lambda fh: fh.write("\n".join(lines) + "\n"))
-    return report
+    return run.report(
+        title="Closed vs traced",
+        intro=[
+            f"Bipolar ensemble: nu_e with omega in [{sc_cfg['nu_e_omega'][0]:g}, {sc_cfg['nu_e_omega'][1]:g}] mu "
+            f"and nu_x with omega in [{sc_cfg['nu_x_omega'][0]:g}, {sc_cfg['nu_x_omega'][1]:g}] mu "
+            f"(evenly spread), isotropic random velocities (seed {sc_cfg['velocity_seed']}), "
+            f"theta = {sc_cfg['theta']:g}; N = {n} for the drift, N = {fit['N']} for the convergence. "
+            f"Drift schedules: `oile_q.schedules.generate(kind, N, steps, seed={d['schedule_seed']})`, one per gamma, "
+            "each replayed by `closed` and `oile` (stored as `schedule_pairs` in the netCDF files). The drift runs use "
+            f"the {d['schedule']} schedule, with which `closed` converges to `exact` at O(gamma), so that as gamma -> 0 "
+            "`closed` vs `oile` tends to `exact` vs `meanfield`."],
+        shows=[
+            f"Same schedule, with and without the trace: `closed` and `oile` agree to {zero:.1e} until two particles "
+            f"whose past light cones overlap meet for the first time ({ov}; predicted from the schedule alone), and "
+            f"differ by {min(after):.1e} to {max(after):.1e} right after that step: until then every encountering "
+            "pair is in a product state even in the closed evolution, so the partial trace loses nothing.",
+            f"Then the one-body states drift apart as entanglement builds up: at mu t = {tm:g} the drift "
+            f"max_a |P_a^closed - P_a^oile| is {each(main_rows, f'drift_t{tm:g}')} for gamma = {gam}, while the mean "
+            f"one-body entropy of `closed` is {each(main_rows, f'S_closed_t{tm:g}')} bits. The traced map's own "
+            f"mixedness 1 - <|P|> is {each(main_rows, f'mix_oile_t{tm:g}')}, i.e. "
+            f"{', '.join(format(m, '.2f') for m in mix)} x gamma mu t: it vanishes as gamma -> 0, the drift does not. "
+            f"Its gamma -> 0 limit, `exact` vs `meanfield`, is {lim[f'drift_t{tm:g}']:.3f} at mu t = {tm:g} (max "
+            f"{lim['drift_max']:.3f} at mu t = {lim['t_at_max']:g}), with `exact`'s mean one-body entropy "
+            f"{lim[f'S_closed_t{tm:g}']:.3f} bits. {approach}",
+            f"The largest drift over mu t <= {d['t_max']:g} is {each(main_rows, 'drift_max')} at mu t = "
+            f"{each(main_rows, 't_at_max', 'g')} (gamma = {gam}). At mu t = {d['t_max']:g} the mean one-body entropy is "
+            f"{each(main_rows, 'S_closed_end')} bits for `closed` and {lim['S_closed_end']:.3f} for `exact` "
+            f"(1 bit: maximally entangled); `oile`'s mixedness is {each(main_rows, 'mix_oile_end')}"
+            + (": both head for the fully mixed one-body state." if S_end > 0.9 else "."),
+            f"`closed` ({d['schedule']}) stays within {each(main_rows, 'closed_vs_exact_max')} of `exact` over the "
+            f"run (gamma = {gam}).",
+            *([contrast_line] if contrast_line else []),
+            f"Circuits on exact Aer: the closed N-qubit circuit equals `closed` and the light-cone tree equals `oile` "
+            f"to {max(r['max_dP'] for r in crows):.1e} (worst of {len(crows)} checks, N = "
+            f"{', '.join(sorted({str(r['N']) for r in crows}))}, random matchings), while each differs from the other "
+            f"engine by at least {min(r['max_dP_to_other_engine'] for r in crows):.2f}: the check tells the two apart.",
+            f"Convergence to `exact` at mu t = {fit['t']:g}, N = {fit['N']}: round-robin errors "
+            f"{each(vrows, 'error_round_robin', '.4f')} for gamma = {each(vrows, 'gamma', 'g')}: fitted slope "
+            f"{fit['slope_rr']:.3f} (local slopes {', '.join(format(x, '.2f') for x in fit['local_rr'])}), "
+            f"{verdict(1.0, fit['slope_rr'] - 0.1, fit['slope_rr'] + 0.1)}. "
+            f"Random matchings (rms over {cfg['convergence']['seeds']} seeds): {each(vrows, 'error_matching_rms')}, "
+            f"slope {fit['slope_rm']:.3f} (bootstrap 68% range {fit['slope_rm_lo']:.2f} to {fit['slope_rm_hi']:.2f}), "
+            f"{verdict(0.5, fit['slope_rm_lo'], fit['slope_rm_hi'])}.",
+            design_line,
+        ],
+        detail=f"drift {t_drift:.0f} s, circuits {t_circ:.0f} s")

@@ -12,33 +12,20 @@ phi = gamma (1 - v.u). The study computes, with the public encounter algebra of
 - ``chain.png``: a foreground run of encounters with fresh partners: the tracked
   neutrino's entropy grows encounter by encounter (OILE engine and the closed chain agree
   exactly), while the closed (untraced) chain of all qubits stays pure;
-- ``metrics.csv`` / ``metrics.md``, ``data_oile.nc`` and ``report.md``.
+- ``metrics.csv`` / ``metrics.md``, ``data_oile.nc`` and ``report.md`` / ``report.json``.
 """
 
 from __future__ import annotations
 
-import time
-import tomllib
-from pathlib import Path
-
 import numpy as np
 
 import oile_q
-from oile_q.compare import atomic_write, write_table
 from oile_q.conventions import PAULI, bloch_to_rho, rho_to_bloch
 from oile_q.encounter import encounter_rho, swap_power
-from oile_q.results import save
+from oile_q.studies import Study
 
-HERE = Path(__file__).resolve().parent
+STUDY = Study(__file__)
 SY = np.kron(PAULI[1], PAULI[1])
-
-
-def load_config(quick=False):
-    with open(HERE / "config.toml", "rb") as fh:
-        cfg = tomllib.load(fh)
-    if quick:
-        cfg["chain"].update(cfg["quick"])
-    return cfg
 
 
 def entropy(rho):
@@ -91,17 +78,12 @@ def chain(P, Q, gamma, steps):
 
 
 def main(outdir, quick=False):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    outdir = Path(outdir)
-    t0 = time.perf_counter()
-    cfg = load_config(quick)
+    run = STUDY.start(outdir, quick)
+    cfg = run.config
+    plt = run.pyplot()
     P, Q = np.array(cfg["pair"]["P"], float), np.array(cfg["pair"]["Q"], float)
     grid = cfg["pair"]["phis"]
-    phis = np.geomspace(grid["start"], grid["stop"], grid["num"] if not quick else 40)
+    phis = np.geomspace(grid["start"], grid["stop"], grid["num"])
     pairs = [pair_numbers(P, Q, phi) for phi in phis]
     loss = np.array([r["purity_loss"] for r in pairs])
     small = phis < 0.05
@@ -118,8 +100,7 @@ def main(outdir, quick=False):
     ax.set_title(f"One encounter of P = {P.tolist()} with Q = {Q.tolist()}", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    atomic_write(outdir / "entanglement.png", lambda fh: fig.savefig(fh, format="png", dpi=110), mode="wb")
-    plt.close(fig)
+    run.figure(fig, "entanglement.png", alt="entanglement", dpi=110)
 
     # the Bloch ball under one encounter (partner Q, angle phi), shown in three planes
     phi = cfg["ball"]["phi"]
@@ -142,13 +123,11 @@ def main(outdir, quick=False):
     axes[0].legend(fontsize=7, loc="lower left")
     fig.suptitle("One encounter maps the Bloch ball into a smaller ellipsoid shifted towards Q", fontsize=11)
     fig.tight_layout()
-    atomic_write(outdir / "bloch_ball.png", lambda fh: fig.savefig(fh, format="png", dpi=110), mode="wb")
-    plt.close(fig)
+    run.figure(fig, "bloch_ball.png", alt="Bloch ball", dpi=110)
 
     # a foreground run: OILE engine vs the closed chain
     gamma, steps = cfg["chain"]["gamma"], cfg["chain"]["steps"]
-    sim = oile_q.run(oile_q.Scenario.foreground(P, Q, gamma=gamma), "oile", steps=steps)
-    save(sim, outdir / "data_oile.nc")
+    sim = run.save(oile_q.run(oile_q.Scenario.foreground(P, Q, gamma=gamma), "oile", steps=steps), "data_oile.nc")
     ch = chain(P, Q, gamma, steps)
     P_chain = np.array([c["P"] for c in ch])
     d_engine = float(np.abs(P_chain - sim.P.values[1:, 0]).max())
@@ -166,8 +145,7 @@ def main(outdir, quick=False):
     ax.set_title(f"Entanglement with past partners, encounter by encounter (gamma = {gamma:g}); the whole stays pure",
                  fontsize=10)
     fig.tight_layout()
-    atomic_write(outdir / "chain.png", lambda fh: fig.savefig(fh, format="png", dpi=110), mode="wb")
-    plt.close(fig)
+    run.figure(fig, "chain.png", alt="chain", dpi=110)
 
     i01 = int(np.argmin(np.abs(phis - 0.1)))
     rows = [
@@ -178,23 +156,22 @@ def main(outdir, quick=False):
         {"quantity": "closed chain: 1 - global purity (max)", "value": float(max(1 - c["global_purity"] for c in ch))},
         {"quantity": "OILE engine vs closed chain: max |dP|", "value": d_engine},
     ]
-    table = write_table(rows, outdir / "metrics.csv", outdir / "metrics.md", title="One encounter as a quantum channel")
-    lines = [
-        "# One encounter as a quantum channel", "",
-        "![entanglement](entanglement.png)", "", "![Bloch ball](bloch_ball.png)", "", "![chain](chain.png)", "",
-        table, "",
-        "## What it shows", "",
-        f"- One encounter entangles the pair: concurrence and mutual information grow with phi; the purity the "
-        f"tracked neutrino loses after tracing grows as phi^{order:.2f} (order phi^2) for small phi, which is why "
-        "gamma -> 0 is the coherent mean-field limit.",
-        "- The channel maps the Bloch ball into a smaller ellipsoid pulled towards the partner's state Q.",
-        f"- Along a foreground run the tracked neutrino's entropy (its entanglement with all past partners) first "
-        f"grows encounter by encounter (maximum {max(c['entropy'] for c in ch):.3f} bits), then falls again as it "
-        f"relaxes towards the pure partner state Q ({ch[-1]['entropy']:.3f} bits after {steps} encounters), while the closed chain of all {steps + 1} qubits stays pure "
-        f"(1 - purity <= {max(1 - c['global_purity'] for c in ch):.1e}); the OILE engine and the closed chain agree to "
-        f"{d_engine:.1e}, since every partner is fresh.", "",
-        f"Run: `oile-q study encounter_channel{' --quick' if quick else ''}` ({time.perf_counter() - t0:.0f} s).",
-    ]
-    report = outdir / "report.md"
-    atomic_write(report, lambda fh: fh.write("\n".join(lines) + "\n"))
-    return report
+    run.table(rows, "metrics", title="One encounter as a quantum channel")
+    return run.report(
+        title="One encounter as a quantum channel",
+        intro=[f"Two neutrinos in the pure one-body states P = {P.tolist()} and Q = {Q.tolist()} (flavor basis) "
+               f"meet once, U = exp(-i phi SWAP), for {phis.size} values of phi from {phis[0]:g} to {phis[-1]:.4g}; "
+               f"the Bloch ball is mapped at phi = {phi:g}; the foreground run has gamma = {gamma:g} and "
+               f"{steps} encounters with fresh partners in Q."],
+        shows=[
+            f"One encounter entangles the pair: concurrence and mutual information grow with phi; the purity the "
+            f"tracked neutrino loses after tracing grows as phi^{order:.2f} (order phi^2) for small phi, which is why "
+            "gamma -> 0 is the coherent mean-field limit.",
+            "The channel maps the Bloch ball into a smaller ellipsoid pulled towards the partner's state Q.",
+            f"Along a foreground run the tracked neutrino's entropy (its entanglement with all past partners) first "
+            f"grows encounter by encounter (maximum {max(c['entropy'] for c in ch):.3f} bits), then falls again as it "
+            f"relaxes towards the pure partner state Q ({ch[-1]['entropy']:.3f} bits after {steps} encounters), while "
+            f"the closed chain of all {steps + 1} qubits stays pure "
+            f"(1 - purity <= {max(1 - c['global_purity'] for c in ch):.1e}); the OILE engine and the closed chain "
+            f"agree to {d_engine:.1e}, since every partner is fresh.",
+        ])

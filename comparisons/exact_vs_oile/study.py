@@ -16,7 +16,7 @@ initial relaxation (mu t <= 3) and over the whole run (mu t <= 20), and writes
   exact, for mean field and each gamma; ``metrics.csv`` / ``.md``: per N, gamma_eff for both
   windows, its spread over schedule seeds and the rms left;
 - ``data_exact_N<N>.nc``, ``data_meanfield_N<N>.nc``, ``data_oile_curves.nc`` (seed-averaged
-  OILE curves and the gamma scans) and ``report.md``.
+  OILE curves and the gamma scans) and ``report.md`` / ``report.json``.
 
 Parameters come from ``config.toml`` (section ``[quick]`` for ``quick=True``). Only the
 public API of ``oile_q`` is used.
@@ -25,25 +25,19 @@ public API of ``oile_q`` is used.
 from __future__ import annotations
 
 import time
-import tomllib
-from pathlib import Path
 
 import numpy as np
 
 import oile_q
-from oile_q.compare import atomic_write, write_table
-from oile_q.results import group_means, purity, save
+from oile_q.results import group_means, purity
+from oile_q.studies import Study
 
-HERE = Path(__file__).resolve().parent
+STUDY = Study(__file__)
 GCOLORS = ["tab:red", "tab:orange", "tab:green", "tab:purple"]
 
 
-def load_config(quick=False):
-    with open(HERE / "config.toml", "rb") as fh:
-        data = tomllib.load(fh)
-    cfg = {**data["scenario"], **data["run"]}
-    if quick:
-        cfg.update(data["quick"])
+def config(run):
+    cfg = {**run.config["scenario"], **run.config["run"]}
     cfg["gammas"] = sorted((float(g) for g in cfg["gammas"]), reverse=True)
     return cfg
 
@@ -186,23 +180,10 @@ def power_law(ns, ys):
 # --------------------------------------------------------------------------- figures
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path):
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100), mode="wb")
-
-
-def plot_series(cfg, runs, times, path, which):
+def plot_series(run, cfg, runs, times, name, which):
     """2x2 panels: (a) exact for every N + mean field; (b-d) one N each: exact, OILE per
     gamma (seed mean, +-1 sd shaded), OILE at gamma_eff, mean field."""
-    plt = _plt()
+    plt = run.pyplot()
     get = mean_abs_P if which == "absP" else nue_pz
     k = 0 if which == "absP" else 1
     ylabel = "<|P|> (all particles)" if which == "absP" else "nu_e group <P_z> (flavor basis)"
@@ -250,12 +231,11 @@ def plot_series(cfg, runs, times, path, which):
     handles, labels = axes.ravel()[1].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8.5, frameon=False)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
-    _save(fig, path)
-    plt.close(fig)
+    run.figure(fig, name, alt="purity" if which == "absP" else "flavor")
 
 
-def plot_gamma_eff(cfg, rows, fits, path):
-    plt = _plt()
+def plot_gamma_eff(run, cfg, rows, fits, name):
+    plt = run.pyplot()
     ns = np.array([r["N"] for r in rows], float)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     ax = axes[0]
@@ -285,15 +265,14 @@ def plot_gamma_eff(cfg, rows, fits, path):
     for c, key in zip(("tab:blue", "tab:red"), ("short", "full")):
         ax.plot(ns, [r[f"rms_at_gamma_eff_{key}"] for r in rows], "o-", color=c, label=f"OILE at gamma_eff, {labels[key]}")
     ax.plot(ns, [r["rms_dabsP_meanfield_full"] for r in rows], "s--", color="0.4",
-            label=f"mean field, whole run")
+            label="mean field, whole run")
     ax.set_xlabel("N")
     ax.set_ylabel("rms deviation of <|P|> from exact")
     ax.set_ylim(bottom=0)
     ax.set_title("(b) mismatch left at the best gamma", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    run.figure(fig, name, alt="gamma_eff")
 
 
 # --------------------------------------------------------------------------- main
@@ -302,15 +281,14 @@ def plot_gamma_eff(cfg, rows, fits, path):
 def main(outdir, quick=False):
     import xarray as xr
 
-    outdir = Path(outdir)
-    t0 = time.perf_counter()
-    cfg = load_config(quick)
+    run = STUDY.start(outdir, quick)
+    cfg = config(run)
     times = record_times(cfg)
     runs, dev_rows, met_rows = {}, [], []
     for n in cfg["Ns"]:
         res = runs[n] = run_n(cfg, n, times)
-        save(res["exact"], outdir / f"data_exact_N{n}.nc")
-        save(res["meanfield"], outdir / f"data_meanfield_N{n}.nc")
+        run.save(res["exact"], f"data_exact_N{n}.nc")
+        run.save(res["meanfield"], f"data_meanfield_N{n}.nc")
         dev_rows.append(deviation_row(cfg, n, res, times))
         met_rows.append(metrics_row(cfg, n, res, times))
     ns = [r["N"] for r in met_rows]
@@ -336,17 +314,15 @@ def main(outdir, quick=False):
                               "0..schedule_seeds-1, interpolated onto the exact engine's output times (mu t)",
                "schedule_seeds": cfg["schedule_seeds"], "theta": cfg["theta"], "velocity_seed": cfg["seed"]},
     )
-    save(curves, outdir / "data_oile_curves.nc")
+    run.save(curves, "data_oile_curves.nc")
 
-    plot_series(cfg, runs, times, outdir / "purity.png", "absP")
-    plot_series(cfg, runs, times, outdir / "flavor.png", "Pz")
-    plot_gamma_eff(cfg, plot_rows, fits, outdir / "gamma_eff.png")
-    dev_table = write_table(dev_rows, outdir / "deviations.csv", outdir / "deviations.md",
-                            title=f"Exact vs OILE vs mean field: rms deviation from exact over 0 <= mu t <= {cfg['t_max']:g} "
-                                  f"(<|P|> all particles; nu_e flavor <P_z>); OILE averaged over {cfg['schedule_seeds']} schedules")
-    met_table = write_table(met_rows, outdir / "metrics.csv", outdir / "metrics.md",
-                            title="gamma_eff: the OILE gamma closest to the exact <|P|>(t), per N and fit window")
-    elapsed = time.perf_counter() - t0
+    plot_series(run, cfg, runs, times, "purity.png", "absP")
+    plot_series(run, cfg, runs, times, "flavor.png", "Pz")
+    plot_gamma_eff(run, cfg, plot_rows, fits, "gamma_eff.png")
+    run.table(dev_rows, "deviations",
+              title=f"Exact vs OILE vs mean field: rms deviation from exact over 0 <= mu t <= {cfg['t_max']:g} "
+                    f"(<|P|> all particles; nu_e flavor <P_z>); OILE averaged over {cfg['schedule_seeds']} schedules")
+    run.table(met_rows, "metrics", title="gamma_eff: the OILE gamma closest to the exact <|P|>(t), per N and fit window")
 
     lo, hi = met_rows[0], met_rows[-1]
     best_g = {}
@@ -358,53 +334,46 @@ def main(outdir, quick=False):
     key_small = f"rms_dPz_oile_g{g_small:g}"
     n_edge = sum(runs[n]["fit"][k]["at_edge"] for n in ns for k in ("short", "full"))
     norm_dev = max(float(np.abs(runs[n]["exact"]["norm"].values - 1).max()) for n in ns)
-    lines = [
-        "# Exact vs OILE vs mean field: one-body decoherence in a bipolar gas", "",
-        f"N/2 nu_e (omega = {cfg['omega_e']:g} mu) and N/2 nu_x (omega = {cfg['omega_x']:g} mu), mixing angle "
-        f"theta = {cfg['theta']:g}, random isotropic velocities (seed {cfg['seed']}, one draw per N), "
-        f"N = {', '.join(str(n) for n in ns)}, 0 <= mu t <= {cfg['t_max']:g}. "
-        f"`exact` (closed all-to-all Hamiltonian, Chebyshev), `meanfield`, and `oile` (random perfect matchings "
-        f"every step) averaged over {cfg['schedule_seeds']} schedule seeds. gamma_eff minimises the time-averaged "
-        f"rms of <|P|>_OILE - <|P|>_exact over mu t <= {cfg['t_short']:g} (initial relaxation) or the whole run, "
-        f"on a {cfg['scan_points']}-point log grid {cfg['scan_min']:g} ... {cfg['scan_max']:g} refined by a parabola; "
-        "its spread is the sd of the per-schedule optima.", "",
-        "![purity](purity.png)", "",
-        "![flavor](flavor.png)", "",
-        "![gamma_eff](gamma_eff.png)", "",
-        dev_table, "",
-        met_table, "",
-        "## What it shows", "",
-        f"- The exact one-body purity does not decay: after an initial drop (minimum <|P|> "
-        + ", ".join(f"{r['exact_absP_min']:.2f}" for r in met_rows) + f" for N = {', '.join(map(str, ns))}) it fluctuates about a "
-        f"plateau (mean <|P|> over mu t >= {cfg['t_max'] / 2:g}: "
-        + ", ".join(f"{r['exact_absP_late_mean']:.2f}" for r in met_rows) + "). "
-        "Mean field keeps |P| = 1; the OILE map decays towards its fixed point (<|P|> -> 0 here, <P_3> = 0).",
-        f"- Initial relaxation (mu t <= {cfg['t_short']:g}): gamma_eff = "
-        + ", ".join(f"{r['gamma_eff_short']:.3g} +- {r['seed_sd_short']:.2g}" for r in met_rows)
-        + f" for N = {', '.join(map(str, ns))}; over N >= {cfg['fit_N_min']} gamma_eff = {fits['short'][0]:.3g} "
-        f"N^({fits['short'][1]:.2f}), i.e. N gamma_eff = "
-        + ", ".join(f"{r['N_x_gamma_eff_short']:.2f}" for r in fit_rows)
-        + ". The rms mismatch left there is " + ", ".join(f"{r['rms_at_gamma_eff_short']:.3f}" for r in met_rows) + ".",
-        f"- Whole run (mu t <= {cfg['t_max']:g}): the best single gamma is gamma_eff = "
-        + ", ".join(f"{r['gamma_eff_full']:.3g}" for r in met_rows)
-        + f" (over N >= {cfg['fit_N_min']}: {fits['full'][0]:.3g} N^({fits['full'][1]:.2f})), and it leaves rms "
-        + ", ".join(f"{r['rms_at_gamma_eff_full']:.3f}" for r in met_rows)
-        + f", {min(ratio_full):.1f} to {max(ratio_full):.1f} times the short-window mismatch: OILE decays towards "
-        "<|P|> = 0 while exact stays on its plateau. Mean field (|P| = 1) is off by "
-        + ", ".join(f"{r['rms_dabsP_meanfield']:.3f}" for r in dev_rows) + ".",
-        f"- Of the fixed gammas {', '.join(f'{g:g}' for g in cfg['gammas'])}, the one closest to exact over the whole run is "
-        + ", ".join(f"{best_g[n]:g} (N = {n})" for n in ns) + ".",
-        f"- Flavor (nu_e <P_z>): rms deviation from exact of mean field "
-        + ", ".join(f"{r['rms_dPz_meanfield']:.3f}" for r in dev_rows)
-        + f", of OILE at gamma = {g_small:g} "
-        + ", ".join(f"{r[key_small]:.3f}" for r in dev_rows) + ".",
-        f"- Schedule noise: the largest seed-to-seed sd of OILE's <|P|>(t) (any gamma shown) is "
-        f"{dev_rows[0]['max_seed_sd_absP']:.3f} at N = {lo['N']} and {dev_rows[-1]['max_seed_sd_absP']:.3f} at N = {hi['N']}. "
-        f"gamma_eff at a scan edge: {n_edge} of {2 * len(ns)} fits; "
-        f"exact norm conserved to {norm_dev:.1e}.", "",
-        f"Run: `oile-q study exact_vs_oile{' --quick' if quick else ''}` ({elapsed:.0f} s, oile-q {oile_q.__version__}; "
-        f"exact engine {sum(r['exact_seconds'] for r in dev_rows):.0f} s of it).",
-    ]
-    report = outdir / "report.md"
-    atomic_write(report, lambda fh: fh.write("\n".join(lines) + "\n"))
-    return report
+    return run.report(
+        title="Exact vs OILE vs mean field: one-body decoherence in a bipolar gas",
+        intro=[
+            f"N/2 nu_e (omega = {cfg['omega_e']:g} mu) and N/2 nu_x (omega = {cfg['omega_x']:g} mu), mixing angle "
+            f"theta = {cfg['theta']:g}, random isotropic velocities (seed {cfg['seed']}, one draw per N), "
+            f"N = {', '.join(str(n) for n in ns)}, 0 <= mu t <= {cfg['t_max']:g}. "
+            f"`exact` (closed all-to-all Hamiltonian, Chebyshev), `meanfield`, and `oile` (random perfect matchings "
+            f"every step) averaged over {cfg['schedule_seeds']} schedule seeds. gamma_eff minimises the time-averaged "
+            f"rms of <|P|>_OILE - <|P|>_exact over mu t <= {cfg['t_short']:g} (initial relaxation) or the whole run, "
+            f"on a {cfg['scan_points']}-point log grid {cfg['scan_min']:g} ... {cfg['scan_max']:g} refined by a "
+            "parabola; its spread is the sd of the per-schedule optima."],
+        shows=[
+            "The exact one-body purity does not decay: after an initial drop (minimum <|P|> "
+            + ", ".join(f"{r['exact_absP_min']:.2f}" for r in met_rows) + f" for N = {', '.join(map(str, ns))}) it "
+            f"fluctuates about a plateau (mean <|P|> over mu t >= {cfg['t_max'] / 2:g}: "
+            + ", ".join(f"{r['exact_absP_late_mean']:.2f}" for r in met_rows) + "). "
+            "Mean field keeps |P| = 1; the OILE map decays towards its fixed point (<|P|> -> 0 here, <P_3> = 0).",
+            f"Initial relaxation (mu t <= {cfg['t_short']:g}): gamma_eff = "
+            + ", ".join(f"{r['gamma_eff_short']:.3g} +- {r['seed_sd_short']:.2g}" for r in met_rows)
+            + f" for N = {', '.join(map(str, ns))}; over N >= {cfg['fit_N_min']} gamma_eff = {fits['short'][0]:.3g} "
+            f"N^({fits['short'][1]:.2f}), i.e. N gamma_eff = "
+            + ", ".join(f"{r['N_x_gamma_eff_short']:.2f}" for r in fit_rows)
+            + ". The rms mismatch left there is "
+            + ", ".join(f"{r['rms_at_gamma_eff_short']:.3f}" for r in met_rows) + ".",
+            f"Whole run (mu t <= {cfg['t_max']:g}): the best single gamma is gamma_eff = "
+            + ", ".join(f"{r['gamma_eff_full']:.3g}" for r in met_rows)
+            + f" (over N >= {cfg['fit_N_min']}: {fits['full'][0]:.3g} N^({fits['full'][1]:.2f})), and it leaves rms "
+            + ", ".join(f"{r['rms_at_gamma_eff_full']:.3f}" for r in met_rows)
+            + f", {min(ratio_full):.1f} to {max(ratio_full):.1f} times the short-window mismatch: OILE decays "
+            "towards <|P|> = 0 while exact stays on its plateau. Mean field (|P| = 1) is off by "
+            + ", ".join(f"{r['rms_dabsP_meanfield']:.3f}" for r in dev_rows) + ".",
+            f"Of the fixed gammas {', '.join(f'{g:g}' for g in cfg['gammas'])}, the one closest to exact over the "
+            "whole run is " + ", ".join(f"{best_g[n]:g} (N = {n})" for n in ns) + ".",
+            "Flavor (nu_e <P_z>): rms deviation from exact of mean field "
+            + ", ".join(f"{r['rms_dPz_meanfield']:.3f}" for r in dev_rows)
+            + f", of OILE at gamma = {g_small:g} "
+            + ", ".join(f"{r[key_small]:.3f}" for r in dev_rows) + ".",
+            f"Schedule noise: the largest seed-to-seed sd of OILE's <|P|>(t) (any gamma shown) is "
+            f"{dev_rows[0]['max_seed_sd_absP']:.3f} at N = {lo['N']} and {dev_rows[-1]['max_seed_sd_absP']:.3f} at "
+            f"N = {hi['N']}. gamma_eff at a scan edge: {n_edge} of {2 * len(ns)} fits; "
+            f"exact norm conserved to {norm_dev:.1e}.",
+        ],
+        detail=f"exact engine {sum(r['exact_seconds'] for r in dev_rows):.0f} s of it")

@@ -17,7 +17,7 @@ from ``meanfield``, and the mean-field onset for small mixing angles theta_0 aga
 - ``metrics.csv`` / ``.md``: fitted slopes against 1/(2 Omega) and 1/Omega;
   ``onsets.csv`` / ``.md``: every onset time with its Omega;
 - ``data_exact_N<N>.nc``, ``data_meanfield_theta<theta>.nc``, ``data_onset_curves.nc`` and
-  ``report.md``.
+  ``report.md`` / ``report.json``.
 
 Parameters come from ``config.toml`` (section ``[quick]`` for ``quick=True``). Only the
 public API of ``oile_q`` is used (plus scipy for the symmetric-subspace evolution).
@@ -26,25 +26,14 @@ public API of ``oile_q`` is used (plus scipy for the symmetric-subspace evolutio
 from __future__ import annotations
 
 import time
-import tomllib
-from pathlib import Path
 
 import numpy as np
 
 import oile_q
-from oile_q.compare import atomic_write, write_table
-from oile_q.results import mass_basis, save
+from oile_q.results import mass_basis
+from oile_q.studies import Study
 
-HERE = Path(__file__).resolve().parent
-
-
-def load_config(quick=False):
-    with open(HERE / "config.toml", "rb") as fh:
-        data = tomllib.load(fh)
-    cfg = {**data["scenario"], **data["run"]}
-    if quick:
-        cfg.update(data["quick"])
-    return cfg
+STUDY = Study(__file__)
 
 
 def scenario(cfg, n, theta=0.0):
@@ -123,6 +112,20 @@ def collective(cfg, n, times, mu=1.0):
     return (np.abs(psi) ** 2 @ m) / j
 
 
+def local_slopes(cfg, ex, co):
+    """Omega_N d(onset)/d(ln N) between neighbouring N of the exact and symmetric-subspace runs
+    (one onset per N, exact first): returns (geometric midpoints of N, slopes)."""
+    Ns = np.concatenate([ex["N"], co["N"]])
+    taus = np.concatenate([ex["tau"], co["tau"]])
+    order = np.argsort(Ns)
+    Ns, taus = Ns[order], taus[order]
+    keep = np.concatenate([[True], np.diff(Ns) > 0])
+    Ns, taus = Ns[keep], taus[keep]
+    lnN = np.log(Ns)
+    mid = np.exp(0.5 * (lnN[1:] + lnN[:-1]))
+    return mid, np.array([omega_formula(cfg, x) for x in mid]) * np.diff(taus) / np.diff(lnN)
+
+
 def line_fit(x, y):
     slope, icpt = np.polyfit(x, y, 1)
     return float(slope), float(icpt)
@@ -131,21 +134,8 @@ def line_fit(x, y):
 # --------------------------------------------------------------------------- figures
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path):
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100), mode="wb")
-
-
-def plot_onset(cfg, ex, co, mf, fits, om_inf, om_mf, path):
-    plt = _plt()
+def plot_onset(run, cfg, ex, co, mf, fits, om_inf, om_mf, name):
+    plt = run.pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
     ax = axes[0]
     ax.plot(co["N"], co["tau"], "o", ms=4, color="tab:blue", mfc="none",
@@ -169,16 +159,7 @@ def plot_onset(cfg, ex, co, mf, fits, om_inf, om_mf, path):
     ax.legend(fontsize=7.5, loc="upper left")
 
     ax = axes[1]
-    Ns = np.concatenate([ex["N"], co["N"]])
-    taus = np.concatenate([ex["tau"], co["tau"]])
-    order = np.argsort(Ns)
-    Ns, taus = Ns[order], taus[order]
-    keep = np.concatenate([[True], np.diff(Ns) > 0])
-    Ns, taus = Ns[keep], taus[keep]
-    lnN = np.log(Ns)
-    mid = np.exp(0.5 * (lnN[1:] + lnN[:-1]))
-    om_mid = np.array([omega_formula(cfg, x) for x in mid])
-    local = om_mid * np.diff(taus) / np.diff(lnN)
+    mid, local = local_slopes(cfg, ex, co)
     ax.plot(mid, local, "o-", color="tab:blue", ms=4)
     ax.axhline(0.5, color="tab:red", ls="--", lw=1.2, label="Eq. (25): 1/2")
     ax.axvline(max(ex["N"]), color="0.6", ls=":", lw=1)
@@ -209,12 +190,11 @@ def plot_onset(cfg, ex, co, mf, fits, om_inf, om_mf, path):
     fig.suptitle(f"Flavor pendulum (two beams, omega = {cfg['omega_e']:g}/{cfg['omega_x']:g} mu): onset of "
                  f"flavor conversion, Omega_inf = {om_inf:.4f} mu", fontsize=11)
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    run.figure(fig, name, alt="onset")
 
 
-def plot_traces(cfg, ex_curves, co_curves, mf_curves, path):
-    plt = _plt()
+def plot_traces(run, cfg, ex_curves, co_curves, mf_curves, name):
+    plt = run.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(15, 4.8))
     ax = axes[0]
     cmap = plt.get_cmap("viridis")
@@ -242,8 +222,7 @@ def plot_traces(cfg, ex_curves, co_curves, mf_curves, path):
     ax.set_title(f"(b) mean field (N = {cfg['N_mf']}) seeded by a mixing angle theta_0", fontsize=10)
     ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    run.figure(fig, name, alt="traces")
 
 
 # --------------------------------------------------------------------------- main
@@ -252,9 +231,8 @@ def plot_traces(cfg, ex_curves, co_curves, mf_curves, path):
 def main(outdir, quick=False):
     import xarray as xr
 
-    outdir = Path(outdir)
-    t0 = time.perf_counter()
-    cfg = load_config(quick)
+    run = STUDY.start(outdir, quick)
+    cfg = {**run.config["scenario"], **run.config["run"]}
     thr = cfg["threshold"]
     rows = []
 
@@ -270,7 +248,7 @@ def main(outdir, quick=False):
         ds = oile_q.run(scenario(cfg, n), "exact", times=t_ex, energy=False)
         secs = time.perf_counter() - s
         t_exact_total += secs
-        save(ds, outdir / f"data_exact_N{n}.nc")
+        run.save(ds, f"data_exact_N{n}.nc")
         D = retention(ds)
         check = max(check, float(np.abs(D - collective(cfg, n, t_ex)).max()))
         om = measured_omega(cfg, n)
@@ -301,7 +279,7 @@ def main(outdir, quick=False):
         s = time.perf_counter()
         ds = oile_q.run(scenario(cfg, cfg["N_mf"], th), "meanfield", times=t_mf, rtol=1e-11, atol=1e-14)
         secs = time.perf_counter() - s
-        save(ds, outdir / f"data_meanfield_theta{th:.0e}.nc")
+        run.save(ds, f"data_meanfield_theta{th:.0e}.nc")
         D = retention(ds)
         tau = onset(t_mf, D, thr)
         mf["theta"].append(th), mf["tau"].append(tau)
@@ -373,68 +351,54 @@ def main(outdir, quick=False):
                "Omega_meanfield": om_mf, "Omega_inf": om_inf,
                "description": "flavor retention D(t) = mean_a P_a(t).P_a(0) (flavor basis), times mu t"},
     )
-    save(curves, outdir / "data_onset_curves.nc")
+    run.save(curves, "data_onset_curves.nc")
 
-    plot_onset(cfg, ex, co, mf, fits, om_inf, om_mf, outdir / "onset.png")
-    plot_traces(cfg, ex_curves, co_curves, mf_curves, outdir / "traces.png")
-    met_table = write_table(met, outdir / "metrics.csv", outdir / "metrics.md",
-                            title=f"Onset time (flavor retention drops by {thr:g}): fitted slopes vs Johns Eqs. (25), (29)")
-    on_table = write_table(rows, outdir / "onsets.csv", outdir / "onsets.md",
-                           title="Onset times (mu t) and mean-field growth rates Omega (mu)")
-    elapsed = time.perf_counter() - t0
+    plot_onset(run, cfg, ex, co, mf, fits, om_inf, om_mf, "onset.png")
+    plot_traces(run, cfg, ex_curves, co_curves, mf_curves, "traces.png")
+    run.table(met, "metrics",
+              title=f"Onset time (flavor retention drops by {thr:g}): fitted slopes vs Johns Eqs. (25), (29)")
+    run.table(rows, "onsets", title="Onset times (mu t) and mean-field growth rates Omega (mu)", index=False)
 
-    allN = np.concatenate([ex["N"], co["N"]])
-    allt = np.concatenate([ex["tau"], co["tau"]])
-    o = np.argsort(allN)
-    allN, allt = allN[o], allt[o]
-    u = np.concatenate([[True], np.diff(allN) > 0])
-    allN, allt = allN[u], allt[u]
-    mids = np.exp(0.5 * (np.log(allN[1:]) + np.log(allN[:-1])))
-    local_slopes = np.array([omega_formula(cfg, x) for x in mids]) * np.diff(allt) / np.diff(np.log(allN))
+    slopes = local_slopes(cfg, ex, co)[1]
     om_err = max(abs(r["Omega"] - r["Omega_formula"]) for r in rows if r["case"] != "symmetric subspace")
     eq28_dev = float(np.abs(mf["tau"] - eq28)[okm].max())
-    lines = [
-        "# Onset time vs N: quantum vs classical seeding of a flavor instability (Johns Sec. IV)", "",
-        f"Two beams: N/2 nu_e along +z with omega = {cfg['omega_e']:g} mu and N/2 nu_x along -z with omega = "
-        f"{cfg['omega_x']:g} mu (g = 0 within a beam, 2 across). Onset: first mu t at which the flavor retention "
-        f"D(t) = (1/N) sum_a P_a(t).P_a(0) (flavor basis) drops below {1 - thr:g}; at theta = 0 this equals the nu_e "
-        "group's <P_z> and the one-body purity <|P|>. Omega: the mean-field growth rate, measured from the growth of a "
-        f"theta = {cfg['theta_growth']:g} perturbation in `meanfield` and equal to sqrt(c^2 - (c + omega_e)^2), "
-        f"c = N/(N-1), to {om_err:.1e}; Omega_inf = {om_inf:.4f} mu, Omega(N = {cfg['N_mf']}) = {om_mf:.4f} mu.", "",
-        f"`exact` at theta = 0 for N = {', '.join(str(int(n)) for n in ex['N'])} (mu t <= {cfg['t_max_exact']:g}, "
-        f"output every {cfg['dt_exact']:g}); the same Hamiltonian in the beams' symmetric subspace (two spins N/4, "
-        f"N/2 + 1 states; scipy `expm_multiply`) for N up to {co_max}, which agrees with `exact` to {check:.1e} "
-        f"at every N <= {ex_max}; `meanfield` (N = {cfg['N_mf']}) for theta_0 = "
-        f"{', '.join(f'{t:.0e}' for t in mf['theta'])}.", "",
-        "![onset](onset.png)", "",
-        "![traces](traces.png)", "",
-        met_table, "",
-        on_table, "",
-        "## What it shows", "",
-        f"- With theta = 0 the mean field never moves, while the exact state departs: onset at mu t = "
-        + ", ".join(f"{t:.3f}" for t in ex["tau"]) + f" for N = {', '.join(str(int(n)) for n in ex['N'])}.",
-        f"- Exact engine, N = {int(ex['N'].min())}-{ex_max}: the onset grows with slope {fits['exact'][0]:.3f} per "
-        f"unit ln N, {fits['exact'][0] * 2 * om_inf:.2f} x the 1/(2 Omega) = {1 / (2 * om_inf):.3f} of Eq. (25) "
-        f"(Omega_N x onset: slope {scaled_exact[0]:.3f} vs 1/2)"
-        + (": these N are not in the asymptotic regime. " if abs(scaled_exact[0] / 0.5 - 1) > 0.2 else ". ")
-        + f"The onset ({ex['tau'].max():.2f} at N = {ex_max}) comes "
-        + ("before" if ex["tau"].max() * om_inf < 1 else "after")
-        + f" one e-folding time 1/Omega = {1 / om_inf:.2f}: the quantum seed, ~1/sqrt(N), is still large "
-        f"(theta_equiv x sqrt(N) = {min(teq_ex):.2f}-{max(teq_ex):.2f}, see below).",
-        f"- Symmetric subspace, N = {co_big_min}-{co_max}: slope {fits['large'][0]:.3f} "
-        f"({fits['large'][0] * 2 * om_inf:.2f} x 1/(2 Omega_inf); Omega_N x onset: {scaled_large[0]:.3f} vs 1/2). "
-        f"The local slope Omega_N d(onset)/d(ln N) (panel b) rises from {local_slopes[0]:.2f} at small N to "
-        f"{local_slopes[-1]:.3f} at the largest N.",
-        f"- Mean field with a mixing angle: onset slope {fits['meanfield'][0]:.3f} per unit -ln theta_0 vs "
-        f"1/Omega = {1 / om_mf:.3f} (ratio {fits['meanfield'][0] * om_mf:.3f}); Eq. (28) with vartheta_0 = 2 theta_0 "
-        f"predicts each onset to within {eq28_dev:.2f} (mu t).",
-        f"- Quantum vs classical seed: the mean-field onset line (c) reaches the many-body onset at N for a mixing "
-        f"angle theta_equiv with theta_equiv x sqrt(N) = {min(teq_big):.2f}-{max(teq_big):.2f} for N = "
-        f"{co_big_min}-{co_max} (theta_equiv = {theta_equiv:.2g} at N = {int(ext)}): quantum fluctuations seed the "
-        "instability like a mixing angle ~ 1/sqrt(N) (Eqs. 21, 24).", "",
-        f"Run: `oile-q study onset_time{' --quick' if quick else ''}` ({elapsed:.0f} s, oile-q {oile_q.__version__}; "
-        f"exact engine {t_exact_total:.0f} s of it).",
-    ]
-    report = outdir / "report.md"
-    atomic_write(report, lambda fh: fh.write("\n".join(lines) + "\n"))
-    return report
+    return run.report(
+        title="Onset time vs N: quantum vs classical seeding of a flavor instability (Johns Sec. IV)",
+        intro=[
+            f"Two beams: N/2 nu_e along +z with omega = {cfg['omega_e']:g} mu and N/2 nu_x along -z with omega = "
+            f"{cfg['omega_x']:g} mu (g = 0 within a beam, 2 across). Onset: first mu t at which the flavor retention "
+            f"D(t) = (1/N) sum_a P_a(t).P_a(0) (flavor basis) drops below {1 - thr:g}; at theta = 0 this equals the "
+            "nu_e group's <P_z> and the one-body purity <|P|>. Omega: the mean-field growth rate, measured from the "
+            f"growth of a theta = {cfg['theta_growth']:g} perturbation in `meanfield` and equal to "
+            f"sqrt(c^2 - (c + omega_e)^2), c = N/(N-1), to {om_err:.1e}; Omega_inf = {om_inf:.4f} mu, "
+            f"Omega(N = {cfg['N_mf']}) = {om_mf:.4f} mu.",
+            f"`exact` at theta = 0 for N = {', '.join(str(int(n)) for n in ex['N'])} (mu t <= {cfg['t_max_exact']:g}, "
+            f"output every {cfg['dt_exact']:g}); the same Hamiltonian in the beams' symmetric subspace (two spins "
+            f"N/4, N/2 + 1 states; scipy `expm_multiply`) for N up to {co_max}, which agrees with `exact` to "
+            f"{check:.1e} at every N <= {ex_max}; `meanfield` (N = {cfg['N_mf']}) for theta_0 = "
+            f"{', '.join(f'{t:.0e}' for t in mf['theta'])}.",
+        ],
+        shows=[
+            "With theta = 0 the mean field never moves, while the exact state departs: onset at mu t = "
+            + ", ".join(f"{t:.3f}" for t in ex["tau"]) + f" for N = {', '.join(str(int(n)) for n in ex['N'])}.",
+            f"Exact engine, N = {int(ex['N'].min())}-{ex_max}: the onset grows with slope {fits['exact'][0]:.3f} per "
+            f"unit ln N, {fits['exact'][0] * 2 * om_inf:.2f} x the 1/(2 Omega) = {1 / (2 * om_inf):.3f} of Eq. (25) "
+            f"(Omega_N x onset: slope {scaled_exact[0]:.3f} vs 1/2)"
+            + (": these N are not in the asymptotic regime. " if abs(scaled_exact[0] / 0.5 - 1) > 0.2 else ". ")
+            + f"The onset ({ex['tau'].max():.2f} at N = {ex_max}) comes "
+            + ("before" if ex["tau"].max() * om_inf < 1 else "after")
+            + f" one e-folding time 1/Omega = {1 / om_inf:.2f}: the quantum seed, ~1/sqrt(N), is still large "
+            f"(theta_equiv x sqrt(N) = {min(teq_ex):.2f}-{max(teq_ex):.2f}, see below).",
+            f"Symmetric subspace, N = {co_big_min}-{co_max}: slope {fits['large'][0]:.3f} "
+            f"({fits['large'][0] * 2 * om_inf:.2f} x 1/(2 Omega_inf); Omega_N x onset: {scaled_large[0]:.3f} vs 1/2). "
+            f"The local slope Omega_N d(onset)/d(ln N) (panel b) rises from {slopes[0]:.2f} at small N to "
+            f"{slopes[-1]:.3f} at the largest N.",
+            f"Mean field with a mixing angle: onset slope {fits['meanfield'][0]:.3f} per unit -ln theta_0 vs "
+            f"1/Omega = {1 / om_mf:.3f} (ratio {fits['meanfield'][0] * om_mf:.3f}); Eq. (28) with vartheta_0 = "
+            f"2 theta_0 predicts each onset to within {eq28_dev:.2f} (mu t).",
+            f"Quantum vs classical seed: the mean-field onset line (c) reaches the many-body onset at N for a mixing "
+            f"angle theta_equiv with theta_equiv x sqrt(N) = {min(teq_big):.2f}-{max(teq_big):.2f} for N = "
+            f"{co_big_min}-{co_max} (theta_equiv = {theta_equiv:.2g} at N = {int(ext)}): quantum fluctuations seed "
+            "the instability like a mixing angle ~ 1/sqrt(N) (Eqs. 21, 24).",
+        ],
+        detail=f"exact engine {t_exact_total:.0f} s of it")

@@ -11,7 +11,7 @@ recorded) and paper I Eq. (8) (engine ``master``) up to mu t = 30, and writes
 - ``deviations.csv`` / ``deviations.md``: one row per gamma (largest deviation, where it
   occurs, final |P| and final P), plus two checks of the engines against closed forms;
 - ``data_gamma_<g>_oile.nc`` / ``data_gamma_<g>_master.nc``: the results;
-- ``report.md``: the figures, the table and what they show.
+- ``report.md`` / ``report.json``: the figures, the tables and what they show.
 
 Parameters are read from ``config.toml`` next to this file (section ``[quick]`` for
 ``quick=True``). Only the public API of ``oile_q`` is used.
@@ -33,17 +33,14 @@ from __future__ import annotations
 
 import math
 import time
-import tomllib
-from pathlib import Path
 
 import numpy as np
 
 import oile_q
-from oile_q.compare import atomic_write, write_table
-from oile_q.results import save
+from oile_q.errors import InputError
+from oile_q.studies import Study
 
-HERE = Path(__file__).resolve().parent
-CONFIG = HERE / "config.toml"
+STUDY = Study(__file__)
 
 # Line styles of the map as in the paper: gamma = 1 dotted, 0.1 dashed, 1e-3 dash-dot
 # (assigned by decreasing gamma).
@@ -54,28 +51,21 @@ DENSE_EQ8_SPACING = 0.2      # Eq. (8) is drawn from its closed form when the st
 
 
 # ---------------------------------------------------------------------- configuration
-def load_config(quick: bool = False, path: Path = CONFIG) -> dict:
-    """Study parameters from ``config.toml``; ``quick`` takes gammas and t_max from [quick]."""
-    with open(path, "rb") as fh:
-        data = tomllib.load(fh)
-    sc, run = data["scenario"], data["run"]
-    if quick:
-        run = {**run, **{k: v for k, v in data.get("quick", {}).items() if k != "circuit"}}
+def config(run) -> dict:
+    """The study parameters from ``run.config`` (config.toml, [quick] merged in), typed."""
+    sc, params = run.config["scenario"], run.config["run"]
     cfg = {
         "P0": np.asarray(sc["P0"], dtype=float),
         "Q": np.asarray(sc["Q"], dtype=float),
         "vdotu": float(sc.get("vdotu", 0.0)),
         "omega": float(sc.get("omega", 0.0)),
         "theta": float(sc.get("theta", 0.0)),
-        "gammas": sorted((float(g) for g in run["gammas"]), reverse=True),
-        "t_max": float(run["t_max"]),
+        "gammas": sorted((float(g) for g in params["gammas"]), reverse=True),
+        "t_max": float(params["t_max"]),
+        "circuit": dict(run.config.get("circuit", {})),
     }
-    circ = dict(data.get("circuit", {}))
-    if quick:
-        circ.update(data.get("quick", {}).get("circuit", {}))
-    cfg["circuit"] = circ
     if cfg["omega"] != 0.0:
-        raise ValueError(f"`scenario.omega` must be 0 for this study (Fig. 1 has no vacuum terms); got {cfg['omega']}.")
+        raise InputError(f"`scenario.omega` must be 0 for this study (Fig. 1 has no vacuum terms); got {cfg['omega']}.")
     return cfg
 
 
@@ -241,23 +231,10 @@ def _settled_below(t, d, level):
 
 
 # ---------------------------------------------------------------------- figures
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save_png(fig, path, dpi=130):
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi), mode="wb")
-
-
-def plot_fig1(cfg, results, path, circ=None):
+def plot_fig1(run, cfg, results, name, circ=None):
     """Three stacked panels P_x, P_y, P_z against mu t, map and Eq. (8) for each gamma, and
     the circuit runs of one gamma as markers (with error bars for shots)."""
-    plt = _pyplot()
+    plt = run.pyplot()
     fig, axes = plt.subplots(3, 1, figsize=(8, 8.4), sharex=True, layout="constrained")
     handles = []
     for k, r in enumerate(results):
@@ -302,14 +279,20 @@ def plot_fig1(cfg, results, path, circ=None):
     # P_x stays >= 0 here, so the lower half of its panel is free for the legend.
     axes[0].legend([h for h, _ in handles], [lab for _, lab in handles], loc="lower right",
                    ncol=2 if circ is not None else len(results), fontsize=7.5, framealpha=0.9)
-    _save_png(fig, path)
-    plt.close(fig)
-    return path
+    names = {":": "dotted", "--": "dashed", "-.": "dash-dot"}
+    style_txt = ", ".join(
+        f"{names[MAP_STYLES[k % len(MAP_STYLES)]]}"
+        f"{' with markers' if r['t'].size <= MARKER_MAX_POINTS else ''} (γ = {r['gamma']:g})"
+        for k, r in enumerate(results))
+    dense_txt = (f" (drawn from its closed-form solution where the step grid is coarser than "
+                 f"μt = {DENSE_EQ8_SPACING:g})" if max(r["gamma"] for r in results) > DENSE_EQ8_SPACING else "")
+    return run.figure(fig, name, alt="P_x, P_y, P_z of the foreground neutrino against mu t", dpi=130,
+                      caption=f"Map: {style_txt}; Eq. (8): thin solid lines of the same colour{dense_txt}.")
 
 
-def plot_deviation(results, path):
+def plot_deviation(run, results, name):
     """|P_map - P_Eq8| against mu t for each gamma, log y axis."""
-    plt = _pyplot()
+    plt = run.pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.6))
     for k, r in enumerate(results):
         color, style = COLORS[k % len(COLORS)], MAP_STYLES[k % len(MAP_STYLES)]
@@ -325,9 +308,9 @@ def plot_deviation(results, path):
     ax.legend(fontsize=9, loc="best")
     ax.set_title("Paper I Fig. 1: deviation of Eq. (8) from the OILE map (flavor basis)", fontsize=11)
     fig.tight_layout()
-    _save_png(fig, path)
-    plt.close(fig)
-    return path
+    return run.figure(fig, name, alt="|P_map - P_Eq8| against mu t, log scale", dpi=130,
+                      caption="Below about 1e-9 the deviation curve shows the ODE solver's tolerance "
+                              "(rtol 1e-10) as well.")
 
 
 # ---------------------------------------------------------------------- report
@@ -339,8 +322,8 @@ def _vec(P) -> str:
     return "(" + ", ".join(f"{p:.3f}" for p in P) + ")"
 
 
-def write_report(cfg, results, rows, table_md, outdir, quick, elapsed, circ_rows=None, circ_md=""):
-    """report.md: the figures, the table, and what they show (numbers from ``rows``)."""
+def findings(cfg, results, rows, circ_rows=None):
+    """What the run shows, one item per finding, numbers from ``rows``."""
     by_g = {r["gamma"]: (r, row) for r, row in zip(results, rows)}
     gammas = sorted(by_g, reverse=True)
     g_small, g_big = gammas[-1], gammas[0]
@@ -378,69 +361,26 @@ def write_report(cfg, results, rows, table_md, outdir, quick, elapsed, circ_rows
     verdict = (f" — agreement to better than 1e-4 for γ = {g_small:g}" if small_ok else "")
 
     # 4. Closed forms.
-    pred_txt = ""
-    if g_small * t_max < 0.1:  # leading order, valid while gamma mu t << 1
-        pred_txt = (f"; for γ = {g_small:g} that predicts a deviation of about μt γ³/6 = "
-                    f"{_fmt(t_max * g_small**3 / 6)} at μt = {t_max:g}")
+    out = [
+        f"For γ ≪ 1 the foreground neutrino precesses coherently about Q with period 2π/μ: {osc}.",
+        f"It approaches the medium's state Q on the timescale 1/(γμ): {approach}.",
+        f"Eq. (8) tracks the map for γ ≪ 1: the largest deviation over μt ≤ {t_max:g} is {devs} "
+        f"(at μt = {row_b['mu_t_at_max']:g} for γ = {g_big:g}){verdict}.",
+    ]
     if abs(np.linalg.norm(Q) - 1.0) < 1e-12:  # the rates below assume a pure background
-        closed_txt = (
-            "Here both are known in closed form — the map multiplies P_∥ − 1 by cos²γ and |P_⊥| by "
-            "cos γ per\nencounter and rotates P_⊥ by exactly γ, so Eq. (8)'s relaxation rates γμ and "
-            "γμ/2 are off by\nγ³μ/6 and γ³μ/12, an O(γ³) error per unit time, below the generic "
-            f"O(γ²) bound{pred_txt}.\n")
-    else:
-        closed_txt = ""
+        pred_txt = ""
+        if g_small * t_max < 0.1:  # leading order, valid while gamma mu t << 1
+            pred_txt = (f"; for γ = {g_small:g} that predicts a deviation of about μt γ³/6 = "
+                        f"{_fmt(t_max * g_small**3 / 6)} at μt = {t_max:g}")
+        out.append("Here both are known in closed form — the map multiplies P_∥ − 1 by cos²γ and |P_⊥| by cos γ "
+                   "per encounter and rotates P_⊥ by exactly γ, so Eq. (8)'s relaxation rates γμ and γμ/2 are off "
+                   f"by γ³μ/6 and γ³μ/12, an O(γ³) error per unit time, below the generic O(γ²) bound{pred_txt}.")
     check_map = max(row["check_map_vs_closed_form"] for row in rows)
     check_eq8 = max(row["check_Eq8_vs_closed_form"] for row in rows)
-
-    names = {":": "dotted", "--": "dashed", "-.": "dash-dot"}
-    style_txt = ", ".join(
-        f"{names[MAP_STYLES[k % len(MAP_STYLES)]]}"
-        f"{' with markers' if r['t'].size <= MARKER_MAX_POINTS else ''} (γ = {r['gamma']:g})"
-        for k, r in enumerate(results))
-    dense_txt = (f" (drawn from its closed-form solution where the step grid is coarser than "
-                 f"μt = {DENSE_EQ8_SPACING:g})" if g_big > DENSE_EQ8_SPACING else "")
-
-    text = f"""# Paper I Fig. 1: a foreground neutrino crossing a uniform medium
-
-Kost, Johns & Duan, arXiv:2402.05022, Sec. II. A foreground neutrino starts as ν_e,
-P0 = {_vec(cfg['P0'])} (flavor basis), and meets a fresh background neutrino in the state
-Q = {_vec(Q)}, i.e. (ν_e + ν_x)/√2, in every interval Δz = γ/μ; v·u = {cfg['vdotu']:g},
-no vacuum terms. The discrete OILE map (engine `oile`, every step recorded) is compared with
-paper I Eq. (8) (engine `master`) for γ = {', '.join(f'{g:g}' for g in gammas)} up to
-μt = {t_max:g}.{' **Quick (smoke-test) run.**' if quick else ''}
-
-![P_x, P_y, P_z of the foreground neutrino against mu t](fig1.png)
-
-Map: {style_txt}; Eq. (8): thin solid lines of the same colour{dense_txt}.
-
-![|P_map - P_Eq8| against mu t, log scale](fig1_deviation.png)
-
-{circ_md}
-
-Below about 1e-9 the deviation curve shows the ODE solver's tolerance (rtol 1e-10) as well.
-
-{table_md}
-`max_dP_map_vs_Eq8`: the largest |P_map − P_Eq8| (Euclidean norm of the 3-vector difference)
-over all step ends, at `mu_t_at_max`; `absP_*_end` and `P*_map_end`: at μt = {t_max:g};
-`check_*`: largest distance of each engine from the closed-form solution (see `study.py`).
-
-## What it shows
-
-For γ ≪ 1 the foreground neutrino precesses coherently about Q with period 2π/μ: {osc}.
-It approaches the medium's state Q on the timescale 1/(γμ): {approach}.
-Eq. (8) tracks the map for γ ≪ 1: the largest deviation over μt ≤ {t_max:g} is {devs}
-(at μt = {row_b['mu_t_at_max']:g} for γ = {g_big:g}){verdict}.
-{closed_txt}The engines reproduce the closed forms to {_fmt(check_map)} (map) and {_fmt(check_eq8)} (Eq. 8).
-{circuit_text(circ_rows)}
-
-Run: `oile-q study paper1_fig1{' --quick' if quick else ''}` ({elapsed:.1f} s, oile-q {oile_q.__version__}).
-Data: `data_gamma_<g>_oile.nc`, `data_gamma_<g>_master.nc` (read with `oile_q.results.load`),
-`deviations.csv`.
-"""
-    path = Path(outdir) / "report.md"
-    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")), mode="wb")
-    return path
+    out.append(f"The engines reproduce the closed forms to {_fmt(check_map)} (map) and {_fmt(check_eq8)} (Eq. 8).")
+    if circ_rows:
+        out.append(circuit_text(circ_rows))
+    return out
 
 
 def circuit_text(circ_rows):
@@ -456,38 +396,38 @@ def circuit_text(circ_rows):
 
 
 # ---------------------------------------------------------------------- entry point
-def main(outdir: Path, quick: bool = False) -> str:
+def main(outdir, quick: bool = False):
     """Run the study into ``outdir`` and return the path of ``report.md``."""
-    start = time.perf_counter()
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    cfg = load_config(quick)
+    run = STUDY.start(outdir, quick)
+    cfg = config(run)
     results = [run_gamma(cfg, g) for g in cfg["gammas"]]
     rows = [table_row(cfg, r) for r in results]
 
     for r in results:
         g = gamma_label(r["gamma"])
-        save(r["ds_map"], outdir / f"data_gamma_{g}_oile.nc")
-        save(r["ds_eq8"], outdir / f"data_gamma_{g}_master.nc")
-    table_md = write_table(
-        rows, outdir / "deviations.csv", outdir / "deviations.md",
-        title=f"Paper I Fig. 1: OILE map vs Eq. (8), foreground model, mu t <= {cfg['t_max']:g}")
+        run.save(r["ds_map"], f"data_gamma_{g}_oile.nc")
+        run.save(r["ds_eq8"], f"data_gamma_{g}_master.nc")
+    run.table(rows, "deviations",
+              title=f"Paper I Fig. 1: OILE map vs Eq. (8), foreground model, mu t <= {cfg['t_max']:g}",
+              note="`max_dP_map_vs_Eq8`: the largest |P_map − P_Eq8| (Euclidean norm of the 3-vector difference) "
+                   f"over all step ends, at `mu_t_at_max`; `absP_*_end` and `P*_map_end`: at μt = {cfg['t_max']:g}; "
+                   "`check_*`: largest distance of each engine from the closed-form solution (see `study.py`).")
     circ = run_circuits(cfg, results)
-    circ_md = ""
+    circ_rows = None
     if circ is not None:
         for key in ("dm", "shots", "fake"):
-            save(circ[key], outdir / f"data_gamma_{gamma_label(circ['gamma'])}_circuit_{key}.nc")
+            run.save(circ[key], f"data_gamma_{gamma_label(circ['gamma'])}_circuit_{key}.nc")
         circ_rows = circuit_rows(circ)
-        circ_md = write_table(circ_rows, outdir / "metrics.csv", outdir / "metrics.md",
-                              title=f"The same encounters as Qiskit circuits (gamma = {circ['gamma']:g}) vs the OILE map")
-    plot_fig1(cfg, results, outdir / "fig1.png", circ)
-    plot_deviation(results, outdir / "fig1_deviation.png")
-    report = write_report(cfg, results, rows, table_md, outdir, quick, time.perf_counter() - start,
-                          circ_rows if circ is not None else None, circ_md)
-    return str(report)
-
-
-if __name__ == "__main__":
-    import sys
-
-    print(main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parent / "out" / "paper1_fig1"))
+        run.table(circ_rows, "metrics",
+                  title=f"The same encounters as Qiskit circuits (gamma = {circ['gamma']:g}) vs the OILE map")
+    plot_fig1(run, cfg, results, "fig1.png", circ)
+    plot_deviation(run, results, "fig1_deviation.png")
+    return run.report(
+        title="Paper I Fig. 1: a foreground neutrino crossing a uniform medium",
+        intro=[f"Kost, Johns & Duan, arXiv:2402.05022, Sec. II. A foreground neutrino starts as ν_e, "
+               f"P0 = {_vec(cfg['P0'])} (flavor basis), and meets a fresh background neutrino in the state "
+               f"Q = {_vec(cfg['Q'])}, i.e. (ν_e + ν_x)/√2, in every interval Δz = γ/μ; v·u = {cfg['vdotu']:g}, "
+               "no vacuum terms. The discrete OILE map (engine `oile`, every step recorded) is compared with "
+               f"paper I Eq. (8) (engine `master`) for γ = {', '.join(f'{g:g}' for g in cfg['gammas'])} up to "
+               f"μt = {cfg['t_max']:g}."],
+        shows=findings(cfg, results, rows, circ_rows))

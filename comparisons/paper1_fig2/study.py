@@ -12,7 +12,7 @@ gamma and writes
 - ``metrics.csv`` / ``metrics.md``: one row per gamma: largest deviations from Eq. (14) and
   Eq. (17), the distance from the fixed point of Eq. (19), P_a -> (0, 0, <P_3>) in the mass
   basis, at the end, and the drift of the conserved <P_3>;
-- ``data_gamma_<g>_{oile,eq14,eq17}.nc`` and ``report.md``.
+- ``data_gamma_<g>_{oile,eq14,eq17}.nc`` and ``report.md`` / ``report.json``.
 
 Parameters come from ``config.toml`` (section ``[quick]`` for ``quick=True``). Only the
 public API of ``oile_q`` is used.
@@ -21,26 +21,20 @@ public API of ``oile_q`` is used.
 from __future__ import annotations
 
 import time
-import tomllib
-from pathlib import Path
 
 import numpy as np
 
 import oile_q
-from oile_q.compare import atomic_write, write_table
-from oile_q.results import group_means, mass_basis, save
+from oile_q.results import group_means, mass_basis
+from oile_q.studies import Study
 
-HERE = Path(__file__).resolve().parent
+STUDY = Study(__file__)
 STYLES = [":", "--", "-."]
 COLORS = ["tab:blue", "tab:orange", "tab:green"]
 
 
-def load_config(quick=False):
-    with open(HERE / "config.toml", "rb") as fh:
-        data = tomllib.load(fh)
-    cfg = {**data["scenario"], **data["run"]}
-    if quick:
-        cfg.update(data["quick"])
+def config(run):
+    cfg = {**run.config["scenario"], **run.config["run"]}
     cfg["gammas"] = sorted((float(g) for g in cfg["gammas"]), reverse=True)
     return cfg
 
@@ -103,19 +97,14 @@ def metrics(cfg, gamma, sim, eq14, eq17, t_sim):
     }
 
 
-def plot(cfg, runs, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot(run, cfg, runs, name):
+    plt = run.pyplot()
     fig, axes = plt.subplots(5, 2, figsize=(11, 12.5), sharex="col")
     labels = ["<P_1>", "<P_2>", "<P_3>", "|<P>|", "<|P|>"]
     for k, (gamma, (sc, sim, eq14, eq17, _)) in enumerate(runs.items()):
         c, ls = COLORS[k % 3], STYLES[k % 3]
         left = sim.sel(time=eq14.time.values, method="nearest")
         gl, g14 = group_means(left, "mass").sel(group="nu_e"), group_means(eq14, "mass").sel(group="nu_e")
-        late = sim.sel(time=eq17.time.values, method="nearest")
         full = sim.isel(time=sim.time.values > 0)
         er, e17 = ensemble_means(full).sel(group="all"), ensemble_means(eq17).sel(group="all")
         for col, (gs, ge, tt) in enumerate(((gl, g14, eq14.time.values), (er, e17, eq17.time.values))):
@@ -146,52 +135,47 @@ def plot(cfg, runs, path):
     fig.suptitle(f"Paper I Fig. 2: N = {n_all} bipolar ensemble (shading: range over particles), theta = {cfg['theta']:g}",
                  fontsize=11)
     fig.tight_layout()
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100), mode="wb")
-    plt.close(fig)
+    run.figure(fig, name, alt="Fig. 2",
+               caption="Left: the nu_e group's mean Bloch vector in the mass basis (shading: its range over "
+                       "particles), |<P>| and <|P|>, with the master equation (Eq. 14, thin black). Right: the whole "
+                       "ensemble to late times with Eq. (17) restarted from the simulation state at "
+                       f"mu t = {cfg['restart']:g} (thin lines).")
 
 
 def main(outdir, quick=False):
-    outdir = Path(outdir)
-    t0 = time.perf_counter()
-    cfg = load_config(quick)
+    run = STUDY.start(outdir, quick)
+    cfg = config(run)
     runs, rows = {}, []
     for gamma in cfg["gammas"]:
         sc, sim, eq14, eq17, t_sim = runs[gamma] = run_gamma(cfg, gamma)
         rows.append(metrics(cfg, gamma, sim, eq14, eq17, t_sim))
         for name, ds in (("oile", sim), ("eq14", eq14), ("eq17", eq17)):
-            save(ds, outdir / f"data_gamma_{gamma:g}_{name}.nc")
-    plot(cfg, runs, outdir / "fig2.png")
-    table = write_table(rows, outdir / "metrics.csv", outdir / "metrics.md",
-                        title="Paper I Fig. 2: OILE map vs Eqs. (14), (17) and the fixed point (19)")
-    elapsed = time.perf_counter() - t0
+            run.save(ds, f"data_gamma_{gamma:g}_{name}.nc")
+    plot(run, cfg, runs, "fig2.png")
+    run.table(rows, "metrics", title="Paper I Fig. 2: OILE map vs Eqs. (14), (17) and the fixed point (19)")
     best = min(rows, key=lambda r: r["gamma"])
     worst = max(rows, key=lambda r: r["gamma"])
     groups_text = ", ".join(f"{g['count']} {g['name']} with omega = {g['omega']:g} mu" for g in cfg["groups"])
-    lines = [
-        "# Paper I Fig. 2: collective oscillations and decoherence of a bipolar ensemble", "",
-        f"{sum(g['count'] for g in cfg['groups'])} particles ({groups_text}), "
-        f"random isotropic velocities (seed {cfg['seed']}), random perfect matchings (seed {cfg.get('schedule_seed')}), "
-        f"mixing angle theta = {cfg['theta']:g} (a Bloch-angle tilt 2 theta = {2 * cfg['theta']:g} in the mass basis, "
-        "the convention of the paper's authors' code).", "",
-        "![Fig. 2](fig2.png)", "",
-        "Left: the nu_e group's mean Bloch vector in the mass basis (shading: its range over particles), "
-        "|<P>| and <|P|>, with the master equation (Eq. 14, thin black). Right: the whole ensemble to late times "
-        f"with Eq. (17) restarted from the simulation state at mu t = {cfg['restart']:g} (thin lines).", "",
-        table, "",
-        "## What it shows", "",
-        f"- Eq. (14) tracks the nu_e group mean to {best['max_dmean_nue_vs_eq14']:.2g} for gamma = {best['gamma']:g} "
-        f"and to {worst['max_dmean_nue_vs_eq14']:.2g} for gamma = {worst['gamma']:g} over mu t <= {cfg['t_left']:g}; "
-        "with 100 particles part of the difference is sampling noise of one random schedule.",
-        f"- Quantum decoherence shrinks <|P|> on the time scale 1/(gamma mu): at the end (mu t = {cfg['t_right']:g}) "
-        + ", ".join(f"<|P|> = {r['final_mean_abs_P']:.3g} for gamma = {r['gamma']:g}" for r in rows) + ".",
-        "- Eq. (19): the largest distance of any P_a from the fixed point (0, 0, <P_3>) in the mass basis at the end is "
-        + ", ".join(f"{r['final_dist_to_eq19_fixed_point']:.2g} (gamma = {r['gamma']:g})" for r in rows) + ".",
-        f"- <P_3> = {rows[0]['P3_mean']:.6f} in the mass basis is conserved by the map: largest drift "
-        f"{max(r['P3_mean_drift'] for r in rows):.1e}.",
-        f"- Eq. (17), restarted at mu t = {cfg['restart']:g}, follows the whole-ensemble means to "
-        + ", ".join(f"{r['max_dmean_all_vs_eq17']:.2g} (gamma = {r['gamma']:g})" for r in rows) + ".", "",
-        f"Run: `oile-q study paper1_fig2{' --quick' if quick else ''}` ({elapsed:.0f} s, oile-q {oile_q.__version__}).",
-    ]
-    report = outdir / "report.md"
-    atomic_write(report, lambda fh: fh.write("\n".join(lines) + "\n"))
-    return report
+    return run.report(
+        title="Paper I Fig. 2: collective oscillations and decoherence of a bipolar ensemble",
+        intro=[f"{sum(g['count'] for g in cfg['groups'])} particles ({groups_text}), random isotropic velocities "
+               f"(seed {cfg['seed']}), random perfect matchings (seed {cfg.get('schedule_seed')}), mixing angle "
+               f"theta = {cfg['theta']:g} (nu_e starts at (sin 2 theta, 0, cos 2 theta) in the mass basis, a Bloch "
+               f"tilt of 2 theta = {2 * cfg['theta']:g}, as in the paper's authors' code); gamma = "
+               f"{', '.join(f'{g:g}' for g in cfg['gammas'])}."],
+        shows=[
+            f"Eq. (14) tracks the nu_e group mean to {best['max_dmean_nue_vs_eq14']:.2g} for gamma = "
+            f"{best['gamma']:g} and to {worst['max_dmean_nue_vs_eq14']:.2g} for gamma = {worst['gamma']:g} over "
+            f"mu t <= {cfg['t_left']:g}; with {sum(g['count'] for g in cfg['groups'])} particles part of the "
+            "difference is sampling noise of one random schedule.",
+            f"Quantum decoherence shrinks <|P|> on the time scale 1/(gamma mu): at the end (mu t = "
+            f"{cfg['t_right']:g}) "
+            + ", ".join(f"<|P|> = {r['final_mean_abs_P']:.3g} for gamma = {r['gamma']:g}" for r in rows) + ".",
+            "Eq. (19): the largest distance of any P_a from the fixed point (0, 0, <P_3>) in the mass basis at the "
+            "end is " + ", ".join(f"{r['final_dist_to_eq19_fixed_point']:.2g} (gamma = {r['gamma']:g})" for r in rows)
+            + ".",
+            f"<P_3> = {rows[0]['P3_mean']:.6f} in the mass basis is conserved by the map: largest drift "
+            f"{max(r['P3_mean_drift'] for r in rows):.1e}.",
+            f"Eq. (17), restarted at mu t = {cfg['restart']:g}, follows the whole-ensemble means to "
+            + ", ".join(f"{r['max_dmean_all_vs_eq17']:.2g} (gamma = {r['gamma']:g})" for r in rows) + ".",
+        ])

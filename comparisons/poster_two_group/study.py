@@ -10,39 +10,22 @@ partner with probability p. The study runs the discrete map (``oile``, schedule
   (range over particles) shaded, |<P>| and <|P|>, against mu t (log axis);
 - ``metrics.csv`` / ``metrics.md``: per group, the largest deviation of the map's group mean
   from the master equation, and the final |<P>| and <|P|>;
-- ``data_oile.nc``, ``data_master.nc`` and ``report.md``.
+- ``data_oile.nc``, ``data_master.nc`` and ``report.md`` / ``report.json``.
 """
 
 from __future__ import annotations
 
-import time
-import tomllib
-from pathlib import Path
-
 import numpy as np
 
 import oile_q
-from oile_q.compare import atomic_write, write_table
-from oile_q.results import group_means, mass_p3_sum, save
+from oile_q.results import group_means, mass_p3_sum
+from oile_q.studies import Study
 
-HERE = Path(__file__).resolve().parent
-
-
-def load_config(quick=False):
-    with open(HERE / "config.toml", "rb") as fh:
-        data = tomllib.load(fh)
-    cfg = {**data["scenario"], **data["run"]}
-    if quick:
-        cfg.update(data["quick"])
-    return cfg
+STUDY = Study(__file__)
 
 
-def plot(sim, eq, cfg, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot(run, sim, eq, cfg, name):
+    plt = run.pyplot()
     gs, ge = group_means(sim, "mass"), group_means(eq, "mass")
     ts, te = sim.time.values, eq.time.values
     fig, axes = plt.subplots(5, 1, figsize=(7.5, 11), sharex=True)
@@ -68,23 +51,19 @@ def plot(sim, eq, cfg, path):
     axes[0].set_title(f"Two-group gas, gamma = {cfg['gamma']:g}, Poisson encounters p = {cfg['p']:g} "
                       "(shading: spread within a group)", fontsize=10)
     fig.tight_layout()
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100), mode="wb")
-    plt.close(fig)
+    run.figure(fig, name, alt="two-group gas")
 
 
 def main(outdir, quick=False):
-    outdir = Path(outdir)
-    t0 = time.perf_counter()
-    cfg = load_config(quick)
+    run = STUDY.start(outdir, quick)
+    cfg = {**run.config["scenario"], **run.config["run"]}
     sc = oile_q.Scenario.from_groups(cfg["groups"], gamma=cfg["gamma"], theta=cfg["theta"], seed=cfg["seed"])
     dt = cfg["p"] * cfg["gamma"]
     times = np.unique(np.round(np.concatenate([[0.0], np.geomspace(dt, cfg["t_max"], 600)]) / dt) * dt)
     kw = dict(schedule="poisson", p=cfg["p"])
-    sim = oile_q.run(sc, "oile", times=times, seed=cfg["schedule_seed"], progress=True, **kw)
-    eq = oile_q.run(sc, "master", times=sim.time.values, rtol=1e-9, atol=1e-11, **kw)
-    save(sim, outdir / "data_oile.nc")
-    save(eq, outdir / "data_master.nc")
-    plot(sim, eq, cfg, outdir / "two_group.png")
+    sim = run.save(oile_q.run(sc, "oile", times=times, seed=cfg["schedule_seed"], progress=True, **kw), "data_oile.nc")
+    eq = run.save(oile_q.run(sc, "master", times=sim.time.values, rtol=1e-9, atol=1e-11, **kw), "data_master.nc")
+    plot(run, sim, eq, cfg, "two_group.png")
     gs, ge = group_means(sim, "mass"), group_means(eq, "mass")
     rows = []
     for g in gs.group.values:
@@ -96,26 +75,20 @@ def main(outdir, quick=False):
                      "final_mean_abs": float(a["mean_abs"].values[-1]),
                      "final_spread_P3": float(a["max"].values[-1, 2] - a["min"].values[-1, 2])})
     p3 = mass_p3_sum(sim).values
-    table = write_table(rows, outdir / "metrics.csv", outdir / "metrics.md",
-                        title=f"Two-group gas, Poisson encounters: OILE map vs master equation (mu t <= {cfg['t_max']:g})")
-    elapsed = time.perf_counter() - t0
-    lines = [
-        "# Two-group neutrino gas with Poisson-timed encounters (poster, simple situation 2)", "",
-        f"gamma = {cfg['gamma']:g}, p = {cfg['p']:g} (a step lasts mu dt = {dt:g}), "
-        + ", ".join(f"{g['count']} {g['name']} (omega = {g['omega']:g} mu)" for g in cfg["groups"])
-        + f", theta = {cfg['theta']:g}, random isotropic velocities (seed {cfg['seed']}), schedule seed "
-        f"{cfg['schedule_seed']}; mu t up to {cfg['t_max']:g} (gamma mu t = {cfg['gamma'] * cfg['t_max']:g}).", "",
-        "![two-group gas](two_group.png)", "",
-        table, "",
-        "## What it shows", "",
-        "- After the first mean-field equilibration the spread within each group collapses while the group means "
-        "drift slowly (gamma mu t ~ 1 and beyond): entanglement moves the gas along a path of mean-field equilibria.",
-        "- The Poisson variant of the master equation (the O(gamma) bracket weighted by p, derived in "
-        "`oile_q.engines.run_master`) follows the group means to "
-        + ", ".join(f"{r['max_dmean_vs_master']:.2g} ({r['group']})" for r in rows) + ".",
-        f"- The mass-basis sum of P_3 is conserved to {float(np.abs(p3 - p3[0]).max()):.1e}.", "",
-        f"Run: `oile-q study poster_two_group{' --quick' if quick else ''}` ({elapsed:.0f} s, oile-q {oile_q.__version__}).",
-    ]
-    report = outdir / "report.md"
-    atomic_write(report, lambda fh: fh.write("\n".join(lines) + "\n"))
-    return report
+    run.table(rows, "metrics",
+              title=f"Two-group gas, Poisson encounters: OILE map vs master equation (mu t <= {cfg['t_max']:g})")
+    return run.report(
+        title="Two-group neutrino gas with Poisson-timed encounters (poster, simple situation 2)",
+        intro=[f"gamma = {cfg['gamma']:g}, p = {cfg['p']:g} (a step lasts mu dt = {dt:g}), "
+               + ", ".join(f"{g['count']} {g['name']} (omega = {g['omega']:g} mu)" for g in cfg["groups"])
+               + f", theta = {cfg['theta']:g}, random isotropic velocities (seed {cfg['seed']}), schedule seed "
+               f"{cfg['schedule_seed']}; mu t up to {cfg['t_max']:g} (gamma mu t = {cfg['gamma'] * cfg['t_max']:g})."],
+        shows=[
+            "After the first mean-field equilibration the spread within each group collapses while the group means "
+            "drift slowly (gamma mu t ~ 1 and beyond): entanglement moves the gas along a path of mean-field "
+            "equilibria.",
+            "The Poisson variant of the master equation (the O(gamma) bracket weighted by p, derived in "
+            "`oile_q/engines/master.py`) follows the group means to "
+            + ", ".join(f"{r['max_dmean_vs_master']:.2g} ({r['group']})" for r in rows) + ".",
+            f"The mass-basis sum of P_3 is conserved to {float(np.abs(p3 - p3[0]).max()):.1e}.",
+        ])
