@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench install clean
+.PHONY: demo test test-slow bench notebooks install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_oile.py
 	$(BIN)/python benchmarks/bench_circuits.py
 	$(BIN)/python benchmarks/bench_exact.py
+
+# The teaching notebooks (notebooks/NN_*.py, Jupytext) executed at full size into notebooks/_build/
+# (.ipynb with outputs, figures as PNG); tests/test_notebooks.py runs them in quick mode.
+notebooks: $(STAMP)
+	$(BIN)/python notebooks/render.py
 
 clean:
 	rm -rf $(VENV) comparisons/out .pytest_cache
