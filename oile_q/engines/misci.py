@@ -1,0 +1,662 @@
+r"""The ``misci`` engine: miscidynamics -- the slow path along quasi-steady states (QSS), at a cost
+independent of gamma (DESIGN.md section 7; paper II, arXiv:2508.14331).
+
+Two stages:
+
+1. **Start.** The first few hundred 1/mu (flavor pendulum, kinematic decoherence) are no QSS.
+   The master equation (``master`` engine; cost fixed in mu t) runs until a window of
+   ``window`` mu t has a steady |M_perp| (relative scatter about a straight line, and the
+   mismatch between the measured and the self-consistent mode, both <= ``qss_tol``; after
+   ``switch_by`` a scatter up to ``scatter_max`` is accepted, since at small gamma a finite gas
+   keeps a residual collective oscillation that only decoherence, at tau ~ 1, damps); then
+   ``oile_q.qss.qss_from_dataset`` measures Omega, the signed lengths c_a and the dephased
+   parts q_a^2 there. Or the user gives the switch time (``switch_time``) or a result to start
+   from (``start``). The attributes say which and when.
+2. **Slow flow** in tau = gamma mu t (mass basis, B = (0, 0, 1), units of mu), with the axes
+   h_a = h(omega_a; Omega, m) re-solved from Q1-Q2 at fixed M3 at every evaluation:
+
+   .. math::
+
+       \frac{dc_a}{d\tau} &= -\left(\langle g_{ab}^2\rangle_b c_a - h_a\cdot\langle g_{ab}^2 P_b\rangle_b\right)
+                            + \frac{s}{2} c_a |M_a \times h_a|^2, \\
+       \frac{dq_a^2}{d\tau} &= \left[-2\langle g_{ab}^2\rangle_b + s\left(|M_a|^2
+                               - \tfrac12 |M_a\times h_a|^2\right)\right] q_a^2 + S_a, \\
+       S_a &= \langle g_{ab}^2 |P_b \times P_a|^2\rangle_b - s |M_a \times P_a|^2 ,
+
+   with P_b = c_b h_b, M_a = <g_ab P_b>_b and, in S_a, the phase average over the dephased
+   parts: E[P_a P_a^T] = c_a^2 h_a h_a^T + (q_a^2/2)(1 - h_a h_a^T), |P_a|^2 = c_a^2 + q_a^2.
+   ``weights="isotropic"`` is paper I Eq. (17): <g^2> -> 4/3, M_a -> <P> = (m, 0, M3).
+   The precession phase is integrated alongside: d(gamma phi)/dtau = Omega / mu.
+
+**Poisson timing** (schedule "poisson", probability p per step of mu t = p gamma): the
+decoherence term is unchanged and the O(gamma) bracket of the master equation enters with
+weight s = p (see ``oile_q.engines.master``), so the terms marked ``s`` above take s = p. The
+source follows from the exact encounter map: a particle meets a partner with probability p in
+a step of d tau = p gamma^2, and E d|P_a|^2 per meeting is
+gamma^2 g^2 [-2(|P_a|^2 - P_a.P_b) + |P_a x P_b|^2], while the master equation's rate carries
+s |M_a x P_a|^2; the difference per unit tau is S_a with s = p. Every-step schedules
+(matching, round-robin) take s = 1; explicit schedule arrays are refused (the flow is the
+schedule average of random encounters, not a replay).
+
+**Cost.** The axes depend on omega only, so Q1-Q2 need one weighted sum of c per distinct
+frequency (K of them), and every partner sum is a velocity-moment sum over 2K + 2 scalar fields
+per particle (``flow_terms``: <g^2 P_b> = sum_k h_k <g^2 c_b [b in k]>, and likewise M_a and
+<g^2 E[P_b P_b^T]> for S_a), computed in one compiled O(N) pass (``_misci_kernels``). Nothing
+depends on 1/gamma: the flow takes the same steps in tau for every gamma. The start costs a
+fixed stretch of mu t (~200-1200) of the O(N) master equation; ``start_sample`` runs it on a
+stratified sample so that it does not grow with N either, at the price of an O(1e-2) change
+of the path (the transient of a finite gas decides which QSS it ends in).
+
+**Output.** ``P`` (time, particle, component), flavor basis: before the switch, the start's
+own vectors (from a ``start`` Dataset: its vectors at the nearest time within half a step of
+gamma, NaN where it has none; with ``start_sample``, NaN for particles outside the sample);
+after it, c_a h_a turned about B by the integrated phase -- *phase-approximate* (its error
+grows like (1/gamma) int dOmega dtau) and without the dephased parts (which average out of
+every group mean). The phase-invariant observables are extras per group (dimension ``group``,
+labels in coordinate ``group_name``; before the switch over the start's particles): mass-basis
+P_3 and |P_perp| of the group mean, |<P>| and <|P|> (the latter with q_a:
+<sqrt(c_a^2 + q_a^2)>), the signed <c_a> (``group_c``), plus ``Omega`` and ``qss_m`` (NaN
+before the switch). Attributes: ``misci_start`` ("automatic", "automatic-relaxed",
+"switch_time" or "dataset"), ``misci_switch_time`` (mu t), ``misci_tau0``, ``misci_qss`` (the
+measured QSS and its quality figures, JSON), ``misci_criterion``, ``phase_approximate``.
+
+Example
+-------
+>>> import numpy as np, oile_q
+>>> sc = oile_q.Scenario.from_groups([dict(name="nu_e", count=12, flavor="e", omega=0.1),
+...                                   dict(name="nu_x", count=8, flavor="x", omega=0.2)],
+...                                  gamma=1e-3, theta=5e-4, seed=1)
+>>> ds = oile_q.run(sc, "misci", times=np.linspace(0, 1e4, 11))       # to tau = 10
+>>> ds.attrs["misci_start"].startswith("automatic"), ds.group_P3.dims
+(True, ('time', 'group'))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time as _time
+
+import numpy as np
+
+from ..conventions import flavor_to_mass, mass_to_flavor
+from ..engine import Cost, Engine, Option, Output
+from ..errors import InputError, describe
+from ..moments import Moments
+from ..qss import NoQSSError, detrended_scatter, qss_from_samples, solve_reduced
+from ._ode import ODE_OPTIONS
+
+__all__ = ["MisciEngine", "FlowState", "flow_rhs", "flow_terms"]
+
+_START_RECORD = 0.5  # mu t between the start's samples in the QSS window
+_CHECK_EVERY = 5.0  # mu t between checks of the automatic criterion
+
+
+def _check_start(value):
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover
+        raise InputError("`start` needs xarray.") from None
+    if not isinstance(value, xr.Dataset) or "P" not in value or "time" not in value.coords:
+        raise InputError(f"`start` must be a result (xarray.Dataset with P and time) of this scenario; "
+                         f"got {describe(value)}.")
+    return value
+
+
+def _ode_option(opt, default):
+    return dataclasses.replace(opt, default=default)
+
+
+class MisciEngine(Engine):
+    name = "misci"
+    summary = ("miscidynamics: master equation through the transient, then the slow path along "
+               "quasi-steady states in tau = gamma mu t (cost independent of gamma)")
+    grid = "continuous"
+    supports = frozenset({"ensemble", "poisson"})
+    options = (
+        Option("weights", "encounter weights of the flow: 'g' (g_ab = 1 - v_a.v_b, velocity moments) or "
+               "'isotropic' (paper I Eq. 17: <g^2> = 4/3, M = <P>); the start uses the same",
+               default="g", kind="choice", choices=("g", "isotropic")),
+        Option("switch_time", "mu t of the switch from the master equation to the flow (default: the first "
+               "time the QSS criterion holds)", default=None, kind="float", low=0.0),
+        Option("start", "a result (xarray.Dataset) of this scenario: the QSS is measured in the window "
+               "ending at its last time, and the flow starts there", default=None, kind="any",
+               check=_check_start, record=False, cli=False),
+        Option("window", "length in mu t of the window the QSS is measured in", default=50.0, kind="float",
+               positive=True),
+        Option("qss_tol", "QSS criterion: detrended relative scatter of |M_perp| and relative mismatch of "
+               "the measured mode must both be <= this", default=0.01, kind="float", positive=True),
+        Option("switch_by", "after this mu t the automatic criterion accepts a self-consistent mode whose "
+               "|M_perp| still oscillates by up to `scatter_max` (small gamma: a finite gas keeps a residual "
+               "collective oscillation until decoherence damps it)", default=600.0, kind="float", positive=True),
+        Option("scatter_max", "the relaxed criterion's bound on the scatter of |M_perp|", default=0.1,
+               kind="float", positive=True),
+        Option("switch_max", "give up the automatic search for a QSS at this mu t", default=3000.0,
+               kind="float", positive=True),
+        Option("start_sample", "run the start on this many particles (a sample stratified by group, evenly "
+               "spread through each group) and give every particle its group's mean c and q^2 at the switch: "
+               "the start's cost no longer grows with N, but it is an approximation (the smaller gas's "
+               "transient ends in a slightly different QSS: at N = 10^4 a 400-particle start moved the group "
+               "means by 0.8-2e-2 for tau in [3, 10]); P before the switch then holds the sample only",
+               default=None, kind="int", low=4),
+        Option("include_source", "include S_a, the purity source from the random choice of partners "
+               "(affects <|P|> only)", default=True, kind="bool"),
+        _ode_option(ODE_OPTIONS[0], "DOP853"),
+        _ode_option(ODE_OPTIONS[1], 1e-9),
+        _ode_option(ODE_OPTIONS[2], 1e-11),
+    )
+
+    # ------------------------------------------------------------------ checks
+    def check(self, request):
+        sc, opts = request.scenario, request.options
+        if np.unique(sc.omega).size < 2:
+            raise InputError(
+                f"`scenario` has one vacuum frequency (omega = {sc.omega[0]:g}): misci needs at least two "
+                "distinct frequencies; with one, a QSS is a rigid precession at Omega = -omega and there is "
+                "no miscidynamic path to follow (use 'master').")
+        if request.schedule.kind == "explicit":
+            raise InputError(
+                "`schedule` arrays are not supported by engine 'misci': it follows the schedule-averaged flow of "
+                "random encounters ('matching', 'round-robin' or 'poisson' with p), not a replayed schedule.")
+        t_end = float(request.times[-1])
+        T0 = opts["switch_time"]
+        if T0 is not None and opts["start"] is not None:
+            raise InputError("give only one of `switch_time` or `start`; got both.")
+        if T0 is not None and T0 >= t_end:
+            raise InputError(f"`switch_time` must be before the run's end at mu t = {t_end:g}; got {T0:g}.")
+        ds = opts["start"]
+        if ds is not None:
+            self._check_start_matches(ds, sc, t_end)
+
+    @staticmethod
+    def _check_start_matches(ds, sc, t_end):
+        n = ds.sizes.get("particle")
+        if n != sc.n:
+            raise InputError(f"`start` holds {n} particles; the scenario has {sc.n}.")
+        if "omega" in ds.coords and not np.allclose(np.asarray(ds["omega"], dtype=float), sc.omega):
+            raise InputError("`start` has other vacuum frequencies than the scenario (coordinate omega).")
+        theta = float(ds.attrs.get("theta", sc.theta))
+        if abs(theta - sc.theta) > 1e-15:
+            raise InputError(f"`start` has theta = {theta:g}; the scenario has {sc.theta:g}.")
+        t_last = float(ds["time"].values[-1])
+        if t_last >= t_end:
+            raise InputError(f"`start` ends at mu t = {t_last:g}, not before the run's end at mu t = {t_end:g}.")
+
+    def estimate(self, request):
+        """Master-equation start (~10 right-hand sides per mu t, ~0.5 us per particle each, to mu t
+        ~ 300-600) plus ~500 flow evaluations (~0.2 us per particle each); no 1/gamma anywhere."""
+        sc, opts = request.scenario, request.options
+        t_start = opts["switch_time"] if opts["switch_time"] is not None else 450.0
+        if opts["start"] is not None:
+            t_start = 0.0
+        n_start = sc.n if opts["start_sample"] is None else min(sc.n, opts["start_sample"])
+        start_s = 10.0 * t_start * n_start * 0.5e-6
+        flow_s = 500 * (1e-3 + sc.n * 2e-7)
+        return Cost(seconds=start_s + flow_s, memory_bytes=24.0 * sc.n * len(request.times),
+                    what=f"master equation to mu t ~ {t_start:g} on {n_start} particles, then ~500 flow evaluations "
+                    f"on {sc.n} (independent of gamma)", hint="`start_sample` for large N, or a given `start`")
+
+    # ------------------------------------------------------------------ run
+    def run(self, request):
+        sc, opts = request.scenario, request.options
+        times = np.asarray(request.times, dtype=float)
+        stats = {}
+        wall0 = _time.perf_counter()
+        s = 1.0 if request.schedule.p is None else float(request.schedule.p)
+        sample = None
+        if opts["start_sample"] is not None and opts["start"] is None and opts["start_sample"] < sc.n:
+            sample = _stratified_sample(sc.group, opts["start_sample"])
+            sub = dataclasses.replace(request, scenario=_subscenario(sc, sample))
+            start, P_sub = self._start(sub, stats)
+            start["fit"] = _spread_fit(start["fit"], sc, sample)
+            P_before = np.full((len(P_sub), sc.n, 3), np.nan)
+            P_before[:, sample] = P_sub
+        else:
+            start, P_before = self._start(request, stats)
+        fit, T0, mode = start["fit"], start["T0"], start["mode"]
+        stats["start_wall_s"] = round(_time.perf_counter() - wall0, 4)
+
+        # the flow
+        wall1 = _time.perf_counter()
+        after = times > T0 + 1e-12
+        n = sc.n
+        state = FlowState.make(sc, fit, weights=opts["weights"], s=s, include_source=opts["include_source"])
+        out_c, out_q2, out_psi, qss_t = _integrate_flow(state, fit, sc.gamma * T0, sc.gamma * times[after], opts,
+                                                        stats)
+        stats["flow_wall_s"] = round(_time.perf_counter() - wall1, 4)
+
+        # assemble: P (flavor basis), group observables, Omega and m
+        P = np.full((len(times), n, 3), np.nan)
+        before = ~after
+        if before.any():
+            P[before] = P_before
+        Omega = np.full(len(times), np.nan)
+        mm = np.full(len(times), np.nan)
+        labels = np.unique(sc.group)
+        gidx = np.searchsorted(labels, sc.group)
+        counts = np.bincount(gidx, minlength=len(labels)).astype(float)
+        G = np.full((4, len(times), len(labels)), np.nan)
+        Gc = np.full((len(times), len(labels)), np.nan)
+        if before.any():
+            keep = np.arange(n) if sample is None else sample
+            Pm = flavor_to_mass(P_before[:, keep], sc.theta)
+            G[:, before] = _group_observables(Pm, np.sqrt((Pm ** 2).sum(-1)), gidx[keep],
+                                              np.bincount(gidx[keep], minlength=len(labels)).astype(float))
+        if after.any():
+            phase = fit.phase + out_psi / sc.gamma
+            H = np.stack([q.h for q in qss_t])[:, state.idx]  # (T, N, 3) axes, co-rotating frame
+            Prot = out_c[..., None] * H
+            cs, sn = np.cos(phase)[:, None], np.sin(phase)[:, None]
+            Plab = np.stack([cs * Prot[..., 0] - sn * Prot[..., 1], sn * Prot[..., 0] + cs * Prot[..., 1],
+                             Prot[..., 2]], -1)
+            P[after] = mass_to_flavor(Plab, sc.theta)
+            G[:, after] = _group_observables(Prot, np.sqrt(out_c ** 2 + out_q2), gidx, counts)
+            Gc[after] = _group_sums(out_c, gidx, len(labels)) / counts
+            Omega[after] = [q.Omega * sc.mu for q in qss_t]
+            mm[after] = [q.m for q in qss_t]
+        extras = _extras(G, Gc, Omega, mm, times, labels)
+        attrs = {
+            "misci_start": mode,
+            "misci_switch_time": float(T0),
+            "misci_tau0": float(sc.gamma * T0),
+            "misci_qss": json.dumps(fit.summary(), sort_keys=True),
+            "misci_weights": opts["weights"],
+            "misci_s": s,
+            "phase_approximate": ("P after misci_switch_time is c_a h_a turned about B by the integrated phase: "
+                                  "phase-approximate (error ~ (1/gamma) int dOmega dtau) and without the dephased "
+                                  "parts q_a; use the group_* extras and Omega for phase-invariant observables"),
+        }
+        if sample is not None:
+            attrs["misci_start_sample"] = int(len(sample))
+        if mode == "automatic":
+            attrs["misci_criterion"] = (f"first window of {opts['window']:g} mu t with detrended relative scatter "
+                                        f"of |M_perp| and mode mismatch <= {opts['qss_tol']:g}")
+        elif mode == "automatic-relaxed":
+            attrs["misci_criterion"] = (
+                f"no window of {opts['window']:g} mu t had |M_perp| steady to {opts['qss_tol']:g} by mu t = "
+                f"{opts['switch_by']:g}; first later window with mode mismatch <= {opts['qss_tol']:g} and scatter "
+                f"<= {opts['scatter_max']:g} (here {fit.scatter:.3g}: a residual collective oscillation the flow "
+                "averages over)")
+        return Output(P=P, extras=extras, stats=stats, attrs=attrs)
+
+    # ------------------------------------------------------------------ the start
+    def _start(self, request, stats):
+        """Returns ({fit, T0, mode}, P_before): the QSS fit, the switch time, how it was chosen, and the
+        start's Bloch vectors (flavor basis) at the requested times <= T0."""
+        sc, opts = request.scenario, request.options
+        times = np.asarray(request.times, dtype=float)
+        W, tol = opts["window"], opts["qss_tol"]
+        if opts["start"] is not None:
+            ds = opts["start"]
+            T0 = float(ds["time"].values[-1])
+            from ..results import mass_basis
+
+            where = f"`start` (its last window, mu t {max(T0 - W, 0):g} to {T0:g})"
+            fit = _measure(np.asarray(ds["time"], dtype=float), np.asarray(mass_basis(ds)), sc.omega, sc.mu, T0, W,
+                           where)
+            _require_quality(fit, tol, where)
+            before = times[times <= T0 + 1e-12]
+            P_before = np.full((len(before), sc.n, 3), np.nan)
+            tt = np.asarray(ds["time"], dtype=float)
+            # a discrete engine's times are step ends (requested times rounded): half a step matches
+            tol = 0.5 * sc.gamma * (1 + 1e-9)
+            for i, t in enumerate(before):
+                j = int(np.argmin(np.abs(tt - t)))
+                if abs(tt[j] - t) <= tol:
+                    P_before[i] = np.asarray(ds["P"][j])
+            stats["master_rhs_evals"] = 0
+            return {"fit": fit, "T0": T0, "mode": "dataset"}, P_before
+        runner = _MasterRunner(request, stats)
+        if opts["switch_time"] is not None:
+            T0 = float(opts["switch_time"])
+            t, Pm = runner.advance(T0, times)
+            where = f"`switch_time` = {T0:g} (window mu t {max(T0 - W, 0):g} to {T0:g})"
+            fit = _measure(t, Pm, sc.omega, sc.mu, T0, W, where)
+            _require_quality(fit, tol, where)
+            return {"fit": fit, "T0": T0, "mode": "switch_time"}, runner.P_at(times[times <= T0 + 1e-12])
+        # automatic: advance in chunks, check windows every _CHECK_EVERY mu t; after `switch_by`
+        # accept a window whose |M_perp| still oscillates (up to `scatter_max`) if the measured mode is
+        # self-consistent: at small gamma nothing but decoherence (tau ~ 1) damps the residual
+        # collective oscillation of a finite gas, so the strict criterion may never hold.
+        t_end = float(times[-1])
+        limit = min(opts["switch_max"], t_end)
+        relax_at = opts["switch_by"]
+        T = 0.0
+        last_reason = ""
+        while T < limit - 1e-9:
+            T_next = min(T + W, limit)
+            t, Pm = runner.advance(T_next, times)
+            checks = np.arange(max(W, np.ceil(T / _CHECK_EVERY) * _CHECK_EVERY), T_next + 1e-9, _CHECK_EVERY)
+            for Tc in checks:
+                relaxed = Tc >= relax_at
+                bound = max(tol, opts["scatter_max"]) if relaxed else tol
+                scatter = _scatter(t, Pm, Tc, W)
+                if scatter > bound:
+                    last_reason = f"scatter {scatter:.3g} at mu t = {Tc:g}"
+                    continue
+                try:
+                    fit = qss_from_samples(t, Pm, sc.omega, mu=sc.mu, t_end=Tc, window=W)
+                except NoQSSError as err:
+                    last_reason = f"no QSS at mu t = {Tc:g} ({err})"
+                    continue
+                if fit.mismatch <= tol:
+                    mode = "automatic" if fit.scatter <= tol else "automatic-relaxed"
+                    return ({"fit": fit, "T0": float(Tc), "mode": mode},
+                            runner.P_at(times[times <= Tc + 1e-12]))
+                last_reason = f"mismatch {fit.mismatch:.3g} at mu t = {Tc:g}"
+            T = T_next
+        raise InputError(
+            f"no QSS found by mu t = {limit:g} (`switch_max` {opts['switch_max']:g}, run end {t_end:g}): the QSS "
+            f"criterion (`qss_tol` = {tol:g} over `window` = {W:g}) never held; last: {last_reason}.")
+
+
+def _stratified_sample(group, size):
+    """Indices of about ``size`` particles, each group represented in proportion (at least 2),
+    evenly spread through the group; an even count (the start's matching schedule needs one)."""
+    labels, inv = np.unique(group, return_inverse=True)
+    n = len(group)
+    picks = []
+    for k in range(len(labels)):
+        members = np.flatnonzero(inv == k)
+        take = min(len(members), max(2, int(round(size * len(members) / n))))
+        picks.append(members[np.round(np.linspace(0, len(members) - 1, take)).astype(int)])
+    idx = np.unique(np.concatenate(picks))
+    if len(idx) % 2:
+        rest = np.setdiff1d(np.arange(n), idx)
+        idx = np.sort(np.append(idx, rest[0]))
+    return idx
+
+
+def _subscenario(sc, idx):
+    from ..scenario import Scenario
+
+    return Scenario(sc.P0[idx], sc.omega[idx], sc.velocity[idx], gamma=sc.gamma, theta=sc.theta, mu=sc.mu,
+                    group=[str(g) for g in sc.group[idx]])
+
+
+def _spread_fit(fit, sc, idx):
+    """The sample's QSS carried to every particle: each gets its group's (and frequency's) mean c and
+    q^2 over the sample; (Omega, m) re-solved at the whole gas's conserved M3."""
+    from ..qss import solve_qss
+
+    key = np.char.add(np.char.add(sc.group.astype(str), "|"), sc.omega.astype(str))
+    c = np.empty(sc.n)
+    q2 = np.empty(sc.n)
+    for k in np.unique(key):
+        members = key == k
+        in_sample = members[idx]
+        if not in_sample.any():
+            raise InputError(f"`start_sample` misses the particles of group|omega {k}; give a larger sample.")
+        c[members] = fit.c[in_sample].mean()
+        q2[members] = fit.q2[in_sample].mean()
+    M3 = float(flavor_to_mass(sc.P0, sc.theta)[:, 2].mean())
+    q = solve_qss(c, sc.omega, M3=M3, mu=sc.mu, guess=(fit.qss.Omega, fit.qss.m))
+    return dataclasses.replace(fit, qss=q, c=c, q2=q2)
+
+
+class _MasterRunner:
+    """The master equation advanced in chunks through the public ``oile_q.run``; keeps the samples
+    (flavor and mass basis) of the QSS window grid and of the requested times."""
+
+    def __init__(self, request, stats):
+        from ..scenario import Scenario
+
+        self.sc = request.scenario
+        self.stats = stats
+        stats["master_rhs_evals"] = 0
+        opts = request.options
+        sched = request.schedule
+        self.kw = dict(isotropic=opts["weights"] == "isotropic", method=opts["method"], rtol=opts["rtol"],
+                       atol=opts["atol"])
+        if sched.p is not None:
+            self.kw.update(schedule="poisson", p=sched.p, seed=sched.seed)
+        self.Scenario = Scenario
+        self.T = 0.0
+        self.P = np.asarray(self.sc.P0, dtype=float)
+        self.t_all = [np.array([0.0])]
+        self.P_all = [self.P[None].copy()]
+
+    @property
+    def times(self):
+        return np.concatenate(self.t_all)
+
+    def advance(self, T_to, want_times):
+        """Run from the current time to T_to; returns (times, mass-basis P) of every sample so far."""
+        import oile_q
+
+        if T_to > self.T + 1e-12:
+            grid = np.arange(self.T, T_to + 1e-9, _START_RECORD)
+            extra = want_times[(want_times > self.T) & (want_times <= T_to + 1e-12)]
+            grid = np.unique(np.concatenate([grid, extra, [T_to]]))
+            grid = grid[grid > self.T + 1e-12]
+            sc = self.sc
+            P0 = self.P / np.maximum(1.0, np.linalg.norm(self.P, axis=1))[:, None]
+            chunk = self.Scenario(P0, sc.omega, sc.velocity, gamma=sc.gamma, theta=sc.theta, mu=sc.mu,
+                                  group=list(sc.group))
+            ds = oile_q.run(chunk, "master", times=np.concatenate([[0.0], grid - self.T]), **self.kw)
+            self.stats["master_rhs_evals"] += json.loads(ds.attrs["engine_stats"]).get("rhs_evals", 0)
+            Pn = np.asarray(ds["P"])[1:]
+            self.t_all.append(grid)
+            self.P_all.append(Pn)
+            self.T = float(grid[-1])
+            self.P = Pn[-1]
+        t = np.concatenate(self.t_all)
+        self.t_all = [t]
+        self.P_all = [np.concatenate(self.P_all)]
+        return t, flavor_to_mass(self.P_all[0], self.sc.theta)
+
+    def P_at(self, times):
+        t_all, P_all = self.t_all[0], self.P_all[0]
+        out = np.empty((len(times), self.sc.n, 3))
+        for i, t in enumerate(times):
+            j = int(np.argmin(np.abs(t_all - t)))
+            if abs(t_all[j] - t) > 1e-9 * max(1.0, t):  # pragma: no cover - the grid holds every time
+                raise RuntimeError(f"master start has no sample at mu t = {t}")
+            out[i] = P_all[j]
+        return out
+
+
+def _scatter(t, Pm, T, W):
+    """Detrended relative scatter of |M_perp| (mass basis) over [T - W, T]."""
+    sel = (t >= T - W - 1e-9) & (t <= T + 1e-9)
+    M = Pm[sel].mean(1)
+    a = np.hypot(M[:, 0], M[:, 1])
+    if not np.all(a > 0):
+        return np.inf
+    return detrended_scatter(t[sel], a)
+
+
+def _measure(t, Pm, omega, mu, T0, W, where):
+    try:
+        return qss_from_samples(t, Pm, omega, mu=mu, t_end=T0, window=W)
+    except NoQSSError as err:
+        raise NoQSSError(f"{where} is not in a QSS: {err}") from err
+
+
+def _require_quality(fit, tol, where):
+    if fit.scatter > tol or fit.mismatch > tol:
+        raise InputError(
+            f"{where} is not in a QSS (the transient has not ended): |M_perp| scatters by {fit.scatter:.3g} and "
+            f"the measured mode misses the self-consistent one by {fit.mismatch:.3g} (`qss_tol` = {tol:g}); "
+            "start later, or leave `switch_time` unset for the automatic criterion.")
+
+
+# --------------------------------------------------------------------------- the flow
+
+
+@dataclasses.dataclass
+class FlowState:
+    """What the flow's right-hand side needs: the distinct frequencies (units of mu) and each
+    particle's index among them, the velocities, the weights, s, and the last QSS (Newton's guess)."""
+
+    n: int
+    levels: np.ndarray  # distinct omega / mu, sorted
+    idx: np.ndarray  # particle -> level
+    V: np.ndarray  # unit velocities (N, 3), C-contiguous
+    M3: float
+    weights: str
+    s: float
+    include_source: bool
+    g2: np.ndarray  # <g_ab^2>_b per particle (4/3 for isotropic weights)
+    qss: object = None
+    first: object = None
+    evals: int = 0
+    newton: int = 0
+
+    @classmethod
+    def build(cls, velocity, omega, *, M3, weights="g", s=1.0, include_source=True, qss=None):
+        """From per-particle velocities and frequencies (units of mu)."""
+        levels, idx = np.unique(np.asarray(omega, dtype=float), return_inverse=True)
+        idx = idx.astype(np.int64)
+        V = np.ascontiguousarray(velocity, dtype=float)
+        n = V.shape[0]
+        if weights == "g":
+            g2 = Moments(V).g2_sum / (n - 1)
+        else:
+            g2 = np.full(n, 4.0 / 3.0)
+        return cls(n=n, levels=levels, idx=idx, V=V, M3=float(M3), weights=weights, s=float(s),
+                   include_source=bool(include_source), g2=g2, qss=qss, first=qss)
+
+    @classmethod
+    def make(cls, sc, fit, *, weights, s, include_source):
+        q = _unit_qss(fit.qss, sc.mu)
+        return cls.build(sc.velocity, sc.omega / sc.mu, M3=fit.qss.M3, weights=weights, s=s,
+                         include_source=include_source, qss=q)
+
+    def sums(self, F):
+        """(<g_ab F_b>_b, <g_ab^2 F_b>_b), each (N, k); isotropic weights: (<F>, (4/3) <F>)."""
+        if self.weights == "g":
+            from ._misci_kernels import g_sums
+
+            G1, G2 = g_sums(self.V, np.ascontiguousarray(F))
+            inv = 1.0 / (self.n - 1)
+            return G1 * inv, G2 * inv
+        mean = F.mean(0)
+        return np.broadcast_to(mean, F.shape), np.broadcast_to((4.0 / 3.0) * mean, F.shape)
+
+
+def _unit_qss(q, mu):
+    """The same QSS in units of mu (omega -> omega / mu)."""
+    return dataclasses.replace(q, Omega=q.Omega / mu, omega=q.omega / mu, mu=1.0)
+
+
+def flow_terms(state: FlowState, c, q2, H):
+    r"""(dc/dtau, dq^2/dtau, S, M) for axes ``H`` (K, 3) per distinct frequency (module docstring).
+
+    Every partner sum is over per-level fields: <g^2 P_b> = sum_k h_k <g^2 c_b [b in k]>,
+    M_a = sum_k h_k <g c_b [b in k]>, and for S_a, with Pi_b = E[P_b P_b^T],
+    <g^2 Pi_b> = sum_k h_k h_k^T <g^2 (c_b^2 - q_b^2/2) [b in k]> + 1 <g^2 q_b^2 / 2>; so the
+    sums need 2K + 2 scalar fields per particle, whatever N."""
+    n, K, s = state.n, len(state.levels), state.s
+    idx = state.idx
+    rows = np.arange(n)
+    h = H[idx]
+    F = np.zeros((n, 2 * K + 2 if state.include_source else K))
+    F[rows, idx] = c
+    if state.include_source:
+        F[rows, K + idx] = c * c - 0.5 * q2
+        F[:, 2 * K] = c * c + q2
+        F[:, 2 * K + 1] = 0.5 * q2
+    A1, A2 = state.sums(F)
+    M = A1[:, 0:1] * H[0]
+    for k in range(1, K):
+        M = M + A1[:, k:k + 1] * H[k]
+    hdot = (H @ H.T)[idx]  # h_a . h_k, (N, K)
+    hA = (hdot * A2[:, :K]).sum(1)  # h_a . <g^2 P_b>_b
+    M2 = (M * M).sum(1)
+    Mh = (M * h).sum(1)
+    Mxh2 = M2 - Mh * Mh
+    g2 = state.g2
+    dc = -(g2 * c - hA) + 0.5 * s * c * Mxh2
+    dq2 = (-2.0 * g2 + s * (M2 - 0.5 * Mxh2)) * q2
+    S = None
+    if state.include_source:
+        a2 = c * c - 0.5 * q2
+        n2 = c * c + q2
+        pair = (n2 * A2[:, 2 * K] - (A2[:, K:2 * K] * (a2[:, None] * hdot ** 2 + 0.5 * q2[:, None])).sum(1)
+                - A2[:, 2 * K + 1] * n2)
+        MPiM = a2 * Mh * Mh + 0.5 * q2 * M2
+        S = pair - s * (M2 * n2 - MPiM)
+        dq2 = dq2 + S
+    return dc, dq2, S, M
+
+
+def flow_rhs(state: FlowState, c, q2):
+    """(dc/dtau, dq^2/dtau, Omega/mu, QSS): re-solve Q1-Q2 at fixed M3 from the last QSS, then the flow."""
+    C = np.bincount(state.idx, weights=c, minlength=len(state.levels)) / state.n
+    q = solve_reduced(state.levels, C, M3=state.M3, guess=state.qss)
+    state.qss = q
+    state.evals += 1
+    state.newton += q.iterations
+    from ._misci_kernels import flow_kernel
+
+    dc, dq2, _, _ = flow_kernel(state.V, state.idx, c, q2, q.h, state.g2, state.s, state.include_source,
+                                state.weights == "isotropic")
+    return dc, dq2, q.Omega, q
+
+
+def _integrate_flow(state, fit, tau0, taus, opts, stats):
+    """Integrate (c, q^2, psi = gamma * phase) from tau0; per output tau: c, q2, psi and the QSS."""
+    from scipy.integrate import solve_ivp
+
+    n = state.n
+    stats["flow_rhs_evals"] = 0
+    if len(taus) == 0:
+        return [], [], np.zeros(0), []
+
+    def fun(tau, y):
+        try:
+            dc, dq2, Om, _ = flow_rhs(state, y[:n], y[n:2 * n])
+        except NoQSSError as err:
+            raise NoQSSError(f"the QSS branch ends at tau = gamma mu t = {tau:.6g}: {err}") from err
+        return np.concatenate([dc, dq2, [Om]])
+
+    y0 = np.concatenate([fit.c, fit.q2, [0.0]])
+    sol = solve_ivp(fun, (tau0, float(taus[-1])), y0, method=opts["method"], t_eval=taus, rtol=opts["rtol"],
+                    atol=opts["atol"])
+    if not sol.success:
+        raise RuntimeError(f"misci flow: ODE solver failed: {sol.message}")
+    stats["flow_rhs_evals"] = state.evals
+    stats["newton_iterations"] = state.newton
+    Y = sol.y.T
+    guess = state.first
+    out_q = []
+    for c in Y[:, :n]:
+        C = np.bincount(state.idx, weights=c, minlength=len(state.levels)) / n
+        guess = solve_reduced(state.levels, C, M3=state.M3, guess=guess)
+        out_q.append(guess)
+    return Y[:, :n], Y[:, n:2 * n], Y[:, 2 * n], out_q
+
+
+def _group_sums(X, gidx, k):
+    """Sums over the particles of each group: X (T, N) -> (T, k)."""
+    onehot = np.zeros((X.shape[1], k))
+    onehot[np.arange(X.shape[1]), gidx] = 1.0
+    return X @ onehot
+
+
+def _group_observables(Pm, norms, gidx, counts):
+    """(4, T, G): mass-basis P_3 and |P_perp| of the group mean, |<P>|_g and <|P|>_g."""
+    k = len(counts)
+    mean = np.stack([_group_sums(Pm[..., i], gidx, k) for i in range(3)], -1) / counts[:, None]
+    mabs = _group_sums(norms, gidx, k) / counts
+    return np.stack([mean[..., 2], np.hypot(mean[..., 0], mean[..., 1]), np.linalg.norm(mean, axis=-1), mabs])
+
+
+def _extras(G, Gc, Omega, m, times, labels):
+    import xarray as xr
+
+    coords = {"group_name": ("group", [str(x) for x in labels])}
+    names = [("group_P3", "mass-basis P_3 of the group mean"),
+             ("group_Pperp", "|P_perp| of the group mean (mass basis)"),
+             ("group_abs_mean", "|<P>| per group"),
+             ("group_mean_abs", "<|P|> per group (with the dephased parts)")]
+    out = {}
+    for (name, doc), arr in zip(names, G):
+        out[name] = xr.DataArray(arr, dims=("time", "group"), coords=coords, attrs={"long_name": doc})
+    out["group_c"] = xr.DataArray(Gc, dims=("time", "group"), coords=coords, attrs={
+        "long_name": "signed length <c_a> per group along its QSS axis (NaN before the switch)"})
+    out["Omega"] = xr.DataArray(Omega, dims=("time",), attrs={
+        "long_name": "QSS precession frequency (units of omega; NaN before the switch)"})
+    out["qss_m"] = xr.DataArray(m, dims=("time",), attrs={"long_name": "|M_perp| of the QSS (NaN before the switch)"})
+    return out
