@@ -63,7 +63,7 @@ def paper1_gas(gamma, n=100, seed=1):
     ne = n * 6 // 10
     return oile_q.Scenario.from_groups([dict(name="nu_e", count=ne, flavor="e", omega=0.1),
                                         dict(name="nu_x", count=n - ne, flavor="x", omega=0.2)],
-                                       gamma=gamma, theta=5e-4, seed=seed)
+                                       gamma=gamma, theta=1e-3, seed=seed)
 
 
 def exact_qss_gas(ce, cx, gamma, *, n=10, M3=0.2, velocities=None):

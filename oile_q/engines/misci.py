@@ -65,7 +65,7 @@ Example
 >>> import numpy as np, oile_q
 >>> sc = oile_q.Scenario.from_groups([dict(name="nu_e", count=12, flavor="e", omega=0.1),
 ...                                   dict(name="nu_x", count=8, flavor="x", omega=0.2)],
-...                                  gamma=1e-3, theta=5e-4, seed=1)
+...                                  gamma=1e-3, theta=1e-3, seed=1)
 >>> ds = oile_q.run(sc, "misci", times=np.linspace(0, 1e4, 11))       # to tau = 10
 >>> ds.attrs["misci_start"].startswith("automatic"), ds.group_P3.dims
 (True, ('time', 'group'))
