@@ -138,3 +138,26 @@ def test_master_tends_to_meanfield_as_gamma_to_zero():
     a = run(sc, "master", t_max=5.0, times=[5.0])
     b = run(sc, "meanfield", t_max=5.0, times=[5.0])
     np.testing.assert_allclose(a.P.values, b.P.values, atol=1e-7)
+
+
+def test_compiled_right_hand_side_equals_the_moment_formula(rng):
+    """The master engine's compiled right-hand side is the numpy moment formula of DESIGN.md
+    section 4 (oile_q.moments), term by term, to round-off."""
+    from oile_q.engines._master_kernels import master_rhs
+
+    n = 257
+    V = rng.normal(size=(n, 3))
+    V /= np.linalg.norm(V, axis=1)[:, None]
+    P = 0.5 * rng.normal(size=(n, 3))
+    wB = rng.normal(size=(n, 3))
+    gamma, s = 0.03, 0.4
+    mom = Moments(V)
+    inv = 1.0 / (n - 1)
+    g2 = mom.g2_sum * inv
+    M = mom.g_sum(P) * inv
+    W = np.cross(M, P)
+    ref = (np.cross(-wB + M, P) - gamma * (g2[:, None] * P - mom.g2_sum_of(P) * inv)
+           - 0.5 * s * gamma * (np.cross(M, W) + np.cross(mom.g_sum(W) * inv, P)))
+    out = np.empty((n, 3))
+    master_rhs(P, V, wB, g2, inv, gamma, s, out)
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-13)

@@ -78,17 +78,17 @@ class MasterEngine(Engine):
                 return (np.cross(-wB + M, P) - gamma * (4.0 / 3.0) * (P - M)
                         - 0.5 * s * gamma * np.cross(M, np.cross(M, P))).ravel()
         else:
-            mom = Moments(sc.velocity)
+            from ._master_kernels import master_rhs
+
+            V = np.ascontiguousarray(sc.velocity, dtype=float)
             inv = 1.0 / (n - 1)
-            g2 = (mom.g2_sum * inv)[:, None]
+            g2 = np.ascontiguousarray(Moments(V).g2_sum * inv)
+            wB = np.ascontiguousarray(wB)
+            out = np.empty((n, 3))
 
             def rhs(y):
-                P = y.reshape(n, 3)
-                M = mom.g_sum(P) * inv
-                W = np.cross(M, P)
-                gW = mom.g_sum(W) * inv
-                return (np.cross(-wB + M, P) - gamma * (g2 * P - mom.g2_sum_of(P) * inv)
-                        - 0.5 * s * gamma * (np.cross(M, W) + np.cross(gW, P))).ravel()
+                master_rhs(y.reshape(n, 3), V, wB, g2, inv, gamma, s, out)
+                return out.ravel().copy()
 
         stats = {}
         out = solve(rhs, sc.P0.ravel().astype(float), request, stats)
