@@ -155,9 +155,14 @@ def execute(engine, request):
     """Run a prepared request and assemble the shared Dataset (see ``run``)."""
     from .results import make_dataset
 
+    from threadpoolctl import threadpool_limits
+
     t0 = _time.perf_counter()
     try:
-        out = engine.run(request)
+        # One BLAS thread: the engines' heavy work is compiled (numba) or in Aer/QuSpin, and idle
+        # OpenBLAS workers spinning after small calls starved it (2.6x slower master runs here).
+        with threadpool_limits(limits=1, user_api="blas"):
+            out = engine.run(request)
     finally:
         request.progress.close()
     wall = _time.perf_counter() - t0
