@@ -453,6 +453,16 @@ def closed_steps(v, bits, blocks, pairs, free_half, record, out_pos):
     return pairs.shape[0]
 
 
+@njit(cache=True, inline="always")
+def _popcount(x):
+    """Number of up spins (set bits) of basis state x."""
+    k = 0
+    while x:
+        x &= x - 1
+        k += 1
+    return k
+
+
 @njit(parallel=True, cache=True)
 def sector_weights(v, n):
     """sum of |v_s|^2 over the states s of each sector Nup = 0 .. N."""
@@ -461,11 +471,7 @@ def sector_weights(v, n):
     acc = np.zeros((nch, n + 1))
     for c in prange(nch):
         for i in range(c * _CHUNK, min(dim, (c + 1) * _CHUNK)):
-            k = 0
-            x = i
-            while x:
-                x &= x - 1
-                k += 1
+            k = _popcount(i)
             w = v[i]
             acc[c, k] += w.real * w.real + w.imag * w.imag
     out = np.zeros(n + 1)
@@ -483,11 +489,7 @@ def masked_random(n, allowed, seed):
     for c in prange(nch):
         st = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(c + 1) * np.uint64(0xD1B54A32D192ED03)
         for i in range(c * _CHUNK, min(dim, (c + 1) * _CHUNK)):
-            k = 0
-            x = i
-            while x:
-                x &= x - 1
-                k += 1
+            k = _popcount(i)
             st = st * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
             if allowed[k]:
                 out[i] = ((st >> np.uint64(11)) * (1.0 / 9007199254740992.0)) - 0.5

@@ -64,6 +64,20 @@ def _uniform(state):
 
 
 @njit(cache=True)
+def _shuffle(arr, m, state):
+    """Fisher-Yates shuffle of arr[:m] in place with the counter-based stream; returns the state."""
+    for i in range(m - 1, 0, -1):
+        state, u = _uniform(state)
+        j = int(u * (i + 1))
+        if j > i:
+            j = i
+        t = arr[i]
+        arr[i] = arr[j]
+        arr[j] = t
+    return state
+
+
+@njit(cache=True)
 def matching_chunk(seed, start, count, n):
     """Uniformly random perfect matchings (Fisher-Yates) for steps start .. start+count-1."""
     out = np.empty((count, n // 2, 2), dtype=np.int32)
@@ -72,14 +86,7 @@ def matching_chunk(seed, start, count, n):
         state = _stream_start(seed, start + s)
         for i in range(n):
             perm[i] = i
-        for i in range(n - 1, 0, -1):
-            state, u = _uniform(state)
-            j = int(u * (i + 1))
-            if j > i:
-                j = i
-            t = perm[i]
-            perm[i] = perm[j]
-            perm[j] = t
+        state = _shuffle(perm, n, state)
         for k in range(n // 2):
             out[s, k, 0] = perm[2 * k]
             out[s, k, 1] = perm[2 * k + 1]
@@ -119,14 +126,7 @@ def poisson_chunk(seed, start, count, n, p):
                     j = r - 1
                 chosen[m] = others[j]
                 m += 1
-        for i in range(m - 1, 0, -1):
-            state, u = _uniform(state)
-            j = int(u * (i + 1))
-            if j > i:
-                j = i
-            t = chosen[i]
-            chosen[i] = chosen[j]
-            chosen[j] = t
+        state = _shuffle(chosen, m, state)
         for k in range(m // 2):
             out[s, k, 0] = chosen[2 * k]
             out[s, k, 1] = chosen[2 * k + 1]
