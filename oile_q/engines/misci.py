@@ -146,6 +146,16 @@ class MisciEngine(Engine):
         _ode_option(ODE_OPTIONS[2], 1e-11),
     )
 
+    def example(self):
+        """Paper I's two-group gas at N = 20 (gamma = 1e-2, theta = 1e-3) to tau = 3: the automatic
+        start (master equation to the QSS criterion, mu t ~ 160) and the flow; ~0.3 s."""
+        from ..scenario import Scenario
+
+        sc = Scenario.from_groups([dict(name="nu_e", count=12, flavor="e", omega=0.1),
+                                   dict(name="nu_x", count=8, flavor="x", omega=0.2)],
+                                  gamma=1e-2, theta=1e-3, seed=1)
+        return sc, {"times": np.linspace(0.0, 300.0, 31), "seed": 3}
+
     # ------------------------------------------------------------------ checks
     def check(self, request):
         sc, opts = request.scenario, request.options
