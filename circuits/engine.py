@@ -248,7 +248,7 @@ class CircuitEngine(Engine):
         Option("job_ids", "IBM hardware: fetch these finished jobs instead of submitting", check=_job_ids,
                record=False),
         Option("on_submit", "called with the job ids right after an IBM submission", check=_callable,
-               record=False, cli=False),
+               record=False, affects_result=False, cli=False),
     )
 
     def __init__(self):

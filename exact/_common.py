@@ -97,7 +97,7 @@ COMMON_OPTIONS = (
     Option("max_branches", "largest number of pure branches (2^m for m mixed particles)", default=64,
            kind="int", low=1),
     Option("memory_limit", "bytes the run may use (default 85% of the available memory)", kind="float",
-           positive=True, record=False),
+           positive=True, record=False, affects_result=False),
 )
 
 

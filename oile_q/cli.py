@@ -427,6 +427,11 @@ def cmd_rerun(args):
         raise InputError(f"`result` {str(path)!r} cannot be read as an oile-q netCDF result: "
                          f"{' '.join(str(err).split())}.") from err
     scenario, engine, kw = rerun_arguments(ds)
+    hidden = [n for n in ds.attrs.get("options_not_recorded", "").split(",") if n]
+    if hidden and (args.engine or engine) == engine:
+        raise InputError(f"`result` was computed with the option `{hidden[0]}`, which results do not record and the "
+                         "command line cannot give; re-run it from Python with oile_q.rerun(ds, "
+                         f"{hidden[0]}=...).")
     if args.engine and args.engine != engine:
         kw = {k: v for k, v in kw.items() if k in ("times", "schedule", "seed", "p")}
         engine = args.engine

@@ -85,7 +85,11 @@ class Option:
         A further check or conversion (raise ``InputError`` naming the option).
     record : bool
         Whether the value is recorded in the result's ``options`` attribute (values that
-        cannot be stored, such as callables, are not).
+        cannot be stored, such as callables or Datasets, are not).
+    affects_result : bool
+        For options that are not recorded: whether the result depends on them (a Dataset to
+        start from: yes; a memory limit or a callback: no). ``oile_q.rerun`` refuses to re-run a
+        result that used such an option unless it is given again.
     cli : bool
         Whether the option can be set from the command line and TOML files.
     """
@@ -99,6 +103,7 @@ class Option:
     positive: bool = False
     check: Callable | None = None
     record: bool = True
+    affects_result: bool = True
     cli: bool = True
 
     def __post_init__(self):

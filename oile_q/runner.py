@@ -185,6 +185,10 @@ def execute(engine, request):
     ds = make_dataset(request.scenario, P, request.times, engine=engine.name, schedule_attrs=sched.attrs(),
                       options=recorded, extras=extras)
     ds.attrs.update(out.attrs)
+    hidden = sorted(name for name, value in request.options.items()
+                    if value is not None and not engine.option(name).record and engine.option(name).affects_result)
+    if hidden:  # a re-run needs these again (oile_q.rerun says so)
+        ds.attrs["options_not_recorded"] = ",".join(hidden)
     if request.notes:
         ds.attrs["notes"] = " ".join(request.notes)
     ds.attrs["engine_stats"] = json.dumps(stats, sort_keys=True, default=_plain)
@@ -297,6 +301,10 @@ def rerun(ds, **overrides):
 
         ds = load(ds)
     scenario, engine, kw = rerun_arguments(ds)
+    missing = [name for name in ds.attrs.get("options_not_recorded", "").split(",") if name and name not in overrides]
+    if missing and overrides.get("engine", engine) == engine:
+        raise InputError(f"`ds` was computed with the option `{missing[0]}`, which results do not record; "
+                         f"give it again: rerun(ds, {missing[0]}=...).")
     engine = overrides.pop("engine", engine)
     if "steps" in overrides or "t_max" in overrides:
         kw.pop("times", None)

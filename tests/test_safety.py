@@ -147,3 +147,30 @@ def test_times_rounded_to_step_ends_are_reported(small, tmp_path, capsys):
     cmp = tmp_path / "cmp"
     assert main(["compare", str(small), "--engines", "oile,master", "--times", "0.25,0.35", "-o", str(cmp)]) == 0
     assert list(load(cmp / "master.nc").time.values) == list(load(cmp / "oile.nc").time.values)
+
+
+def test_rerun_refuses_what_the_result_does_not_record():
+    """A run fetched from IBM job ids (option `job_ids`, not recorded) cannot be re-run blindly."""
+    from oile_q.engine import Engine, Option, Output, register_engine, unregister_engine
+
+    class Seeded(Engine):
+        name = "seeded_toy"
+        summary = "toy: P scaled by an unrecorded factor"
+        grid = "continuous"
+        supports = frozenset({"ensemble", "odd_n"})
+        options = (Option("factor", "a factor the result does not record", default=None, kind="float",
+                          record=False),)
+
+        def run(self, request):
+            f = 1.0 if request.options["factor"] is None else request.options["factor"]
+            return Output(P=f * np.repeat(request.scenario.P0[None], len(request.times), axis=0))
+
+    register_engine(Seeded)
+    try:
+        sc = oile_q.Scenario.from_groups([dict(name="e", count=3, flavor="e")], gamma=0.1)
+        ds = oile_q.run(sc, "seeded_toy", t_max=0.2, factor=0.5)
+        with pytest.raises(oile_q.InputError, match="`factor`"):
+            oile_q.rerun(ds)
+        np.testing.assert_array_equal(oile_q.rerun(ds, factor=0.5).P.values, ds.P.values)
+    finally:
+        unregister_engine("seeded_toy")
