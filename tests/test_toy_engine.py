@@ -117,3 +117,25 @@ def test_internal_error_is_not_reported_as_bad_input(tmp_path, capsys):
     assert "Traceback" in err and "internal error" in err and "KeyError" in err
     assert "oile-q: error:" not in err
     assert not out.exists()
+
+
+def test_a_plugin_package_registers_through_the_entry_point_group(tmp_path, monkeypatch):
+    """A third-party package adds an engine with an entry point in group 'oile_q.engines' and no
+    change to oile-q: here a minimal installed distribution on sys.path."""
+    import oile_q.engine as registry
+
+    (tmp_path / "toyplug.py").write_text(recipe().replace("register_engine(Damped)\n", "")
+                                         .replace('name = "damped"', 'name = "plugged"'))
+    dist = tmp_path / "toyplug-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toyplug\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[oile_q.engines]\nplugged = toyplug:Damped\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_ENTRY_POINTS_LOADED", False)
+    try:
+        assert "plugged" in registry.engine_names()
+        sc = oile_q.Scenario.from_groups([dict(name="e", count=3, flavor="e")], gamma=0.1)
+        ds = oile_q.run(sc, "plugged", t_max=1.0, rate=1.0)
+        np.testing.assert_allclose(ds.P.values[-1, :, 2], np.exp(-1.0), rtol=1e-14)
+    finally:
+        unregister_engine("plugged")
