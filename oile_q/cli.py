@@ -371,6 +371,8 @@ def _parser(engines):
     s.add_argument("-o", "--output", help="output folder for one study (default: comparisons/out/NAME in a source "
                                           "checkout, ./NAME otherwise)")
     s.add_argument("--force", action="store_true", help="write into a non-empty --output folder")
+    s.add_argument("--no-progress", action="store_true", help="no progress bars")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bars or announcements")
     s.add_argument("--quick", action="store_true", help="a small, fast version (smoke test)")
     s.add_argument("--publish", action="store_true",
                    help="copy figures and tables to comparisons/results/NAME and rewrite comparisons/README.md")
@@ -562,12 +564,15 @@ def cmd_study(args):
     if not args.quick:
         known = [published_seconds(n) for n in names]
         total = sum(x for x in known if x is not None)
-        if total > ANNOUNCE_AFTER:
+        if total > ANNOUNCE_AFTER and not args.quiet:
             print(f"oile-q: the last published run{'s' if len(names) > 1 else ''} of {', '.join(names)} took "
                   f"{_duration(total)} in all", file=sys.stderr)
+    from .runner import progress_default
+
     for name, out in outs.items():
         out.mkdir(parents=True, exist_ok=True)
-        report, seconds = run_study(name, out, quick=args.quick)
+        with progress_default(progress_wanted(args)):  # the study's long runs show their progress
+            report, seconds = run_study(name, out, quick=args.quick)
         print(f"study {name}: outputs in {out} ({seconds:.1f} s)")
         if report:
             print(f"report: {report}")

@@ -9,6 +9,8 @@ validate several engines before running any.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import math
 import time as _time
@@ -20,7 +22,22 @@ from .errors import InputError, InputTypeError, check_array, check_int, check_re
 from .scenario import Scenario
 from .schedules import make_schedule
 
-__all__ = ["run", "rerun", "prepare", "execute", "resolve_steps", "resolve_grid"]
+__all__ = ["run", "rerun", "prepare", "execute", "resolve_steps", "resolve_grid", "progress_default"]
+
+
+@contextlib.contextmanager
+def progress_default(progress):
+    """Within the block, runs that do not say ``progress=`` use this setting (True: a bar on
+    stderr for runs longer than 2 s)."""
+    token = _PROGRESS_DEFAULT.set(progress)
+    try:
+        yield
+    finally:
+        _PROGRESS_DEFAULT.reset(token)
+
+# The progress setting of runs that do not give one (``progress_default``): a study run from the
+# command line shows the bars of its long runs without every study passing progress=True.
+_PROGRESS_DEFAULT = contextvars.ContextVar("oile_q_progress_default", default=False)
 
 DEFAULT_MAX_RECORDS = 1001
 EVERY_STEP_LIMIT = 10_000
@@ -242,7 +259,7 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
     >>> ds.P.shape
     (11, 1, 3)
     """
-    progress = engine_options.pop("progress", False)
+    progress = engine_options.pop("progress", _PROGRESS_DEFAULT.get())
     eng, request = prepare(scenario, engine, steps=steps, t_max=t_max, times=times, schedule=schedule,
                            seed=seed, progress=progress, **engine_options)
     return execute(eng, request)

@@ -103,7 +103,7 @@ def main(outdir, quick=False):
     step = cfg["misci_dt"]
     fine = np.round(np.arange(0.0, cfg["t_max"] + 1e-9, step) / dt) * dt
     kw = dict(schedule="poisson", p=cfg["p"])
-    full = oile_q.run(sc, "oile", times=np.union1d(times, fine), seed=cfg["schedule_seed"], progress=True, **kw)
+    full = oile_q.run(sc, "oile", times=np.union1d(times, fine), seed=cfg["schedule_seed"], **kw)
     eq_full = oile_q.run(sc, "master", times=full.time.values, rtol=1e-9, atol=1e-11, **kw)
     on_log = np.isin(full.time.values, times)
     on_fine = np.isin(full.time.values, fine)
