@@ -307,6 +307,7 @@ def test_crash_kill9_and_resume(client, tmp_path):
 
     a, b = collect(out).compute(), collect(tmp_path / "ref").compute()
     assert np.array_equal(a.P.values, b.P.values)  # the runs: bit for bit
+    a, b = a.drop_vars("engine_stats"), b.drop_vars("engine_stats")  # wall times differ, of course
     # derived statistics: numpy's SIMD reductions may differ in the last bit between processes
     xr.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15)
 
@@ -370,10 +371,52 @@ def test_N_axis_pads_particles_and_keeps_group_observables(tmp_path):
     assert ds.P.dims == ("size", "time", "particle", "component") and ds.sizes["particle"] == 20
     assert np.isnan(ds.P.isel(size=0, particle=slice(10, None))).all()
     assert ds.N.values.tolist() == [10, 20] and ds["scenario.seed"].values.tolist() == [3, 4]
+    # per-particle coordinates: one row per size (N and the velocity seed move them), padded
+    assert ds.velocity.dims == ("size", "particle", "component") and ds.group.dims == ("size", "particle")
     for i, pt in enumerate(s.points()):
-        gm = group_means(direct(pt))["mean"].sel(group=["nu_e", "nu_x"]).transpose("time", "group", "component")
+        want = direct(pt)
+        gm = group_means(want)["mean"].sel(group=["nu_e", "nu_x"]).transpose("time", "group", "component")
         np.testing.assert_allclose(ds.group_mean.isel(size=i).values, gm.values, rtol=1e-12, atol=1e-15)
+        n = want.sizes["particle"]
+        assert np.array_equal(ds.velocity.isel(size=i, particle=slice(0, n)).values, want.velocity.values)
+        assert np.array_equal(ds.omega.isel(size=i, particle=slice(0, n)).values, want.omega.values)
+        assert ds.group.isel(size=i).values.tolist() == [str(g) for g in want.group.values] + [""] * (20 - n)
+        assert np.isnan(ds.velocity.isel(size=i, particle=slice(n, None)).values).all()
     assert "group_mean_sem" not in ds  # no seed dimension, no seed statistics
+
+
+def test_collect_mixed_engines_and_step_ends_one_chunk_per_point(tmp_path):
+    """Engines with different variables, and gammas whose step ends differ: each cell holds its
+    own run on its own times (NaN at the others' times), each point is one chunk (the union of
+    times is made inside the point's read task, not by splitting dask chunks), and each point's
+    run statistics are kept."""
+    import json
+
+    out = tmp_path / "out"
+    s = load_spec(spec(engine=None, options={"rtol": 1e-9, "atol": 1e-11}, run={"times": {"linspace": [0.0, 1.0, 6]}},
+                       grid={"seed": [0, 1]},
+                       zip={"model": {"engine": ["oile", "oile", "master"], "gamma": [0.1, 0.03, 0.1]}}))
+    res = sweep(s, out, client="serial", progress=False)
+    assert res.ok and res.total == 6 and res.unique == 5  # master ignores the schedule seed
+    ds = collect(out)
+    assert ds.P.dims == ("seed", "model", "time", "particle", "component")
+    assert ds.P.data.numblocks == (2, 3, 1, 1, 1) and ds.group_mean.data.numblocks[2] == 1
+    assert len(ds.P.data.__dask_graph__()) < 10 * 6
+    ds = ds.compute()
+    own = set()
+    for pt in s.points():
+        want = direct(pt)
+        own |= set(want.time.values.tolist())
+        cell = ds.isel(seed=pt.index[0], model=pt.index[1])
+        got = cell.P.dropna("time", how="all")
+        assert np.array_equal(got.time.values, want.time.values), pt.label
+        assert np.array_equal(got.values, want.P.values), pt.label
+        gm = group_means(want)["mean"].sel(group=["nu_e", "nu_x"]).transpose("time", "group", "component")
+        np.testing.assert_allclose(cell.group_mean.sel(time=want.time.values).values, gm.values, rtol=1e-12, atol=1e-15)
+        stats = json.loads(str(cell.engine_stats.values))
+        assert "wall_s" in stats and set(stats) == set(json.loads(want.attrs["engine_stats"])), pt.label
+    assert ds.time.values.tolist() == sorted(own) and len(own) > 6  # the union: 0.03's step ends differ
+    assert ds.group.dims == ("particle",) and ds.velocity.dims == ("particle", "component")
 
 
 # --------------------------------------------------------------------------- bad input

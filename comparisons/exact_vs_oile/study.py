@@ -18,17 +18,28 @@ initial relaxation (mu t <= 3) and over the whole run (mu t <= 20), and writes
 - ``data_exact_N<N>.nc``, ``data_meanfield_N<N>.nc``, ``data_oile_curves.nc`` (seed-averaged
   OILE curves and the gamma scans) and ``report.md`` / ``report.json``.
 
+Every run goes through ``oile_q.sweep``: one sweep (dimensions N x seed x model, where a model
+is ``exact``, ``meanfield`` or ``oile`` at one gamma of the fixed list or the scan; exact and
+mean field ignore the schedule seed, so their seed cells share one point) and a second one for
+the refined gamma_eff of each N and window (N and gamma zipped, x seed), run into the sub-folders
+``sweep/`` and ``sweep_refine/`` of the output folder (started afresh each run) on a Dask
+LocalCluster (``--quick``: in this process, no Dask), and read back with
+``oile_q.sweep.collect``.
+
 Parameters come from ``config.toml`` (section ``[quick]`` for ``quick=True``). Only the
 public API of ``oile_q`` is used.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 
 import numpy as np
 
 import oile_q
+from oile_q.errors import InputError
 from oile_q.results import group_means, purity
 from oile_q.studies import Study
 
@@ -64,17 +75,49 @@ def nue_pz(ds):
     return group_means(ds)["mean"].sel(group="nu_e", component="z").values
 
 
-def oile_curves(sc, gamma, seeds, times):
-    """<|P|>(t) and nu_e <P_z>(t) of the OILE map for each schedule seed, on ``times``
-    (the map records at step ends; linear interpolation onto the exact grid)."""
-    s = sc.replace(gamma=gamma)
-    ab, pz = [], []
-    for seed in range(seeds):
-        ds = oile_q.run(s, "oile", times=times, seed=seed)
-        t = ds.time.values
-        ab.append(np.interp(times, t, mean_abs_P(ds)))
-        pz.append(np.interp(times, t, nue_pz(ds)))
-    return np.array(ab), np.array(pz)
+def base_scenario(cfg):
+    """The sweeps' base scenario: one particle per group, scaled to N/2 + N/2 by the N axis
+    (the same groups, velocity seed and draw as ``scenario(cfg, N)``)."""
+    return {"gamma": 0.05, "theta": cfg["theta"], "seed": cfg["seed"],
+            "group": [dict(name="nu_e", count=1, flavor="e", omega=cfg["omega_e"]),
+                      dict(name="nu_x", count=1, flavor="x", omega=cfg["omega_x"])]}
+
+
+def run_sweep(run, spec, name):
+    """Run ``spec`` into ``outdir/name`` (afresh) on the configured client; returns (collected
+    Dataset, SweepResult, seconds)."""
+    opts = run.config["sweep"]
+    if opts["client"] not in ("local", "serial"):
+        raise InputError(f"`sweep.client` must be 'local' or 'serial'; got {opts['client']!r}.")
+    folder = run.outdir / name
+    shutil.rmtree(folder, ignore_errors=True)  # no point of an older run (or code version) is reused
+    t0 = time.perf_counter()
+    if opts["client"] == "serial":
+        res = oile_q.sweep(spec, folder, client="serial")
+    else:
+        res = oile_q.sweep(spec, folder, workers=opts["workers"])
+    if not res.ok:
+        raise RuntimeError(f"sweep {name}: {len(res.failed)} points failed: {res.failed}")
+    return oile_q.sweep.collect(folder, over="seed"), res, time.perf_counter() - t0
+
+
+def observables(ds):
+    """<|P|> over all particles (mean of the two groups' <|P|>: they have N/2 particles each) and
+    the nu_e group's flavor-basis <P_z>, from a collected sweep, loaded: (*dims, time)."""
+    import dask
+
+    ab, pz = dask.compute(ds["group_mean_abs"].mean("group_name"),
+                          ds["group_mean"].sel(group_name="nu_e", component="z", drop=True))
+    return ab, pz
+
+
+def on_grid(times, values):
+    """A point's curve on ``times``: its own recorded (non-NaN) times, linearly interpolated
+    (the map records at step ends) -- as the study did when it ran each point itself."""
+    t = values["time"].values
+    v = np.asarray(values)
+    ok = ~np.isnan(v)
+    return np.interp(times, t[ok], v[ok])
 
 
 def rms(times, dev, window):
@@ -99,43 +142,99 @@ def parabola_min(x, f):
     return float(np.clip(-b / (2 * a), x0, x2)), False
 
 
-def fit_gamma_eff(cfg, sc, times, target, windows):
-    """Scan gamma on a log grid; per window, the gamma whose seed-averaged <|P|> is closest
-    to ``target`` (refined, then checked with a fresh run), and the per-seed optima."""
-    grid = np.geomspace(cfg["scan_min"], cfg["scan_max"], cfg["scan_points"])
-    seeds = cfg["schedule_seeds"]
-    curves = np.array([oile_curves(sc, g, seeds, times)[0] for g in grid])  # (gamma, seed, time)
-    out, scan = {}, {}
+def scan_grid(cfg):
+    return np.geomspace(cfg["scan_min"], cfg["scan_max"], cfg["scan_points"])
+
+
+def main_spec(cfg, times):
+    """Every run but the refined gamma_eff ones: N x seed x model, a model being exact, mean
+    field, or the OILE map at one gamma (the fixed ones, then the scan grid)."""
+    gammas = [float(g) for g in cfg["gammas"]] + [float(g) for g in scan_grid(cfg)]
+    return {
+        "name": "exact_vs_oile",
+        "description": "exact, mean field and the OILE map (fixed gammas and the gamma_eff scan) per N and seed",
+        "scenario": base_scenario(cfg),
+        "run": {"times": [float(t) for t in times], "schedule": "matching"},
+        "options": {"energy": False, "rtol": 1e-10, "atol": 1e-12},  # exact: energy; meanfield: rtol, atol
+        # largest N first: its exact run (most of the work) starts at once
+        "grid": {"N": sorted(cfg["Ns"], reverse=True), "seed": {"range": [0, cfg["schedule_seeds"]]}},
+        "zip": {"model": {"engine": ["exact", "meanfield"] + ["oile"] * len(gammas),
+                          "gamma": [0.05, 0.05] + gammas}},
+    }
+
+
+def refine_spec(cfg, times, pairs):
+    """The OILE map at the refined gamma_eff of each (N, window): N and gamma zipped, x seed."""
+    return {
+        "name": "exact_vs_oile_refine",
+        "description": "the OILE map at the parabola-refined gamma_eff of each N and fit window",
+        "engine": "oile",
+        "scenario": base_scenario(cfg),
+        "run": {"times": [float(t) for t in times], "schedule": "matching"},
+        "grid": {"seed": {"range": [0, cfg["schedule_seeds"]]}},
+        "zip": {"fit": {"N": [n for n, _ in pairs], "gamma": [g for _, g in pairs]}},
+    }
+
+
+def engine_result(ds, n, k, times):
+    """The exact or mean-field result of N = n (model k) from the collected sweep, as a run of
+    its own: its particles and times, the variables that engine records."""
+    r = ds.sel(N=n).isel(seed=0, model=k).isel(particle=slice(0, n)).sel(time=times)
+    keep = [v for v in r.data_vars if not v.startswith("group_") and v not in ("done", "engine_stats")]
+    r = r[keep].compute()
+    r = r.drop_vars([v for v in keep if r[v].dtype.kind == "f" and bool(np.isnan(r[v]).all())])
+    r.attrs = {"engine": str(ds["engine"].values[k]), "N": n, "theta": ds.attrs.get("theta"),
+               "engine_stats": str(ds["engine_stats"].sel(N=n).values[0, k]),
+               "source": "collected from the sweep in sweep/ (oile_q.sweep.collect)"}
+    return r
+
+
+def start_n(cfg, n, times, ds, ab, pz):
+    """One N from the main sweep: exact, mean field, the OILE curves of every gamma on the exact
+    grid (per seed), and the gamma_eff scan with its parabola-refined candidates."""
+    engines = [str(e) for e in ds["engine"].values]
+    gammas = [float(g) for g in ds["gamma"].values]
+    ex, mf = engine_result(ds, n, engines.index("exact"), times), engine_result(ds, n, engines.index("meanfield"), times)
+    seeds = ds.sizes["seed"]
+    curves = {}
+    for k, (e, g) in enumerate(zip(engines, gammas)):
+        if e == "oile":
+            curves[g] = tuple(np.array([on_grid(times, x.sel(N=n).isel(seed=s, model=k)) for s in range(seeds)])
+                              for x in (ab, pz))
+    wall = json.loads(str(ds["engine_stats"].sel(N=n).values[0, engines.index("exact")])).get("wall_s", float("nan"))
+    target = mean_abs_P(ex)
+    res = {"exact": ex, "meanfield": mf, "t_exact": wall, "target": target, "curves": curves,
+           "oile": {g: curves[g] for g in cfg["gammas"]}}
+    grid = scan_grid(cfg)
+    scan_curves = np.array([curves[float(g)][0] for g in grid])  # (gamma, seed, time)
     lx = np.log(grid)
-    for name, w in windows.items():
-        f_mean = rms(times, curves.mean(1) - target, w)
-        f_seed = rms(times, curves - target, w)  # (gamma, seed)
+    res["grid"], res["scan"], res["cand"] = grid, {}, {}
+    for name, w in {"short": cfg["t_short"], "full": cfg["t_max"]}.items():
+        f_mean = rms(times, scan_curves.mean(1) - target, w)
+        f_seed = rms(times, scan_curves - target, w)  # (gamma, seed)
         x, edge = parabola_min(lx, f_mean)
-        g = float(np.exp(x))
-        f_g = float(rms(times, oile_curves(sc, g, seeds, times)[0].mean(0) - target, w))
+        per_seed = np.exp([parabola_min(lx, f_seed[:, s])[0] for s in range(seeds)])
+        res["scan"][name] = f_mean
+        res["cand"][name] = {"gamma": float(np.exp(x)), "at_edge": edge, "per_seed": per_seed}
+    return res
+
+
+def finish_n(cfg, n, res, times, refined):
+    """gamma_eff per window: the refined candidate, checked with its own runs (``refined``:
+    gamma -> (|P| curves, P_z curves)), or the best grid gamma if that fits better."""
+    res["fit"], res["oile_eff"] = {}, {}
+    for name, w in {"short": cfg["t_short"], "full": cfg["t_max"]}.items():
+        cand = res["cand"][name]
+        f_mean = res["scan"][name]
+        g = cand["gamma"]
+        eff = refined[g]
+        f_g = float(rms(times, eff[0].mean(0) - res["target"], w))
         k = int(np.argmin(f_mean))
         if f_g > f_mean[k]:
-            g, f_g = float(grid[k]), float(f_mean[k])
-        per_seed = np.exp([parabola_min(lx, f_seed[:, s])[0] for s in range(seeds)])
-        out[name] = {"gamma_eff": g, "rms": f_g, "at_edge": edge, "per_seed": per_seed}
-        scan[name] = f_mean
-    return grid, scan, out
-
-
-def run_n(cfg, n, times):
-    sc = scenario(cfg, n)
-    t0 = time.perf_counter()
-    ex = oile_q.run(sc, "exact", times=times, energy=False)
-    t_exact = time.perf_counter() - t0
-    mf = oile_q.run(sc, "meanfield", times=times, rtol=1e-10, atol=1e-12)
-    target = mean_abs_P(ex)
-    res = {"sc": sc, "exact": ex, "meanfield": mf, "t_exact": t_exact, "oile": {}}
-    for g in cfg["gammas"]:
-        res["oile"][g] = oile_curves(sc, g, cfg["schedule_seeds"], times)
-    windows = {"short": cfg["t_short"], "full": cfg["t_max"]}
-    res["grid"], res["scan"], res["fit"] = fit_gamma_eff(cfg, sc, times, target, windows)
-    res["oile_eff"] = {key: oile_curves(sc, res["fit"][key]["gamma_eff"], cfg["schedule_seeds"], times)
-                       for key in windows}
+            g, f_g = float(res["grid"][k]), float(f_mean[k])
+            eff = res["curves"][g]
+        res["fit"][name] = {"gamma_eff": g, "rms": f_g, "at_edge": cand["at_edge"], "per_seed": cand["per_seed"]}
+        res["oile_eff"][name] = eff
     return res
 
 
@@ -284,9 +383,20 @@ def main(outdir, quick=False):
     run = STUDY.start(outdir, quick)
     cfg = config(run)
     times = record_times(cfg)
-    runs, dev_rows, met_rows = {}, [], []
+    ds, res_main, t_main = run_sweep(run, main_spec(cfg, times), "sweep")
+    ab, pz = observables(ds)
+    runs = {n: start_n(cfg, n, times, ds, ab, pz) for n in cfg["Ns"]}
+    pairs = list(dict.fromkeys((n, runs[n]["cand"][w]["gamma"]) for n in cfg["Ns"] for w in ("short", "full")))
+    ds2, res_refine, t_refine = run_sweep(run, refine_spec(cfg, times, pairs), "sweep_refine")
+    ab2, pz2 = observables(ds2)
+    dev_rows, met_rows = [], []
     for n in cfg["Ns"]:
-        res = runs[n] = run_n(cfg, n, times)
+        refined = {}
+        for i, (m, g) in enumerate(pairs):
+            if m == n:
+                refined[g] = tuple(np.array([on_grid(times, x.isel(fit=i, seed=s)) for s in range(ds2.sizes["seed"])])
+                                   for x in (ab2, pz2))
+        res = finish_n(cfg, n, runs[n], times, refined)
         run.save(res["exact"], f"data_exact_N{n}.nc")
         run.save(res["meanfield"], f"data_meanfield_N{n}.nc")
         dev_rows.append(deviation_row(cfg, n, res, times))
@@ -344,7 +454,13 @@ def main(outdir, quick=False):
             f"every step) averaged over {cfg['schedule_seeds']} schedule seeds. gamma_eff minimises the time-averaged "
             f"rms of <|P|>_OILE - <|P|>_exact over mu t <= {cfg['t_short']:g} (initial relaxation) or the whole run, "
             f"on a {cfg['scan_points']}-point log grid {cfg['scan_min']:g} ... {cfg['scan_max']:g} refined by a "
-            "parabola; its spread is the sd of the per-schedule optima."],
+            "parabola; its spread is the sd of the per-schedule optima.",
+            f"Every run is a point of `oile_q.sweep`: {res_main.total} points ({res_main.unique} distinct; N x seed x "
+            f"model, a model being exact, mean field or the map at one of {ds.sizes['model'] - 2} gammas) in "
+            f"{res_main.seconds:.0f} s, then {res_refine.total} points at the refined gamma_eff in "
+            f"{res_refine.seconds:.0f} s, on " + ("this process" if run.config["sweep"]["client"] == "serial" else
+                                                  f"a LocalCluster of {run.config['sweep']['workers']} workers")
+            + f"; reading them back with `oile_q.sweep.collect` took {t_main + t_refine - res_main.seconds - res_refine.seconds:.0f} s."],
         shows=[
             "The exact one-body purity does not decay: after an initial drop (minimum <|P|> "
             + ", ".join(f"{r['exact_absP_min']:.2f}" for r in met_rows) + f" for N = {', '.join(map(str, ns))}) it "
@@ -376,4 +492,5 @@ def main(outdir, quick=False):
             f"N = {hi['N']}. gamma_eff at a scan edge: {n_edge} of {2 * len(ns)} fits; "
             f"exact norm conserved to {norm_dev:.1e}.",
         ],
-        detail=f"exact engine {sum(r['exact_seconds'] for r in dev_rows):.0f} s of it")
+        detail=f"sweeps {res_main.seconds + res_refine.seconds:.0f} s of it, exact engine "
+               f"{sum(r['exact_seconds'] for r in dev_rows):.0f} s of worker time")
