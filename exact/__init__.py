@@ -7,6 +7,8 @@ Engines (through ``oile_q.run``), one file each:
 * ``closed_engine``: ``"closed"``, the ``oile`` encounter schedule applied to the whole N-spin
   state (no tracing).
 
+``beams`` holds the collective-spin evolution of beams (method "beams" of ``exact``).
+
 May import numpy, scipy, numba, QuSpin and the core ``oile_q``; never imported by the core
 except through the engine registry. The names below load on first use, so importing the engine
 modules (as ``oile-q engines`` does) costs nothing heavy. Threads: numba follows
@@ -31,6 +33,8 @@ _NAMES = {
     "product_branches": "_common",
     "check_memory": "memory", "estimate_bytes": "memory", "largest_n": "memory",
     "ExactEngine": "exact_engine", "ClosedEngine": "closed_engine",
+    "BeamStructure": "beams", "beam_structure": "beams", "evolve_beams": "beams",
+    "estimate_beams_bytes": "beams", "sector_plan": "beams", "beam_hamiltonian": "beams",
 }
 __all__ = sorted(_NAMES)
 

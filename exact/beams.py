@@ -121,7 +121,6 @@ __all__ = ["BeamStructure", "beam_structure", "evolve_beams", "estimate_beams_by
 _PURE_TOL = 1e-12   # |P| = 1 within this for a pure state
 _SAME_TOL = 1e-12   # members' omega (relative), velocity and P0 equal within this
 CHUNK_STATES = 1 << 17
-WINDOW = 16
 ENTROPY_MAX_DIM = 1024
 ENTROPY_MAX_CELLS = 1 << 24
 # Outputs share one Chebyshev recursion while it spans r tau <= WINDOW_X: each step also adds
@@ -619,13 +618,21 @@ class _Spectral:
     """Exact evolution of one tridiagonal (two-beam) sector from the eigenpairs in the energy
     window of its initial state: x(t) = U (c exp(-i lambda t)), c = U^T x(0).
 
-    The window [E - W, E + W] (E the sector's mean energy) starts at W = max(100, 30 sigma_E)
-    and doubles until the part of x(0) outside the kept eigenvectors, |x - U U^T x| / |x|, is
-    <= max(tol/100, 2e-13) (the orthogonality of LAPACK's MRRR eigenvectors); that residual,
-    constant in time, is the method's whole error besides eigenvalue round-off (phase error
-    ~ eps ||H|| t)."""
+    The window [E - W, E + W] (E the sector's mean energy, sigma_E its spread) starts at
+    W = max(100, 30 sigma_E) and doubles until res(W) = |x - U_W U_W^T x| / |x| (U_W the MRRR
+    eigenvectors of the window, LAPACK ``stemr``) is at most max(``target`` / |x|, FLOOR): the
+    sector's share of the run's error, or the accuracy of the eigenvectors themselves. That
+    floor is real: MRRR eigenvectors have residuals |H u - lambda u| ~ 1e-11 mu at sector
+    dimension 8193 (N = 16384), so the span of a window's eigenvectors misses ~5e-12 of x
+    however wide the window (measured: res = 6.3e-12, 4.8e-12, 9e-14 for W = 100, 200, 400 mu,
+    the last only because the window then held 911 pairs; the state at mu t = 20 then differs
+    from a Chebyshev series by 1.4e-12). Asking for 2e-13 cost 7274 of the 8193 eigenpairs of
+    that sector; FLOOR = 1e-11 keeps 266. ``residual`` (relative) is the method's error besides
+    the eigenvalue round-off (a phase error ~ eps ||H|| t)."""
 
-    def __init__(self, H, x, tol):
+    FLOOR = 1e-11
+
+    def __init__(self, H, x, tol, *, target=None):
         from scipy.linalg import eigh_tridiagonal
 
         d = H.diagonal().astype(float)
@@ -633,12 +640,15 @@ class _Spectral:
         if H.nnz > d.size + 2 * e.size:
             raise ValueError("spectral propagation needs a tridiagonal sector (two beams)")
         nx = float(np.linalg.norm(x))
-        self.csr = (np.ascontiguousarray(H.indptr, dtype=np.int64), np.ascontiguousarray(H.indices, dtype=np.int32),
-                    np.ascontiguousarray(H.data, dtype=np.float64))  # for the energy
+        self.H = H
         self.matvecs = 0
         self.windows = 0
         self.fallbacks = 0
-        self.t = 0.0
+        self.solves = 0
+        self.window = 0.0
+        self.floor = False
+        self.norm = nx
+        target = max(tol / 100.0, 2e-13) if target is None else float(target)
         if d.size == 1 or nx == 0.0:
             self.lam, self.U = d.copy(), np.eye(d.size)
             self.c = _rdot(self.U.T, x)
@@ -650,17 +660,19 @@ class _Spectral:
         rad = np.abs(np.concatenate([[0.0], e])) + np.abs(np.concatenate([e, [0.0]]))
         glo, ghi = float((d - rad).min()), float((d + rad).max())
         W = max(100.0, 30.0 * sig)
-        want = max(tol / 100.0, 2e-13)
+        want = max(target / nx, self.FLOOR)
         while True:
             lo, hi = max(E - W, glo - 1.0), min(E + W, ghi + 1.0)
             lam, U = eigh_tridiagonal(d, e, select="v", select_range=(lo, hi), lapack_driver="stemr")
+            self.solves += 1
             c = _rdot(U.T, x)
             res = float(np.linalg.norm(x - _rdot(U, c))) / nx
             if res <= want or (lo <= glo and hi >= ghi):
                 break
             W *= 2.0
-        self.lam, self.U, self.c, self.residual = lam, np.ascontiguousarray(U), c, res
         self.window = W
+        self.floor = res * nx > target
+        self.lam, self.U, self.c, self.residual = lam, np.ascontiguousarray(U), c, res
 
     @property
     def halfwidth(self) -> float:
@@ -670,12 +682,10 @@ class _Spectral:
     def bytes(self) -> int:
         return self.U.nbytes
 
-    def propagate(self, psi, taus, outs):
-        taus = np.asarray(taus, float)
-        Z = self.c[:, None] * np.exp(-1j * (self.t + taus)[None, :] * self.lam[:, None])  # (pairs, outputs)
-        outs[:taus.size] = _rdot(self.U, Z).T
-        self.t += float(taus[-1])
-        psi[:] = outs[taus.size - 1]
+    def states(self, times, out):
+        """out[k] <- x(times[k]) (absolute times; out is complex (T, dim))."""
+        Z = self.c[:, None] * np.exp(-1j * np.asarray(times, float)[None, :] * self.lam[:, None])
+        out[:] = _rdot(self.U, Z).T
 
 
 # --------------------------------------------------------------------------- observables
@@ -760,51 +770,104 @@ def _chunk_sizes(dims, target):
     return out
 
 
-def estimate_beams_bytes(struct: BeamStructure, *, tol: float = 1e-12, drop: float | None = None,
-                         chunk_states: int = CHUNK_STATES,
-                         window: int = WINDOW, entropy_max_dim: int = ENTROPY_MAX_DIM,
-                         pairs: bool = True) -> float:
-    """Estimated peak bytes of ``evolve_beams(struct, ...)`` with these options.
+def _resolve_propagator(struct, propagator):
+    if propagator == "auto":
+        return "spectral" if struct.n_beams == 2 else "chebyshev"
+    return propagator
 
-    Per kept state: the state and the ``window`` output states (16 B each), occupations and m
-    values (12 G B), the raising maps (24 G B), the stored chunk Hamiltonians (12 B per
-    non-zero, 1 + G(G-1) per row), the 3G vectors J_g^i psi (``pairs``), energy scratch; plus
-    the Chebyshev vectors of the largest chunk with the build temporaries, the largest Schmidt
-    matrix, and the interpreter and libraries (``memory.BASE``). The eigenvectors of the
-    "spectral" propagator (8 B x sector dimension x kept pairs, known only once computed) are
-    added sector by sector during the run and checked against the same limit."""
+
+def _entropy_beams(struct: BeamStructure, dim: int, entropy_max_dim: int) -> list:
+    """Beams whose Schmidt matrix with the rest is affordable (smaller side <= entropy_max_dim,
+    at most ENTROPY_MAX_CELLS cells); for two beams only the first (both sides have the same
+    entropy)."""
+    out = []
+    if entropy_max_dim <= 0:
+        return out
+    for g, n in enumerate(struct.sizes):
+        rest = min(dim, math.prod(int(x) + 1 for h, x in enumerate(struct.sizes) if h != g))
+        side = min(int(n) + 1, rest)
+        if side <= entropy_max_dim and (int(n) + 1) * rest <= ENTROPY_MAX_CELLS:
+            out.append(g)
+            if struct.n_beams == 2:
+                break
+    return out
+
+
+def _memory_parts(struct, *, tol, drop, chunk_states, entropy_max_dim, pairs, propagator):
+    """(fixed bytes, bytes per output time held in a pass, entropy store per output, plan)."""
     from .memory import BASE
 
+    propagator = _resolve_propagator(struct, propagator)
     _, dims, _ = sector_plan(struct, tol=tol, drop=drop)
     D = float(dims.sum())
     G = struct.n_beams
-    chunk = float(max(_chunk_sizes(dims, chunk_states)))
+    sizes = [int(d) for d in dims] if propagator == "spectral" else _chunk_sizes(dims, chunk_states)
+    dmax = float(max(sizes))
+    win = float(max(sum(sizes[i:i + 3]) for i in range(len(sizes))))  # three consecutive chunks
     nnz_row = 1 + G * (G - 1)
-    per_state = 16.0 * (2 + window) + 12.0 * G + 24.0 * G + (12.0 * nnz_row + 8.0)
-    if pairs:
-        per_state += 16.0 * 3 * G
-    build = chunk * (16.0 * 3 + 8.0 * 4 + 40.0 * G * nnz_row + 36.0 * nnz_row)
+    grid = float(math.prod(int(n) + 1 for n in struct.sizes[:-1]))
+    fixed = BASE + D * (16.0 * 2 + 4.0 * G) + grid * (8.0 * G + 16.0)
+    build = dmax * (16.0 * 3 + 8.0 * 4 + 40.0 * G * nnz_row + 36.0 * nnz_row)
+    if propagator == "chebyshev":
+        fixed += D * (12.0 * nnz_row + 8.0)  # every chunk's Hamiltonian is kept
+        work = dmax * 16.0 * 4
+    else:
+        work = 8.0 * dmax * min(dmax, 2048.0) + 8.0 * 20 * dmax  # eigenvectors (provision), stemr workspace
+    obs_block = OBS_BLOCK * (16.0 * win + 16.0 * 3 * G * dmax + 16.0 * dmax)
+    maps = 3 * G * (dmax * 24.0)
     ent = 0.0
-    if entropy_max_dim > 0:
-        per_state += 8.0 * G  # Schmidt positions
-        for g, n in enumerate(struct.sizes):
-            rest = min(D, math.prod(int(x) + 1 for h, x in enumerate(struct.sizes) if h != g))
-            side = min(int(n) + 1, rest)
-            cells = (int(n) + 1) * rest
-            if side <= entropy_max_dim and cells <= ENTROPY_MAX_CELLS:
-                ent = max(ent, 16.0 * cells * 2 + 16.0 * side * side * 2)
-    return BASE + D * per_state + build + ent
+    eg = _entropy_beams(struct, int(D), entropy_max_dim)
+    for g in eg:
+        fixed += 8.0 * D
+        side, cells = _Schmidt_size(struct, g, int(D))
+        ent = max(ent, 16.0 * cells + 16.0 * side * side * 2)
+    fixed += max(build, work) + obs_block + maps + ent
+    per_output = 16.0 * win + (32.0 * dmax if propagator == "spectral" else 0.0)
+    store = 16.0 * D if eg else 0.0
+    provision = work if propagator == "spectral" else 0.0
+    return fixed, per_output, store, dict(dimension=int(D), largest_chunk=int(dmax), entropy_beams=eg,
+                                          eig_provision=provision)
+
+
+def _Schmidt_size(struct, g, dim):
+    rest = min(dim, math.prod(int(x) + 1 for h, x in enumerate(struct.sizes) if h != g))
+    side = int(struct.sizes[g]) + 1
+    return min(side, rest), side * rest
+
+
+def estimate_beams_bytes(struct: BeamStructure, *, tol: float = 1e-12, drop: float | None = None,
+                         chunk_states: int = CHUNK_STATES, outputs: int = 1,
+                         entropy_max_dim: int = ENTROPY_MAX_DIM, pairs: bool = True,
+                         propagator: str = "auto") -> float:
+    """Estimated peak bytes of ``evolve_beams(struct, ...)`` when a pass holds ``outputs``
+    output times (a run makes as few passes as the memory limit allows, each holding as many
+    outputs as fit: ``outputs = 1`` is the least it needs).
+
+    Fixed: the kept state at t = 0 and now (16 B each per kept state), the occupations (4 G B),
+    the product grid of the first G - 1 beams, the kept chunk Hamiltonians (Chebyshev: 12 B per
+    non-zero, 1 + G(G-1) per row), one chunk's build temporaries or one sector's eigenvectors
+    (spectral: provision of 8 B x dim x min(dim, 2048); the actual size is checked as each is
+    computed), the observation blocks, the Schmidt positions and matrix of the beams whose
+    entropy is computed and the interpreter and libraries (``memory.BASE``). Per output held:
+    the states of three consecutive chunks (16 B per state; the observables of a chunk need
+    its neighbours' sectors K +- 1), the spectral reconstruction temporaries, and with entropy
+    the whole state (16 B per kept state)."""
+    fixed, per_output, store, _ = _memory_parts(struct, tol=tol, drop=drop, chunk_states=chunk_states,
+                                                entropy_max_dim=entropy_max_dim, pairs=pairs,
+                                                propagator=propagator)
+    return fixed + max(1, int(outputs)) * (per_output + store)
 
 
 # --------------------------------------------------------------------------- evolution
 
 
 _OBSERVABLES = ("pairs", "entropy", "energy")
+OBS_BLOCK = 16  # output times observed together (bounds the J_g^i psi vectors held)
 
 
 def evolve_beams(struct: BeamStructure, times, *, tol: float = 1e-12, drop: float | None = None,
-                 observables=("pairs", "entropy", "energy"), chunk_states: int = CHUNK_STATES, window: int = WINDOW,
-                 entropy_max_dim: int = ENTROPY_MAX_DIM, propagator: str = "auto",
+                 observables=("pairs", "entropy", "energy"), chunk_states: int = CHUNK_STATES,
+                 window: int | None = None, entropy_max_dim: int = ENTROPY_MAX_DIM, propagator: str = "auto",
                  memory_limit: float | None = None, progress=None, stats: dict | None = None) -> dict:
     r"""Evolve a gas of beams exactly in the product of their symmetric subspaces.
 
@@ -823,8 +886,11 @@ def evolve_beams(struct: BeamStructure, times, *, tol: float = 1e-12, drop: floa
     times : array (T,)
         Non-decreasing mu t >= 0 at which to record.
     tol : float
-        Chebyshev series truncation: terms with 2 |J_k(r tau)| < tol/100 are left out (as the
-        generic engine); also sets the default ``drop``.
+        Accuracy of the state: Chebyshev terms with 2 |J_k(r tau)| < tol/100 are left out (as
+        the generic engine); the spectral propagator keeps the eigenpairs that hold all but
+        max(tol/100, 2e-13) of the state, but no less than the accuracy of the eigenvectors
+        themselves (``_Spectral.FLOOR`` = 1e-11 relative per sector: use "chebyshev" for a
+        tighter state); it also sets the default ``drop``.
     drop : float, optional
         Largest summed initial weight of the sectors left out (default (tol/100)^2).
     observables : iterable of {"pairs", "entropy", "energy"}
@@ -832,10 +898,10 @@ def evolve_beams(struct: BeamStructure, times, *, tol: float = 1e-12, drop: floa
         (g, h), g <= h (and each beam's <J_g^2>), entanglement entropy of each beam with the
         rest (where affordable), the energy.
     chunk_states : int
-        Consecutive sectors are evolved together up to about this many states.
-    window : int
-        Output times evolved together (one Chebyshev recursion serves all of them, within
-        r tau <= 250); the window's states are held in memory.
+        Chebyshev: consecutive sectors are evolved together up to about this many states.
+    window : int, optional
+        Output times held per pass over the sectors (default: as many as the memory limit
+        allows, usually all of them: one pass).
     entropy_max_dim : int
         Entropy is computed where the smaller side of the Schmidt matrix is at most this (and
         the matrix has at most 2^24 cells); NaN elsewhere. 0: never.
@@ -849,20 +915,21 @@ def evolve_beams(struct: BeamStructure, times, *, tol: float = 1e-12, drop: floa
         Bytes the run may use (default 85% of the available memory): a larger estimate raises
         InputError before anything is allocated.
     progress : object with ``start(total, unit)`` and ``update(done)``, optional
+        Called with the number of kept states evolved so far (summed over passes).
     stats : dict, optional
-        Filled with run figures (propagator, dimensions, sectors, dropped weight, Chebyshev
-        products or eigenpairs, times).
+        Filled with run figures (propagator, dimensions, sectors, dropped weight, passes,
+        Chebyshev products or eigenpairs, error bounds, times).
 
     Returns
     -------
     dict of numpy arrays
         ``times`` (T,); ``P`` (T, G, 3) per-particle Bloch vector of each beam, mass basis;
-        ``purity`` (T, G); ``S3_total`` (T,) = sum_a P_a3 (mass basis, conserved);
-        ``norm`` (T,); with "energy": ``energy`` (T,) <H>/mu (conserved); with "pairs":
-        ``pairs`` (npairs, 2) beam indices, ``rho2`` (T, npairs, 4, 4) two-particle density
-        matrices (mass basis, |up up> first), ``concurrence`` and ``mutual_information``
-        (bits) (T, npairs), ``spin_total`` (T, G) <J_g^2> (conserved, j_g (j_g + 1)),
-        ``correlations`` (T, G, G, 3, 3) <J_g^i J_h^j> (complex); with "entropy":
+        ``purity`` (T, G) Tr rho^2 of a member's one-body state; ``S3_total`` (T,) = sum_a P_a3
+        (mass basis, conserved); ``norm`` (T,); with "energy": ``energy`` (T,) <H>/mu
+        (conserved); with "pairs": ``pairs`` (npairs, 2) beam indices, ``rho2`` (T, npairs, 4, 4)
+        two-particle density matrices (mass basis, |up up> first), ``concurrence`` and
+        ``mutual_information`` (bits) (T, npairs), ``spin_total`` (T, G) <J_g^2> (conserved,
+        j_g (j_g + 1)), ``correlations`` (T, G, G, 3, 3) <J_g^i J_h^j> (complex); with "entropy":
         ``entropy`` (T, G) bits, NaN where not computed.
 
     Examples
@@ -888,7 +955,8 @@ def evolve_beams(struct: BeamStructure, times, *, tol: float = 1e-12, drop: floa
     if drop is not None:
         drop = check_real("drop", drop, nonnegative=True)
     chunk_states = check_int("chunk_states", chunk_states, low=1)
-    window = check_int("window", window, low=1)
+    if window is not None:
+        window = check_int("window", window, low=1)
     entropy_max_dim = check_int("entropy_max_dim", entropy_max_dim, low=0)
     if isinstance(observables, str):
         observables = (observables,)
@@ -903,27 +971,114 @@ def evolve_beams(struct: BeamStructure, times, *, tol: float = 1e-12, drop: floa
     if propagator == "spectral" and struct.n_beams != 2:
         raise InputError(f"`propagator` 'spectral' needs exactly two beams (tridiagonal sectors); got "
                          f"{struct.n_beams}. Use 'chebyshev'.")
-    if propagator == "auto":
-        propagator = "spectral" if struct.n_beams == 2 else "chebyshev"
-    window = min(window, times.size)
+    propagator = _resolve_propagator(struct, propagator)
     budget = _limit(memory_limit)
-    need = estimate_beams_bytes(struct, tol=tol, drop=drop, chunk_states=chunk_states,
-                                window=window, entropy_max_dim=entropy_max_dim, pairs="pairs" in observables)
+    fixed, per_output, store, plan = _memory_parts(struct, tol=tol, drop=drop, chunk_states=chunk_states,
+                                                   entropy_max_dim=entropy_max_dim, pairs="pairs" in observables,
+                                                   propagator=propagator)
+    need = fixed + per_output + store
     if need > budget:
         raise InputError(f"`N` = {struct.n} in {struct.n_beams} beams needs an estimated {need / 1e9:.3g} GB "
                          f"for method 'beams', more than the {budget / 1e9:.3g} GB memory limit; use fewer "
-                         "particles, fewer `window` outputs or a larger `tol`.")
+                         "particles or a larger `tol`.")
+    fit = int((budget - fixed) // (per_output + store))
+    w = max(1, min(times.size, fit, window if window is not None else times.size))
     stats = {} if stats is None else stats
+    stats["memory_estimate_bytes"] = float(fixed + w * (per_output + store))
+    from threadpoolctl import threadpool_limits
+
     from ._threads import limited_threads
 
-    with limited_threads(struct.n):  # one OpenBLAS thread: spinning BLAS workers starve the rest
-        return _evolve(struct, times, tol, drop, observables, chunk_states, window,
-                       entropy_max_dim, propagator, budget, progress, stats, need)
+    # One OpenBLAS thread (as oile_q.run does for every engine; repeated here for direct calls):
+    # with two, on these shared cores, a 513 x 513 eigvalsh of the entropy took 6 s instead of 0.1 s.
+    with limited_threads(struct.n), threadpool_limits(limits=1, user_api="blas"):
+        return _evolve(struct, times, tol, drop, observables, chunk_states, w, plan["entropy_beams"],
+                       propagator, budget - fixed - w * (per_output + store), plan["eig_provision"], progress, stats)
 
 
-def _evolve(struct, times, tol, drop, observables, chunk_states, window, entropy_max_dim,
-            propagator, budget, progress, stats, need):
-    from ._beams_kernels import csr_matvec, spin_vectors
+class _Stream:
+    """Observables accumulated over the kept states, chunk by chunk, for one pass of outputs.
+
+    A chunk's rows of J_g^i psi need the neighbouring chunks' states (J_g^+- changes the sector
+    by +-1), so each chunk is observed once its successor has been evolved; the states of at
+    most three chunks are held at a time."""
+
+    def __init__(self, struct, basis, chunks, w, want_pairs, want_energy):
+        G = basis.G
+        self.struct, self.basis, self.chunks = struct, basis, chunks
+        self.want_pairs, self.want_energy = want_pairs, want_energy
+        self.norm = np.zeros(w)
+        self.J = np.zeros((w, G, 3))
+        self.C = np.zeros((w, 3 * G, 3 * G), dtype=complex) if want_pairs else None
+        self.E = np.zeros(w) if want_energy else None
+        self.X, self.H, self.maps = {}, {}, {}
+
+    def add(self, c, X, H):
+        """Chunk c's states X (w, rows) and Hamiltonian H; observes chunk c - 1."""
+        lo, hi = self.chunks[c]
+        self.X[c], self.H[c] = X, H
+        self.maps[c] = [_raise_map(self.basis, g, lo, hi) for g in range(self.basis.G)]
+        if c - 1 in self.X:
+            self._observe(c - 1)
+        for old in [k for k in self.X if k < c - 1]:
+            del self.X[old], self.H[old]
+        for old in [k for k in self.maps if k < c - 1]:
+            del self.maps[old]
+
+    def finish(self):
+        last = max(self.X)
+        self._observe(last)
+        self.X.clear(), self.H.clear(), self.maps.clear()
+
+    def _observe(self, c):
+        basis, G = self.basis, self.basis.G
+        lo, hi = self.chunks[c]
+        rows = hi - lo
+        parts = [k for k in (c - 1, c, c + 1) if k in self.X]
+        base = self.chunks[parts[0]][0]
+        Xc = self.X[c]
+        w = Xc.shape[0]
+        m = basis.k[lo:hi].astype(float) - 0.5 * basis.sizes[None, :].astype(float)  # (rows, G)
+        # J_g^+ pairs landing in chunk c (from c - 1 or c) and J_g^- pairs leaving from chunk c
+        up, down = [], []
+        for g in range(G):
+            src, dst, coef = self.maps[c][g]
+            keep = dst < hi
+            pl_src, pl_dst, pl_coef = [src[keep]], [dst[keep]], [coef[keep]]
+            if c - 1 in self.maps:
+                s2, d2, c2 = self.maps[c - 1][g]
+                k2 = d2 >= lo
+                pl_src.append(s2[k2]), pl_dst.append(d2[k2]), pl_coef.append(c2[k2])
+            up.append((np.concatenate(pl_src) - base, np.concatenate(pl_dst) - lo, np.concatenate(pl_coef)))
+            down.append((src - lo, dst - base, coef))  # J^- |dst> = coef |src>, src in chunk c
+        for j0 in range(0, w, OBS_BLOCK):
+            j1 = min(w, j0 + OBS_BLOCK)
+            Xw = np.concatenate([self.X[k][j0:j1] for k in parts], axis=1) if len(parts) > 1 else Xc[j0:j1]
+            xc = Xc[j0:j1]
+            nb = j1 - j0
+            self.norm[j0:j1] += np.einsum("tr,tr->t", xc.conj(), xc).real
+            A = np.zeros((G, 3, nb, rows), dtype=complex)
+            for g in range(G):
+                jp = np.zeros((nb, rows), dtype=complex)
+                jm = np.zeros((nb, rows), dtype=complex)
+                s, d, cf = up[g]
+                jp[:, d] = cf[None, :] * Xw[:, s]
+                s, d, cf = down[g]
+                jm[:, s] = cf[None, :] * Xw[:, d]
+                A[g, 0] = 0.5 * (jp + jm)
+                A[g, 1] = -0.5j * (jp - jm)
+                A[g, 2] = m[:, g][None, :] * xc
+                self.J[j0:j1, g] += np.einsum("tr,itr->ti", xc.conj(), A[g]).real
+            if self.want_pairs:
+                A2 = A.reshape(3 * G, nb, rows).transpose(1, 0, 2)  # (t, 3G, rows)
+                self.C[j0:j1] += np.matmul(A2.conj(), A2.transpose(0, 2, 1))
+            if self.want_energy:
+                hx = self.H[c] @ xc.T  # (rows, nb)
+                self.E[j0:j1] += np.einsum("tr,rt->t", xc.conj(), hx).real
+
+
+def _evolve(struct, times, tol, drop, observables, chunk_states, w, entropy_beams, propagator, spare,
+            provision, progress, stats):
     from .observables import concurrence, mutual_information
 
     want_pairs = "pairs" in observables
@@ -933,44 +1088,29 @@ def _evolve(struct, times, tol, drop, observables, chunk_states, window, entropy
     G = basis.G
     D = basis.dim
     sizes = struct.sizes
-    psi = _initial_state(struct, basis)
-    if propagator == "spectral":  # one sector at a time; the kept eigenvectors are the memory
+    psi0 = _initial_state(struct, basis)
+    if propagator == "spectral":
         chunks = [(int(basis.offsets[i]), int(basis.offsets[i + 1])) for i in range(sectors.size)]
-        props, held = [], 0.0
-        for lo, hi in chunks:
-            props.append(_Spectral(_chunk_hamiltonian(struct, basis, lo, hi), psi[lo:hi], tol))
-            held += props[-1].bytes
-            if need + held > budget:
-                raise InputError(f"`N` = {struct.n}: the eigenvectors of propagator 'spectral' need more than "
-                                 f"{(need + held) / 1e9:.3g} GB, beyond the {budget / 1e9:.3g} GB memory limit; "
-                                 "use propagator 'chebyshev'.")
-        stats.update({"eigenpairs": int(sum(p.lam.size for p in props)), "eigvec_bytes": float(held),
-                      "spectral_residual": float(max(p.residual for p in props))})
+        # each sector's share of the state error max(tol/100, 2e-13) (added in quadrature)
+        target = max(tol / 100.0, 2e-13) / math.sqrt(len(chunks))
     else:
         chunks = _chunks(basis, chunk_states)
-        props = [_Chebyshev(_chunk_hamiltonian(struct, basis, lo, hi), tol) for lo, hi in chunks]
-    mvals = np.ascontiguousarray((basis.k.astype(float) - 0.5 * sizes[None, :].astype(float)).T)
-    rmaps = [_raise_map(basis, g) for g in range(G)]
-    schmidt = [None] * G
-    for g in range(G):
-        side, cells = _Schmidt.cells(basis, g)
-        if side <= entropy_max_dim and cells <= ENTROPY_MAX_CELLS:
-            schmidt[g] = _Schmidt(basis, g)
+        psi = psi0.copy()
+    schmidt = {g: _Schmidt(basis, g) for g in entropy_beams}
     pairs = [(g, h) for g in range(G) for h in range(g, G) if g != h or sizes[g] >= 2]
+    T = times.size
+    passes = -(-T // w)
     stats.update({"method": "beams", "propagator": propagator, "beams": G, "dimension_full": struct.full_dimension,
                   "dimension": D, "sectors": int(sectors.size),
                   "sector_range": [int(sectors.min()), int(sectors.max())],
-                  "dropped_weight": dropped, "chunks": len(chunks),
-                  "nnz": int(sum(p.csr[2].size for p in props)), "memory_estimate_bytes": float(need),
-                  "entropy_beams": [g for g in range(G) if schmidt[g] is not None],
+                  "dropped_weight": dropped, "chunks": len(chunks), "largest_chunk": int(max(h - l for l, h in chunks)),
+                  "passes": passes, "outputs_per_pass": int(w), "entropy_beams": list(entropy_beams),
                   "build_s": round(_time.perf_counter() - t_build, 4)})
 
-    T = times.size
     out = {"times": times.copy(), "P": np.zeros((T, G, 3)), "purity": np.zeros((T, G)),
            "S3_total": np.zeros(T), "norm": np.zeros(T)}
     if "energy" in observables:
         out["energy"] = np.zeros(T)
-        scratch = np.empty(D, dtype=np.complex128)
     if want_pairs:
         out["pairs"] = np.array(pairs, dtype=np.int64).reshape(-1, 2)
         out["rho2"] = np.zeros((T, len(pairs), 4, 4), dtype=complex)
@@ -978,77 +1118,108 @@ def _evolve(struct, times, tol, drop, observables, chunk_states, window, entropy
         out["mutual_information"] = np.zeros((T, len(pairs)))
         out["spin_total"] = np.zeros((T, G))
         out["correlations"] = np.zeros((T, G, G, 3, 3), dtype=complex)
-        A = np.empty((G, 3, D), dtype=np.complex128)
-    else:
-        A = np.empty((1, 3, D), dtype=np.complex128)
     if "entropy" in observables:
         out["entropy"] = np.full((T, G), np.nan)
 
-    def observe(j, v):
-        out["norm"][j] = float(np.vdot(v, v).real)
-        Jv = np.zeros((G, 3))
-        for g, (src, dst, coef) in enumerate(rmaps):
-            a = A[g] if want_pairs else A[0]
-            spin_vectors(v, src, dst, coef, mvals[g], a)
-            Jv[g] = (a @ v.conj()).real  # <J_g^i> = <v|J_g^i v>
-        P = 2.0 * Jv / sizes[:, None]
-        out["P"][j] = P
-        out["purity"][j] = 0.5 * (1.0 + np.sum(P**2, axis=1))
-        out["S3_total"][j] = 2.0 * Jv[:, 2].sum()
-        if "energy" in out:
-            for (lo, hi), kp in zip(chunks, props):
-                csr_matvec(*kp.csr, v[lo:hi], scratch[lo:hi])
-            out["energy"][j] = float(np.vdot(v, scratch).real)
-        if want_pairs:
-            A2 = A.reshape(3 * G, D)
-            C = (A2.conj() @ A2.T).reshape(G, 3, G, 3).transpose(0, 2, 1, 3)  # C[g,h,i,j]
-            out["correlations"][j] = C
-            out["spin_total"][j] = np.einsum("ggii->g", C).real
-            for p, (g, h) in enumerate(pairs):
-                if g != h:
-                    Tm = 4.0 * C[g, h].real / (sizes[g] * sizes[h])
-                else:
-                    n = sizes[g]
-                    Tm = 4.0 * (0.5 * (C[g, g] + C[g, g].T).real - 0.25 * n * np.eye(3)) / (n * (n - 1))
-                rho = _pair_rho(P[g], P[h], Tm)
-                out["rho2"][j, p] = rho
-                out["concurrence"][j, p] = concurrence(rho)
-                out["mutual_information"][j, p] = mutual_information(rho)
-        if "entropy" in out:
-            for g, sch in enumerate(schmidt):
-                if sch is not None:
-                    out["entropy"][j, g] = sch.entropy(v)
-                    if G == 2:  # a pure state of two parts: both have the same entropy
-                        out["entropy"][j, 1 - g] = out["entropy"][j, g]
-                        break
-
-    states = np.empty((window, D), dtype=np.complex128)
     if progress is not None:
-        progress.start(T, "output")
-    t_ev = t_obs = 0.0
+        progress.start(D * passes, "state")
+    cache, cached = {}, 0.0
+    t_prop = t_obs = 0.0
+    eig = {"pairs": 0, "solves": 0, "residual": 0.0, "error2": 0.0, "floor": 0, "bytes_max": 0.0, "window_max": 0.0}
+    rebuilds = 0
+    done = 0
     t_cur = 0.0
-    j = 0
-    while j < T:
-        j2 = min(T, j + window)
-        taus = times[j:j2] - t_cur
+    for j in range(0, T, w):
+        j2 = min(T, j + w)
+        ts = times[j:j2]
+        stream = _Stream(struct, basis, chunks, j2 - j, want_pairs, "energy" in observables)
+        full = np.empty((j2 - j, D), dtype=np.complex128) if schmidt else None
+        for c, (lo, hi) in enumerate(chunks):
+            s = _time.perf_counter()
+            kp = cache.get(c)
+            if kp is None:
+                H = _chunk_hamiltonian(struct, basis, lo, hi)
+                if propagator == "spectral":
+                    kp = _Spectral(H, psi0[lo:hi], tol, target=target)
+                    if kp.bytes > provision + spare - cached:
+                        raise InputError(f"`N` = {struct.n}: the eigenvectors of one sector of propagator 'spectral' "
+                                         f"need {kp.bytes / 1e9:.3g} GB beyond the memory limit; use propagator "
+                                         "'chebyshev'.")
+                    if j == 0:
+                        eig["pairs"] += int(kp.lam.size)
+                        eig["solves"] += kp.solves
+                        eig["residual"] = max(eig["residual"], kp.residual)
+                        eig["error2"] += (kp.residual * kp.norm) ** 2
+                        eig["floor"] += int(kp.floor)
+                        eig["bytes_max"] = max(eig["bytes_max"], float(kp.bytes))
+                        eig["window_max"] = max(eig["window_max"], float(kp.window))
+                    else:
+                        rebuilds += 1
+                    if passes > 1 and cached + kp.bytes <= 0.5 * spare:
+                        cache[c], cached = kp, cached + kp.bytes
+                else:
+                    kp = _Chebyshev(H, tol)
+                    kp.H = H
+                    cache[c] = kp
+            X = np.empty((j2 - j, hi - lo), dtype=np.complex128)
+            if propagator == "spectral":
+                kp.states(ts, X)
+            else:
+                seg = psi[lo:hi]
+                kp.propagate(seg, ts - t_cur, X)  # leaves seg (a view of psi) at ts[-1]
+            t_prop += _time.perf_counter() - s
+            s = _time.perf_counter()
+            if full is not None:
+                full[:, lo:hi] = X
+            stream.add(c, X, kp.H)
+            t_obs += _time.perf_counter() - s
+            done += hi - lo
+            if progress is not None:
+                progress.update(done)
         s = _time.perf_counter()
-        for (lo, hi), kp in zip(chunks, props):
-            kp.propagate(psi[lo:hi], taus, states[:j2 - j, lo:hi])
-        t_ev += _time.perf_counter() - s
-        s = _time.perf_counter()
-        for i in range(j2 - j):
-            observe(j + i, states[i])
+        stream.finish()
+        t_cur = float(ts[-1])
+        # per-output observables of the pass
+        J = stream.J
+        P = 2.0 * J / sizes[None, :, None]
+        out["P"][j:j2] = P
+        out["purity"][j:j2] = 0.5 * (1.0 + np.sum(P**2, axis=2))
+        out["S3_total"][j:j2] = 2.0 * J[:, :, 2].sum(axis=1)
+        out["norm"][j:j2] = stream.norm
+        if stream.E is not None:
+            out["energy"][j:j2] = stream.E
+        if want_pairs:
+            C = stream.C.reshape(-1, G, 3, G, 3).transpose(0, 1, 3, 2, 4)  # C[t, g, h, i, j]
+            out["correlations"][j:j2] = C
+            out["spin_total"][j:j2] = np.einsum("tggii->tg", C).real
+            for i in range(j2 - j):
+                for p, (g, h) in enumerate(pairs):
+                    if g != h:
+                        Tm = 4.0 * C[i, g, h].real / (sizes[g] * sizes[h])
+                    else:
+                        n = sizes[g]
+                        Tm = 4.0 * (0.5 * (C[i, g, g] + C[i, g, g].T).real - 0.25 * n * np.eye(3)) / (n * (n - 1))
+                    rho = _pair_rho(P[i, g], P[i, h], Tm)
+                    out["rho2"][j + i, p] = rho
+                    out["concurrence"][j + i, p] = concurrence(rho)
+                    out["mutual_information"][j + i, p] = mutual_information(rho)
+        for g, sch in schmidt.items():
+            for i in range(j2 - j):
+                out["entropy"][j + i, g] = sch.entropy(full[i])
+                if G == 2:  # a pure state of two parts: both have the same entropy
+                    out["entropy"][j + i, 1 - g] = out["entropy"][j + i, g]
         t_obs += _time.perf_counter() - s
-        t_cur = float(times[j2 - 1])
-        j = j2
-        if progress is not None:
-            progress.update(j)
     if propagator == "chebyshev":
+        props = [cache[c] for c in range(len(chunks))]
         stats.update({"matvecs": int(sum(k.matvecs for k in props)),
                       "matvecs_full": round(sum(k.matvecs * (hi - lo) for k, (lo, hi) in zip(props, chunks)) / D, 1),
                       "windows": int(sum(k.windows for k in props)),
                       "bounds_fallbacks": int(sum(k.fallbacks for k in props)),
                       "halfwidth_max": float(max(k.halfwidth for k in props))})
-    stats.update({"evolve_s": round(t_ev, 4),
-                  "observe_s": round(t_obs, 4)})
+    else:
+        stats.update({"eigenpairs": eig["pairs"], "eigen_solves": eig["solves"],
+                      "spectral_residual": eig["residual"], "spectral_error_bound": math.sqrt(eig["error2"]),
+                      "spectral_floor_sectors": eig["floor"], "eigvec_bytes_max": eig["bytes_max"],
+                      "spectral_window_max": eig["window_max"], "spectral_rebuilds": rebuilds})
+    stats.update({"evolve_s": round(t_prop, 4), "observe_s": round(t_obs, 4)})
     return out

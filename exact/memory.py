@@ -9,6 +9,8 @@ exits with status 2.
 
 from __future__ import annotations
 
+import math
+
 from oile_q.errors import InputError, memory_budget
 
 __all__ = ["estimate_bytes", "memory_limit", "largest_n", "check_memory"]
@@ -24,7 +26,9 @@ def memory_limit(limit=None) -> float:
 
 def estimate_bytes(n: int, engine: str, *, method="chebyshev", basis="sectors", builder="fast",
                    outputs=1) -> float:
-    """Estimated peak bytes of one run with N particles."""
+    """Estimated peak bytes of one run with N particles (inf beyond the range of a float)."""
+    if n >= 1000:
+        return math.inf
     dim = float(2**n)
     vec = 16.0 * dim
     if engine == "closed":
@@ -53,7 +57,7 @@ def largest_n(engine, limit, **kw) -> int:
 
 
 def _gb(x):
-    return f"{x / 1e9:.3g} GB"
+    return f"{x / 1e9:.3g} GB" if math.isfinite(x) else "more than 1e290 GB"
 
 
 def check_memory(n, engine, *, method="chebyshev", basis="sectors", builder="fast", limit=None) -> int:

@@ -224,6 +224,121 @@ class Scenario:
                    gamma=gamma, theta=theta, mu=mu, group=labels)
 
     @classmethod
+    def beams(cls, counts, *, flavor=None, P=None, basis="flavor", omega=0.0, directions="ring",
+              names=None, gamma, theta=0.0, mu=1.0, seed=None) -> "Scenario":
+        """Neutrino beams: beam g holds ``counts[g]`` neutrinos sharing one velocity, vacuum
+        frequency and pure initial state (the ``exact`` engine's method "beams" evolves them in
+        prod_g (N_g + 1) collective states instead of 2^N). Built with ``from_groups``, one group
+        per beam with a fixed velocity, so every engine takes it.
+
+        Parameters
+        ----------
+        counts : sequence of int >= 1
+            N_g, one per beam (G = len(counts)).
+        flavor : str or sequence of str, optional
+            "e", "x", "+" or "-": one for every beam (a single letter) or one per beam
+            (a sequence, or a string of G letters such as "exex").
+        P : array (G, 3), optional
+            Unit (pure-state) Bloch vectors in ``basis``, instead of ``flavor``.
+        basis : {"flavor", "mass"}
+            Basis of ``P``.
+        omega : float or array (G,)
+            Vacuum frequencies (units of ``mu``; may be negative).
+        directions : str or array (G, 3)
+            "axis" (G = 2: +z and -z, the flavor pendulum), "ring" (G directions at angles
+            2 pi g / G from +z in the xz plane), "tetrahedron" (G = 4, one vertex at +z),
+            "random" (uniform on the sphere, drawn from ``seed``) or (G, 3) unit vectors.
+            Beams g, h interact with g_gh = 1 - v_g.v_h (0 within a beam).
+        names : sequence of str, optional
+            Beam (group) labels, default "b0", "b1", ...
+        gamma, theta, mu : float
+            As for ``Scenario``.
+        seed : int, optional
+            Seed of ``directions="random"``.
+
+        Examples
+        --------
+        >>> sc = Scenario.beams([4, 4], flavor="ex", omega=[-0.5, 0.5], directions="axis", gamma=0.05, theta=0.1)
+        >>> sc
+        Scenario(N=8, groups={'b0': 4, 'b1': 4}, gamma=0.05, theta=0.1, mu=1)
+        """
+        if isinstance(counts, (str, bytes, dict)) or not hasattr(counts, "__len__") or len(counts) == 0:
+            raise InputTypeError(f"`counts` must be a non-empty sequence of positive integers; got {describe(counts)}.")
+        G = len(counts)
+        counts = [check_int(f"counts[{g}]", c, low=1) for g, c in enumerate(counts)]
+        if (flavor is None) == (P is None):
+            raise InputError("`flavor` or `P` must be given (exactly one of them): the beams' initial states.")
+        if basis not in ("flavor", "mass"):
+            raise InputError(f"`basis` must be 'flavor' or 'mass'; got {describe(basis)}.")
+        if flavor is not None:
+            if P is None and basis != "flavor":
+                raise InputError("`basis` applies to `P` only, not to `flavor`.")
+            flavors = [flavor] * G if isinstance(flavor, str) and len(flavor) == 1 else list(flavor)
+            if len(flavors) != G:
+                raise InputError(f"`flavor` must give one flavor for every beam or one per beam ({G}); "
+                                 f"got {describe(flavor)}.")
+            for f in flavors:
+                if f not in _FLAVORS:
+                    raise InputError(f"`flavor` entries must be among {sorted(_FLAVORS)}; got {describe(f)}.")
+        else:
+            P = check_array("P", P, (G, 3))
+            r = np.linalg.norm(P, axis=1)
+            bad = np.flatnonzero(np.abs(r - 1.0) > 1e-9)
+            if bad.size:
+                i = int(bad[0])
+                raise InputError(f"`P` must hold unit (pure-state) Bloch vectors, one per beam; got |P[{i}]| = {r[i]:.6g}.")
+            P = P / r[:, None]
+        if np.ndim(omega) == 0:
+            omega = np.full(G, check_real("omega", omega))
+        else:
+            omega = check_array("omega", omega, (G,))
+        if names is None:
+            names = [f"b{g}" for g in range(G)]
+        names = [names] if isinstance(names, str) else list(names)
+        if len(names) != G or len(set(names)) != G:
+            raise InputError(f"`names` must give {G} different labels; got {describe(names)}.")
+        for nm in names:
+            if not isinstance(nm, str) or not nm:
+                raise InputTypeError(f"`names` must hold non-empty strings; got {describe(nm)}.")
+
+        def unit_directions():
+            """The beams' unit velocities (G, 3)."""
+            if isinstance(directions, str):
+                if directions == "axis":
+                    if G != 2:
+                        raise InputError(f"`directions` 'axis' needs exactly 2 beams (+z and -z); got {G}.")
+                    return np.array([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]])
+                if directions == "ring":
+                    a = 2 * np.pi * np.arange(G) / G
+                    return np.stack([np.sin(a), np.zeros(G), np.cos(a)], axis=1)
+                if directions == "tetrahedron":
+                    if G != 4:
+                        raise InputError(f"`directions` 'tetrahedron' needs exactly 4 beams; got {G}.")
+                    s = np.sqrt(2.0) / 3.0
+                    return np.array([[0.0, 0.0, 1.0], [2 * s, 0.0, -1 / 3], [-s, np.sqrt(2 / 3), -1 / 3],
+                                     [-s, -np.sqrt(2 / 3), -1 / 3]])
+                if directions == "random":
+                    s = None if seed is None else check_int("seed", seed, low=0)
+                    return isotropic_velocities(G, np.random.default_rng(s))
+                raise InputError(f"`directions` must be 'axis', 'ring', 'tetrahedron', 'random' or (G, 3) unit vectors; "
+                                 f"got {describe(directions)}.")
+            V = check_array("directions", directions, (G, 3))
+            _check_velocities("directions", V)
+            return V / np.linalg.norm(V, axis=1, keepdims=True)
+
+        V = unit_directions()
+        groups = []
+        for g in range(G):
+            spec = dict(name=names[g], count=counts[g], omega=float(omega[g]), velocity=V[g].tolist())
+            if flavor is not None:
+                spec["flavor"] = flavors[g]
+            else:
+                spec["P"] = P[g].tolist()
+                spec["basis"] = basis
+            groups.append(spec)
+        return cls.from_groups(groups, gamma=gamma, theta=theta, mu=mu)
+
+    @classmethod
     def from_dict(cls, data: dict, *, where: str = "scenario"):
         """Build a scenario from a plain mapping (the TOML layout, see ``from_toml``)."""
         if not isinstance(data, dict):

@@ -7,10 +7,13 @@ S_3, energy and each beam's total spin; the two-beam symmetric-subspace closed f
 ``onset_time`` study beyond the generic engine's reach; the mean-field limit; bad input.
 """
 
+import json
+
 import numpy as np
 import pytest
 import scipy.linalg
 
+import oile_q
 from conftest import random_bloch
 from oile_q import Scenario, run
 from oile_q.conventions import PAULI, flavor_to_mass, mass_to_flavor
@@ -131,7 +134,8 @@ def beams_vs_engine(sc, times, tol=1e-10):
         if b is not None:
             pairs.append((first[g], b))
             want.append(p)
-    ds = run(sc, "exact", times=times, pairs=pairs)
+    ds = run(sc, "exact", times=times, pairs=pairs, method="chebyshev")  # the generic engine (2^N amplitudes)
+    assert ds.attrs["method"] == "chebyshev"
     P = mass_to_flavor(s.broadcast(out["P"]), sc.theta)
     np.testing.assert_allclose(P, ds.P.values, rtol=0, atol=tol)
     np.testing.assert_allclose(out["energy"], ds.energy.values, rtol=0, atol=tol * max(1, abs(ds.energy.values).max()))
@@ -390,3 +394,233 @@ def test_spectral_equals_chebyshev_two_beams():
     with pytest.raises(InputError, match="two beams"):
         evolve_beams(BeamStructure(labels=None, sizes=np.array([2, 2, 2]), omega=np.zeros(3),
                                    P0_mass=np.eye(3), coupling=np.ones((3, 3))), [1.0], propagator="spectral")
+
+
+# ----------------------------------------------------------------------------- the exact engine's method "beams"
+
+
+@pytest.mark.parametrize("sizes, omegas, theta, flavor", [
+    pytest.param([6, 4], [-0.5, 0.5], 0.1, "ex", id="2beams_axis"),
+    pytest.param([4, 3, 2], [1.3, -0.7, 0.2], 0.37, None, id="3beams_random"),
+    pytest.param([4, 4, 3, 3], [0.9, -1.1, 0.0, 0.4], 0.2, None, id="4beams_random"),
+])
+def test_engine_method_beams_equals_generic(rng, sizes, omegas, theta, flavor):
+    """``oile_q.run(sc, "exact", method="beams")`` equals the generic engine (2^N amplitudes) on
+    every shared output: P, one-body purity and entropy, energy, S3, norm, and the concurrence and
+    mutual information of the representative pairs it records; the beam extras are conserved."""
+    if flavor:
+        sc = Scenario.beams(sizes, flavor=flavor, omega=omegas, directions="axis", gamma=0.1, theta=theta)
+    else:
+        sc = Scenario.beams(sizes, P=random_bloch(rng, len(sizes), pure=True), omega=omegas,
+                            directions="random", seed=int(rng.integers(1000)), gamma=0.1, theta=theta)
+    times = np.array([0.0, 0.4, 1.1, 2.0])
+    b = run(sc, "exact", times=times, method="beams")
+    pairs = [[int(a), int(c)] for a, c in zip(b["pair_a"].values, b["pair_b"].values)]
+    g = run(sc, "exact", times=times, method="chebyshev", pairs=pairs)
+    assert b.attrs["method"] == "beams" and g.attrs["method"] == "chebyshev"
+    assert json.loads(b.attrs["options"])["method"] == "beams"
+    for key in ("P", "purity", "entropy", "energy", "S3_total", "norm", "mutual_information"):
+        np.testing.assert_allclose(b[key].values, g[key].values, rtol=0, atol=1e-10, err_msg=key)
+    np.testing.assert_allclose(b.concurrence.values, g.concurrence.values, rtol=0, atol=1e-6)  # sqrt-conditioned at 0
+    G = len(sizes)
+    assert b.sizes["beam"] == G and b.sizes["pair"] == G * (G + 1) // 2
+    assert list(b["beam"].values) == sc.groups and list(b["beam_size"].values) == sizes
+    j = np.array(sizes) / 2
+    np.testing.assert_allclose(b.beam_spin.values, np.broadcast_to(j * (j + 1), (times.size, G)), rtol=1e-12)
+    first = [int(np.flatnonzero(sc.group == name)[0]) for name in sc.groups]
+    np.testing.assert_allclose(b.beam_purity.values, b.purity.values[:, first], rtol=0, atol=1e-15)
+    assert np.all(np.isfinite(b.beam_entropy.values)) and b.beam_entropy.values[-1].max() > 0.01
+
+
+def test_engine_beam_entropy_equals_dense():
+    """The beam-vs-rest entanglement entropy of the engine equals the dense reduced state's."""
+    sc = Scenario.beams([3, 2, 2], P=[[0, 0, 1], [0.6, 0, -0.8], [0, 1, 0]], basis="mass", omega=[0.7, -0.4, 1.2],
+                        directions="ring", gamma=0.1, theta=0.3)
+    times = np.array([0.0, 0.7, 1.9])
+    ds = run(sc, "exact", times=times)  # auto: beams
+    assert ds.attrs["method"] == "beams"
+    s = beam_structure(sc)
+    _, E, S, _ = dense_run(s, times)
+    np.testing.assert_allclose(ds.beam_entropy.values, S, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ds.energy.values, E, rtol=0, atol=1e-10)
+
+
+def test_auto_picks_beams_only_for_beams(rng, tmp_path):
+    from oile_q.results import load, save
+
+    sc = Scenario.beams([5, 4], flavor="ex", omega=[-0.5, 0.5], directions="axis", gamma=0.1, theta=0.1)
+    ds = run(sc, "exact", t_max=0.3)
+    assert ds.attrs["method"] == "beams"
+    assert json.loads(ds.attrs["engine_stats"])["dimension"] <= 30
+    back = load(save(ds, tmp_path / "beams.nc"))
+    for key in ("P", "beam_purity", "beam_entropy", "concurrence"):
+        np.testing.assert_array_equal(back[key].values, ds[key].values)
+    assert list(back["pair_beam_b"].values) == list(ds["pair_beam_b"].values)
+    again = oile_q.rerun(back)
+    np.testing.assert_array_equal(again.P.values, ds.P.values)
+    # isotropic velocities, or a mixed member: no beam structure, so the generic method
+    iso = Scenario.from_groups([dict(name="e", count=3, flavor="e"), dict(name="x", count=3, flavor="x")],
+                               gamma=0.1, seed=1)
+    assert run(iso, "exact", t_max=0.2).attrs["method"] == "chebyshev"
+    mixed = Scenario.from_groups([dict(name="e", count=3, P=[0, 0, 0.5], omega=0.3, velocity=[0, 0, 1]),
+                                  dict(name="x", count=2, flavor="x", velocity=[1, 0, 0])], gamma=0.1)
+    assert run(mixed, "exact", t_max=0.2).attrs["method"] == "chebyshev"
+    # every beam a single particle: the collective space is the full one, the generic method is cheaper
+    single = Scenario.beams([1] * 6, flavor="+", omega=np.linspace(-1, 1, 6), directions="random", seed=2, gamma=0.1)
+    assert run(single, "exact", t_max=0.2).attrs["method"] == "chebyshev"
+
+
+def test_engine_pairs_option_maps_to_beam_pairs():
+    sc = Scenario.beams([3, 3], flavor="ex", omega=[0.4, -0.2], directions=[[0, 0, 1], [1, 0, 0]],
+                        gamma=0.1, theta=0.2)
+    times = [0.0, 0.8, 1.6]
+    b = run(sc, "exact", times=times, method="beams", pairs="all")
+    g = run(sc, "exact", times=times, method="chebyshev", pairs="all")
+    assert b.sizes["pair"] == 15
+    np.testing.assert_array_equal(b["pair_a"].values, g["pair_a"].values)
+    np.testing.assert_allclose(b.mutual_information.values, g.mutual_information.values, rtol=0, atol=1e-10)
+    b2 = run(sc, "exact", times=times, method="beams", pairs=[(4, 1), (5, 3)])
+    np.testing.assert_allclose(b2.mutual_information.values, g.mutual_information.values[:, [3, 12]], atol=1e-10)
+
+
+def test_engine_method_beams_errors_are_one_line():
+    iso = Scenario.from_groups([dict(name="e", count=3, flavor="e", velocity=[0, 0, 1]),
+                                dict(name="x", count=3, flavor="x")], gamma=0.1, seed=1)
+    with pytest.raises(InputError) as err:
+        run(iso, "exact", t_max=0.2, method="beams")
+    msg = str(err.value)
+    assert "\n" not in msg and "group 'x' is not a beam" in msg and "velocities" in msg
+    sc = Scenario.beams([30, 30], flavor="ex", directions="axis", gamma=0.1, theta=0.1)
+    with pytest.raises(InputError) as err:
+        run(sc, "exact", t_max=0.2, method="beams", memory_limit=1e8)
+    msg = str(err.value)
+    assert "\n" not in msg and "method 'beams'" in msg and "memory limit" in msg
+    with pytest.raises(InputError, match="`entropy_max_dim` applies to method 'beams'"):
+        run(sc, "exact", t_max=0.2, method="chebyshev", entropy_max_dim=10)
+    with pytest.raises(InputError, match="`beams_propagator` must be"):
+        run(sc, "exact", t_max=0.2, beams_propagator="lanczos")
+    with pytest.raises(InputError, match="`beams_propagator` 'spectral' needs exactly two beams"):
+        run(Scenario.beams([2, 2, 2], flavor="e", gamma=0.1), "exact", t_max=0.2, beams_propagator="spectral")
+
+
+def test_engine_estimate_and_options():
+    from oile_q.runner import prepare
+
+    sc = Scenario.beams([2048, 2048], flavor="ex", omega=[-0.5, 0.5], directions="axis", gamma=0.05, theta=0.1)
+    eng, req = prepare(sc, "exact", times=np.linspace(0, 20, 201))
+    cost = eng.estimate(req)
+    assert "2 beams" in cost.what and 1 < cost.seconds < 600 and 4e8 < cost.memory_bytes < 5e9
+    ds = run(Scenario.beams([6, 5], flavor="ex", directions="axis", gamma=0.1, theta=0.1), "exact", t_max=0.5,
+             beams_propagator="chebyshev", entropy_max_dim=0, energy=False)
+    assert "beam_entropy" not in ds and "energy" not in ds
+    assert json.loads(ds.attrs["engine_stats"])["propagator"] == "chebyshev"
+
+
+# ----------------------------------------------------------------------------- passes over the sectors
+
+
+@pytest.mark.parametrize("propagator", ["spectral", "chebyshev"])
+def test_several_passes_equal_one(propagator):
+    """Outputs evolved in several passes over the sectors (a small memory limit, or ``window``)
+    equal one pass; spectral sectors are diagonalised again in each pass when they are not cached."""
+    from oile_q.exact.beams import _memory_parts
+
+    s = BeamStructure(labels=("e", "x"), sizes=np.array([40, 30]), omega=np.array([-0.5, 0.9]),
+                      P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0.6, 0, -0.8]]), 0.2),
+                      coupling=np.array([[0, 1.5], [1.5, 0]]), theta=0.2)
+    times = np.linspace(0, 4, 9)
+    one, st1 = {}, {}
+    one = evolve_beams(s, times, propagator=propagator, stats=st1)
+    assert st1["passes"] == 1
+    st2 = {}
+    two = evolve_beams(s, times, propagator=propagator, window=2, stats=st2)
+    assert st2["passes"] == 5
+    fixed, per, store, _ = _memory_parts(s, tol=1e-12, drop=None, chunk_states=1 << 15, entropy_max_dim=1024,
+                                         pairs=True, propagator=propagator)
+    st3 = {}
+    three = evolve_beams(s, times, propagator=propagator, memory_limit=fixed + 3.2 * (per + store), stats=st3)
+    assert st3["passes"] == 3
+    if propagator == "spectral":
+        assert st3["spectral_rebuilds"] > 0
+    for other in (two, three):
+        for key in ("P", "rho2", "energy", "entropy", "norm"):
+            np.testing.assert_allclose(other[key], one[key], rtol=0, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.slow
+def test_spectral_floor_at_N16384_equals_chebyshev():
+    """At N = 16384 (sector dimension 8193) the accuracy of the MRRR eigenvectors (~5e-12 of the
+    state is missed by any window) is the floor of the spectral residual; the floor keeps ~270
+    pairs of the central sector (not the ~7300 that reaching 2e-13 took) and the state equals
+    the Chebyshev series to 1e-10."""
+    from oile_q.exact.beams import _Basis, _chunk_hamiltonian, _Chebyshev, _initial_state, _Spectral
+
+    s = beam_structure(Scenario.beams([8192, 8192], flavor="ex", omega=[-0.5, 0.5], directions="axis",
+                                      gamma=0.05, theta=0.1))
+    keep, _, _ = sector_plan(s)
+    basis = _Basis(s.sizes, keep)
+    psi = _initial_state(s, basis)
+    i = int(np.argmax([np.linalg.norm(psi[basis.offsets[k]:basis.offsets[k + 1]]) for k in range(keep.size)]))
+    lo, hi = basis.offsets[i], basis.offsets[i + 1]
+    H = _chunk_hamiltonian(s, basis, lo, hi)
+    sp = _Spectral(H, psi[lo:hi], 1e-12, target=1e-14)
+    assert sp.floor and sp.lam.size < 600 and sp.residual <= _Spectral.FLOOR
+    times = np.array([0.5, 2.0])
+    a = np.empty((2, hi - lo), complex)
+    sp.states(times, a)
+    b = np.empty_like(a)
+    _Chebyshev(H, 1e-12).propagate(psi[lo:hi].copy(), times, b)
+    assert np.abs(a - b).max() < 1e-10
+
+
+# ----------------------------------------------------------------------------- Scenario.beams
+
+
+def test_scenario_beams_geometries():
+    sc = Scenario.beams([4, 3], flavor="ex", omega=[-0.5, 0.5], directions="axis", gamma=0.05, theta=0.1)
+    assert sc.groups == ["b0", "b1"] and sc.n == 7
+    np.testing.assert_array_equal(sc.velocity[:4], [[0, 0, 1]] * 4)
+    np.testing.assert_array_equal(sc.velocity[4:], [[0, 0, -1]] * 3)
+    np.testing.assert_array_equal(sc.P0[:4, 2], 1.0)
+    np.testing.assert_array_equal(sc.omega, [-0.5] * 4 + [0.5] * 3)
+    ring = Scenario.beams([1, 1, 1], flavor="e", directions="ring", gamma=0.1)
+    g = 1 - ring.velocity @ ring.velocity.T
+    np.testing.assert_allclose(g[np.triu_indices(3, 1)], 1.5, atol=1e-15)  # 120 degrees apart
+    tet = Scenario.beams([1, 2, 1, 1], flavor="exex", directions="tetrahedron", gamma=0.1, names=list("abcd"))
+    v = np.unique(tet.velocity, axis=0)
+    gt = 1 - v @ v.T
+    np.testing.assert_allclose(gt[np.triu_indices(4, 1)], 4 / 3, atol=1e-15)
+    assert tet.groups == list("abcd")
+    r1 = Scenario.beams([2, 2], flavor="+", directions="random", seed=3, gamma=0.1)
+    r2 = Scenario.beams([2, 2], flavor="+", directions="random", seed=3, gamma=0.1)
+    np.testing.assert_array_equal(r1.velocity, r2.velocity)
+    np.testing.assert_array_equal(r1.P0, [[1, 0, 0]] * 4)
+    # mass-basis initial states; the structure the engine sees
+    m = Scenario.beams([2, 3], P=[[0, 0, 1], [1, 0, 0]], basis="mass", omega=[1.0, -2.0], gamma=0.1, theta=0.3)
+    np.testing.assert_allclose(m.P0_mass[[0, 2]], [[0, 0, 1], [1, 0, 0]], atol=1e-15)
+    s = beam_structure(m)
+    np.testing.assert_array_equal(s.sizes, [2, 3])
+    np.testing.assert_allclose(s.coupling, [[0, 2], [2, 0]], atol=1e-15)  # ring of two: +z and -z
+
+
+@pytest.mark.parametrize("kw, words", [
+    (dict(counts=[2, 0], flavor="e"), "`counts[1]`"),
+    (dict(counts=[2, 2]), "`flavor` or `P`"),
+    (dict(counts=[2, 2], flavor="e", P=[[0, 0, 1]] * 2), "`flavor` or `P`"),
+    (dict(counts=[2, 2], flavor="exe"), "`flavor`"),
+    (dict(counts=[2, 2], flavor="q"), "`flavor`"),
+    (dict(counts=[2, 2], P=[[0, 0, 0.5], [0, 0, 1]]), "pure-state"),
+    (dict(counts=[2, 2], flavor="e", omega=[1.0]), "`omega`"),
+    (dict(counts=[2, 2, 2], flavor="e", directions="axis"), "'axis' needs exactly 2"),
+    (dict(counts=[2, 2], flavor="e", directions="tetrahedron"), "'tetrahedron' needs exactly 4"),
+    (dict(counts=[2, 2], flavor="e", directions="cube"), "`directions`"),
+    (dict(counts=[2, 2], flavor="e", directions=[[0, 0, 2], [1, 0, 0]]), "`directions`"),
+    (dict(counts=[2, 2], flavor="e", names=["a", "a"]), "`names`"),
+    (dict(counts=[2, 2], flavor="e", basis="mass"), "`basis` applies to `P`"),
+    (dict(counts=5, flavor="e"), "`counts`"),
+])
+def test_scenario_beams_bad_input_is_one_line(kw, words):
+    with pytest.raises((InputError, TypeError)) as err:
+        Scenario.beams(**kw, gamma=0.1)
+    msg = str(err.value)
+    assert "\n" not in msg and words in msg, msg
