@@ -74,10 +74,10 @@ N = 4096, 0.6 s each). Then x(t) = U (c e^{-i lambda t}) at any t: no time stepp
 norm ~ mu N never enters; the cost is independent of t and ~ N^2 x (kept sectors) overall.
 This is the default for two beams ("auto"); Chebyshev stays available and the two agree to
 1e-10 (tests). Measured (two beams, theta = 0.1, mu t = 20, 201 outputs): N = 4096 in 43 s
-(Chebyshev: 596 s). Its limit is memory: all kept eigenvectors are held (0.75 GB at
-N = 4096); at N = 16384 they passed 17 GB before the build ended, so that size needs the
-eigenvectors streamed sector by sector (observables accumulated over neighbouring sectors)
--- not done yet. Why not Krylov: a Lanczos approximation adapts to the spectral
+(Chebyshev: 596 s). The eigenvectors are streamed: a chunk of sectors is diagonalised,
+its states at the pass's output times formed, and its observables accumulated once its
+neighbour chunk exists (``_Stream``: at most three chunks' states held), so memory stays
+~1 GB at N = 16384 (holding every sector's eigenvectors had passed 17 GB). Why not Krylov: a Lanczos approximation adapts to the spectral
 measure of the state, which for these coherent states is narrow (sigma_E ~ 1-2 mu) with
 exponential tails, and on the exact initial state 15-40 Lanczos vectors per step would do at
 any N. But after a few steps the round-off noise of any propagator (norm ~1e-14, spread over

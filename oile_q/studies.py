@@ -194,6 +194,30 @@ class StudyRun:
             self.data.append(name)
         return ds
 
+    def sweep(self, spec, name: str, *, client: str = "local", workers: int | None = None):
+        """Run the sweep ``spec`` (``oile_q.sweep`` layout) into ``outdir/name``, afresh (no point
+        of an older run or code version is reused), on a Dask ``LocalCluster`` of ``workers``
+        processes (``client="local"``) or in this process (``client="serial"``, as the quick
+        runs do). Returns (``SweepResult``, the folder, wall seconds); raises if a point failed.
+        Read the points back with ``oile_q.sweep.collect(folder)``."""
+        import shutil
+
+        from .errors import InputError
+        from .sweeps import sweep
+
+        if client not in ("local", "serial"):
+            raise InputError(f"`client` of a study's sweep must be 'local' or 'serial'; got {client!r}.")
+        folder = self.outdir / name
+        shutil.rmtree(folder, ignore_errors=True)
+        t0 = time.perf_counter()
+        if client == "serial":
+            res = sweep(spec, folder, client="serial")
+        else:
+            res = sweep(spec, folder, workers=workers)
+        if not res.ok:
+            raise RuntimeError(f"sweep {name}: {len(res.failed)} points failed: {res.failed}")
+        return res, folder, time.perf_counter() - t0
+
     def figure(self, fig, name: str, *, alt: str | None = None, caption: str = "", dpi: int = 100) -> Path:
         """Write ``fig`` as the PNG ``outdir/name`` (atomically), close it, and list it in the
         report with ``alt`` text (default: the file's stem) and an optional ``caption``."""

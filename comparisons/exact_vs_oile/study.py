@@ -33,13 +33,11 @@ public API of ``oile_q`` is used.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 
 import numpy as np
 
 import oile_q
-from oile_q.errors import InputError
 from oile_q.results import group_means, purity
 from oile_q.studies import Study
 
@@ -86,18 +84,8 @@ def base_scenario(cfg):
 def run_sweep(run, spec, name):
     """Run ``spec`` into ``outdir/name`` (afresh) on the configured client; returns (collected
     Dataset, SweepResult, seconds)."""
-    opts = run.config["sweep"]
-    if opts["client"] not in ("local", "serial"):
-        raise InputError(f"`sweep.client` must be 'local' or 'serial'; got {opts['client']!r}.")
-    folder = run.outdir / name
-    shutil.rmtree(folder, ignore_errors=True)  # no point of an older run (or code version) is reused
     t0 = time.perf_counter()
-    if opts["client"] == "serial":
-        res = oile_q.sweep(spec, folder, client="serial")
-    else:
-        res = oile_q.sweep(spec, folder, workers=opts["workers"])
-    if not res.ok:
-        raise RuntimeError(f"sweep {name}: {len(res.failed)} points failed: {res.failed}")
+    res, folder, _ = run.sweep(spec, name, **run.config["sweep"])
     return oile_q.sweep.collect(folder, over="seed"), res, time.perf_counter() - t0
 
 

@@ -24,13 +24,11 @@ this process, no Dask). Only the public API of ``oile_q`` is used.
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import numpy as np
 
 import oile_q
-from oile_q.errors import InputError
 from oile_q.results import group_means
 from oile_q.studies import Study
 
@@ -61,19 +59,7 @@ def sweep_spec(cfg, times):
 
 def run_ensemble(run, cfg, times):
     """Run the sweep into ``outdir/sweep`` (afresh) and collect the statistics (mass basis)."""
-    opts = run.config["sweep"]
-    if opts["client"] not in ("local", "serial"):
-        raise InputError(f"`sweep.client` must be 'local' or 'serial'; got {opts['client']!r}.")
-    folder = run.outdir / "sweep"
-    shutil.rmtree(folder, ignore_errors=True)  # no point of an older run (or code version) is reused
-    t0 = time.perf_counter()
-    if opts["client"] == "serial":
-        res = oile_q.sweep(sweep_spec(cfg, times), folder, client="serial")
-    else:
-        res = oile_q.sweep(sweep_spec(cfg, times), folder, workers=opts["workers"])
-    t_sweep = time.perf_counter() - t0
-    if not res.ok:
-        raise RuntimeError(f"ensemble sweep: {len(res.failed)} points failed: {res.failed}")
+    res, folder, t_sweep = run.sweep(sweep_spec(cfg, times), "sweep", **run.config["sweep"])
     t0 = time.perf_counter()
     ds = oile_q.sweep.collect(folder, basis="mass")
     names = [f"{v}_{s}" for v in OBS for s in ("mean", "std", "sem")]
@@ -318,11 +304,11 @@ def main(outdir, quick=False):
                "which also gives the mean, standard deviation (ddof = 1) and standard error over seeds. Eq. (14) is "
                "the master equation (engine `master`) for the same velocities."],
         shows=[
-            f"The seed average follows Eq. (14): the largest distance of a group's seed-averaged <P> from it is "
+            "The seed average follows Eq. (14): the largest distance of a group's seed-averaged <P> from it is "
             + ", ".join(f"{c[g]['dev'][early].max():.2g} ({g})" for g in groups)
             + f" for mu t <= {cfg['t_early']:g} and "
             + ", ".join(f"{c[g]['dev'].max():.2g} ({g})" for g in groups)
-            + f" over the whole run, i.e. up to "
+            + " over the whole run, i.e. up to "
             + ", ".join(f"{np.nanmax(c[g]['dev'][1:] / c[g]['se'][1:]):.1f} ({g})" for g in groups)
             + f" standard errors (the largest over {t.size} recorded times: what schedule noise alone gives).",
             "Purity: the seed-averaged <|P|> departs from Eq. (14) by up to "
@@ -331,7 +317,7 @@ def main(outdir, quick=False):
             + purity_text(purity, groups, max(np.nanmax(c[g]["dev"][1:] / c[g]["se"][1:]) for g in groups)),
             "The schedules scatter the group means: the seed-to-seed standard deviation of <P> peaks at "
             + ", ".join(f"{peak(g)} ({g})" for g in groups)
-            + f" and falls to " + ", ".join(f"{c[g]['sd'][-1]:.2g} ({g})" for g in groups)
+            + " and falls to " + ", ".join(f"{c[g]['sd'][-1]:.2g} ({g})" for g in groups)
             + f" at mu t = {t[-1]:g}, as every schedule decoheres towards the same fixed point (Eq. 19). The "
             f"standard error of the average is that over sqrt({n}).",
             f"Decoherence: <|P|> (seed average +- s.e.) at mu t = {t[-1]:g} is "

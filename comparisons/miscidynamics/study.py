@@ -611,7 +611,7 @@ def main(outdir, quick=False):
         f"Cost to tau = {cfg['run']['tau_max']:g} (N = {res_last['wall']['n']}): misci "
         + ", ".join(f"{r['misci_s']:.1f} s" for r in crow) + " for gamma = " + ", ".join(f"{r['gamma']:g}" for r in crow)
         + " (the master-equation start runs to the switch at mu t = " + ", ".join(f"{r['switch_mut']:g}" for r in crow)
-        + f", a stretch of mu t that does not grow with 1/gamma, in "
+        + ", a stretch of mu t that does not grow with 1/gamma, in "
         + f"{min(r['misci_start_s'] for r in crow):.2f}-{max(r['misci_start_s'] for r in crow):.2f} s; the flow takes "
         + f"{min(r['misci_flow_s'] for r in crow):.2f}-{max(r['misci_flow_s'] for r in crow):.2f} s)"
         + f"; the map {next(r['map_s'] for r in crow if r['gamma'] == g_lo):.0f} s and the master equation "

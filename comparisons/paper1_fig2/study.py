@@ -35,13 +35,11 @@ public API of ``oile_q`` is used.
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import numpy as np
 
 import oile_q
-from oile_q.errors import InputError
 from oile_q.results import group_means, mass_basis
 from oile_q.studies import Study
 
@@ -178,17 +176,8 @@ def seed_spec(cfg, seeds):
 def run_seeds(run, cfg):
     """Run the seed sweep into ``outdir/seeds`` and collect its statistics (mass basis)."""
     seeds = run.config["seeds"]
-    if seeds["client"] not in ("local", "serial"):
-        raise InputError(f"`seeds.client` must be 'local' or 'serial'; got {seeds['client']!r}.")
-    folder = run.outdir / "seeds"
-    shutil.rmtree(folder, ignore_errors=True)  # a fresh ensemble: no point of an older run is reused
     t0 = time.perf_counter()
-    if seeds["client"] == "serial":
-        res = oile_q.sweep(seed_spec(cfg, seeds), folder, client="serial")
-    else:
-        res = oile_q.sweep(seed_spec(cfg, seeds), folder, workers=seeds["workers"])
-    if not res.ok:
-        raise RuntimeError(f"seed sweep: {len(res.failed)} points failed: {res.failed}")
+    res, folder, _ = run.sweep(seed_spec(cfg, seeds), "seeds", client=seeds["client"], workers=seeds["workers"])
     ds = oile_q.sweep.collect(folder, basis="mass")
     names = [f"{v}_{s}" for v in ("group_mean", "group_abs_mean", "group_mean_abs") for s in ("mean", "std", "sem")]
     stats = ds[names + ["group_mean"]].compute()
@@ -213,7 +202,6 @@ def seed_metrics(cfg, gamma, stats, sim, eq14):
     se_n, sd_n = np.linalg.norm(se, axis=-1), np.linalg.norm(sd, axis=-1)
     k = int(np.argmax(dev))
     per_seed = np.linalg.norm(st["group_mean"].values - e14.values[None], axis=-1).max(axis=1)  # (seed,)
-    own = cfg.get("schedule_seed")
     row = {
         "gamma": gamma,
         "seeds": int(st["n_seeds"].min()),
@@ -368,7 +356,7 @@ def main(outdir, quick=False):
             + ", while a single seed strays up to "
             + ", ".join(f"{r['single_seed_max_dev_median']:.2g} (median; range {r['single_seed_max_dev_min']:.2g}"
                         f"-{r['single_seed_max_dev_max']:.2g})" for r in seed_rows)
-            + f". The seed-to-seed scatter of the group mean reaches "
+            + ". The seed-to-seed scatter of the group mean reaches "
             + ", ".join(f"{r['seed_scatter_max']:.2g}" for r in seed_rows)
             + " (gamma = " + ", ".join(f"{r['gamma']:g}" for r in seed_rows) + ").",
             f"The seed ensemble is one `oile_q.sweep` of {sweep_res.total} points (gamma x seed) in "
