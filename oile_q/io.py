@@ -18,7 +18,7 @@ import os
 import re
 import signal
 import stat
-import tempfile
+import secrets
 from pathlib import Path
 
 from .errors import InputError
@@ -46,12 +46,6 @@ def terminate_on_sigterm():
         signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread: leave the default
         pass
-
-
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 def _stale_pattern(name):
@@ -90,13 +84,11 @@ def clean_stale(path) -> list:
     return removed
 
 
-def temp_sibling(path):
-    """A new temporary file next to ``path`` with the permissions a plain open() would give.
-    Returns (file descriptor, path)."""
+def temp_sibling(path) -> Path:
+    """A fresh name for a temporary file next to ``path``: ``.NAME.<pid>.<random>.part``
+    (nothing is created)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent)
-    os.chmod(tmp, _umask_mode())
-    return fd, tmp
+    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part"
 
 
 def atomic_write(path, writer, mode="w"):
@@ -106,11 +98,20 @@ def atomic_write(path, writer, mode="w"):
     file's path, for libraries that open files themselves (netCDF)."""
     path = Path(path)
     clean_stale(path)
-    fd, tmp = temp_sibling(path)
+    # The temporary file's name is bound before the file exists, so that an exception at any
+    # point after (Ctrl-C and SIGTERM can land between any two bytecodes, whichever thread the
+    # signal reaches) finds it in the clean-up below.
+    tmp = temp_sibling(path)
     try:
+        while True:
+            try:  # permissions as a plain open() gives them: 0o666 less the umask
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+                break
+            except FileExistsError:
+                tmp = temp_sibling(path)
         if mode is None:
             os.close(fd)
-            writer(tmp)
+            writer(str(tmp))
         else:
             with os.fdopen(fd, mode) as fh:
                 writer(fh)

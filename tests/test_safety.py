@@ -76,6 +76,25 @@ def test_sigint_during_save_exits_130_with_nothing_written(tmp_path):
     assert not out.exists() and not _temp_files(tmp_path)
 
 
+def test_interrupt_as_the_temporary_file_appears_leaves_nothing(tmp_path, monkeypatch):
+    """The signal tests above send the signal as soon as the temporary file exists; under load
+    it could land right after the file was created and before its name was bound, which left it
+    behind (3 of 12 runs on 2 busy cores). Here the interrupt lands exactly there, every time."""
+    import oile_q.io
+
+    real_open = os.open
+
+    def open_then_interrupted(*args, **kwargs):
+        os.close(real_open(*args, **kwargs))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(oile_q.io.os, "open", open_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        oile_q.io.atomic_write(tmp_path / "out.txt", lambda fh: fh.write("x"))
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_sigkill_during_save_is_cleaned_by_the_next_run(tmp_path):
     rc, _, out, scen = _signal_during_save(tmp_path, signal.SIGKILL)
     assert rc == -signal.SIGKILL and not out.exists()
