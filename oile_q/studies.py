@@ -129,6 +129,14 @@ def _read_toml(path: Path) -> dict:
         raise InputError(f"`{path}` is not valid TOML: {err}.") from err
 
 
+def seed_band(ax, t, mean, sem, sd, color, n_seeds, *, lw=1.2, alpha=0.5):
+    """Draw an ensemble statistic on ``ax``: the seed average (line), +-2 standard errors of it
+    (dark band) and +-1 seed-to-seed standard deviation (light band), labelled for a legend."""
+    ax.fill_between(t, mean - sd, mean + sd, color=color, alpha=0.13, lw=0, label="+-1 sd over seeds")
+    ax.fill_between(t, mean - 2 * sem, mean + 2 * sem, color=color, alpha=alpha, lw=0, label="+-2 s.e. of the mean")
+    ax.plot(t, mean, "-", color=color, lw=lw, label=f"mean of {n_seeds} schedule seeds")
+
+
 class Study:
     """One study folder: its name, its ``config.toml``, and runs of it.
 

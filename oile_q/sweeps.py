@@ -145,7 +145,7 @@ import numpy as np
 
 from .errors import InputError, InputTypeError, check_int, describe
 
-__all__ = ["SweepSpec", "Axis", "Point", "SweepResult", "load_spec", "sweep", "collect", "cli_main",
+__all__ = ["SweepSpec", "Axis", "Point", "SweepResult", "load_spec", "sweep", "collect", "load_point", "cli_main",
            "point_hash", "run_batch", "run_point", "MANIFEST", "TASK_SECONDS"]
 
 MANIFEST = "sweep.json"
@@ -1485,7 +1485,34 @@ def collect(out_dir, *, basis="flavor", over="seed", allow_missing=False):
     return ds
 
 
+def load_point(out_dir, **params):
+    """One finished point of a sweep, as the engine's own Dataset (attrs included, loaded into
+    memory): the only point whose parameters include every ``params`` item, e.g.
+    ``load_point(DIR, N=4096, engine="exact")`` or ``load_point(DIR, gamma=0.01, seed=3)``.
+    A point that is not finished, or parameters that match no point or several, are one
+    ``InputError`` line."""
+    from .results import load
+
+    store = _Store(out_dir)
+    manifest = store.read_manifest()
+    if manifest is None:
+        raise InputError(f"`out_dir` {str(store.root)!r} holds no sweep (no {MANIFEST}).")
+    found = [p for p in manifest["points"] if all(k in p["params"] and p["params"][k] == v for k, v in params.items())]
+    hashes = sorted({p["hash"] for p in found})
+    want = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+    if not hashes:
+        raise InputError(f"no point of the sweep in {str(store.root)!r} has {want}.")
+    if len(hashes) > 1:
+        raise InputError(f"{len(found)} points of the sweep in {str(store.root)!r} have {want}; "
+                         f"give more parameters (the axes are {', '.join(manifest['dims'])}).")
+    path = store.point_path(hashes[0])
+    if not path.exists():
+        raise InputError(f"the point with {want} in {str(store.root)!r} is not finished; run the sweep again.")
+    return load(path)
+
+
 sweep.collect = collect
+sweep.load_point = load_point
 
 
 # --------------------------------------------------------------------------- command line

@@ -385,6 +385,22 @@ def test_N_axis_pads_particles_and_keeps_group_observables(tmp_path):
     assert "group_mean_sem" not in ds  # no seed dimension, no seed statistics
 
 
+def test_load_point_returns_the_runs_own_dataset(tmp_path):
+    from oile_q.sweeps import load_point
+
+    out = tmp_path / "out"
+    s = load_spec(spec(grid={"gamma": [0.1, 0.05], "seed": [0, 1]}))
+    sweep(s, out, client="serial", progress=False)
+    pt = next(p for p in s.points() if p.params["gamma"] == 0.05 and p.params["seed"] == 1)
+    got = oile_q.sweep.load_point(out, gamma=0.05, seed=1)
+    assert np.array_equal(got.P.values, direct(pt).P.values) and got.attrs["sweep_hash"] == pt.hash
+    for kw, words in (({"gamma": 0.05}, "2 points"), ({"gamma": 0.2}, "no point"), ({"mu": 1.0}, "no point")):
+        with pytest.raises(InputError, match=words):
+            load_point(out, **kw)
+    with pytest.raises(InputError, match="no sweep"):
+        load_point(tmp_path, gamma=0.1)
+
+
 def test_collect_mixed_engines_and_step_ends_one_chunk_per_point(tmp_path):
     """Engines with different variables, and gammas whose step ends differ: each cell holds its
     own run on its own times (NaN at the others' times), each point is one chunk (the union of

@@ -30,7 +30,7 @@ import numpy as np
 
 import oile_q
 from oile_q.results import group_means
-from oile_q.studies import Study
+from oile_q.studies import Study, seed_band
 
 STUDY = Study(__file__)
 GROUP_COLORS = {"nu_e": "tab:blue", "nu_x": "tab:red"}
@@ -135,6 +135,13 @@ def purity_text(purity, groups, vector_ratio):
 # --------------------------------------------------------------------------- figures
 
 
+def panel_series(c, stat):
+    """The five panels' curves of one group (<P_1>, <P_2>, <P_3>, |<P>|, <|P|>), each the
+    statistics ``stat`` of ``curves``."""
+    series = [[c["group_mean"][s][:, i] for s in stat] for i in range(3)]
+    return series + [[c[v][s] for s in stat] for v in ("group_abs_mean", "group_mean_abs")]
+
+
 def plot_ensemble(run, cfg, stats, eq, groups, name):
     plt = run.pyplot()
     fig, axes = plt.subplots(5, len(groups), figsize=(6.0 * len(groups), 13), sharex=True, squeeze=False)
@@ -144,16 +151,9 @@ def plot_ensemble(run, cfg, stats, eq, groups, name):
         col = GROUP_COLORS.get(g, f"C{j}")
         t = c["t"]
         pos = t > 0
-        stat = ("mean", "sem", "std", "eq14")
-        series = [[c["group_mean"][s][:, i] for s in stat] for i in range(3)]
-        series += [[c[v][s] for s in stat] for v in ("group_abs_mean", "group_mean_abs")]
-        for i, (mean, sem, sd, e14) in enumerate(series):
+        for i, (mean, sem, sd, e14) in enumerate(panel_series(c, ("mean", "sem", "std", "eq14"))):
             ax = axes[i, j]
-            ax.fill_between(t[pos], (mean - sd)[pos], (mean + sd)[pos], color=col, alpha=0.13, lw=0,
-                            label="+-1 sd over seeds")
-            ax.fill_between(t[pos], (mean - 2 * sem)[pos], (mean + 2 * sem)[pos], color=col, alpha=0.5, lw=0,
-                            label="+-2 s.e. of the mean")
-            ax.plot(t[pos], mean[pos], "-", color=col, lw=1.0, label=f"mean of {c['n']} schedule seeds")
+            seed_band(ax, t[pos], mean[pos], sem[pos], sd[pos], col, c["n"], lw=1.0)
             ax.plot(t[pos], e14[pos], "-", color="k", lw=0.7, label="Eq. (14)")
             ax.ticklabel_format(axis="y", useOffset=False)
             ax.set_xscale("log")
@@ -185,10 +185,7 @@ def plot_bands(run, cfg, stats, eq, groups, name):
         col = GROUP_COLORS.get(g, f"C{j}")
         t = c["t"]
         pos = t > 0
-        stat = ("mean", "sem", "eq14")
-        series = [[c["group_mean"][s][:, i] for s in stat] for i in range(3)]
-        series += [[c[v][s] for s in stat] for v in ("group_abs_mean", "group_mean_abs")]
-        for i, (mean, sem, e14) in enumerate(series):
+        for i, (mean, sem, e14) in enumerate(panel_series(c, ("mean", "sem", "eq14"))):
             ax = axes[i, j]
             d = (mean - e14)[pos]
             ax.fill_between(t[pos], d - 2 * sem[pos], d + 2 * sem[pos], color=col, alpha=0.4, lw=0,

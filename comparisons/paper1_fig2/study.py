@@ -41,7 +41,7 @@ import numpy as np
 
 import oile_q
 from oile_q.results import group_means, mass_basis
-from oile_q.studies import Study
+from oile_q.studies import Study, seed_band
 
 STUDY = Study(__file__)
 STYLES = [":", "--", "-."]
@@ -264,9 +264,7 @@ def plot_seeds(run, cfg, runs, stats, curves, name):
                        st["group_mean_abs_std"].values, e14["mean_abs"].values, mine["mean_abs"].values))
         for i, (mean, sem, sd, eq, one) in enumerate(series):
             ax = axes[i, j]
-            ax.fill_between(t, mean - sd, mean + sd, color=c, alpha=0.13, lw=0, label="+-1 sd over seeds")
-            ax.fill_between(t, mean - 2 * sem, mean + 2 * sem, color=c, alpha=0.45, lw=0, label="+-2 s.e. of the mean")
-            ax.plot(t, mean, "-", color=c, lw=1.3, label=f"mean of {int(st['n_seeds'].min())} schedule seeds")
+            seed_band(ax, t, mean, sem, sd, c, int(st["n_seeds"].min()), lw=1.3, alpha=0.45)
             ax.plot(e14.time.values, eq, "-", color="k", lw=0.7, label="Eq. (14)")
             ax.plot(t, one, ":", color="0.25", lw=0.9, label=f"seed {own} (fig2.png)")
             ax.ticklabel_format(axis="y", useOffset=False)
