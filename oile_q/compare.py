@@ -8,12 +8,61 @@ import itertools
 
 import numpy as np
 
-from .errors import InputError, InputTypeError
+from .errors import InputError
 
 from .io import atomic_write
 from .results import group_means, mass_basis
 
-__all__ = ["deviation_table", "write_table", "plot_engines"]
+__all__ = ["deviation_table", "write_table", "plot_engines", "on_grid", "time_rms", "parabola_min", "first_below"]
+
+
+# --------------------------------------------------------------------------- curve helpers
+# Small numerics the studies share when they set one engine's curve against another's.
+
+
+def on_grid(times, values):
+    """A recorded curve (a DataArray over ``time``, NaN where not recorded) on ``times``: its own
+    non-NaN times, linearly interpolated (step engines record at step ends)."""
+    t = values["time"].values
+    v = np.asarray(values)
+    ok = ~np.isnan(v)
+    return np.interp(times, t[ok], v[ok])
+
+
+def time_rms(times, dev, window):
+    """Time-averaged rms of ``dev`` (..., time) over 0 <= mu t <= ``window``:
+    sqrt(int dev^2 dt / T), trapezoid rule (uneven grids are fine)."""
+    m = times <= window + 1e-9
+    t, d = times[m], np.asarray(dev)[..., m]
+    return np.sqrt(np.trapezoid(d**2, t, axis=-1) / (t[-1] - t[0]))
+
+
+def parabola_min(x, f):
+    """Minimum of ``f`` on the grid ``x``, refined by the parabola through the three points
+    around the smallest value; returns (x_min, at_edge) -- at an edge of the grid, or where the
+    parabola opens downwards, the grid point itself."""
+    k = int(np.argmin(f))
+    if k == 0 or k == len(x) - 1:
+        return float(x[k]), True
+    x0, x1, x2 = x[k - 1:k + 2]
+    f0, f1, f2 = f[k - 1:k + 2]
+    den = (x0 - x1) * (x0 - x2) * (x1 - x2)
+    a = (x2 * (f1 - f0) + x1 * (f0 - f2) + x0 * (f2 - f1)) / den
+    b = (x2**2 * (f0 - f1) + x1**2 * (f2 - f0) + x0**2 * (f1 - f2)) / den
+    if a <= 0:
+        return float(x[k]), False
+    return float(np.clip(-b / (2 * a), x0, x2)), False
+
+
+def first_below(times, y, level):
+    """First time at which ``y`` falls below ``level``, linearly interpolated between samples;
+    NaN if it never does (or already does at the first sample)."""
+    below = np.flatnonzero(np.asarray(y) < level)
+    if below.size == 0 or below[0] == 0:
+        return float("nan")
+    k = below[0]
+    t0, t1, d0, d1 = times[k - 1], times[k], y[k - 1], y[k]
+    return float(t0 + (d0 - level) * (t1 - t0) / (d0 - d1))
 
 
 def _common_times(a, b):

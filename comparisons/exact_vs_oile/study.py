@@ -38,6 +38,8 @@ import time
 import numpy as np
 
 import oile_q
+from oile_q.compare import on_grid, parabola_min
+from oile_q.compare import time_rms as rms
 from oile_q.results import group_means, purity
 from oile_q.studies import Study
 
@@ -97,37 +99,6 @@ def observables(ds):
     ab, pz = dask.compute(ds["group_mean_abs"].mean("group_name"),
                           ds["group_mean"].sel(group_name="nu_e", component="z", drop=True))
     return ab, pz
-
-
-def on_grid(times, values):
-    """A point's curve on ``times``: its own recorded (non-NaN) times, linearly interpolated
-    (the map records at step ends) -- as the study did when it ran each point itself."""
-    t = values["time"].values
-    v = np.asarray(values)
-    ok = ~np.isnan(v)
-    return np.interp(times, t[ok], v[ok])
-
-
-def rms(times, dev, window):
-    """Time-averaged rms of ``dev`` over 0 <= mu t <= window (trapezoid rule; uneven grid)."""
-    m = times <= window + 1e-9
-    t, d = times[m], np.asarray(dev)[..., m]
-    return np.sqrt(np.trapezoid(d**2, t, axis=-1) / (t[-1] - t[0]))
-
-
-def parabola_min(x, f):
-    """Minimum of f on the grid x, refined by a parabola through the three points around it."""
-    k = int(np.argmin(f))
-    if k == 0 or k == len(x) - 1:
-        return x[k], True
-    x0, x1, x2 = x[k - 1:k + 2]
-    f0, f1, f2 = f[k - 1:k + 2]
-    den = (x0 - x1) * (x0 - x2) * (x1 - x2)
-    a = (x2 * (f1 - f0) + x1 * (f0 - f2) + x0 * (f2 - f1)) / den
-    b = (x2**2 * (f0 - f1) + x1**2 * (f2 - f0) + x0**2 * (f1 - f2)) / den
-    if a <= 0:
-        return x[k], False
-    return float(np.clip(-b / (2 * a), x0, x2)), False
 
 
 def scan_grid(cfg):

@@ -42,6 +42,8 @@ import time
 import numpy as np
 
 import oile_q
+from oile_q.compare import first_below, on_grid, parabola_min
+from oile_q.compare import time_rms as rms
 from oile_q.errors import InputError
 from oile_q.studies import Study
 
@@ -142,48 +144,6 @@ def refine_spec(cfg, key, times, pairs):
 
 
 # --------------------------------------------------------------------------- analysis
-
-
-def on_grid(times, values):
-    """A point's curve on ``times``: its own recorded (non-NaN) times, linearly interpolated
-    (the map records at step ends)."""
-    t = values["time"].values
-    v = np.asarray(values)
-    ok = ~np.isnan(v)
-    return np.interp(times, t[ok], v[ok])
-
-
-def rms(times, dev, window):
-    """Time-averaged rms of ``dev`` over 0 <= mu t <= window (trapezoid rule)."""
-    m = times <= window + 1e-9
-    t, d = times[m], np.asarray(dev)[..., m]
-    return np.sqrt(np.trapezoid(d**2, t, axis=-1) / (t[-1] - t[0]))
-
-
-def parabola_min(x, f):
-    """Minimum of f on the grid x, refined by a parabola through the three points around it;
-    returns (x_min, at_edge)."""
-    k = int(np.argmin(f))
-    if k == 0 or k == len(x) - 1:
-        return float(x[k]), True
-    x0, x1, x2 = x[k - 1:k + 2]
-    f0, f1, f2 = f[k - 1:k + 2]
-    den = (x0 - x1) * (x0 - x2) * (x1 - x2)
-    a = (x2 * (f1 - f0) + x1 * (f0 - f2) + x0 * (f2 - f1)) / den
-    b = (x2**2 * (f0 - f1) + x1**2 * (f2 - f0) + x0**2 * (f1 - f2)) / den
-    if a <= 0:
-        return float(x[k]), False
-    return float(np.clip(-b / (2 * a), x0, x2)), False
-
-
-def first_below(times, y, level):
-    """First mu t with y < level, linearly interpolated; NaN if never (or already at t = 0)."""
-    below = np.flatnonzero(np.asarray(y) < level)
-    if below.size == 0 or below[0] == 0:
-        return float("nan")
-    k = below[0]
-    t0, t1, d0, d1 = times[k - 1], times[k], y[k - 1], y[k]
-    return float(t0 + (d0 - level) * (t1 - t0) / (d0 - d1))
 
 
 def power_law(ns, ys):

@@ -32,6 +32,7 @@ import time
 import numpy as np
 
 import oile_q
+from oile_q.compare import first_below
 from oile_q.results import mass_basis
 from oile_q.studies import Study
 
@@ -55,13 +56,7 @@ def retention(ds):
 
 def onset(times, D, threshold):
     """First mu t with D < 1 - threshold, linearly interpolated; NaN if never."""
-    level = 1.0 - threshold
-    below = np.flatnonzero(D < level)
-    if below.size == 0 or below[0] == 0:
-        return float("nan")
-    k = below[0]
-    t0, t1, d0, d1 = times[k - 1], times[k], D[k - 1], D[k]
-    return float(t0 + (d0 - level) * (t1 - t0) / (d0 - d1))
+    return first_below(times, D, 1.0 - threshold)
 
 
 def omega_formula(cfg, n):
