@@ -135,32 +135,38 @@ def purity_text(purity, groups, vector_ratio):
 # --------------------------------------------------------------------------- figures
 
 
-def panel_series(c, stat):
-    """The five panels' curves of one group (<P_1>, <P_2>, <P_3>, |<P>|, <|P|>), each the
-    statistics ``stat`` of ``curves``."""
-    series = [[c["group_mean"][s][:, i] for s in stat] for i in range(3)]
-    return series + [[c[v][s] for s in stat] for v in ("group_abs_mean", "group_mean_abs")]
+LABELS = ["<P_1>", "<P_2>", "<P_3>", "|<P>|", "<|P|>"]
+
+
+def panels(run, cfg, stats, eq, groups, stat, height, title):
+    """A grid of panels, rows <P_1>, <P_2>, <P_3> (mass basis), |<P>|, <|P|>, one column per
+    group titled ``title(group, count)``. Returns (fig, axes, cells), a cell being (ax, colour,
+    mu t > 0, [the statistics ``stat`` of ``curves`` there], number of seeds)."""
+    plt = run.pyplot()
+    fig, axes = plt.subplots(5, len(groups), figsize=(6.0 * len(groups), height), sharex=True, squeeze=False)
+    cells = []
+    for j, g in enumerate(groups):
+        c = curves(stats, eq, g)
+        pos = c["t"] > 0
+        series = [[c["group_mean"][s][:, i] for s in stat] for i in range(3)]
+        series += [[c[v][s] for s in stat] for v in ("group_abs_mean", "group_mean_abs")]
+        for i, ser in enumerate(series):
+            axes[i, j].set_xscale("log")
+            cells.append((axes[i, j], GROUP_COLORS.get(g, f"C{j}"), c["t"][pos], [x[pos] for x in ser], c["n"]))
+        n = next(gr["count"] for gr in cfg["groups"] if gr["name"] == g)
+        axes[0, j].set_title(title(g, n), fontsize=10)
+        axes[-1, j].set_xlabel("mu t")
+    return fig, axes, cells
 
 
 def plot_ensemble(run, cfg, stats, eq, groups, name):
-    plt = run.pyplot()
-    fig, axes = plt.subplots(5, len(groups), figsize=(6.0 * len(groups), 13), sharex=True, squeeze=False)
-    labels = ["<P_1>", "<P_2>", "<P_3>", "|<P>|", "<|P|>"]
-    for j, g in enumerate(groups):
-        c = curves(stats, eq, g)
-        col = GROUP_COLORS.get(g, f"C{j}")
-        t = c["t"]
-        pos = t > 0
-        for i, (mean, sem, sd, e14) in enumerate(panel_series(c, ("mean", "sem", "std", "eq14"))):
-            ax = axes[i, j]
-            seed_band(ax, t[pos], mean[pos], sem[pos], sd[pos], col, c["n"], lw=1.0)
-            ax.plot(t[pos], e14[pos], "-", color="k", lw=0.7, label="Eq. (14)")
-            ax.ticklabel_format(axis="y", useOffset=False)
-            ax.set_xscale("log")
-        n = next(gr["count"] for gr in cfg["groups"] if gr["name"] == g)
-        axes[0, j].set_title(f"{g} group ({n} particles)", fontsize=10)
-        axes[-1, j].set_xlabel("mu t")
-    for i, lab in enumerate(labels):
+    fig, axes, cells = panels(run, cfg, stats, eq, groups, ("mean", "sem", "std", "eq14"), 13,
+                              lambda g, n: f"{g} group ({n} particles)")
+    for ax, col, t, (mean, sem, sd, e14), n_seeds in cells:
+        seed_band(ax, t, mean, sem, sd, col, n_seeds, lw=1.0)
+        ax.plot(t, e14, "-", color="k", lw=0.7, label="Eq. (14)")
+        ax.ticklabel_format(axis="y", useOffset=False)
+    for i, lab in enumerate(LABELS):
         axes[i, 0].set_ylabel(f"{lab} (mass basis)" if i < 3 else lab)
     axes[0, 0].legend(fontsize=8, loc="lower left")
     n_all = sum(gr["count"] for gr in cfg["groups"])
@@ -177,26 +183,14 @@ def plot_ensemble(run, cfg, stats, eq, groups, name):
 def plot_bands(run, cfg, stats, eq, groups, name):
     """The seed average minus Eq. (14), with its +-2 standard-error band: where the bands of
     ensemble.png (narrower than a line there) are resolved."""
-    plt = run.pyplot()
-    fig, axes = plt.subplots(5, len(groups), figsize=(6.0 * len(groups), 12), sharex=True, squeeze=False)
-    labels = ["<P_1>", "<P_2>", "<P_3>", "|<P>|", "<|P|>"]
-    for j, g in enumerate(groups):
-        c = curves(stats, eq, g)
-        col = GROUP_COLORS.get(g, f"C{j}")
-        t = c["t"]
-        pos = t > 0
-        for i, (mean, sem, e14) in enumerate(panel_series(c, ("mean", "sem", "eq14"))):
-            ax = axes[i, j]
-            d = (mean - e14)[pos]
-            ax.fill_between(t[pos], d - 2 * sem[pos], d + 2 * sem[pos], color=col, alpha=0.4, lw=0,
-                            label="+-2 s.e. of the seed average")
-            ax.plot(t[pos], d, "-", color=col, lw=0.8, label="seed average - Eq. (14)")
-            ax.axhline(0.0, color="k", lw=0.6)
-            ax.set_xscale("log")
-        n = next(gr["count"] for gr in cfg["groups"] if gr["name"] == g)
-        axes[0, j].set_title(f"{g} group ({n} particles): seed average minus Eq. (14)", fontsize=10)
-        axes[-1, j].set_xlabel("mu t")
-    for i, lab in enumerate(labels):
+    fig, axes, cells = panels(run, cfg, stats, eq, groups, ("mean", "sem", "eq14"), 12,
+                              lambda g, n: f"{g} group ({n} particles): seed average minus Eq. (14)")
+    for ax, col, t, (mean, sem, e14), _ in cells:
+        d = mean - e14
+        ax.fill_between(t, d - 2 * sem, d + 2 * sem, color=col, alpha=0.4, lw=0, label="+-2 s.e. of the seed average")
+        ax.plot(t, d, "-", color=col, lw=0.8, label="seed average - Eq. (14)")
+        ax.axhline(0.0, color="k", lw=0.6)
+    for i, lab in enumerate(LABELS):
         axes[i, 0].set_ylabel(f"d{lab} (mass basis)" if i < 3 else f"d{lab}")
     axes[0, 0].legend(fontsize=8, loc="lower left")
     fig.suptitle(f"The {int(stats['n_seeds'].min())}-seed average against Eq. (14), with its standard-error band",
