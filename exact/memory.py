@@ -57,7 +57,7 @@ def largest_n(engine, limit, **kw) -> int:
 
 
 def _gb(x):
-    return f"{x / 1e9:.3g} GB" if math.isfinite(x) else "more than 1e290 GB"
+    return f"{x / 1e9:.3g} GB" if math.isfinite(x) else "beyond any machine's"
 
 
 def check_memory(n, engine, *, method="chebyshev", basis="sectors", builder="fast", limit=None) -> int:
@@ -69,7 +69,7 @@ def check_memory(n, engine, *, method="chebyshev", basis="sectors", builder="fas
     if need > budget:
         what = engine if engine == "closed" else f"{engine} (method {method!r})"
         raise InputError(
-            f"`N` = {n} needs an estimated {_gb(need)} for engine {what}, more than the "
+            f"`N` = {n} needs {'memory' if not math.isfinite(need) else 'an estimated'} {_gb(need)} for engine {what}, more than the "
             f"{_gb(budget)} memory limit; the largest N that fits is {largest_n(engine, budget, **kw)}.")
     if engine == "exact" and method == "chebyshev":
         spare = budget - need
