@@ -13,7 +13,8 @@ from .errors import InputError
 from .io import atomic_write
 from .results import group_means, mass_basis
 
-__all__ = ["deviation_table", "write_table", "plot_engines", "on_grid", "time_rms", "parabola_min", "first_below"]
+__all__ = ["deviation_table", "write_table", "plot_engines", "on_grid", "time_rms", "parabola_min", "first_below",
+           "fit_log_scan"]
 
 
 # --------------------------------------------------------------------------- curve helpers
@@ -184,3 +185,20 @@ def plot_engines(results: dict, path, basis="flavor", title=None):
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110), mode="wb")
     plt.close(fig)
     return path
+
+
+def fit_log_scan(grid, times, curves, target, window):
+    """The parameter on a log grid whose curves come closest to ``target`` (the gamma_eff fit
+    of the studies). ``curves`` (grid point, seed, time): one curve per grid point and seed;
+    the seed-averaged curve is compared with ``target`` (time) by ``time_rms`` over
+    0 <= mu t <= ``window`` and the minimum refined by ``parabola_min`` in ln(grid); each seed
+    alone is fitted the same way (its spread is the fit's schedule noise). Returns (rms of the
+    seed average at every grid point, {"gamma": best value, "at_edge": bool, "per_seed": best
+    value of each seed})."""
+    lx = np.log(np.asarray(grid, float))
+    curves = np.asarray(curves)
+    f_mean = time_rms(times, curves.mean(1) - target, window)
+    f_seed = time_rms(times, curves - target, window)  # (grid point, seed)
+    x, edge = parabola_min(lx, f_mean)
+    per_seed = np.exp([parabola_min(lx, f_seed[:, k])[0] for k in range(curves.shape[1])])
+    return f_mean, {"gamma": float(np.exp(x)), "at_edge": edge, "per_seed": per_seed}

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import oile_q
+from oile_q.compare import parabola_min
 from oile_q.studies import studies_dir
 
 
@@ -51,9 +52,9 @@ def test_theta0_oile_retention_is_the_closed_form(study, n, gamma):
 
 def test_fit_helpers_recover_exact_inputs(study):
     x = np.linspace(-1.0, 1.0, 9)
-    xm, edge = study.parabola_min(x, 3.0 * (x - 0.123) ** 2 + 0.5)
+    xm, edge = parabola_min(x, 3.0 * (x - 0.123) ** 2 + 0.5)
     assert not edge and xm == pytest.approx(0.123, abs=1e-12)
-    assert study.parabola_min(x, x)[1]  # minimum at the scan edge is flagged
+    assert parabola_min(x, x)[1]  # minimum at the scan edge is flagged
     ns = np.array([256, 512, 1024, 2048, 4096])
     fits, npts = study.scaling_fits(ns, 1.5 + 0.6 * np.log(ns))
     assert npts == 5 and fits["log"][0] == pytest.approx(0.6, rel=1e-12) and fits["log"][2] < 1e-12

@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 import oile_q
-from oile_q.compare import on_grid, parabola_min
+from oile_q.compare import fit_log_scan, on_grid
 from oile_q.compare import time_rms as rms
 from oile_q.results import group_means, purity
 from oile_q.studies import Study
@@ -166,15 +166,9 @@ def start_n(cfg, n, times, ds, ab, pz):
            "oile": {g: curves[g] for g in cfg["gammas"]}}
     grid = scan_grid(cfg)
     scan_curves = np.array([curves[float(g)][0] for g in grid])  # (gamma, seed, time)
-    lx = np.log(grid)
     res["grid"], res["scan"], res["cand"] = grid, {}, {}
     for name, w in {"short": cfg["t_short"], "full": cfg["t_max"]}.items():
-        f_mean = rms(times, scan_curves.mean(1) - target, w)
-        f_seed = rms(times, scan_curves - target, w)  # (gamma, seed)
-        x, edge = parabola_min(lx, f_mean)
-        per_seed = np.exp([parabola_min(lx, f_seed[:, s])[0] for s in range(seeds)])
-        res["scan"][name] = f_mean
-        res["cand"][name] = {"gamma": float(np.exp(x)), "at_edge": edge, "per_seed": per_seed}
+        res["scan"][name], res["cand"][name] = fit_log_scan(grid, times, scan_curves, target, w)
     return res
 
 

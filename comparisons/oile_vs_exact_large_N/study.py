@@ -42,7 +42,7 @@ import time
 import numpy as np
 
 import oile_q
-from oile_q.compare import first_below, on_grid, parabola_min
+from oile_q.compare import first_below, fit_log_scan, on_grid
 from oile_q.compare import time_rms as rms
 from oile_q.errors import InputError
 from oile_q.studies import Study
@@ -211,7 +211,6 @@ def analyse(run, cfg, key, times):
     seeds = ds.sizes["seed"]
     windows = {"short": cfg["t_short"], "full": cfg["t_max"]}
     grid = scan_grid(cfg)
-    lx = np.log(grid)
     out = {}
     for n in cfg[f"Ns_{key}"]:
         kx = engines.index("exact")
@@ -232,12 +231,7 @@ def analyse(run, cfg, key, times):
         r = {"exact": ex, "meanfield": mf, "ex_beam": ex_beam, "mf_beam": mf_beam, "names": names,
              "target": target, "curves": curves, "t_exact": wall, "scan": {}, "cand": {}}
         for w, T in windows.items():
-            f_mean = rms(times, scan_curves.mean(1) - target, T)
-            f_seed = rms(times, scan_curves - target, T)  # (gamma, seed)
-            x, edge = parabola_min(lx, f_mean)
-            per_seed = np.exp([parabola_min(lx, f_seed[:, s])[0] for s in range(seeds)])
-            r["scan"][w] = f_mean
-            r["cand"][w] = {"gamma": float(np.exp(x)), "at_edge": edge, "per_seed": per_seed}
+            r["scan"][w], r["cand"][w] = fit_log_scan(grid, times, scan_curves, target, T)
         out[n] = r
     pairs = list(dict.fromkeys((n, out[n]["cand"][w]["gamma"]) for n in out for w in windows))
     ds2, res_refine = run_sweep(run, refine_spec(cfg, key, times, pairs), f"sweep_{key}_refine")
