@@ -241,27 +241,39 @@ def run_exact(circuits, *, method):
     return [res.data(i) for i in range(len(circuits))]
 
 
-def run_counts(choice: BackendChoice, circuits, *, shots: int, seed=None, on_submit=None,
-               job_ids=None):
+def run_counts(choice: BackendChoice, circuits, *, shots, seed=None, on_submit=None,
+               job_ids=None, service_options=None):
     """Counts of measured circuits (register "c") on a shot-based backend.
 
-    Returns (list of counts dicts, list of job ids). ``job_ids`` fetches finished IBM jobs
-    instead of submitting (the circuits must then be the same, in the same order).
+    shots: one number for all circuits, or one per circuit. Returns (list of counts dicts,
+    list of job ids). ``job_ids`` fetches finished IBM jobs instead of submitting (the circuits
+    must then be the same, in the same order). ``service_options``: Runtime sampler options
+    (e.g. {"twirling": {...}, "dynamical_decoupling": {...}}) set before an IBM submission;
+    in local testing mode they have no effect and are not set.
     """
     from qiskit_aer import AerSimulator
+
+    per = [int(shots)] * len(circuits) if np.ndim(shots) == 0 else [int(s) for s in shots]
+    if len(per) != len(circuits):
+        raise ValueError(f"{len(per)} shot counts for {len(circuits)} circuits")
 
     if choice.kind in ("aer-shots", "aer-noise") or (choice.kind == "object" and isinstance(choice.backend, AerSimulator)):
         if choice.kind == "aer-shots":
             sim = AerSimulator(method="density_matrix")
         else:
             sim = choice.backend
-        opts = {"shots": shots}
-        if seed is not None:
-            opts["seed_simulator"] = seed
-        res = sim.run(circuits, **opts).result()
-        if not res.success:
-            raise RuntimeError(f"Aer failed: {res.status}")
-        return [res.get_counts(i) for i in range(len(circuits))], []
+        out = [None] * len(circuits)
+        for g, value in enumerate(sorted(set(per))):  # Aer takes one shot count per call
+            idx = [i for i, s in enumerate(per) if s == value]
+            opts = {"shots": value}
+            if seed is not None:
+                opts["seed_simulator"] = seed + g
+            res = sim.run([circuits[i] for i in idx], **opts).result()
+            if not res.success:
+                raise RuntimeError(f"Aer failed: {res.status}")
+            for j, i in enumerate(idx):
+                out[i] = res.get_counts(j)
+        return out, []
     if job_ids:
         if choice.service is None:
             raise InputError("`job_ids` can only be fetched from IBM hardware backends ('ibm:<name>').")
@@ -286,9 +298,13 @@ def run_counts(choice: BackendChoice, circuits, *, shots: int, seed=None, on_sub
     sampler = Sampler(mode=choice.backend)
     if seed is not None:
         sampler.options.simulator.seed_simulator = int(seed)
+    if choice.kind == "ibm":
+        for group, values in (service_options or {}).items():
+            for key, value in values.items():
+                setattr(getattr(sampler.options, group), key, value)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*have no effect in local testing mode.*")
-        job = sampler.run(circuits, shots=shots)
+        job = sampler.run([(c, None, s) for c, s in zip(circuits, per)])
         jid = job.job_id()
         if on_submit is not None and choice.kind == "ibm":
             on_submit([jid])

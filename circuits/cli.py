@@ -1,6 +1,7 @@
 """``oile-q circuit``: what is circuit-specific on the command line.
 
     oile-q circuit [run] SCENARIO.toml [run settings] [circuit options] [--draw PREFIX] -o out.nc
+    oile-q circuit [run] SCENARIO.toml [run settings] [circuit options] --dry-run   # submits nothing
     oile-q circuit draw SCENARIO.toml [run settings] [circuit options] PREFIX
     oile-q circuit fetch JOB_ID [JOB_ID ...] --scenario SCENARIO.toml [the submitting run's options] -o out.nc
     oile-q circuit backends          # the fake IBM backend names
@@ -37,7 +38,11 @@ def _parser():
                                    "result; the word 'run' may be left out",
                        description="Run SCENARIO.toml with the circuit engine and write the shared result.")
     r.add_argument("scenario", help="scenario TOML file")
-    r.add_argument("-o", "--output", required=True, help="output netCDF file")
+    r.add_argument("-o", "--output", help="output netCDF file (required unless --dry-run)")
+    r.add_argument("--dry-run", action="store_true",
+                   help="submit and write nothing: print the circuits, shots, two-qubit gates, depth, estimated "
+                        "fidelity, qubits and device time, and the deviation the backend's noise model predicts")
+    r.add_argument("--no-predict", action="store_true", help="with --dry-run: skip the noise-model prediction")
     r.add_argument("--draw", metavar="PREFIX",
                    help="also save PREFIX_encounter.png (one encounter) and PREFIX_circuit.png (the circuit)")
     add_run_arguments(r, engines)
@@ -68,10 +73,26 @@ def _request(args, scenario_path, **extra):
     return prepare_run(scenario, "circuit", settings, progress_wanted(args), **extra)
 
 
+def cmd_dry_run(args):
+    from .dryrun import dry_run, format_report
+
+    if args.output or args.draw:
+        raise InputError("`--dry-run` writes nothing; leave out --output and --draw.")
+    eng, request = _request(args, args.scenario)
+    print(format_report(dry_run(eng, request, predict=not args.no_predict)))
+    return 0
+
+
 def cmd_run(args):
     from oile_q.io import check_output_file
     from oile_q.runner import execute
 
+    if args.dry_run:
+        return cmd_dry_run(args)
+    if args.no_predict:
+        raise InputError("`--no-predict` applies to --dry-run only.")
+    if not args.output:
+        raise InputError("`--output` is required (the netCDF file to write), unless --dry-run.")
     check_output_file(args.output, "--output", force=args.force)
     if args.draw:
         for suffix in ("_encounter.png", "_circuit.png"):

@@ -151,6 +151,20 @@ def plan(request):
         raise InputError("`job_ids` applies to IBM hardware backends ('ibm:<name>') only.")
     if not choice.exact and shots is None:
         shots = DEFAULT_SHOTS
+    mit = mitigation_of(o)
+    if mit.methods and choice.exact:
+        raise InputError(f"`mitigate` {','.join(mit.methods)!r} applies to shot backends; backend 'aer' is exact "
+                         "(nothing to mitigate).")
+    if (mit.twirl or mit.dd) and not choice.needs_isa:
+        raise InputError(f"`mitigate` twirl and dd need a device backend (aer-noise:fake_<name>, fake_<name>, "
+                         f"ibm:<name>); backend {choice.name!r} has no device gates or timings.")
+    if isinstance(o["layout"], list) and choice.needs_isa and choice.num_qubits is not None \
+            and max(o["layout"]) >= choice.num_qubits:
+        raise InputError(f"`layout` names qubit {max(o['layout'])}; backend {choice.name!r} has "
+                         f"{choice.num_qubits} qubits.")
+    if not choice.exact and shots < mit.copies:
+        raise InputError(f"`shots` = {shots} is fewer than the {mit.copies} copies of each circuit the mitigation "
+                         "runs (noise scales x twirls); ask for more shots.")
     specs = build_specs(request.scenario, request.schedule, request.steps, request.record_steps, kind,
                         compile=o["compile"], reset=o["reset"], particles=o["particles"])
     nq = max(s.num_qubits for s in specs)
@@ -217,6 +231,89 @@ def _first_encounter(specs):
     return None
 
 
+def mitigation_of(options):
+    """The ``Mitigation`` of a request's options."""
+    from .mitigation import Mitigation, parse_methods, parse_scales
+
+    return Mitigation(methods=parse_methods(options["mitigate"]), scales=parse_scales(options["zne_scales"]),
+                      fit=options["zne_fit"], twirls=options["twirls"], dd_sequence=options["dd_sequence"],
+                      readout_shots=options["readout_shots"], idle_noise=options["idle_noise"])
+
+
+def isa_attrs(specs, plan, choice, options):
+    """Transpiled two-qubit counts, depths and estimated fidelities (ESP) of the scale-1,
+    untwirled device circuits, and the qubits used."""
+    from .devices import layout_report
+    from .transpile import circuit_stats, encounter_stats, pass_manager
+
+    out = {"optimization_level": options["optimization_level"]}
+    enc_gate = _first_encounter(specs)
+    if enc_gate is not None:
+        pm = pass_manager(choice.backend, optimization_level=options["optimization_level"],
+                          seed_transpiler=options["seed_transpiler"])
+        st = encounter_stats(enc_gate, pm, fresh_partner=enc_gate.name == "encounter_iso")
+        out["transpiled_2q_per_encounter"] = st["two_qubit"]
+        out["transpiled_depth_per_encounter"] = st["depth"]
+    cs = circuit_stats(plan.isa_base, max(s.encounters for s in specs))
+    out["transpiled_2q_total"] = cs["two_qubit_total"]
+    out["transpiled_depth_max"] = cs["depth_max"]
+    out["transpiled_2q_per_encounter_in_circuit"] = cs["two_qubit_per_encounter_in_circuit"]
+    rep = layout_report(plan.isa_base, choice.backend.target)
+    out["estimated_fidelity_min"] = float(rep["fidelity"]["min"])
+    out["estimated_fidelity_max"] = float(rep["fidelity"]["max"])
+    lay = [x for x in plan.layouts if x is not None]
+    out["layout"] = "auto: " + ";".join(",".join(map(str, x)) for x in lay) if lay else "transpiler"
+    return out
+
+
+def mitigation_attrs(plan, info):
+    """What the mitigation did, for the result's attrs (strings and numbers only)."""
+    mit = plan.mitigation
+    out = {"mitigation": ",".join(mit.methods) or "none",
+           "mitigation_client_side": ",".join(plan.client) or "none",
+           "mitigation_service_side": ",".join(plan.service) or "none",
+           "shots_per_instance": int(plan.shots), "instances": len(plan.instances),
+           "total_shots": int(plan.total_shots), "idle_noise": int(bool(mit.idle_noise or mit.dd))}
+    if mit.zne:
+        out["zne_scales"] = ",".join(map(str, mit.zne_scales))
+        out["zne_fit"] = mit.fit
+        out["zne_fits_used"] = ",".join(f"{k}:{v}" for k, v in sorted(info.get("zne_fits_used", {}).items()))
+    if mit.twirl:
+        out["twirls"] = int(mit.twirls)
+    if mit.dd:
+        out["dd_sequence"] = mit.dd_sequence
+    if mit.readout:
+        out["readout_shots"] = int(plan.readout_shots)
+        out["readout_qubits"] = ",".join(map(str, plan.cal_qubits))
+    return out
+
+
+def _layout(value):
+    if isinstance(value, str):
+        if value not in ("auto", "transpiler"):
+            raise InputError(f"`layout` must be 'auto', 'transpiler' or a list of physical qubits; got {value!r}.")
+        return value
+    if isinstance(value, (bytes, numbers.Number)) or not hasattr(value, "__iter__"):
+        raise InputTypeError(f"`layout` must be 'auto', 'transpiler' or a list of physical qubits; got {describe(value)}.")
+    out = [check_int("layout[]", q, low=0) for q in value]
+    if len(set(out)) != len(out):
+        raise InputError(f"`layout` must list distinct physical qubits; got {out}.")
+    return out
+
+
+def _methods(value):
+    from .mitigation import parse_methods
+
+    parse_methods(value)
+    return value
+
+
+def _scales(value):
+    from .mitigation import parse_scales
+
+    return list(parse_scales(value))
+
+
 class CircuitEngine(Engine):
     name = "circuit"
     summary = ("each encounter as a Qiskit SWAP-power gate + vacuum rotations with partner reset, on Aer, "
@@ -245,6 +342,20 @@ class CircuitEngine(Engine):
                default=DEFAULT_MAX_ENCOUNTERS, kind="int", low=1),
         Option("reference", "on non-exact backends also compute the ideal Bloch vectors (P_ideal) on exact Aer",
                default=True, kind="bool"),
+        Option("layout", "device backends: physical qubits -- auto (the best chain by the backend's reported "
+               "errors), transpiler (Qiskit's own), or a list", default="auto", check=_layout),
+        Option("mitigate", "shot backends: error mitigation, comma-separated from readout (M3), zne (folded "
+               "encounters), twirl (Pauli twirling), dd (dynamical decoupling); all; none", default="none",
+               check=_methods),
+        Option("zne_scales", "ZNE noise scales (odd integers, from 1)", default=[1, 3, 5], check=_scales),
+        Option("zne_fit", "ZNE extrapolation to zero noise", default="richardson", kind="choice",
+               choices=("linear", "richardson", "exponential")),
+        Option("twirls", "Pauli-twirled copies per circuit (the shots are split over them)", default=16,
+               kind="int", low=1),
+        Option("dd_sequence", "dynamical-decoupling sequence", default="XX", kind="choice", choices=("XX", "XY4")),
+        Option("readout_shots", "shots per readout-calibration circuit", default=10000, kind="int", low=1),
+        Option("idle_noise", "device backends: schedule the circuits and pad idle qubits with delays, so a noise "
+               "model applies relaxation while they wait (as a device does)", default=False, kind="bool"),
         Option("job_ids", "IBM hardware: fetch these finished jobs instead of submitting", check=_job_ids,
                record=False),
         Option("on_submit", "called with the job ids right after an IBM submission", check=_callable,
@@ -281,9 +392,8 @@ class CircuitEngine(Engine):
     def run(self, request):
         import xarray as xr
 
-        from .backends import bloch_from_counts, run_counts
         from .builders import BASES, measured
-        from .transpile import circuit_stats, encounter_stats, pass_manager, to_aer
+        from .shots import collect, execute, prepare
 
         choice, specs, kind, shots = self._plan(request)
         self._plans.pop(request, None)
@@ -306,42 +416,52 @@ class CircuitEngine(Engine):
             P, method = _exact_bloch(specs, nrec, n, bar)
             attrs["aer_method"] = method
         else:
-            circuits, index = [], []
+            mit = mitigation_of(o)
+            logical, index = [], []
             for si, spec in enumerate(specs):
                 for r in range(len(spec.records)):
                     for b in BASES:
-                        circuits.append(measured(spec, r, b))
+                        logical.append((si, measured(spec, r, b)))
                     index.append((si, r))
-            stats["circuits"] = len(circuits)
+            shot_plan = prepare(choice, specs, logical, mit, shots=shots, optimization_level=o["optimization_level"],
+                                seed_transpiler=o["seed_transpiler"], layout=o["layout"])
+            stats["circuits"] = len(shot_plan.instances) + len(shot_plan.calibration)
             if choice.needs_isa:
-                pm = pass_manager(choice.backend, optimization_level=o["optimization_level"],
-                                  seed_transpiler=o["seed_transpiler"])
-                run_circuits = pm.run(circuits)
-                enc_gate = _first_encounter(specs)
-                if enc_gate is not None:
-                    st = encounter_stats(enc_gate, pm, fresh_partner=enc_gate.name == "encounter_iso")
-                    attrs["transpiled_2q_per_encounter"] = st["two_qubit"]
-                    attrs["transpiled_depth_per_encounter"] = st["depth"]
-                cs = circuit_stats(run_circuits, max(s.encounters for s in specs))
-                attrs["transpiled_2q_total"] = cs["two_qubit_total"]
-                attrs["transpiled_depth_max"] = cs["depth_max"]
-                attrs["transpiled_2q_per_encounter_in_circuit"] = cs["two_qubit_per_encounter_in_circuit"]
-                attrs["optimization_level"] = o["optimization_level"]
-            else:
-                run_circuits = [to_aer(c) for c in circuits]
-            counts, jids = run_counts(choice, run_circuits, shots=shots, seed=seed_sim,
-                                      on_submit=o["on_submit"], job_ids=o["job_ids"])
+                attrs.update(isa_attrs(specs, shot_plan, choice, o))
+            counts, cal_counts, jids = execute(choice, shot_plan, seed=seed_sim, on_submit=o["on_submit"],
+                                               job_ids=o["job_ids"])
+            vals, errs, info = collect(shot_plan, counts, cal_counts)
             P = np.full((nrec, n, 3), np.nan)
             E = np.full((nrec, n, 3), np.nan)
             for c, (si, r) in enumerate(index):
                 spec = specs[si]
-                k, _, qubits = spec.records[r]
-                Pk, Ek = bloch_from_counts(counts[3 * c:3 * c + 3], len(qubits), shots)
-                for j, p in enumerate(spec.particles):
-                    P[k, p] = Pk[j]
-                    E[k, p] = Ek[j]
+                k = spec.records[r][0]
+                for b in range(3):
+                    for j, p in enumerate(spec.particles):
+                        P[k, p, b] = vals[3 * c + b][j]
+                        E[k, p, b] = errs[3 * c + b][j]
+            attrs.update(mitigation_attrs(shot_plan, info))
+            if mit.zne:
+                V = np.full((len(mit.zne_scales), nrec, n, 3), np.nan)
+                for c, (si, r) in enumerate(index):
+                    spec = specs[si]
+                    k = spec.records[r][0]
+                    for b in range(3):
+                        for j, p in enumerate(spec.particles):
+                            V[:, k, p, b] = info["per_scale"][3 * c + b][0][:, j]
+                extras["P_noise_scaled"] = xr.DataArray(
+                    V, dims=("noise_scale", "time", "particle", "component"),
+                    coords={"noise_scale": list(mit.zne_scales)},
+                    attrs={"long_name": "P at each ZNE noise scale (folded encounters), before extrapolation"})
+            if mit.readout:
+                extras["readout_matrices"] = xr.DataArray(
+                    info["readout_matrices"], dims=("readout_qubit", "measured", "prepared"),
+                    coords={"readout_qubit": info["readout_qubits"]},
+                    attrs={"long_name": "assignment matrices A[measured, prepared] of the measured physical "
+                                        "qubits, measured with the run"})
             extras["P_stderr"] = xr.DataArray(E, dims=("time", "particle", "component"),
-                                              attrs={"long_name": "standard error of P (binomial, per basis)"})
+                                              attrs={"long_name": "standard error of P (binomial per basis, "
+                                                                  "propagated through the mitigation)"})
             attrs["shots"] = int(shots)
             if choice.kind == "ibm":
                 attrs["job_ids"] = ",".join(jids)
@@ -366,6 +486,13 @@ class CircuitEngine(Engine):
         extras["particle_computed"] = xr.DataArray(computed, dims=("particle",))
         recorded = {k: v for k, v in o.items() if v is not None and self.option(k).record}
         recorded.update(backend=choice.name, circuit=kind)
+        mit = mitigation_of(o)
+        unused = {"zne_scales": mit.zne, "zne_fit": mit.zne, "twirls": mit.twirl, "dd_sequence": mit.dd,
+                  "readout_shots": mit.readout, "mitigate": bool(mit.methods),
+                  "idle_noise": choice.needs_isa, "layout": choice.needs_isa}
+        for key, used in unused.items():
+            if not used:
+                recorded.pop(key, None)
         if kind != "foreground":
             recorded.pop("reset", None)
         if shots is not None:

@@ -10,13 +10,15 @@ __all__ = ["pass_manager", "two_qubit_count", "encounter_stats", "circuit_stats"
 _CUSTOM = ("encounter", "encounter_iso", "swap_pow", "vacuum")
 
 
-def pass_manager(backend=None, *, basis_gates=None, optimization_level: int = 3, seed_transpiler=0):
-    """A preset pass manager for ``backend`` (its target) or for bare ``basis_gates``."""
+def pass_manager(backend=None, *, basis_gates=None, optimization_level: int = 3, seed_transpiler=0,
+                 initial_layout=None):
+    """A preset pass manager for ``backend`` (its target) or for bare ``basis_gates``;
+    ``initial_layout``: physical qubit of each circuit qubit (kept as given)."""
     from qiskit.transpiler import generate_preset_pass_manager
 
     if backend is not None:
         return generate_preset_pass_manager(optimization_level=optimization_level, backend=backend,
-                                            seed_transpiler=seed_transpiler)
+                                            seed_transpiler=seed_transpiler, initial_layout=initial_layout)
     return generate_preset_pass_manager(optimization_level=optimization_level, basis_gates=list(basis_gates),
                                         seed_transpiler=seed_transpiler)
 
