@@ -132,6 +132,56 @@ def fake_backend(name: str):
     return classes[key]()
 
 
+def _active(circuits):
+    used = set()
+    for qc in circuits:
+        for inst in qc.data:
+            if inst.operation.name != "barrier":
+                used.update(qc.find_bit(q).index for q in inst.qubits)
+    return used
+
+
+def _restricted(sim, circuits):
+    """``sim`` with its noise model cut down to the qubits the circuits use.
+
+    Aer converts the whole noise model at every ``run`` call: 5-7 s for a 156-qubit device
+    here, whatever the circuits. The errors of the used qubits are kept unchanged (the counts
+    are identical, checked by a test), so a run of small circuits on a large device costs
+    milliseconds. Falls back to ``sim`` if the noise model's layout is not the one known here.
+    """
+    from qiskit_aer import AerSimulator
+    from qiskit_aer.noise import NoiseModel
+
+    nm = sim.options.noise_model
+    try:
+        local, readout = nm._local_quantum_errors, nm._local_readout_errors
+        default_q, default_r, passes = nm._default_quantum_errors, nm._default_readout_error, nm._custom_noise_passes
+    except AttributeError:
+        return sim
+    if default_q or default_r is not None:
+        return sim  # errors on every qubit: nothing to cut
+    keep = _active(circuits)
+    out = NoiseModel(basis_gates=nm.basis_gates)
+    for name, errors in local.items():
+        for qubits, err in errors.items():
+            if set(qubits) <= keep:
+                out.add_quantum_error(err, name, qubits, warnings=False)
+    for qubits, err in readout.items():
+        if set(qubits) <= keep:
+            out.add_readout_error(err, qubits, warnings=False)
+    out._custom_noise_passes = list(passes)  # thermal relaxation of delays (all qubits' T1, T2)
+    return AerSimulator(noise_model=out)
+
+
+@functools.lru_cache(maxsize=4)
+def _noise_simulator(name: str):
+    """``AerSimulator.from_backend`` of a fake device, built once per process (6-7 s for a
+    156-qubit device here); runs pass their options to ``run``, never to the simulator."""
+    from qiskit_aer import AerSimulator
+
+    return AerSimulator.from_backend(fake_backend(name))
+
+
 def _ibm_service():
     """QiskitRuntimeService from the user's saved account or environment variables.
 
@@ -179,10 +229,7 @@ def resolve_backend(spec) -> BackendChoice:
     if spec.startswith(("aer-noise:", "fake_", "ibm:", "ibm_")):
         _runtime(spec)
     if spec.startswith("aer-noise:"):
-        from qiskit_aer import AerSimulator
-
-        device = fake_backend(spec.split(":", 1)[1])
-        return BackendChoice(spec, "aer-noise", AerSimulator.from_backend(device))
+        return BackendChoice(spec, "aer-noise", _noise_simulator(spec.split(":", 1)[1].lower()))
     if spec.startswith("fake_"):
         return BackendChoice(spec.lower(), "fake", fake_backend(spec))
     if spec.startswith("ibm:") or spec.startswith("ibm_"):
@@ -241,39 +288,53 @@ def run_exact(circuits, *, method):
     return [res.data(i) for i in range(len(circuits))]
 
 
-def run_counts(choice: BackendChoice, circuits, *, shots, seed=None, on_submit=None,
+def runtime_sampler(choice: BackendChoice, *, seed=None, service_options=None):
+    """The Runtime ``Sampler`` for a fake or IBM backend, with ``service_options`` (e.g.
+    {"twirling": {...}, "dynamical_decoupling": {...}}) set for IBM hardware. In local testing
+    mode (fake backends) service options have no effect -- and gate twirling there returns the
+    outcomes of one randomization only (qiskit-ibm-runtime 0.51) -- so they are not set."""
+    from qiskit_ibm_runtime.executor_sampler import Sampler
+
+    sampler = Sampler(mode=choice.backend)
+    if seed is not None:
+        sampler.options.simulator.seed_simulator = int(seed)
+    if choice.kind == "ibm" and _is_ibm_hardware(choice.backend):
+        for group, values in (service_options or {}).items():
+            for key, value in values.items():
+                setattr(getattr(sampler.options, group), key, value)
+    return sampler
+
+
+def _is_ibm_hardware(backend) -> bool:
+    try:
+        from qiskit_ibm_runtime import IBMBackend
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(backend, IBMBackend)
+
+
+def run_counts(choice: BackendChoice, circuits, *, shots: int, seed=None, on_submit=None,
                job_ids=None, service_options=None):
     """Counts of measured circuits (register "c") on a shot-based backend.
 
-    shots: one number for all circuits, or one per circuit. Returns (list of counts dicts,
-    list of job ids). ``job_ids`` fetches finished IBM jobs instead of submitting (the circuits
-    must then be the same, in the same order). ``service_options``: Runtime sampler options
-    (e.g. {"twirling": {...}, "dynamical_decoupling": {...}}) set before an IBM submission;
-    in local testing mode they have no effect and are not set.
+    Returns (list of counts dicts, list of job ids). ``job_ids`` fetches finished IBM jobs
+    instead of submitting (the circuits must then be the same, in the same order).
+    ``service_options``: Runtime sampler options for IBM hardware (``runtime_sampler``).
     """
     from qiskit_aer import AerSimulator
-
-    per = [int(shots)] * len(circuits) if np.ndim(shots) == 0 else [int(s) for s in shots]
-    if len(per) != len(circuits):
-        raise ValueError(f"{len(per)} shot counts for {len(circuits)} circuits")
 
     if choice.kind in ("aer-shots", "aer-noise") or (choice.kind == "object" and isinstance(choice.backend, AerSimulator)):
         if choice.kind == "aer-shots":
             sim = AerSimulator(method="density_matrix")
         else:
-            sim = choice.backend
-        out = [None] * len(circuits)
-        for g, value in enumerate(sorted(set(per))):  # Aer takes one shot count per call
-            idx = [i for i, s in enumerate(per) if s == value]
-            opts = {"shots": value}
-            if seed is not None:
-                opts["seed_simulator"] = seed + g
-            res = sim.run([circuits[i] for i in idx], **opts).result()
-            if not res.success:
-                raise RuntimeError(f"Aer failed: {res.status}")
-            for j, i in enumerate(idx):
-                out[i] = res.get_counts(j)
-        return out, []
+            sim = _restricted(choice.backend, circuits)
+        opts = {"shots": shots}
+        if seed is not None:
+            opts["seed_simulator"] = seed
+        res = sim.run(circuits, **opts).result()
+        if not res.success:
+            raise RuntimeError(f"Aer failed: {res.status}")
+        return [res.get_counts(i) for i in range(len(circuits))], []
     if job_ids:
         if choice.service is None:
             raise InputError("`job_ids` can only be fetched from IBM hardware backends ('ibm:<name>').")
@@ -293,18 +354,10 @@ def run_counts(choice: BackendChoice, circuits, *, shots, seed=None, on_submit=N
             raise InputError(f"`job_ids` hold {len(results)} results; this run expects {len(circuits)} "
                              "(same scenario, steps, times and options as the submitted run?).")
         return [r.data.c.get_counts() for r in results], list(job_ids)
-    from qiskit_ibm_runtime.executor_sampler import Sampler
-
-    sampler = Sampler(mode=choice.backend)
-    if seed is not None:
-        sampler.options.simulator.seed_simulator = int(seed)
-    if choice.kind == "ibm":
-        for group, values in (service_options or {}).items():
-            for key, value in values.items():
-                setattr(getattr(sampler.options, group), key, value)
+    sampler = runtime_sampler(choice, seed=seed, service_options=service_options)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*have no effect in local testing mode.*")
-        job = sampler.run([(c, None, s) for c, s in zip(circuits, per)])
+        job = sampler.run(circuits, shots=shots)
         jid = job.job_id()
         if on_submit is not None and choice.kind == "ibm":
             on_submit([jid])

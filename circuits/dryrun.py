@@ -77,8 +77,7 @@ def dry_run(engine, request, *, predict: bool = True) -> dict:
         rep.update(two_qubit=lr["two_qubit"], depth=lr["depth"], fidelity=lr["fidelity"])
         rep["layouts"] = [info.get("physical") for info in plan.layout_info]
         rep["layout_reasons"] = sorted({info.get("reason", "chosen by reported errors") for info in plan.layout_info})
-        rep["device_s"] = (device_seconds(plan.instances, target, plan.shots) if plan.instances else 0.0) + (
-            device_seconds(plan.calibration, target, plan.readout_shots) if plan.calibration else 0.0)
+        rep["device_s"] = device_seconds(plan.instances + plan.calibration, target, plan.shots)
         rep["device_s_note"] = ("sum over circuits of shots x (critical-path duration from the backend's gate "
                                 "durations + a 250 us repetition delay); no queue, compilation or session "
                                 "overhead; the Sampler returns no estimate before submission")
@@ -121,10 +120,9 @@ def format_report(rep: dict) -> str:
     """The dry-run report as lines for a terminal."""
     lines = [f"dry run: backend {rep['backend']}, {rep['circuit']} circuit; nothing is submitted",
              f"  circuits: {rep['logical_circuits']} measured circuits -> {rep['instances']} device circuits"
-             f" + {rep['calibration_circuits']} readout calibrations",
-             f"  shots: {rep['shots_per_instance']} per device circuit"
-             + (f", {rep['readout_shots']} per calibration" if rep["calibration_circuits"] else "")
-             + f"; {rep['total_shots']} in all",
+             + (f" + {rep['calibration_circuits']} readout calibrations (2 states, repeated to "
+                f"{rep['readout_shots']} shots each)" if rep["calibration_circuits"] else ""),
+             f"  shots: {rep['shots_per_instance']} per device circuit; {rep['total_shots']} in all",
              f"  mitigation: {rep['mitigation']} (here: {rep['client_side']}; by the service: {rep['service_side']})"]
     if "two_qubit" in rep:
         tq, dp, fi = rep["two_qubit"], rep["depth"], rep["fidelity"]

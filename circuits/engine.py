@@ -152,6 +152,12 @@ def plan(request):
     if not choice.exact and shots is None:
         shots = DEFAULT_SHOTS
     mit = mitigation_of(o)
+    if mit.readout:
+        try:
+            import mthree  # noqa: F401
+        except ImportError as err:
+            raise InputError(f"`mitigate` readout needs mthree, which cannot be imported here "
+                             f"(pip install 'oile-q[mitigation]'): {err}.") from None
     if mit.methods and choice.exact:
         raise InputError(f"`mitigate` {','.join(mit.methods)!r} applies to shot backends; backend 'aer' is exact "
                          "(nothing to mitigate).")
@@ -162,9 +168,13 @@ def plan(request):
             and max(o["layout"]) >= choice.num_qubits:
         raise InputError(f"`layout` names qubit {max(o['layout'])}; backend {choice.name!r} has "
                          f"{choice.num_qubits} qubits.")
-    if not choice.exact and shots < mit.copies:
-        raise InputError(f"`shots` = {shots} is fewer than the {mit.copies} copies of each circuit the mitigation "
+    copies = mit.copies(service_twirls=choice.kind == "ibm")
+    if not choice.exact and shots < copies:
+        raise InputError(f"`shots` = {shots} is fewer than the {copies} copies of each circuit the mitigation "
                          "runs (noise scales x twirls); ask for more shots.")
+    if mit.dd and mit.dd_sequence != "XX" and choice.kind != "ibm":
+        raise InputError(f"`dd_sequence` {mit.dd_sequence!r} is done by the IBM Runtime service only (ibm:<name>); "
+                         f"on backend {choice.name!r} dynamical decoupling uses 'XX'.")
     specs = build_specs(request.scenario, request.schedule, request.steps, request.record_steps, kind,
                         compile=o["compile"], reset=o["reset"], particles=o["particles"])
     nq = max(s.num_qubits for s in specs)
@@ -352,7 +362,8 @@ class CircuitEngine(Engine):
                choices=("linear", "richardson", "exponential")),
         Option("twirls", "Pauli-twirled copies per circuit (the shots are split over them)", default=16,
                kind="int", low=1),
-        Option("dd_sequence", "dynamical-decoupling sequence", default="XX", kind="choice", choices=("XX", "XY4")),
+        Option("dd_sequence", "dynamical-decoupling sequence (XpXm and XY4: IBM service only)", default="XX",
+               kind="choice", choices=("XX", "XpXm", "XY4")),
         Option("readout_shots", "shots per readout-calibration circuit", default=10000, kind="int", low=1),
         Option("idle_noise", "device backends: schedule the circuits and pad idle qubits with delays, so a noise "
                "model applies relaxation while they wait (as a device does)", default=False, kind="bool"),

@@ -61,7 +61,7 @@ __all__ = [
 
 METHODS = ("readout", "zne", "twirl", "dd")
 FITS = ("linear", "richardson", "exponential")
-DD_SEQUENCES = ("XX", "XY4")
+DD_SEQUENCES = ("XX", "XpXm", "XY4")  # the Runtime's; client-side: XX
 ENCOUNTER_NAMES = ("encounter", "encounter_iso")
 
 
@@ -138,10 +138,9 @@ class Mitigation:
     def zne_scales(self):
         return self.scales if self.zne else (1,)
 
-    @property
-    def copies(self):
-        """Instances per measured circuit: noise scales times twirled copies (client-side)."""
-        return len(self.zne_scales) * (self.twirls if self.twirl else 1)
+    def copies(self, service_twirls: bool = False):
+        """Instances per measured circuit: noise scales times twirled copies made here."""
+        return len(self.zne_scales) * (self.twirls if self.twirl and not service_twirls else 1)
 
 
 # --------------------------------------------------------------------------- folding
@@ -162,13 +161,24 @@ def fold_encounters(qc, scale: int):
         op = inst.operation
         out._append(inst)
         if op.name in ENCOUNTER_NAMES:
-            inv = op.inverse()
+            inv = _inverse(op)
             for _ in range(k):
                 out.barrier(*inst.qubits)
                 out._append(inst.replace(operation=inv))
                 out.barrier(*inst.qubits)
                 out._append(inst)
     return out
+
+
+def _inverse(op):
+    """G^dag of an encounter gate: ``EncounterGate.inverse`` where it is an encounter again
+    (exact and symmetric modes), else a ``UnitaryGate`` of the conjugate-transposed matrix
+    (split encounters, the two-CNOT isometry), which the transpiler synthesises and Aer runs."""
+    if op.name == "encounter" and getattr(op, "mode", None) != "split":
+        return op.inverse()
+    from qiskit.circuit.library import UnitaryGate
+
+    return UnitaryGate(np.asarray(op, dtype=complex).conj().T, label=f"{op.name}_dg", check_input=False)
 
 
 # --------------------------------------------------------------------------- twirling, scheduling
@@ -194,20 +204,23 @@ def _active_qubits(qc):
 
 def schedule(isa, target, *, dd: str | None = None):
     """ALAP-schedule an ISA circuit and pad the idle time of its active qubits with delays
-    (``dd=None``) or with a dynamical-decoupling sequence ("XX" or "XY4") and delays.
+    (``dd=None``) or with X-X dynamical decoupling (``dd="XX"``) and delays.
 
     Only qubits the circuit uses get delays, so Aer still drops the idle rest of a large
-    device; an Aer noise model of a device applies thermal relaxation to the delays.
+    device; an Aer noise model of a device applies thermal relaxation to the delays. (XY4 and
+    XpXm need gates IBM targets do not list; the Runtime service does them on hardware.)
     """
-    from qiskit.circuit.library import XGate, YGate
+    from qiskit.circuit.library import XGate
     from qiskit.transpiler import PassManager
     from qiskit.transpiler.passes import ALAPScheduleAnalysis, PadDelay, PadDynamicalDecoupling
 
+    if dd not in (None, "XX"):
+        raise InputError(f"`dd_sequence` {dd!r} is done by the IBM Runtime service only; client-side "
+                         "dynamical decoupling (Aer noise models, fake backends) uses 'XX'.")
     active = _active_qubits(isa)
     passes = [ALAPScheduleAnalysis(target=target)]
     if dd is not None:
-        seq = {"XX": [XGate(), XGate()], "XY4": [XGate(), YGate(), XGate(), YGate()]}[dd]
-        passes.append(PadDynamicalDecoupling(target=target, dd_sequence=seq, qubits=active,
+        passes.append(PadDynamicalDecoupling(target=target, dd_sequence=[XGate(), XGate()], qubits=active,
                                              skip_reset_qubits=False))
     passes.append(PadDelay(target=target))
     out = PassManager(passes).run(isa)
@@ -216,11 +229,6 @@ def schedule(isa, target, *, dd: str | None = None):
             if inst.operation.name == "delay" and out.find_bit(inst.qubits[0]).index not in keep]
     for i in reversed(drop):
         del out.data[i]
-    if dd == "XY4" and "y" not in target.operation_names:
-        from qiskit.transpiler.passes import BasisTranslator
-        from qiskit.circuit.equivalence_library import SessionEquivalenceLibrary
-
-        out = PassManager([BasisTranslator(SessionEquivalenceLibrary, target_basis=None, target=target)]).run(out)
     return out
 
 

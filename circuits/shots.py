@@ -26,7 +26,8 @@ class ShotPlan:
     shots: int                            # shots per instance
     calibration: list = field(default_factory=list)  # readout calibration circuits (after instances)
     cal_qubits: list = field(default_factory=list)   # physical qubits they calibrate
-    readout_shots: int = 0
+    readout_shots: int = 0                # shots per calibration state (pooled over its copies)
+    cal_copies: int = 0                   # copies of each calibration circuit
     phys: list = field(default_factory=list)          # logical circuit -> physical qubit per bit
     nbits: list = field(default_factory=list)         # logical circuit -> bits measured
     layouts: list = field(default_factory=list)       # spec -> physical qubits (or None)
@@ -38,7 +39,7 @@ class ShotPlan:
 
     @property
     def total_shots(self) -> int:
-        return self.shots * len(self.instances) + self.readout_shots * len(self.calibration)
+        return self.shots * (len(self.instances) + len(self.calibration))
 
 
 def _layout_for(choice, spec, option):
@@ -74,8 +75,7 @@ def prepare(choice, specs, logical, mit: Mitigation, *, shots: int, optimization
         service = tuple(m for m in mit.methods if m in ("twirl", "dd"))
         client = tuple(m for m in mit.methods if m not in service)
     twirls = mit.twirls if "twirl" in client else 1
-    nscale = len(mit.zne_scales)
-    per = max(1, shots // (nscale * (mit.twirls if mit.twirl else 1)))
+    per = max(1, shots // (len(mit.zne_scales) * twirls))
     plan = ShotPlan([], [], per, client=client, service=service, mitigation=mit)
     target = getattr(choice.backend, "target", None) if choice.needs_isa else None
     pms = {}
@@ -111,11 +111,15 @@ def prepare(choice, specs, logical, mit: Mitigation, *, shots: int, optimization
     if mit.readout:
         qubits = sorted({q for p in plan.phys for q in p})
         nq = choice.backend.num_qubits if choice.needs_isa else max(qubits) + 1
-        plan.calibration = readout_calibration_circuits(qubits, nq)
+        cal = readout_calibration_circuits(qubits, nq)
         if not choice.needs_isa:
-            plan.calibration = [to_aer(c) for c in plan.calibration]
+            cal = [to_aer(c) for c in cal]
+        # one job, one shot count (the Runtime sampler takes no per-circuit shots): each calibration
+        # circuit is repeated until it has at least `readout_shots` shots, and its counts pooled
+        plan.cal_copies = -(-mit.readout_shots // per)
+        plan.calibration = [c for c in cal for _ in range(plan.cal_copies)]
         plan.cal_qubits = qubits
-        plan.readout_shots = mit.readout_shots
+        plan.readout_shots = plan.cal_copies * per
     return plan
 
 
@@ -124,7 +128,6 @@ def execute(choice, plan: ShotPlan, *, seed=None, on_submit=None, job_ids=None):
     from .backends import run_counts
 
     circuits = plan.instances + plan.calibration
-    shots = [plan.shots] * len(plan.instances) + [plan.readout_shots] * len(plan.calibration)
     service = {}
     if choice.kind == "ibm":
         mit = plan.mitigation
@@ -132,7 +135,7 @@ def execute(choice, plan: ShotPlan, *, seed=None, on_submit=None, job_ids=None):
             service["twirling"] = {"enable_gates": True, "num_randomizations": mit.twirls}
         if "dd" in plan.service:
             service["dynamical_decoupling"] = {"enable": True, "sequence_type": mit.dd_sequence}
-    counts, jids = run_counts(choice, circuits, shots=shots, seed=seed, on_submit=on_submit, job_ids=job_ids,
+    counts, jids = run_counts(choice, circuits, shots=plan.shots, seed=seed, on_submit=on_submit, job_ids=job_ids,
                               service_options=service)
     return counts[:len(plan.instances)], counts[len(plan.instances):], jids
 
@@ -179,7 +182,8 @@ def collect(plan: ShotPlan, counts, cal_counts):
     vals = np.zeros((nlog, nscale), dtype=object)
     errs = np.zeros((nlog, nscale), dtype=object)
     if mit.readout:
-        A = assignment_matrices(cal_counts, plan.cal_qubits)
+        k = plan.cal_copies
+        A = assignment_matrices([_pool(cal_counts[:k]), _pool(cal_counts[k:2 * k])], plan.cal_qubits)
         mats = dict(zip(plan.cal_qubits, A))
         info["readout_matrices"] = A
         info["readout_qubits"] = list(plan.cal_qubits)
