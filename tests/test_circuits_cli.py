@@ -108,3 +108,68 @@ def test_help(capsys):
         main(["--help"])
     assert exc.value.code == 0
     assert "fetch" in capsys.readouterr().out
+
+
+class _FakeService:
+    """Stands in for QiskitRuntimeService only: hands out a fake device for a name, submits nothing."""
+
+    def __init__(self):
+        self.asked = []
+
+    def backend(self, name):
+        from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+        self.asked.append(name)
+        return FakeManilaV2()
+
+
+def test_dry_run_prints_the_cost_and_prediction_and_writes_nothing(files, capsys):
+    tmp, fg, _ = files
+    before = sorted(tmp.iterdir())
+    assert main([str(fg), "--steps", "4", "--times", "0,0.8", "--backend", "aer-noise:fake_manila",
+                 "--mitigate", "readout,zne", "--shots", "3000", "--seed-simulator", "4", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(tmp.iterdir()) == before
+    assert "nothing is submitted" in out and "6 measured circuits -> 18 device circuits" in out
+    assert "shots: 1000 per device circuit" in out and "estimated fidelity (ESP)" in out
+    assert "estimated device time" in out
+    assert "predicted deviation from the ideal map, unmitigated" in out and ", mitigated" in out
+
+
+def test_dry_run_on_ibm_hardware_goes_up_to_the_service_and_submits_nothing(files, capsys, monkeypatch):
+    from oile_q.circuits import backends
+
+    tmp, fg, _ = files
+    service = _FakeService()
+    monkeypatch.setattr(backends, "_ibm_service", lambda: service)
+    submitted = []
+    monkeypatch.setattr(backends, "run_counts", lambda *a, **k: submitted.append(a))
+    assert main([str(fg), "--steps", "3", "--backend", "ibm:ibm_fake", "--mitigate", "all", "--twirls", "4",
+                 "--dry-run", "--no-predict"]) == 0
+    out = capsys.readouterr().out
+    assert service.asked == ["ibm_fake"] and submitted == []
+    assert "here: readout,zne; by the service: twirl,dd" in out
+    assert "predicted deviation" not in out
+
+
+@pytest.mark.parametrize("args,match", [
+    (["{fg}", "--steps", "3", "--backend", "aer-noise:fake_manila", "--dry-run", "-o", "{tmp}/x.nc"],
+     "writes nothing"),
+    (["{fg}", "--steps", "3", "--backend", "aer", "--dry-run"], "backend 'aer' is exact"),
+    (["{fg}", "--steps", "3", "--backend", "aer-noise:fake_manila", "--no-predict", "-o", "{tmp}/x.nc"],
+     "--dry-run only"),
+    (["{fg}", "--steps", "3", "--backend", "aer-noise:fake_manila"], "`--output` is required"),
+    (["{fg}", "--steps", "3", "--backend", "aer-shots", "--mitigate", "twirl", "-o", "{tmp}/x.nc"],
+     "need a device backend"),
+    (["{fg}", "--steps", "3", "--backend", "aer-noise:fake_manila", "--mitigate", "zen", "-o", "{tmp}/x.nc"],
+     "`mitigate` takes"),
+    (["{fg}", "--steps", "3", "--backend", "aer-noise:fake_manila", "--mitigate", "zne", "--zne-scales", "1,2",
+      "-o", "{tmp}/x.nc"], "odd integers"),
+])
+def test_dry_run_and_mitigation_bad_input(files, capsys, args, match):
+    tmp, fg, ens = files
+    argv = [a.format(fg=fg, ens=ens, tmp=tmp) for a in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and match in err and "Traceback" not in err, err
+    assert not (tmp / "x.nc").exists()
