@@ -34,6 +34,7 @@ __all__ = [
     "fake_backend",
     "supports_reset",
     "bloch_from_counts",
+    "expval_from_counts",
     "AER_DM_MAX_QUBITS",
     "AER_SV_MAX_QUBITS",
 ]
@@ -251,6 +252,22 @@ def resolve_backend(spec) -> BackendChoice:
 # --------------------------------------------------------------------------- counts -> Bloch
 
 
+def expval_from_counts(counts, nbits):
+    """<Z> of every bit (bit j of the register is qubit j's outcome) and its binomial
+    standard error sqrt((1 - <Z>^2)/shots) from one counts dict."""
+    v = np.zeros(nbits)
+    total = 0
+    for key, cnt in counts.items():
+        bits = key.replace(" ", "")
+        total += cnt
+        for j in range(nbits):
+            v[j] += cnt if bits[-1 - j] == "0" else -cnt
+    if total <= 0:
+        raise RuntimeError("empty counts: the backend returned no shots.")
+    v /= total
+    return v, np.sqrt(np.clip(1.0 - v**2, 0.0, None) / total)
+
+
 def bloch_from_counts(counts_xyz, nbits: int, shots: int):
     """Bloch vectors and standard errors from counts of the X, Y, Z measurements.
 
@@ -260,16 +277,7 @@ def bloch_from_counts(counts_xyz, nbits: int, shots: int):
     """
     P = np.zeros((nbits, 3))
     for c, counts in enumerate(counts_xyz):
-        total = 0
-        acc = np.zeros(nbits)
-        for key, cnt in counts.items():
-            bits = key.replace(" ", "")
-            total += cnt
-            for j in range(nbits):
-                acc[j] += cnt if bits[-1 - j] == "0" else -cnt
-        if total <= 0:
-            raise RuntimeError("empty counts: the backend returned no shots.")
-        P[:, c] = acc / total
+        P[:, c] = expval_from_counts(counts, nbits)[0]
     err = np.sqrt(np.clip(1.0 - P**2, 0.0, None) / shots)  # shots per basis
     return P, err
 

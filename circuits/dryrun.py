@@ -17,34 +17,6 @@ import numpy as np
 __all__ = ["dry_run", "format_report"]
 
 
-def _logical(specs):
-    from .builders import BASES, measured
-
-    logical, index = [], []
-    for si, spec in enumerate(specs):
-        for r in range(len(spec.records)):
-            for b in BASES:
-                logical.append((si, measured(spec, r, b)))
-            index.append((si, r))
-    return logical, index
-
-
-def _bloch(plan, specs, index, counts, cal_counts, nrec, n):
-    from .shots import collect
-
-    vals, errs, _ = collect(plan, counts, cal_counts)
-    P = np.full((nrec, n, 3), np.nan)
-    E = np.full((nrec, n, 3), np.nan)
-    for c, (si, r) in enumerate(index):
-        spec = specs[si]
-        k = spec.records[r][0]
-        for b in range(3):
-            for j, p in enumerate(spec.particles):
-                P[k, p, b] = vals[3 * c + b][j]
-                E[k, p, b] = errs[3 * c + b][j]
-    return P, E
-
-
 def dry_run(engine, request, *, predict: bool = True) -> dict:
     """Everything about a circuit run but the run: circuits, shots, two-qubit gates, depth,
     estimated fidelity (ESP), qubits, estimated device time and (``predict``) the deviation of
@@ -55,14 +27,14 @@ def dry_run(engine, request, *, predict: bool = True) -> dict:
     from .devices import device_seconds, layout_report
     from .engine import _exact_bloch, mitigation_of
     from .mitigation import Mitigation
-    from .shots import execute, prepare
+    from .shots import collect, execute, logical_circuits, on_records, prepare
 
     choice, specs, kind, shots = engine._plan(request)
     if choice.exact:
         raise InputError("`--dry-run` is for shot backends (aer-noise:, fake_, ibm:); backend 'aer' is exact.")
     o = request.options
     mit = mitigation_of(o)
-    logical, index = _logical(specs)
+    logical, index = logical_circuits(specs)
     t0 = time.perf_counter()
     plan = prepare(choice, specs, logical, mit, shots=shots, optimization_level=o["optimization_level"],
                    seed_transpiler=o["seed_transpiler"], layout=o["layout"])
@@ -104,7 +76,8 @@ def dry_run(engine, request, *, predict: bool = True) -> dict:
         p = prepare(noisy, specs, logical, m, shots=shots, optimization_level=o["optimization_level"],
                     seed_transpiler=o["seed_transpiler"], layout=o["layout"])
         counts, cal, _ = execute(noisy, p, seed=seed)
-        P, E = _bloch(p, specs, index, counts, cal, nrec, n)
+        vals, errs, _ = collect(p, counts, cal)
+        P, E = on_records(specs, index, vals, nrec, n), on_records(specs, index, errs, nrec, n)
         d = P - ideal
         ok = np.isfinite(d)
         rep[f"predicted_max_deviation_{label}"] = float(np.max(np.abs(d[ok])))

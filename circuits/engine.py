@@ -403,8 +403,7 @@ class CircuitEngine(Engine):
     def run(self, request):
         import xarray as xr
 
-        from .builders import BASES, measured
-        from .shots import collect, execute, prepare
+        from .shots import collect, execute, logical_circuits, on_records, prepare
 
         choice, specs, kind, shots = self._plan(request)
         self._plans.pop(request, None)
@@ -428,12 +427,7 @@ class CircuitEngine(Engine):
             attrs["aer_method"] = method
         else:
             mit = mitigation_of(o)
-            logical, index = [], []
-            for si, spec in enumerate(specs):
-                for r in range(len(spec.records)):
-                    for b in BASES:
-                        logical.append((si, measured(spec, r, b)))
-                    index.append((si, r))
+            logical, index = logical_circuits(specs)
             shot_plan = prepare(choice, specs, logical, mit, shots=shots, optimization_level=o["optimization_level"],
                                 seed_transpiler=o["seed_transpiler"], layout=o["layout"])
             stats["circuits"] = len(shot_plan.instances) + len(shot_plan.calibration)
@@ -442,24 +436,11 @@ class CircuitEngine(Engine):
             counts, cal_counts, jids = execute(choice, shot_plan, seed=seed_sim, on_submit=o["on_submit"],
                                                job_ids=o["job_ids"])
             vals, errs, info = collect(shot_plan, counts, cal_counts)
-            P = np.full((nrec, n, 3), np.nan)
-            E = np.full((nrec, n, 3), np.nan)
-            for c, (si, r) in enumerate(index):
-                spec = specs[si]
-                k = spec.records[r][0]
-                for b in range(3):
-                    for j, p in enumerate(spec.particles):
-                        P[k, p, b] = vals[3 * c + b][j]
-                        E[k, p, b] = errs[3 * c + b][j]
+            P = on_records(specs, index, vals, nrec, n)
+            E = on_records(specs, index, errs, nrec, n)
             attrs.update(mitigation_attrs(shot_plan, info))
             if mit.zne:
-                V = np.full((len(mit.zne_scales), nrec, n, 3), np.nan)
-                for c, (si, r) in enumerate(index):
-                    spec = specs[si]
-                    k = spec.records[r][0]
-                    for b in range(3):
-                        for j, p in enumerate(spec.particles):
-                            V[:, k, p, b] = info["per_scale"][3 * c + b][0][:, j]
+                V = on_records(specs, index, [ps[0] for ps in info["per_scale"]], nrec, n)
                 extras["P_noise_scaled"] = xr.DataArray(
                     V, dims=("noise_scale", "time", "particle", "component"),
                     coords={"noise_scale": list(mit.zne_scales)},

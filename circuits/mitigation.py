@@ -305,7 +305,7 @@ def readout_correct(counts_list, phys_list, matrices: dict, cal_shots: int):
     """
     import mthree
 
-    from .shots import expval_from_counts
+    from .backends import expval_from_counts
 
     size = max(max(p) for p in phys_list) + 1
     cals = [None] * size

@@ -14,7 +14,7 @@ import numpy as np
 
 from .mitigation import Mitigation
 
-__all__ = ["ShotPlan", "prepare", "execute", "collect", "expval_from_counts"]
+__all__ = ["ShotPlan", "logical_circuits", "prepare", "execute", "collect", "on_records"]
 
 
 @dataclass
@@ -40,6 +40,35 @@ class ShotPlan:
     @property
     def total_shots(self) -> int:
         return self.shots * (len(self.instances) + len(self.calibration))
+
+
+def logical_circuits(specs):
+    """The measured circuits of specs (``builders.measured``: every record point in the X, Y, Z
+    bases) as (spec index, circuit), and the (spec index, record) of each group of three."""
+    from .builders import BASES, measured
+
+    logical, index = [], []
+    for si, spec in enumerate(specs):
+        for r in range(len(spec.records)):
+            for b in BASES:
+                logical.append((si, measured(spec, r, b)))
+            index.append((si, r))
+    return logical, index
+
+
+def on_records(specs, index, arrays, nrec: int, n: int):
+    """Per-logical-circuit arrays (..., bits) placed into (..., time, particle, component)
+    (NaN where nothing was measured)."""
+    lead = np.shape(arrays[0])[:-1] if arrays else ()
+    out = np.full(lead + (nrec, n, 3), np.nan)
+    for c, (si, r) in enumerate(index):
+        spec = specs[si]
+        k = spec.records[r][0]
+        for b in range(3):
+            a = np.asarray(arrays[3 * c + b])
+            for j, p in enumerate(spec.particles):
+                out[..., k, p, b] = a[..., j]
+    return out
 
 
 def _layout_for(choice, spec, option):
@@ -140,21 +169,6 @@ def execute(choice, plan: ShotPlan, *, seed=None, on_submit=None, job_ids=None):
     return counts[:len(plan.instances)], counts[len(plan.instances):], jids
 
 
-def expval_from_counts(counts, nbits):
-    """<Z> of every bit and its binomial standard error from one counts dict."""
-    v = np.zeros(nbits)
-    total = 0
-    for key, cnt in counts.items():
-        bits = key.replace(" ", "")
-        total += cnt
-        for j in range(nbits):
-            v[j] += cnt if bits[-1 - j] == "0" else -cnt
-    if total <= 0:
-        raise RuntimeError("empty counts: the backend returned no shots.")
-    v /= total
-    return v, np.sqrt(np.clip(1.0 - v**2, 0.0, None) / total)
-
-
 def _pool(dicts):
     out = {}
     for d in dicts:
@@ -169,6 +183,7 @@ def collect(plan: ShotPlan, counts, cal_counts):
     Returns (values, errors, info): lists of arrays, one per logical circuit, and a dict for
     the result's attrs (assignment matrices, per-scale values, fits used).
     """
+    from .backends import expval_from_counts
     from .mitigation import assignment_matrices, extrapolate, readout_correct
 
     mit = plan.mitigation
