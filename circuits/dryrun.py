@@ -47,6 +47,9 @@ def dry_run(engine, request, *, predict: bool = True) -> dict:
         target = choice.backend.target
         lr = layout_report(plan.isa_base, target)
         rep.update(two_qubit=lr["two_qubit"], depth=lr["depth"], fidelity=lr["fidelity"])
+        rep["per_circuit"] = [{"name": qc.name, "two_qubit": row["two_qubit"], "depth": row["depth"],
+                               "fidelity": row["fidelity"], "qubits": row["qubits"]}
+                              for (_, qc), row in zip(logical, lr["circuits"])]
         rep["layouts"] = [info.get("physical") for info in plan.layout_info]
         rep["layout_reasons"] = sorted({info.get("reason", "chosen by reported errors") for info in plan.layout_info})
         rep["device_s"] = device_seconds(plan.instances + plan.calibration, target, plan.shots)
@@ -101,6 +104,12 @@ def format_report(rep: dict) -> str:
         tq, dp, fi = rep["two_qubit"], rep["depth"], rep["fidelity"]
         lines.append(f"  two-qubit gates per circuit: {tq['min']}..{tq['max']}; depth {dp['min']}..{dp['max']}; "
                      f"estimated fidelity (ESP) {fi['min']:.3f}..{fi['max']:.3f}")
+        rows = rep["per_circuit"]
+        shown = rows if len(rows) <= 12 else rows[:6] + [None] + rows[-5:]
+        lines.append("  per measured circuit (noise scale 1, before twirling): two-qubit gates, depth, ESP")
+        for r in shown:
+            lines.append("    ..." if r is None else
+                         f"    {r['name']:<28s} {r['two_qubit']:>5d} {r['depth']:>6d}  {r['fidelity']:.3f}")
         lay = [x for x in rep["layouts"] if x is not None]
         lines.append("  qubits: " + ("; ".join(",".join(map(str, x)) for x in lay) if lay else "the transpiler's")
                      + f" ({'; '.join(rep['layout_reasons'])})")

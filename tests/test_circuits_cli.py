@@ -132,7 +132,7 @@ def test_dry_run_prints_the_cost_and_prediction_and_writes_nothing(files, capsys
     assert sorted(tmp.iterdir()) == before
     assert "nothing is submitted" in out and "6 measured circuits -> 18 device circuits" in out
     assert "shots: 1000 per device circuit" in out and "estimated fidelity (ESP)" in out
-    assert "estimated device time" in out
+    assert "estimated device time" in out and "per measured circuit" in out and "oile_foreground_r1_z" in out
     assert "predicted deviation from the ideal map, unmitigated" in out and ", mitigated" in out
 
 
