@@ -166,6 +166,10 @@ def part_depth(run, cfg, plt):
     rec = np.arange(0, int(c["encounters"]) + 1, int(c["every_encounters"]))
     vac = circuit_run(cfg, oile_q.Scenario.foreground(P0, Q, gamma=g, vdotu=1.0), "none", seed=s, idle=True,
                       times=rec * g)
+    # nu_e is the qubit's ground state, which relaxation leaves alone; the same circuit started on the
+    # equator (P0 = Q) shows how fast a state decoheres while it waits for the partners' resets
+    vac_eq = circuit_run(cfg, oile_q.Scenario.foreground(Q, Q, gamma=g, vdotu=1.0), "none", seed=s, idle=True,
+                         times=rec * g)
     fig, axes = plt.subplots(1, len(c["gammas"]), figsize=(6.5 * len(c["gammas"]), 4.6), squeeze=False)
     for ax, g in zip(axes[0], c["gammas"]):
         rec, ideal, runs = out[g]
@@ -177,7 +181,9 @@ def part_depth(run, cfg, plt):
                         fmt="o-" if v == "none" else "s-", ms=4, capsize=2, color=COLORS[v],
                         label=f"noisy circuit, {v}")
         a_vac = np.linalg.norm(vac.P.values[:, 0], axis=-1)
-        ax.plot(rec, a_vac, "d--", color="gray", ms=4, label="gamma = 0 circuit (noise only)")
+        a_eq = np.linalg.norm(vac_eq.P.values[:, 0], axis=-1)
+        ax.plot(rec, a_vac, "d--", color="gray", ms=4, label="gamma = 0 circuit, P0 = nu_e (noise only)")
+        ax.plot(rec, a_eq, "v:", color="gray", ms=4, label="gamma = 0 circuit, P0 = Q (noise only)")
         a_none = np.linalg.norm(runs["none"].P.values[:, 0], axis=-1)
         oile_loss = 1 - a_ideal
         noise_loss = a_ideal - a_none
@@ -189,7 +195,8 @@ def part_depth(run, cfg, plt):
                       f"noise |P| loss at end ({c['variants'][-1]})": f"{(a_ideal - a_mit)[-1]:.3f}",
                       "noise loss > OILE loss from (none)": cross if cross is not None else "never",
                       f"... ({c['variants'][-1]})": cross_m if cross_m is not None else "never",
-                      "gamma=0 circuit |P| at end": f"{a_vac[-1]:.3f}"})
+                      "gamma=0 circuit |P| at end (P0 = nu_e)": f"{a_vac[-1]:.3f}",
+                      "gamma=0 circuit |P| at end (P0 = Q)": f"{a_eq[-1]:.3f}"})
         ax.set_title(f"foreground |P|, gamma = {g:g} ({cfg['device']}, idle noise)", fontsize=10)
         ax.set_xlabel("encounters")
         ax.set_ylabel("|P|")
@@ -198,7 +205,8 @@ def part_depth(run, cfg, plt):
     fig.tight_layout()
     run.figure(fig, "depth.png", alt="depth", dpi=100,
                caption="|P| of the foreground neutrino: OILE's own decoherence (ideal map) against the noisy "
-                       "circuits, and a gamma = 0 circuit (same resets and readout, no encounter gates).")
+                       "circuits, and gamma = 0 circuits (the same resets, waits and readout, no encounter gates) "
+                       "started in nu_e (the qubit's ground state) and on the equator (P0 = Q).")
     run.table(table, "depth", title="How deep before hardware decoherence exceeds OILE's (|P| lost to noise vs to OILE)")
     return table
 
@@ -305,7 +313,10 @@ def main(outdir, quick=False):
         f"the noise another {d['noise |P| loss at end (none)']} (mitigated: "
         f"{d[[k for k in d if k.startswith('noise |P| loss at end (') and 'none' not in k][0]]}); the noise's loss "
         f"exceeds OILE's from encounter {d['noise loss > OILE loss from (none)']} unmitigated"
-        for d in depth) + ".")
+        for d in depth) + f". The gamma = 0 circuit keeps |P| = {depth[0]['gamma=0 circuit |P| at end (P0 = nu_e)']} "
+        f"from nu_e (the qubit's ground state, which relaxation leaves alone) but "
+        f"{depth[0]['gamma=0 circuit |P| at end (P0 = Q)']} from the equator after {depth[0]['encounters']} partner "
+        "resets: the waits alone dephase a qubit that is not in |0>.")
     shows.append("Light-cone tree: " + "; ".join(f"{t['mitigation']}: rms {t['rms |dP|']}, max {t['max |dP|/stderr']} "
                                                  f"stderr off" for t in tree) + ".")
     shows.append("Compilation (unmitigated; gate noise, then with idle noise): " + "; ".join(
