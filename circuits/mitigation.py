@@ -15,17 +15,17 @@ How one measured circuit (a record point in one Pauli basis) becomes one mitigat
    counts pooled (coherent two-qubit errors become Pauli noise, which ZNE extrapolates well).
 4. **Scheduling** (``idle_noise``) and **dynamical decoupling**: ALAP scheduling with delays
    on the active qubits, so that an Aer noise model applies thermal relaxation while a qubit
-   waits (for a partner's reset, say); ``dd`` fills those waits with an X-X (or XY4) sequence.
+   waits (for a partner's reset, say); ``dd`` fills those waits with X-X pulses.
 5. **Readout correction** (``mthree``): the assignment matrices of the measured physical
    qubits are measured on the same backend (two calibration circuits: all qubits in 0, all
-   in 1), stored with the result, and M3 turns each circuit's counts into a quasi-distribution
-   whose <Z> and standard deviation are used.
+   in 1, repeated to ``readout_shots``), stored with the result; M3 corrects each circuit's
+   counts and the error is the binomial one carried through the inverse assignment matrix.
 6. **Extrapolation** (``extrapolate``) of the scale series to zero noise, linear, Richardson
    or exponential, with the standard error propagated from the shot errors.
 
 The total shots of a circuit (``shots``, per record point and basis) are the same with and
 without mitigation: ZNE and twirling divide them (``shots // (scales * twirls)`` each); the
-readout calibration has its own shots (``readout_shots``, reported).
+readout calibration comes on top (``readout_shots`` per state, reported).
 
 On IBM hardware twirling and dynamical decoupling are the Runtime sampler's own options
 (``twirling.enable_gates``, ``dynamical_decoupling.enable``): the service performs them.
