@@ -13,9 +13,10 @@ and with idle noise (circuits scheduled, relaxation while a qubit waits for its 
   deviation, factor over the unmitigated run (mean and standard error over shot seeds),
   largest deviation in units of the run's own error bars;
 - ``depth.png`` and the ``depth`` table: |P| of the foreground neutrino up to 60 encounters
-  (gamma = 0.1 and 0.3) from the ideal map, the noisy circuits (unmitigated and mitigated) and
-  a gamma = 0 (vacuum-only) circuit that suffers only the noise, and the depth at which the
-  |P| the noise removes exceeds what OILE's decoherence removes;
+  (gamma = 0.1 and 0.3) from the ideal map, the noisy circuits (unmitigated and mitigated), a
+  gamma = 0 circuit and an echo circuit (each encounter followed by its inverse: the noise
+  alone), and the depth at which the |P| the noise removes exceeds what OILE's decoherence
+  removes;
 - ``tree.png`` and the ``tree`` table: a 3-step light-cone tree (4 particles) unmitigated and
   mitigated;
 - the ``compile`` table: the two-CNOT ``isometry`` against the three-CNOT ``exact``
@@ -53,6 +54,33 @@ def circuit_run(cfg, sc, mitigate, *, seed, idle, times, compile="exact", partic
         ds = oile_q.run(sc, "circuit", t_max=float(times[-1]), times=times, **kw)
     ds.attrs["study_seconds"] = time.perf_counter() - t0
     return ds
+
+
+def echo_run(cfg, sc, rec, *, seed):
+    """The foreground circuit with every encounter G followed by G^dag (a barrier between them), run like
+    the unmitigated circuits (same qubits, shots, idle noise): P and its standard error at the records."""
+    from oile_q.circuits.backends import resolve_backend
+    from oile_q.circuits.builders import foreground_circuit
+    from oile_q.circuits.mitigation import Mitigation
+    from oile_q.circuits.shots import collect, execute, logical_circuits, on_records, prepare
+
+    spec = foreground_circuit(sc, int(rec[-1]), record_steps=rec)
+    logical, index = logical_circuits([spec])
+    echoed = []
+    for si, qc in logical:
+        out = qc.copy_empty_like()
+        for inst in qc.data:
+            out._append(inst)
+            if inst.operation.name == "encounter":
+                out.barrier(*inst.qubits)
+                out._append(inst.replace(operation=inst.operation.inverse()))
+        echoed.append((si, out))
+    choice = resolve_backend(f"aer-noise:{cfg['device']}")
+    plan = prepare(choice, [spec], echoed, Mitigation(idle_noise=True), shots=cfg["shots"], optimization_level=3,
+                   seed_transpiler=0)
+    counts, cal, _ = execute(choice, plan, seed=int(seed))
+    vals, errs, _ = collect(plan, counts, cal)
+    return (on_records([spec], index, vals, len(rec), 1)[:, 0], on_records([spec], index, errs, len(rec), 1)[:, 0])
 
 
 def deviation(ds, ideal, skip_first=True):
@@ -159,17 +187,15 @@ def part_depth(run, cfg, plt):
         out[g] = (rec, ideal, runs)
         for v, ds in runs.items():
             run.save(ds, f"data_depth_gamma_{g:g}_{v.replace(',', '+')}.nc")
-    # the "gamma = 0" circuit: v.u = 1 makes every encounter angle gamma (1 - v.u) zero, so the circuit keeps the
-    # resets, preparations, waits and readout but its encounters are identities (the transpiler removes them):
-    # its |P| decay is the noise of the rest alone
+    # the literal gamma = 0 circuit (v.u = 1: every encounter angle gamma (1 - v.u) is zero): the transpiler removes
+    # the identity encounters, and ALAP scheduling prepares the tracked qubit just before its measurement, so
+    # it is no noise reference; the echo circuit is: each encounter followed by its inverse (nothing happens
+    # ideally, |P| stays 1) with the same resets, preparations and waits and twice the two-qubit gates
     g = c["gammas"][0]
     rec = np.arange(0, int(c["encounters"]) + 1, int(c["every_encounters"]))
     vac = circuit_run(cfg, oile_q.Scenario.foreground(P0, Q, gamma=g, vdotu=1.0), "none", seed=s, idle=True,
                       times=rec * g)
-    # nu_e is the qubit's ground state, which relaxation leaves alone; the same circuit started on the
-    # equator (P0 = Q) shows how fast a state decoheres while it waits for the partners' resets
-    vac_eq = circuit_run(cfg, oile_q.Scenario.foreground(Q, Q, gamma=g, vdotu=1.0), "none", seed=s, idle=True,
-                         times=rec * g)
+    echoes = {g: echo_run(cfg, oile_q.Scenario.foreground(P0, Q, gamma=g), rec, seed=s) for g in c["gammas"]}
     fig, axes = plt.subplots(1, len(c["gammas"]), figsize=(6.5 * len(c["gammas"]), 4.6), squeeze=False)
     for ax, g in zip(axes[0], c["gammas"]):
         rec, ideal, runs = out[g]
@@ -181,9 +207,10 @@ def part_depth(run, cfg, plt):
                         fmt="o-" if v == "none" else "s-", ms=4, capsize=2, color=COLORS[v],
                         label=f"noisy circuit, {v}")
         a_vac = np.linalg.norm(vac.P.values[:, 0], axis=-1)
-        a_eq = np.linalg.norm(vac_eq.P.values[:, 0], axis=-1)
-        ax.plot(rec, a_vac, "d--", color="gray", ms=4, label="gamma = 0 circuit, P0 = nu_e (noise only)")
-        ax.plot(rec, a_eq, "v:", color="gray", ms=4, label="gamma = 0 circuit, P0 = Q (noise only)")
+        a_echo = np.linalg.norm(echoes[g][0], axis=-1)
+        ax.plot(rec, a_vac, "d--", color="gray", ms=4, label="gamma = 0 circuit (empty after transpiling)")
+        ax.errorbar(rec, a_echo, yerr=np.linalg.norm(echoes[g][1], axis=-1), fmt="v:", color="tab:gray", ms=4,
+                    capsize=2, label="echo circuit (G then G^dag: noise only, 2x the gates)")
         a_none = np.linalg.norm(runs["none"].P.values[:, 0], axis=-1)
         oile_loss = 1 - a_ideal
         noise_loss = a_ideal - a_none
@@ -195,8 +222,8 @@ def part_depth(run, cfg, plt):
                       f"noise |P| loss at end ({c['variants'][-1]})": f"{(a_ideal - a_mit)[-1]:.3f}",
                       "noise loss > OILE loss from (none)": cross if cross is not None else "never",
                       f"... ({c['variants'][-1]})": cross_m if cross_m is not None else "never",
-                      "gamma=0 circuit |P| at end (P0 = nu_e)": f"{a_vac[-1]:.3f}",
-                      "gamma=0 circuit |P| at end (P0 = Q)": f"{a_eq[-1]:.3f}"})
+                      "gamma=0 circuit |P| at end": f"{a_vac[-1]:.3f}",
+                      "echo circuit |P| at end": f"{a_echo[-1]:.3f}"})
         ax.set_title(f"foreground |P|, gamma = {g:g} ({cfg['device']}, idle noise)", fontsize=10)
         ax.set_xlabel("encounters")
         ax.set_ylabel("|P|")
@@ -205,8 +232,8 @@ def part_depth(run, cfg, plt):
     fig.tight_layout()
     run.figure(fig, "depth.png", alt="depth", dpi=100,
                caption="|P| of the foreground neutrino: OILE's own decoherence (ideal map) against the noisy "
-                       "circuits, and gamma = 0 circuits (the same resets, waits and readout, no encounter gates) "
-                       "started in nu_e (the qubit's ground state) and on the equator (P0 = Q).")
+                       "circuits, a literal gamma = 0 circuit (empty after transpiling) and the echo circuit "
+                       "(each encounter followed by its inverse: the noise alone).")
     run.table(table, "depth", title="How deep before hardware decoherence exceeds OILE's (|P| lost to noise vs to OILE)")
     return table
 
@@ -313,10 +340,12 @@ def main(outdir, quick=False):
         f"the noise another {d['noise |P| loss at end (none)']} (mitigated: "
         f"{d[[k for k in d if k.startswith('noise |P| loss at end (') and 'none' not in k][0]]}); the noise's loss "
         f"exceeds OILE's from encounter {d['noise loss > OILE loss from (none)']} unmitigated"
-        for d in depth) + f". The gamma = 0 circuit keeps |P| = {depth[0]['gamma=0 circuit |P| at end (P0 = nu_e)']} "
-        f"from nu_e (the qubit's ground state, which relaxation leaves alone) but "
-        f"{depth[0]['gamma=0 circuit |P| at end (P0 = Q)']} from the equator after {depth[0]['encounters']} partner "
-        "resets: the waits alone dephase a qubit that is not in |0>.")
+        for d in depth) + f". A literal gamma = 0 circuit keeps |P| = {depth[0]['gamma=0 circuit |P| at end']} "
+        "because it is empty after transpiling (identity encounters removed; ALAP scheduling prepares the tracked "
+        "qubit just before it is measured); the echo circuit (each encounter followed by its inverse, the same "
+        "resets and waits, twice the two-qubit gates) loses |P| to noise alone: " + "; ".join(
+            f"{d['echo circuit |P| at end']} left after {d['encounters']} echoed encounters at gamma = {d['gamma']:g}"
+            for d in depth) + ".")
     shows.append("Light-cone tree: " + "; ".join(f"{t['mitigation']}: rms {t['rms |dP|']}, max {t['max |dP|/stderr']} "
                                                  f"stderr off" for t in tree) + ".")
     shows.append("Compilation (unmitigated; gate noise, then with idle noise): " + "; ".join(
