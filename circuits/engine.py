@@ -272,7 +272,8 @@ def isa_attrs(specs, plan, choice, options):
     out["estimated_fidelity_min"] = float(rep["fidelity"]["min"])
     out["estimated_fidelity_max"] = float(rep["fidelity"]["max"])
     lay = [x for x in plan.layouts if x is not None]
-    out["layout"] = "auto: " + ";".join(",".join(map(str, x)) for x in lay) if lay else "transpiler"
+    how = "auto" if options["layout"] == "auto" else "given"
+    out["layout"] = f"{how}: " + ";".join(",".join(map(str, x)) for x in lay) if lay else "transpiler"
     return out
 
 
@@ -283,7 +284,7 @@ def mitigation_attrs(plan, info):
            "mitigation_client_side": ",".join(plan.client) or "none",
            "mitigation_service_side": ",".join(plan.service) or "none",
            "shots_per_instance": int(plan.shots), "instances": len(plan.instances),
-           "total_shots": int(plan.total_shots), "idle_noise": int(bool(mit.idle_noise or mit.dd))}
+           "total_shots": int(plan.total_shots), "idle_noise": int(bool(mit.idle_noise or "dd" in plan.client))}
     if mit.zne:
         out["zne_scales"] = ",".join(map(str, mit.zne_scales))
         out["zne_fit"] = mit.fit
@@ -364,7 +365,7 @@ class CircuitEngine(Engine):
                kind="int", low=1),
         Option("dd_sequence", "dynamical-decoupling sequence (XpXm and XY4: IBM service only)", default="XX",
                kind="choice", choices=("XX", "XpXm", "XY4")),
-        Option("readout_shots", "shots per readout-calibration circuit", default=10000, kind="int", low=1),
+        Option("readout_shots", "shots per readout-calibration state (all 0, all 1)", default=10000, kind="int", low=1),
         Option("idle_noise", "device backends: schedule the circuits and pad idle qubits with delays, so a noise "
                "model applies relaxation while they wait (as a device does)", default=False, kind="bool"),
         Option("job_ids", "IBM hardware: fetch these finished jobs instead of submitting", check=_job_ids,
