@@ -122,8 +122,8 @@ def prepare(choice, specs, logical, mit: Mitigation, *, shots: int, optimization
                 plan.instances.append(to_aer(folded))
                 plan.owner.append((ci, k))
                 if k == 0:
-                    plan.phys.append(list(range(folded.cregs[0].size)))
-                    plan.nbits.append(folded.cregs[0].size)
+                    plan.phys.append(measured_physical(folded))
+                    plan.nbits.append(len(plan.phys[-1]))
                     plan.isa_base.append(folded)
                 continue
             isa = pms[si].run(folded)
