@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["g_sums", "flow_kernel"]
+__all__ = ["g_sums", "flow_kernel", "spread_source"]
 
 
 @njit(cache=True)
@@ -145,3 +145,96 @@ def flow_kernel(V, idx, c, q2, H, g2, s, source, isotropic):
             S[a] = pair - s * (M2 * n2 - MPiM)
             dq2[a] += S[a]
     return dc, dq2, S, M
+
+
+@njit(cache=True)
+def spread_source(P, X, V, g2, s, isotropic):
+    """The purity source S_a and the decay rate r_a of the schedule spread X_a = E|delta P_a|^2 that
+    the random choice of partners adds to a master-equation state P (N, 3), for the misci start:
+    dX_a/d tau = r_a X_a + S_a, with (DESIGN.md section 7, the dephased parts with h_a -> P_a/|P_a|)
+
+        S_a = <g_ab^2 (n_a n_b - tr Pi_a Pi_b)>_b - s M_a^T (n_a 1 - Pi_a) M_a,
+        r_a = -2 <g_ab^2>_b + s (|M_a|^2 - |M_a x u_a|^2 / 2),
+
+    n_b = |P_b|^2 + X_b, Pi_b = P_b P_b^T + (X_b / 2)(1 - u_b u_b^T), u_b = P_b / |P_b| (the spread
+    taken perpendicular to P_b with a random phase), M_a = <g_ab P_b>_b. With X = 0 this is the
+    flow's S_a for pure axes: <g_ab^2 |P_b x P_a|^2>_b - s |M_a x P_a|^2. Fields: P (3), n (1), Pi (6)."""
+    N = P.shape[0]
+    F = 10
+    Fb = np.empty((N, F))
+    for b in range(N):
+        p0, p1, p2 = P[b, 0], P[b, 1], P[b, 2]
+        pp = p0 * p0 + p1 * p1 + p2 * p2
+        x = X[b]
+        Fb[b, 0] = p0
+        Fb[b, 1] = p1
+        Fb[b, 2] = p2
+        Fb[b, 3] = pp + x
+        if pp > 1e-28:
+            w = 0.5 * x / pp
+            iso = 0.5 * x
+        else:
+            w = 0.0
+            iso = x / 3.0
+        Fb[b, 4] = p0 * p0 + iso - w * p0 * p0
+        Fb[b, 5] = p1 * p1 + iso - w * p1 * p1
+        Fb[b, 6] = p2 * p2 + iso - w * p2 * p2
+        Fb[b, 7] = (1.0 - w) * p0 * p1
+        Fb[b, 8] = (1.0 - w) * p0 * p2
+        Fb[b, 9] = (1.0 - w) * p1 * p2
+    S0 = np.zeros(F)
+    S1 = np.zeros((3, F))
+    S2 = np.zeros((6, F))
+    for b in range(N):
+        v0, v1, v2 = V[b, 0], V[b, 1], V[b, 2]
+        for j in range(F):
+            f = Fb[b, j]
+            S0[j] += f
+            S1[0, j] += v0 * f
+            S1[1, j] += v1 * f
+            S1[2, j] += v2 * f
+            S2[0, j] += v0 * v0 * f
+            S2[1, j] += v1 * v1 * f
+            S2[2, j] += v2 * v2 * f
+            S2[3, j] += v0 * v1 * f
+            S2[4, j] += v0 * v2 * f
+            S2[5, j] += v1 * v2 * f
+    inv = 1.0 / (N - 1)
+    S = np.empty(N)
+    rate = np.empty(N)
+    G1 = np.empty(F)
+    G2 = np.empty(F)
+    for a in range(N):
+        v0, v1, v2 = V[a, 0], V[a, 1], V[a, 2]
+        for j in range(F):
+            if isotropic:
+                G1[j] = S0[j] / N
+                G2[j] = (4.0 / 3.0) * S0[j] / N
+            else:
+                d1 = v0 * S1[0, j] + v1 * S1[1, j] + v2 * S1[2, j]
+                d2 = (v0 * v0 * S2[0, j] + v1 * v1 * S2[1, j] + v2 * v2 * S2[2, j]
+                      + 2.0 * (v0 * v1 * S2[3, j] + v0 * v2 * S2[4, j] + v1 * v2 * S2[5, j]))
+                G1[j] = (S0[j] - d1) * inv
+                G2[j] = (S0[j] - 2.0 * d1 + d2) * inv
+        m0, m1, m2 = G1[0], G1[1], G1[2]
+        M2 = m0 * m0 + m1 * m1 + m2 * m2
+        na = Fb[a, 3]
+        # tr(Pi_a B) with B = <g^2 Pi_b>_b (symmetric: off-diagonals twice)
+        tr = (Fb[a, 4] * G2[4] + Fb[a, 5] * G2[5] + Fb[a, 6] * G2[6]
+              + 2.0 * (Fb[a, 7] * G2[7] + Fb[a, 8] * G2[8] + Fb[a, 9] * G2[9]))
+        MPiM = (Fb[a, 4] * m0 * m0 + Fb[a, 5] * m1 * m1 + Fb[a, 6] * m2 * m2
+                + 2.0 * (Fb[a, 7] * m0 * m1 + Fb[a, 8] * m0 * m2 + Fb[a, 9] * m1 * m2))
+        S[a] = na * G2[3] - tr - s * (M2 * na - MPiM)
+        if isotropic:  # partners are b != a: drop the self term (g_aa = 0 does it for the g weights)
+            self_tr = (Fb[a, 4] * Fb[a, 4] + Fb[a, 5] * Fb[a, 5] + Fb[a, 6] * Fb[a, 6]
+                       + 2.0 * (Fb[a, 7] * Fb[a, 7] + Fb[a, 8] * Fb[a, 8] + Fb[a, 9] * Fb[a, 9]))
+            S[a] -= (4.0 / 3.0) * (na * na - self_tr) / N
+        p0, p1, p2 = P[a, 0], P[a, 1], P[a, 2]
+        pp = p0 * p0 + p1 * p1 + p2 * p2
+        if pp > 1e-28:
+            Mu = (m0 * p0 + m1 * p1 + m2 * p2)
+            Mxu2 = M2 - Mu * Mu / pp
+        else:
+            Mxu2 = 2.0 * M2 / 3.0
+        rate[a] = -2.0 * g2[a] + s * (M2 - 0.5 * Mxu2)
+    return S, rate

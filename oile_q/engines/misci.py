@@ -12,6 +12,13 @@ Two stages:
    ``oile_q.qss.qss_from_dataset`` measures Omega, the signed lengths c_a and the dephased
    parts q_a^2 there. Or the user gives the switch time (``switch_time``) or a result to start
    from (``start``). The attributes say which and when.
+
+   The master equation has no S_a: the random choice of partners spreads each particle's vector
+   over schedules, E|P_a|^2 = |P_a^master|^2 + X_a, and the start integrates that spread along
+   the master equation's path (``_misci_kernels.spread_source``), dX_a/dtau = r_a X_a + S_a with
+   the flow's source and dephasing rate taken about u_a = P_a/|P_a| instead of h_a. X_a enters
+   <|P|>_g before the switch and q_a^2 at it (without it misci's <|P|>_g for tau in [1, 3] missed
+   the map's seed mean by 3e-2 at gamma = 3e-3 and 1e-3; with it, by 2e-3 and 6e-3).
 2. **Slow flow** in tau = gamma mu t (mass basis, B = (0, 0, 1), units of mu), with the axes
    h_a = h(omega_a; Omega, m) re-solved from Q1-Q2 at fixed M3 at every evaluation:
 
@@ -139,8 +146,8 @@ class MisciEngine(Engine):
                "transient ends in a slightly different QSS: at N = 10^4 a 400-particle start moved the group "
                "means by 0.8-2e-2 for tau in [3, 10]); P before the switch then holds the sample only",
                default=None, kind="int", low=4),
-        Option("include_source", "include S_a, the purity source from the random choice of partners "
-               "(affects <|P|> only)", default=True, kind="bool"),
+        Option("include_source", "include S_a, the purity source from the random choice of partners, in the "
+               "flow and, as the schedule spread X_a, in the start (affects <|P|> only)", default=True, kind="bool"),
         _ode_option(ODE_OPTIONS[0], "DOP853"),
         _ode_option(ODE_OPTIONS[1], 1e-9),
         _ode_option(ODE_OPTIONS[2], 1e-11),
@@ -217,12 +224,14 @@ class MisciEngine(Engine):
         if opts["start_sample"] is not None and opts["start"] is None and opts["start_sample"] < sc.n:
             sample = _stratified_sample(sc.group, opts["start_sample"])
             sub = dataclasses.replace(request, scenario=_subscenario(sc, sample))
-            start, P_sub = self._start(sub, stats)
+            start, P_sub, X_sub = self._start(sub, stats)
             start["fit"] = _spread_fit(start["fit"], sc, sample)
             P_before = np.full((len(P_sub), sc.n, 3), np.nan)
             P_before[:, sample] = P_sub
+            X_before = np.full((len(P_sub), sc.n), np.nan)
+            X_before[:, sample] = X_sub
         else:
-            start, P_before = self._start(request, stats)
+            start, P_before, X_before = self._start(request, stats)
         fit, T0, mode = start["fit"], start["T0"], start["mode"]
         stats["start_wall_s"] = round(_time.perf_counter() - wall0, 4)
 
@@ -250,7 +259,7 @@ class MisciEngine(Engine):
         if before.any():
             keep = np.arange(n) if sample is None else sample
             Pm = flavor_to_mass(P_before[:, keep], sc.theta)
-            G[:, before] = _group_observables(Pm, np.sqrt((Pm ** 2).sum(-1)), gidx[keep],
+            G[:, before] = _group_observables(Pm, np.sqrt((Pm ** 2).sum(-1) + X_before[:, keep]), gidx[keep],
                                               np.bincount(gidx[keep], minlength=len(labels)).astype(float))
         if after.any():
             phase = fit.phase + out_psi / sc.gamma
@@ -291,8 +300,10 @@ class MisciEngine(Engine):
 
     # ------------------------------------------------------------------ the start
     def _start(self, request, stats):
-        """Returns ({fit, T0, mode}, P_before): the QSS fit, the switch time, how it was chosen, and the
-        start's Bloch vectors (flavor basis) at the requested times <= T0."""
+        """Returns ({fit, T0, mode}, P_before, X_before): the QSS fit, the switch time, how it was
+        chosen, the start's Bloch vectors (flavor basis) at the requested times <= T0 and the schedule
+        spread X_a there (zero from a ``start`` Dataset, whose own spread is in its vectors). From the
+        master equation, q_a^2 at the switch includes the spread X_a."""
         sc, opts = request.scenario, request.options
         times = np.asarray(request.times, dtype=float)
         W, tol = opts["window"], opts["qss_tol"]
@@ -315,7 +326,7 @@ class MisciEngine(Engine):
                 if abs(tt[j] - t) <= tol:
                     P_before[i] = np.asarray(ds["P"][j])
             stats["master_rhs_evals"] = 0
-            return {"fit": fit, "T0": T0, "mode": "dataset"}, P_before
+            return {"fit": fit, "T0": T0, "mode": "dataset"}, P_before, np.zeros(P_before.shape[:2])
         runner = _MasterRunner(request, stats)
         if opts["switch_time"] is not None:
             T0 = float(opts["switch_time"])
@@ -323,7 +334,8 @@ class MisciEngine(Engine):
             where = f"`switch_time` = {T0:g} (window mu t {max(T0 - W, 0):g} to {T0:g})"
             fit = _measure(t, Pm, sc.omega, sc.mu, T0, W, where)
             _require_quality(fit, tol, where)
-            return {"fit": fit, "T0": T0, "mode": "switch_time"}, runner.P_at(times[times <= T0 + 1e-12])
+            return ({"fit": runner.with_spread(fit, T0), "T0": T0, "mode": "switch_time"},
+                    *runner.P_at(times[times <= T0 + 1e-12], with_spread=True))
         # automatic: advance in chunks, check windows every _CHECK_EVERY mu t; after `switch_by`
         # accept a window whose |M_perp| still oscillates (up to `scatter_max`) if the measured mode is
         # self-consistent: at small gamma nothing but decoherence (tau ~ 1) damps the residual
@@ -351,8 +363,8 @@ class MisciEngine(Engine):
                     continue
                 if fit.mismatch <= tol:
                     mode = "automatic" if fit.scatter <= tol else "automatic-relaxed"
-                    return ({"fit": fit, "T0": float(Tc), "mode": mode},
-                            runner.P_at(times[times <= Tc + 1e-12]))
+                    return ({"fit": runner.with_spread(fit, Tc), "T0": float(Tc), "mode": mode},
+                            *runner.P_at(times[times <= Tc + 1e-12], with_spread=True))
                 last_reason = f"mismatch {fit.mismatch:.3g} at mu t = {Tc:g}"
             T = T_next
         raise InputError(
@@ -429,7 +441,17 @@ class _MasterRunner:
         self.P = np.asarray(self.sc.P0, dtype=float)
         self.t_buf = np.array([0.0])
         self.Pm_buf = flavor_to_mass(self.P, self.sc.theta)[None]
-        self.kept = {0.0: self.P.copy()}  # requested time -> flavor-basis P
+        # the schedule spread X_a = E|delta P_a|^2 (``_misci_kernels.spread_source``): what the random
+        # choice of partners adds to |P_a|^2 beyond the master equation, integrated along the start
+        self.spread = bool(opts["include_source"])
+        self.isotropic = opts["weights"] == "isotropic"
+        self.s = 1.0 if sched.p is None else float(sched.p)
+        self.V = np.ascontiguousarray(self.sc.velocity, dtype=float)
+        n = self.sc.n
+        self.g2 = np.full(n, 4.0 / 3.0) if self.isotropic else Moments(self.V).g2_sum / (n - 1)
+        self.X = np.zeros(n)
+        self.X_buf = self.X[None].copy()
+        self.kept = {0.0: (self.P.copy(), self.X.copy())}  # requested time -> (flavor-basis P, X)
 
     def advance(self, T_to, want_times):
         """Run from the current time to T_to; returns (times, mass-basis P) of the samples of the
@@ -448,26 +470,56 @@ class _MasterRunner:
             ds = oile_q.run(chunk, "master", times=np.concatenate([[0.0], grid - self.T]), **self.kw)
             self.stats["master_rhs_evals"] += json.loads(ds.attrs["engine_stats"]).get("rhs_evals", 0)
             Pn = np.asarray(ds["P"])[1:]
+            Xn = self._integrate_spread(grid, Pn)
             for t in extra:
-                self.kept[float(t)] = Pn[int(np.argmin(np.abs(grid - t)))].copy()
+                j = int(np.argmin(np.abs(grid - t)))
+                self.kept[float(t)] = (Pn[j].copy(), Xn[j].copy())
             keep = grid >= T_to - self.keep - 1e-9
             old = self.t_buf >= T_to - self.keep - 1e-9
             self.t_buf = np.concatenate([self.t_buf[old], grid[keep]])
             self.Pm_buf = np.concatenate([self.Pm_buf[old], flavor_to_mass(Pn[keep], sc.theta)])
+            self.X_buf = np.concatenate([self.X_buf[old], Xn[keep]])
             self.T = float(grid[-1])
             self.P = Pn[-1]
         return self.t_buf, self.Pm_buf
 
-    def P_at(self, times):
-        """Flavor-basis P of the start at requested times (each was a sample)."""
+    def _integrate_spread(self, grid, Pn):
+        """X at every sample of ``grid`` (its last value carried in ``self.X``): exponential Euler
+        on the samples (every ``_START_RECORD`` mu t, so gamma d(mu t) <= 5e-3 per step for gamma <= 1e-2).
+        S_a and r_a are rotation invariants, so the flavor-basis P serves."""
+        Xn = np.zeros((len(grid), self.sc.n))
+        if not self.spread:
+            return Xn
+        from ._misci_kernels import spread_source
+
+        t_prev, P_prev, X = self.T, self.P, self.X
+        gamma = self.sc.gamma
+        for i, t in enumerate(grid):
+            S, r = spread_source(np.ascontiguousarray(P_prev), X, self.V, self.g2, self.s, self.isotropic)
+            dtau = gamma * (t - t_prev)
+            X = np.maximum(X * np.exp(r * dtau) + S * dtau, 0.0)
+            Xn[i] = X
+            t_prev, P_prev = t, Pn[i]
+        self.X = X
+        return Xn
+
+    def with_spread(self, fit, T):
+        """The fit with the spread X at the sample at mu t = T added to its dephased parts q_a^2."""
+        j = int(np.argmin(np.abs(self.t_buf - T)))
+        return dataclasses.replace(fit, q2=fit.q2 + self.X_buf[j])
+
+    def P_at(self, times, with_spread=False):
+        """Flavor-basis P of the start at requested times (each was a sample); with
+        ``with_spread`` also X there."""
         out = np.empty((len(times), self.sc.n, 3))
+        X = np.empty((len(times), self.sc.n))
         keys = np.array(sorted(self.kept))
         for i, t in enumerate(times):
             j = int(np.argmin(np.abs(keys - t)))
             if abs(keys[j] - t) > 1e-9 * max(1.0, t):  # pragma: no cover - the grid holds every time
                 raise RuntimeError(f"master start has no sample at mu t = {t}")
-            out[i] = self.kept[float(keys[j])]
-        return out
+            out[i], X[i] = self.kept[float(keys[j])]
+        return (out, X) if with_spread else out
 
 
 def _scatter(t, Pm, T, W):
