@@ -439,8 +439,9 @@ def qss_from_dataset(ds, *, t_end=None, window=50.0, maxiter=200) -> QSSFit:
                             t_end=t_end, window=window, maxiter=maxiter)
 
 
-def qss_from_samples(times, P, omega, *, mu=1.0, t_end=None, window=50.0, maxiter=200) -> QSSFit:
-    """``qss_from_dataset`` on arrays: ``times`` (T,) in mu t, mass-basis ``P`` (T, N, 3), ``omega`` (N,)."""
+def qss_from_samples(times, P, omega, *, mu=1.0, t_end=None, window=50.0, maxiter=200, weights=None) -> QSSFit:
+    """``qss_from_dataset`` on arrays: ``times`` (T,) in mu t, mass-basis ``P`` (T, N, 3), ``omega`` (N,);
+    ``weights`` (N,): particle b stands for w_b particles (a velocity quadrature; default equal)."""
     t = check_array("times", times, (None,))
     P = check_array("P", P, (t.shape[0], None, 3))
     omega = check_array("omega", omega, (P.shape[1],))
@@ -453,7 +454,9 @@ def qss_from_samples(times, P, omega, *, mu=1.0, t_end=None, window=50.0, maxite
     sel = (t >= t_end - window - 1e-9) & (t <= t_end + 1e-9)
     if not sel.any():
         sel = np.abs(t - t_end) == np.abs(t - t_end).min()
-    return _fit(P[sel], t[sel], omega, mu=mu, maxiter=maxiter)
+    if weights is not None:
+        weights = check_array("weights", weights, (P.shape[1],))
+    return _fit(P[sel], t[sel], omega, mu=mu, weights=weights, maxiter=maxiter)
 
 
 def _nearest(c, omega, M3, mu, wts, guess):

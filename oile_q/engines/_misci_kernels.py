@@ -148,7 +148,7 @@ def flow_kernel(V, idx, c, q2, H, g2, s, source, isotropic):
 
 
 @njit(cache=True)
-def spread_source(P, X, V, g2, s, isotropic):
+def spread_source(P, X, V, w, g2, s, isotropic):
     """The purity source S_a and the decay rate r_a of the schedule spread X_a = E|delta P_a|^2 that
     the random choice of partners adds to a master-equation state P (N, 3), for the misci start:
     dX_a/d tau = r_a X_a + S_a, with (DESIGN.md section 7, the dephased parts with h_a -> P_a/|P_a|)
@@ -158,11 +158,15 @@ def spread_source(P, X, V, g2, s, isotropic):
 
     n_b = |P_b|^2 + X_b, Pi_b = P_b P_b^T + (X_b / 2)(1 - u_b u_b^T), u_b = P_b / |P_b| (the spread
     taken perpendicular to P_b with a random phase), M_a = <g_ab P_b>_b. With X = 0 this is the
-    flow's S_a for pure axes: <g_ab^2 |P_b x P_a|^2>_b - s |M_a x P_a|^2. Fields: P (3), n (1), Pi (6)."""
-    N = P.shape[0]
+    flow's S_a for pure axes: <g_ab^2 |P_b x P_a|^2>_b - s |M_a x P_a|^2. Fields: P (3), n (1), Pi (6).
+    Particle b stands for w_b particles (ones for a gas, the weights of a velocity quadrature)."""
+    n = P.shape[0]
+    N = 0.0
+    for b in range(n):
+        N += w[b]
     F = 10
-    Fb = np.empty((N, F))
-    for b in range(N):
+    Fb = np.empty((n, F))
+    for b in range(n):
         p0, p1, p2 = P[b, 0], P[b, 1], P[b, 2]
         pp = p0 * p0 + p1 * p1 + p2 * p2
         x = X[b]
@@ -171,24 +175,24 @@ def spread_source(P, X, V, g2, s, isotropic):
         Fb[b, 2] = p2
         Fb[b, 3] = pp + x
         if pp > 1e-28:
-            w = 0.5 * x / pp
+            wt = 0.5 * x / pp
             iso = 0.5 * x
         else:
-            w = 0.0
+            wt = 0.0
             iso = x / 3.0
-        Fb[b, 4] = p0 * p0 + iso - w * p0 * p0
-        Fb[b, 5] = p1 * p1 + iso - w * p1 * p1
-        Fb[b, 6] = p2 * p2 + iso - w * p2 * p2
-        Fb[b, 7] = (1.0 - w) * p0 * p1
-        Fb[b, 8] = (1.0 - w) * p0 * p2
-        Fb[b, 9] = (1.0 - w) * p1 * p2
+        Fb[b, 4] = p0 * p0 + iso - wt * p0 * p0
+        Fb[b, 5] = p1 * p1 + iso - wt * p1 * p1
+        Fb[b, 6] = p2 * p2 + iso - wt * p2 * p2
+        Fb[b, 7] = (1.0 - wt) * p0 * p1
+        Fb[b, 8] = (1.0 - wt) * p0 * p2
+        Fb[b, 9] = (1.0 - wt) * p1 * p2
     S0 = np.zeros(F)
     S1 = np.zeros((3, F))
     S2 = np.zeros((6, F))
-    for b in range(N):
+    for b in range(n):
         v0, v1, v2 = V[b, 0], V[b, 1], V[b, 2]
         for j in range(F):
-            f = Fb[b, j]
+            f = w[b] * Fb[b, j]
             S0[j] += f
             S1[0, j] += v0 * f
             S1[1, j] += v1 * f
@@ -200,11 +204,11 @@ def spread_source(P, X, V, g2, s, isotropic):
             S2[4, j] += v0 * v2 * f
             S2[5, j] += v1 * v2 * f
     inv = 1.0 / (N - 1)
-    S = np.empty(N)
-    rate = np.empty(N)
+    S = np.empty(n)
+    rate = np.empty(n)
     G1 = np.empty(F)
     G2 = np.empty(F)
-    for a in range(N):
+    for a in range(n):
         v0, v1, v2 = V[a, 0], V[a, 1], V[a, 2]
         for j in range(F):
             if isotropic:
@@ -238,3 +242,60 @@ def spread_source(P, X, V, g2, s, isotropic):
             Mxu2 = 2.0 * M2 / 3.0
         rate[a] = -2.0 * g2[a] + s * (M2 - 0.5 * Mxu2)
     return S, rate
+
+
+@njit(cache=True)
+def weighted_master_rhs(P, V, w, wB, g2, inv, gamma, s, out):
+    """The g-weighted master equation (``_master_kernels.master_rhs``) for particles that stand for
+    w_b particles each (a velocity quadrature of a large gas): every partner sum is sum_b w_b (...);
+    g_aa = 0 still excludes a particle's own velocity. ``g2`` = <g_ab^2>_b with the same weights;
+    inv = 1/(N-1) of the gas that the quadrature stands for."""
+    n = P.shape[0]
+    s0 = np.zeros(3)
+    s1 = np.zeros((3, 3))
+    s2 = np.zeros((3, 3, 3))
+    for b in range(n):
+        for j in range(3):
+            x = w[b] * P[b, j]
+            s0[j] += x
+            for i in range(3):
+                vx = V[b, i] * x
+                s1[i, j] += vx
+                for k in range(3):
+                    s2[i, k, j] += V[b, k] * vx
+    M = np.empty((n, 3))
+    W = np.empty((n, 3))
+    for a in range(n):
+        for j in range(3):
+            M[a, j] = (s0[j] - (V[a, 0] * s1[0, j] + V[a, 1] * s1[1, j] + V[a, 2] * s1[2, j])) * inv
+        W[a, 0] = M[a, 1] * P[a, 2] - M[a, 2] * P[a, 1]
+        W[a, 1] = M[a, 2] * P[a, 0] - M[a, 0] * P[a, 2]
+        W[a, 2] = M[a, 0] * P[a, 1] - M[a, 1] * P[a, 0]
+    t0 = np.zeros(3)
+    t1 = np.zeros((3, 3))
+    for b in range(n):
+        for j in range(3):
+            x = w[b] * W[b, j]
+            t0[j] += x
+            for i in range(3):
+                t1[i, j] += V[b, i] * x
+    half = 0.5 * s * gamma
+    gw = np.empty(3)
+    q = np.empty(3)
+    for a in range(n):
+        v0, v1, v2 = V[a, 0], V[a, 1], V[a, 2]
+        for j in range(3):
+            gw[j] = (t0[j] - (v0 * t1[0, j] + v1 * t1[1, j] + v2 * t1[2, j])) * inv
+            lin = v0 * s1[0, j] + v1 * s1[1, j] + v2 * s1[2, j]
+            quad = (v0 * (v0 * s2[0, 0, j] + v1 * s2[0, 1, j] + v2 * s2[0, 2, j])
+                    + v1 * (v0 * s2[1, 0, j] + v1 * s2[1, 1, j] + v2 * s2[1, 2, j])
+                    + v2 * (v0 * s2[2, 0, j] + v1 * s2[2, 1, j] + v2 * s2[2, 2, j]))
+            q[j] = (s0[j] - 2.0 * lin + quad) * inv
+        p0, p1, p2 = P[a, 0], P[a, 1], P[a, 2]
+        m0, m1, m2 = M[a, 0], M[a, 1], M[a, 2]
+        w0, w1, w2 = W[a, 0], W[a, 1], W[a, 2]
+        h0, h1, h2 = m0 - wB[a, 0], m1 - wB[a, 1], m2 - wB[a, 2]
+        g2a = g2[a]
+        out[a, 0] = (h1 * p2 - h2 * p1) - gamma * (g2a * p0 - q[0]) - half * ((m1 * w2 - m2 * w1) + (gw[1] * p2 - gw[2] * p1))
+        out[a, 1] = (h2 * p0 - h0 * p2) - gamma * (g2a * p1 - q[1]) - half * ((m2 * w0 - m0 * w2) + (gw[2] * p0 - gw[0] * p2))
+        out[a, 2] = (h0 * p1 - h1 * p0) - gamma * (g2a * p2 - q[2]) - half * ((m0 * w1 - m1 * w0) + (gw[0] * p1 - gw[1] * p0))

@@ -49,15 +49,24 @@ schedule average of random encounters, not a replay).
 frequency (K of them), and every partner sum is a velocity-moment sum over 2K + 2 scalar fields
 per particle (``flow_terms``: <g^2 P_b> = sum_k h_k <g^2 c_b [b in k]>, and likewise M_a and
 <g^2 E[P_b P_b^T]> for S_a), computed in one compiled O(N) pass (``_misci_kernels``). Nothing
-depends on 1/gamma: the flow takes the same steps in tau for every gamma. The start costs a
-fixed stretch of mu t (~200-1200) of the O(N) master equation; ``start_sample`` runs it on a
-stratified sample so that it does not grow with N either, at the price of an O(1e-2) change
-of the path (the transient of a finite gas decides which QSS it ends in).
+depends on 1/gamma: the flow takes the same steps in tau for every gamma. The start runs a stretch of
+mu t that saturates as gamma -> 0 (the transient ends when decoherence or, at small gamma, the
+gas's own anisotropic instability breaks the flavor pendulum; the instability grows from the
+O(N^-1/2) anisotropy of the sampled velocities, so at N = 10^4 it takes ~1800/mu against a few
+hundred 1/mu at N = 100). Above N = 2000 it therefore runs by default on a velocity quadrature
+(``velocity_quadrature``, ``_QuadratureRunner``): per class of particles sharing (omega, initial
+state), 512 weighted directions whose velocity moments equal the class's own to degree 12. To
+linear order in the anisotropy every P_a is a degree-2 polynomial in v_a whose partner sums need
+moments to degree 4, so the quadrature's transient is the gas's own; at N = 10^4 its path differs
+from the full start's by 1e-9-3e-4 (gamma 1e-2-1e-5) at a start cost that no longer grows with N.
+``start_sample`` (a stratified sample, whose own velocities seed a different transient: 1-4e-2
+off) remains as a cruder option.
 
 **Output.** ``P`` (time, particle, component), flavor basis: before the switch, the start's
 own vectors (from a ``start`` Dataset: its vectors at the nearest time within half a step of
 gamma, NaN where it has none; with ``start_sample``, NaN for particles outside the sample);
-after it, c_a h_a turned about B by the integrated phase -- *phase-approximate* (its error
+on a quadrature, each particle's nearest point's vector corrected so that the class sums over
+1, v and v v^T are the quadrature's; after it, c_a h_a turned about B by the integrated phase -- *phase-approximate* (its error
 grows like (1/gamma) int dOmega dtau) and without the dephased parts (which average out of
 every group mean). The phase-invariant observables are extras per group (dimension ``group``,
 labels in coordinate ``group_name``; before the switch over the start's particles): mass-basis
@@ -65,7 +74,8 @@ P_3 and |P_perp| of the group mean, |<P>| and <|P|> (the latter with q_a:
 <sqrt(c_a^2 + q_a^2)>), the signed <c_a> (``group_c``), plus ``Omega`` and ``qss_m`` (NaN
 before the switch). Attributes: ``misci_start`` ("automatic", "automatic-relaxed",
 "switch_time" or "dataset"), ``misci_switch_time`` (mu t), ``misci_tau0``, ``misci_qss`` (the
-measured QSS and its quality figures, JSON), ``misci_criterion``, ``phase_approximate``.
+measured QSS and its quality figures, JSON), ``misci_criterion``, ``phase_approximate``,
+``misci_start_quadrature`` (when the start ran on one).
 
 Example
 -------
@@ -97,6 +107,8 @@ __all__ = ["MisciEngine", "FlowState", "flow_rhs", "flow_terms"]
 
 _START_RECORD = 0.5  # mu t between the start's samples in the QSS window
 _CHECK_EVERY = 5.0  # mu t between checks of the automatic criterion
+_AUTO_POINTS = 512  # quadrature points per class by default (velocity moments matched to degree 12)
+_AUTO_ABOVE = 2000  # ... for gases of more particles than this
 
 
 def _check_start(value):
@@ -146,6 +158,14 @@ class MisciEngine(Engine):
                "transient ends in a slightly different QSS: at N = 10^4 a 400-particle start moved the group "
                "means by 0.8-2e-2 for tau in [3, 10]); P before the switch then holds the sample only",
                default=None, kind="int", low=4),
+        Option("quadrature", "run the start on a velocity quadrature of this many points per class of particles "
+               "sharing (omega, initial state): weighted points whose velocity moments equal the class's own up to a "
+               "degree set by the number of points, so the start follows the gas's own anisotropic transient (exact "
+               "to linear order in the anisotropy) at a cost that does not grow with N; the QSS is then carried to "
+               "every particle from its nearest point, corrected so that the partner sums are kept. Classes with no "
+               f"more particles than points run as they are. Default: {_AUTO_POINTS} points when the gas has more "
+               f"than {_AUTO_ABOVE} particles (weights 'g', no `start`/`start_sample`); 0: never",
+               default=None, kind="int", low=0),
         Option("include_source", "include S_a, the purity source from the random choice of partners, in the "
                "flow and, as the schedule spread X_a, in the start (affects <|P|> only)", default=True, kind="bool"),
         _ode_option(ODE_OPTIONS[0], "DOP853"),
@@ -184,6 +204,15 @@ class MisciEngine(Engine):
         ds = opts["start"]
         if ds is not None:
             self._check_start_matches(ds, sc, t_end)
+        K = opts["quadrature"]
+        if K is not None and 0 < K < 16:
+            raise InputError(f"`quadrature` must be 0 (off) or at least 16 points per class; got {K}.")
+        if K:
+            if ds is not None or opts["start_sample"] is not None:
+                raise InputError("give only one of `quadrature`, `start_sample` or `start`.")
+            if opts["weights"] != "g":
+                raise InputError("`quadrature` needs weights 'g' (with isotropic weights the start does not depend "
+                                 f"on velocities); got weights {opts['weights']!r}.")
 
     @staticmethod
     def _check_start_matches(ds, sc, t_end):
@@ -207,11 +236,15 @@ class MisciEngine(Engine):
         if opts["start"] is not None:
             t_start = 0.0
         n_start = sc.n if opts["start_sample"] is None else min(sc.n, opts["start_sample"])
+        points = _quadrature_points(request)
+        if points:
+            _, counts = np.unique(np.concatenate([sc.omega[:, None], sc.P0], 1), axis=0, return_counts=True)
+            n_start = int(np.minimum(counts, points).sum())
         start_s = 10.0 * t_start * n_start * 0.5e-6
         flow_s = 500 * (1e-3 + sc.n * 2e-7)
         return Cost(seconds=start_s + flow_s, memory_bytes=24.0 * sc.n * len(request.times),
                     what=f"master equation to mu t ~ {t_start:g} on {n_start} particles, then ~500 flow evaluations "
-                    f"on {sc.n} (independent of gamma)", hint="`start_sample` for large N, or a given `start`")
+                    f"on {sc.n} (independent of gamma)", hint="`quadrature` (automatic above N = 2000) keeps the start's cost flat in N")
 
     # ------------------------------------------------------------------ run
     def run(self, request):
@@ -287,6 +320,11 @@ class MisciEngine(Engine):
         }
         if sample is not None:
             attrs["misci_start_sample"] = int(len(sample))
+        if stats.get("quadrature_degree") is not None:
+            attrs["misci_start_quadrature"] = (
+                f"{stats['quadrature_points']} weighted points for {sc.n} particles, velocity moments matched to degree "
+                f"{stats['quadrature_degree']}; before the switch each particle holds its nearest point's P, "
+                "corrected so that the class sums over 1, v and v v^T are the quadrature's")
         if mode == "automatic":
             attrs["misci_criterion"] = (f"first window of {opts['window']:g} mu t with detrended relative scatter "
                                         f"of |M_perp| and mode mismatch <= {opts['qss_tol']:g}")
@@ -327,14 +365,18 @@ class MisciEngine(Engine):
                     P_before[i] = np.asarray(ds["P"][j])
             stats["master_rhs_evals"] = 0
             return {"fit": fit, "T0": T0, "mode": "dataset"}, P_before, np.zeros(P_before.shape[:2])
-        runner = _MasterRunner(request, stats)
+        points = _quadrature_points(request)
+        if points:
+            runner = _QuadratureRunner(request, stats, points)
+        else:
+            runner = _MasterRunner(request, stats)
         if opts["switch_time"] is not None:
             T0 = float(opts["switch_time"])
             t, Pm = runner.advance(T0, times)
             where = f"`switch_time` = {T0:g} (window mu t {max(T0 - W, 0):g} to {T0:g})"
-            fit = _measure(t, Pm, sc.omega, sc.mu, T0, W, where)
+            fit = _measure(t, Pm, runner.omega, sc.mu, T0, W, where, runner.weights)
             _require_quality(fit, tol, where)
-            return ({"fit": runner.with_spread(fit, T0), "T0": T0, "mode": "switch_time"},
+            return ({"fit": runner.to_gas(runner.with_spread(fit, T0)), "T0": T0, "mode": "switch_time"},
                     *runner.P_at(times[times <= T0 + 1e-12], with_spread=True))
         # automatic: advance in chunks, check windows every _CHECK_EVERY mu t; after `switch_by`
         # accept a window whose |M_perp| still oscillates (up to `scatter_max`) if the measured mode is
@@ -352,24 +394,36 @@ class MisciEngine(Engine):
             for Tc in checks:
                 relaxed = Tc >= relax_at
                 bound = max(tol, opts["scatter_max"]) if relaxed else tol
-                scatter = _scatter(t, Pm, Tc, W)
+                scatter = _scatter(t, Pm, Tc, W, runner.weights)
                 if scatter > bound:
                     last_reason = f"scatter {scatter:.3g} at mu t = {Tc:g}"
                     continue
                 try:
-                    fit = qss_from_samples(t, Pm, sc.omega, mu=sc.mu, t_end=Tc, window=W)
+                    fit = qss_from_samples(t, Pm, runner.omega, mu=sc.mu, t_end=Tc, window=W,
+                                           weights=runner.weights)
                 except NoQSSError as err:
                     last_reason = f"no QSS at mu t = {Tc:g} ({err})"
                     continue
                 if fit.mismatch <= tol:
                     mode = "automatic" if fit.scatter <= tol else "automatic-relaxed"
-                    return ({"fit": runner.with_spread(fit, Tc), "T0": float(Tc), "mode": mode},
+                    return ({"fit": runner.to_gas(runner.with_spread(fit, Tc)), "T0": float(Tc), "mode": mode},
                             *runner.P_at(times[times <= Tc + 1e-12], with_spread=True))
                 last_reason = f"mismatch {fit.mismatch:.3g} at mu t = {Tc:g}"
             T = T_next
         raise InputError(
             f"no QSS found by mu t = {limit:g} (`switch_max` {opts['switch_max']:g}, run end {t_end:g}): the QSS "
             f"criterion (`qss_tol` = {tol:g} over `window` = {W:g}) never held; last: {last_reason}.")
+
+
+def _quadrature_points(request):
+    """Points per class of the start's velocity quadrature (0: the particles themselves)."""
+    sc, opts = request.scenario, request.options
+    K = opts["quadrature"]
+    if K is None:
+        auto = (sc.n > _AUTO_ABOVE and opts["weights"] == "g" and opts["start"] is None
+                and opts["start_sample"] is None)
+        K = _AUTO_POINTS if auto else 0
+    return int(K)
 
 
 def _stratified_sample(group, size):
@@ -449,27 +503,40 @@ class _MasterRunner:
         self.V = np.ascontiguousarray(self.sc.velocity, dtype=float)
         n = self.sc.n
         self.g2 = np.full(n, 4.0 / 3.0) if self.isotropic else Moments(self.V).g2_sum / (n - 1)
+        self.w = np.ones(n)
         self.X = np.zeros(n)
         self.X_buf = self.X[None].copy()
         self.kept = {0.0: (self.P.copy(), self.X.copy())}  # requested time -> (flavor-basis P, X)
 
+    omega = property(lambda self: self.sc.omega)
+    weights = None  # every particle stands for itself
+
+    def _evolve(self, grid):
+        """The master equation from the current state to the times ``grid`` (> self.T): (len(grid), N, 3)."""
+        import oile_q
+
+        sc = self.sc
+        P0 = self.P / np.maximum(1.0, np.linalg.norm(self.P, axis=1))[:, None]
+        chunk = self.Scenario(P0, sc.omega, sc.velocity, gamma=sc.gamma, theta=sc.theta, mu=sc.mu,
+                              group=list(sc.group))
+        ds = oile_q.run(chunk, "master", times=np.concatenate([[0.0], grid - self.T]), **self.kw)
+        self.stats["master_rhs_evals"] += json.loads(ds.attrs["engine_stats"]).get("rhs_evals", 0)
+        return np.asarray(ds["P"])[1:]
+
+    def to_gas(self, fit):
+        """The fit for the scenario's particles (here: already)."""
+        return fit
+
     def advance(self, T_to, want_times):
         """Run from the current time to T_to; returns (times, mass-basis P) of the samples of the
         last two windows."""
-        import oile_q
-
         if T_to > self.T + 1e-12:
             grid = np.arange(self.T, T_to + 1e-9, _START_RECORD)
             extra = want_times[(want_times > self.T) & (want_times <= T_to + 1e-12)]
             grid = np.unique(np.concatenate([grid, extra, [T_to]]))
             grid = grid[grid > self.T + 1e-12]
             sc = self.sc
-            P0 = self.P / np.maximum(1.0, np.linalg.norm(self.P, axis=1))[:, None]
-            chunk = self.Scenario(P0, sc.omega, sc.velocity, gamma=sc.gamma, theta=sc.theta, mu=sc.mu,
-                                  group=list(sc.group))
-            ds = oile_q.run(chunk, "master", times=np.concatenate([[0.0], grid - self.T]), **self.kw)
-            self.stats["master_rhs_evals"] += json.loads(ds.attrs["engine_stats"]).get("rhs_evals", 0)
-            Pn = np.asarray(ds["P"])[1:]
+            Pn = self._evolve(grid)
             Xn = self._integrate_spread(grid, Pn)
             for t in extra:
                 j = int(np.argmin(np.abs(grid - t)))
@@ -487,7 +554,7 @@ class _MasterRunner:
         """X at every sample of ``grid`` (its last value carried in ``self.X``): exponential Euler
         on the samples (every ``_START_RECORD`` mu t, so gamma d(mu t) <= 5e-3 per step for gamma <= 1e-2).
         S_a and r_a are rotation invariants, so the flavor-basis P serves."""
-        Xn = np.zeros((len(grid), self.sc.n))
+        Xn = np.zeros((len(grid), len(self.X)))
         if not self.spread:
             return Xn
         from ._misci_kernels import spread_source
@@ -495,7 +562,7 @@ class _MasterRunner:
         t_prev, P_prev, X = self.T, self.P, self.X
         gamma = self.sc.gamma
         for i, t in enumerate(grid):
-            S, r = spread_source(np.ascontiguousarray(P_prev), X, self.V, self.g2, self.s, self.isotropic)
+            S, r = spread_source(np.ascontiguousarray(P_prev), X, self.V, self.w, self.g2, self.s, self.isotropic)
             dtau = gamma * (t - t_prev)
             X = np.maximum(X * np.exp(r * dtau) + S * dtau, 0.0)
             Xn[i] = X
@@ -511,8 +578,8 @@ class _MasterRunner:
     def P_at(self, times, with_spread=False):
         """Flavor-basis P of the start at requested times (each was a sample); with
         ``with_spread`` also X there."""
-        out = np.empty((len(times), self.sc.n, 3))
-        X = np.empty((len(times), self.sc.n))
+        out = np.empty((len(times), len(self.X), 3))
+        X = np.empty((len(times), len(self.X)))
         keys = np.array(sorted(self.kept))
         for i, t in enumerate(times):
             j = int(np.argmin(np.abs(keys - t)))
@@ -522,19 +589,170 @@ class _MasterRunner:
         return (out, X) if with_spread else out
 
 
-def _scatter(t, Pm, T, W):
+def _monomials(V, degree):
+    """Every monomial v_x^i v_y^j v_z^k with i + j + k <= degree, one row each: (n_monomials, len(V))."""
+    pw = [np.cumprod(np.vstack([np.ones(len(V)), np.repeat(V[None, :, c], degree, 0)]), 0) for c in range(3)]
+    return np.array([pw[0][i] * pw[1][j] * pw[2][k] for i in range(degree + 1)
+                     for j in range(degree + 1 - i) for k in range(degree + 1 - i - j)])
+
+
+def velocity_quadrature(velocity, points, *, seed=0):
+    """A weighted quadrature of a set of unit velocities: ``points`` directions (a Fibonacci sphere
+    turned by a fixed random rotation) with weights w_k >= 0, sum_k w_k = len(velocity) and
+    sum_k w_k v_k^alpha = sum_b v_b^alpha for every monomial of degree <= L, L = floor(sqrt(points/3)) - 1
+    (so the least-norm weight correction stays well conditioned). Returns (V, w, L).
+
+    The start's anisotropic transient is seeded by the empirical velocity moments of the gas
+    (O(N^-1/2) away from isotropy); to linear order in the anisotropy every particle's P is a
+    degree-2 polynomial in its velocity and the partner sums need moments up to degree 4, so
+    L >= 4 makes the quadrature's linear dynamics the gas's own."""
+    V0 = np.asarray(velocity, dtype=float)
+    L = max(int(np.floor(np.sqrt(points / 3.0))) - 1, 2)
+    i = np.arange(points) + 0.5
+    z = 1.0 - 2.0 * i / points
+    phi = np.pi * (1.0 + 5.0 ** 0.5) * i
+    r = np.sqrt(1.0 - z * z)
+    Q, R = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    Vq = np.stack([r * np.cos(phi), r * np.sin(phi), z], 1) @ (Q * np.sign(np.diag(R))).T
+    A = _monomials(Vq, L)
+    m = _monomials(V0, L).sum(1)
+    w0 = np.full(points, len(V0) / points)
+    w = w0 + np.linalg.lstsq(A, m - A @ w0, rcond=None)[0]
+    if np.abs(A @ w - m).max() > 1e-9 * len(V0) or w.min() <= 0:
+        raise InputError(f"`quadrature` = {points}: no positive weights match the velocity moments up to degree {L} "
+                         f"of a class of {len(V0)} particles (smallest weight {w.min() / w0[0]:.3g} of uniform); "
+                         "use more points.")
+    return Vq, w, L
+
+
+class _QuadratureRunner(_MasterRunner):
+    """The start on a velocity quadrature (``velocity_quadrature``) of each class of particles that share
+    (omega, initial state): the g-weighted master equation with weighted partner sums
+    (``_misci_kernels.weighted_master_rhs``) and the weighted schedule spread, on ~``points`` particles
+    per class whatever N. ``to_gas`` carries the QSS measured on it to the scenario's particles
+    (``_to_gas``: nearest point plus a degree-2 correction that keeps the partner sums)."""
+
+    def __init__(self, request, stats, points):
+        super().__init__(request, stats)
+        sc, opts = self.sc, request.options
+        key = np.concatenate([sc.omega[:, None], sc.P0], 1)
+        _, cls = np.unique(key, axis=0, return_inverse=True)
+        self.gas_cls = cls.ravel()
+        V, w, P0, om, qcls, degs = [], [], [], [], [], []
+        self.real = {}
+        self.nearest = {}
+        for k in range(self.gas_cls.max() + 1):
+            idx = np.flatnonzero(self.gas_cls == k)
+            if len(idx) <= points:
+                Vk, wk = sc.velocity[idx], np.ones(len(idx))
+                self.real[k] = idx
+            else:
+                Vk, wk, L = velocity_quadrature(sc.velocity[idx], points)
+                degs.append(L)
+                self.nearest[k] = np.argmax(sc.velocity[idx] @ Vk.T, axis=1)
+            V.append(Vk)
+            w.append(wk)
+            P0.append(np.repeat(sc.P0[idx[:1]], len(wk), 0))
+            om.append(np.full(len(wk), sc.omega[idx[0]]))
+            qcls.append(np.full(len(wk), k))
+        self.V = np.ascontiguousarray(np.concatenate(V))
+        self.w = np.concatenate(w)
+        self.q_omega = np.concatenate(om)
+        self.qcls = np.concatenate(qcls)
+        self.inv = 1.0 / (sc.n - 1)
+        g = 1.0 - self.V @ self.V.T
+        self.g2 = (g * g) @ self.w * self.inv
+        self.wB = np.ascontiguousarray((self.q_omega / sc.mu)[:, None] * sc.B[None, :])
+        self.ode = dict(method=opts["method"], rtol=opts["rtol"], atol=opts["atol"])
+        self.P = np.concatenate(P0)
+        self.X = np.zeros(len(self.w))
+        self.Pm_buf = flavor_to_mass(self.P, sc.theta)[None]
+        self.X_buf = self.X[None].copy()
+        self.kept = {0.0: (self.P.copy(), self.X.copy())}
+        stats["quadrature_points"] = int(len(self.w))
+        stats["quadrature_degree"] = int(min(degs)) if degs else None
+
+    omega = property(lambda self: self.q_omega)
+    weights = property(lambda self: self.w)
+
+    def _evolve(self, grid):
+        from scipy.integrate import solve_ivp
+
+        from ._misci_kernels import weighted_master_rhs
+
+        out = np.empty_like(self.P)
+        gamma = self.sc.gamma
+
+        def fun(_t, y):
+            weighted_master_rhs(y.reshape(-1, 3), self.V, self.w, self.wB, self.g2, self.inv, gamma, self.s, out)
+            return out.ravel().copy()
+
+        sol = solve_ivp(fun, (self.T, float(grid[-1])), self.P.ravel(), t_eval=grid, **self.ode)
+        if not sol.success:  # pragma: no cover - DOP853 on a smooth bounded system
+            raise RuntimeError(f"misci quadrature start: ODE solver failed: {sol.message}")
+        self.stats["master_rhs_evals"] += int(sol.nfev)
+        return sol.y.T.reshape(len(grid), -1, 3)
+
+    def _to_gas(self, values):
+        """Quadrature values (K_total, m) carried to the scenario's particles (N, m): per class, each
+        particle takes its nearest quadrature point's value, plus one polynomial of degree 2 in the
+        velocity that makes the class's sums of the values times 1, v and v v^T (the only velocity
+        moments the flow's partner sums use) equal the quadrature's weighted sums."""
+        sc = self.sc
+        out = np.empty((sc.n, values.shape[1]))
+        for k in range(self.gas_cls.max() + 1):
+            qi = self.qcls == k
+            gi = self.gas_cls == k
+            if k in self.real:
+                out[self.real[k]] = values[qi]
+                continue
+            vq = values[qi]
+            base = vq[self.nearest[k]]
+            Bg = _monomials(sc.velocity[gi], 2)
+            gap = _monomials(self.V[qi], 2) @ (self.w[qi][:, None] * vq) - Bg @ base
+            coef = np.linalg.lstsq(Bg @ Bg.T, gap, rcond=None)[0]
+            out[gi] = base + Bg.T @ coef
+        return out
+
+    def to_gas(self, fit):
+        """The QSS for the scenario's particles: c and c^2 + q^2 carried over (``_to_gas``), (Omega, m)
+        re-solved at the gas's conserved M3."""
+        from ..qss import solve_qss
+
+        sc = self.sc
+        both = self._to_gas(np.stack([fit.c, fit.c ** 2 + fit.q2], 1))
+        c = both[:, 0]
+        q2 = np.clip(both[:, 1] - c ** 2, 0.0, None)
+        M3 = float(flavor_to_mass(sc.P0, sc.theta)[:, 2].mean())
+        q = solve_qss(c, sc.omega, M3=M3, mu=sc.mu, guess=(fit.qss.Omega, fit.qss.m))
+        return dataclasses.replace(fit, qss=q, c=c, q2=q2)
+
+    def P_at(self, times, with_spread=False):
+        """The start at requested times for the scenario's particles: P and |P|^2 + X carried over
+        (``_to_gas``: group means those of the quadrature; each vector its nearest point's, corrected)."""
+        Pq, Xq = super().P_at(times, with_spread=True)
+        P = np.empty((len(times), self.sc.n, 3))
+        X = np.empty((len(times), self.sc.n))
+        for i in range(len(times)):
+            g = self._to_gas(np.concatenate([Pq[i], ((Pq[i] ** 2).sum(1) + Xq[i])[:, None]], 1))
+            P[i] = g[:, :3]
+            X[i] = np.clip(g[:, 3] - (g[:, :3] ** 2).sum(1), 0.0, None)
+        return (P, X) if with_spread else P
+
+
+def _scatter(t, Pm, T, W, weights=None):
     """Detrended relative scatter of |M_perp| (mass basis) over [T - W, T]."""
     sel = (t >= T - W - 1e-9) & (t <= T + 1e-9)
-    M = Pm[sel].mean(1)
+    M = Pm[sel].mean(1) if weights is None else np.einsum("b,tbi->ti", weights / weights.sum(), Pm[sel])
     a = np.hypot(M[:, 0], M[:, 1])
     if not np.all(a > 0):
         return np.inf
     return detrended_scatter(t[sel], a)
 
 
-def _measure(t, Pm, omega, mu, T0, W, where):
+def _measure(t, Pm, omega, mu, T0, W, where, weights=None):
     try:
-        return qss_from_samples(t, Pm, omega, mu=mu, t_end=T0, window=W)
+        return qss_from_samples(t, Pm, omega, mu=mu, t_end=T0, window=W, weights=weights)
     except NoQSSError as err:
         raise NoQSSError(f"{where} is not in a QSS: {err}") from err
 
