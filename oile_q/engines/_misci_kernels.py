@@ -52,6 +52,37 @@ def g_sums(V, F):
     return G1, G2
 
 
+@njit(cache=True, inline="always")
+def _add_moments(v0, v1, v2, f, j, S0, S1, S2):
+    """Add f (field j of a particle with velocity (v0, v1, v2)) to the moments S0, S1, S2."""
+    S0[j] += f
+    S1[0, j] += v0 * f
+    S1[1, j] += v1 * f
+    S1[2, j] += v2 * f
+    S2[0, j] += v0 * v0 * f
+    S2[1, j] += v1 * v1 * f
+    S2[2, j] += v2 * v2 * f
+    S2[3, j] += v0 * v1 * f
+    S2[4, j] += v0 * v2 * f
+    S2[5, j] += v1 * v2 * f
+
+
+@njit(cache=True, inline="always")
+def _partner_sums(v0, v1, v2, S0, S1, S2, N, inv, isotropic, G1, G2):
+    """G1[j] = <g_ab F_b[j]>_b and G2[j] = <g_ab^2 F_b[j]>_b for the particle with velocity (v0, v1, v2)
+    from the moments S0, S1 (3, F) and S2 (6, F: xx, yy, zz, xy, xz, yz); isotropic weights:
+    <F>, (4/3)<F> over all N."""
+    for j in range(S0.shape[0]):
+        if isotropic:
+            G1[j] = S0[j] / N
+            G2[j] = (4.0 / 3.0) * S0[j] / N
+        else:
+            d1 = v0 * S1[0, j] + v1 * S1[1, j] + v2 * S1[2, j]
+            d2 = (v0 * v0 * S2[0, j] + v1 * v1 * S2[1, j] + v2 * v2 * S2[2, j]
+                  + 2.0 * (v0 * v1 * S2[3, j] + v0 * v2 * S2[4, j] + v1 * v2 * S2[5, j]))
+            G1[j] = (S0[j] - d1) * inv
+            G2[j] = (S0[j] - 2.0 * d1 + d2) * inv
+
 @njit(cache=True)
 def flow_kernel(V, idx, c, q2, H, g2, s, source, isotropic):
     """The misci flow's right-hand side in one pass (``oile_q.engines.misci.flow_terms`` is the
@@ -80,18 +111,7 @@ def flow_kernel(V, idx, c, q2, H, g2, s, source, isotropic):
         vals[3] = 0.5 * q2[b]
         v0, v1, v2 = V[b, 0], V[b, 1], V[b, 2]
         for t in range(nf):
-            j = cols[t]
-            f = vals[t]
-            S0[j] += f
-            S1[0, j] += v0 * f
-            S1[1, j] += v1 * f
-            S1[2, j] += v2 * f
-            S2[0, j] += v0 * v0 * f
-            S2[1, j] += v1 * v1 * f
-            S2[2, j] += v2 * v2 * f
-            S2[3, j] += v0 * v1 * f
-            S2[4, j] += v0 * v2 * f
-            S2[5, j] += v1 * v2 * f
+            _add_moments(v0, v1, v2, vals[t], cols[t], S0, S1, S2)
     T = np.zeros((K, K))
     for i in range(K):
         for j in range(K):
@@ -105,16 +125,7 @@ def flow_kernel(V, idx, c, q2, H, g2, s, source, isotropic):
     G2 = np.empty(F)
     for a in range(N):
         v0, v1, v2 = V[a, 0], V[a, 1], V[a, 2]
-        for j in range(F):
-            if isotropic:
-                G1[j] = S0[j] / N
-                G2[j] = (4.0 / 3.0) * S0[j] / N
-            else:
-                d1 = v0 * S1[0, j] + v1 * S1[1, j] + v2 * S1[2, j]
-                d2 = (v0 * v0 * S2[0, j] + v1 * v1 * S2[1, j] + v2 * v2 * S2[2, j]
-                      + 2.0 * (v0 * v1 * S2[3, j] + v0 * v2 * S2[4, j] + v1 * v2 * S2[5, j]))
-                G1[j] = (S0[j] - d1) * inv
-                G2[j] = (S0[j] - 2.0 * d1 + d2) * inv
+        _partner_sums(v0, v1, v2, S0, S1, S2, N, inv, isotropic, G1, G2)
         ka = idx[a]
         m0 = 0.0
         m1 = 0.0
@@ -192,17 +203,7 @@ def spread_source(P, X, V, w, g2, s, isotropic):
     for b in range(n):
         v0, v1, v2 = V[b, 0], V[b, 1], V[b, 2]
         for j in range(F):
-            f = w[b] * Fb[b, j]
-            S0[j] += f
-            S1[0, j] += v0 * f
-            S1[1, j] += v1 * f
-            S1[2, j] += v2 * f
-            S2[0, j] += v0 * v0 * f
-            S2[1, j] += v1 * v1 * f
-            S2[2, j] += v2 * v2 * f
-            S2[3, j] += v0 * v1 * f
-            S2[4, j] += v0 * v2 * f
-            S2[5, j] += v1 * v2 * f
+            _add_moments(v0, v1, v2, w[b] * Fb[b, j], j, S0, S1, S2)
     inv = 1.0 / (N - 1)
     S = np.empty(n)
     rate = np.empty(n)
@@ -210,16 +211,7 @@ def spread_source(P, X, V, w, g2, s, isotropic):
     G2 = np.empty(F)
     for a in range(n):
         v0, v1, v2 = V[a, 0], V[a, 1], V[a, 2]
-        for j in range(F):
-            if isotropic:
-                G1[j] = S0[j] / N
-                G2[j] = (4.0 / 3.0) * S0[j] / N
-            else:
-                d1 = v0 * S1[0, j] + v1 * S1[1, j] + v2 * S1[2, j]
-                d2 = (v0 * v0 * S2[0, j] + v1 * v1 * S2[1, j] + v2 * v2 * S2[2, j]
-                      + 2.0 * (v0 * v1 * S2[3, j] + v0 * v2 * S2[4, j] + v1 * v2 * S2[5, j]))
-                G1[j] = (S0[j] - d1) * inv
-                G2[j] = (S0[j] - 2.0 * d1 + d2) * inv
+        _partner_sums(v0, v1, v2, S0, S1, S2, N, inv, isotropic, G1, G2)
         m0, m1, m2 = G1[0], G1[1], G1[2]
         M2 = m0 * m0 + m1 * m1 + m2 * m2
         na = Fb[a, 3]
