@@ -288,6 +288,9 @@ def weighted_master_rhs(P, V, w, wB, g2, inv, gamma, s, out):
         w0, w1, w2 = W[a, 0], W[a, 1], W[a, 2]
         h0, h1, h2 = m0 - wB[a, 0], m1 - wB[a, 1], m2 - wB[a, 2]
         g2a = g2[a]
-        out[a, 0] = (h1 * p2 - h2 * p1) - gamma * (g2a * p0 - q[0]) - half * ((m1 * w2 - m2 * w1) + (gw[1] * p2 - gw[2] * p1))
-        out[a, 1] = (h2 * p0 - h0 * p2) - gamma * (g2a * p1 - q[1]) - half * ((m2 * w0 - m0 * w2) + (gw[2] * p0 - gw[0] * p2))
-        out[a, 2] = (h0 * p1 - h1 * p0) - gamma * (g2a * p2 - q[2]) - half * ((m0 * w1 - m1 * w0) + (gw[0] * p1 - gw[1] * p0))
+        out[a, 0] = ((h1 * p2 - h2 * p1) - gamma * (g2a * p0 - q[0])
+                     - half * ((m1 * w2 - m2 * w1) + (gw[1] * p2 - gw[2] * p1)))
+        out[a, 1] = ((h2 * p0 - h0 * p2) - gamma * (g2a * p1 - q[1])
+                     - half * ((m2 * w0 - m0 * w2) + (gw[2] * p0 - gw[0] * p2)))
+        out[a, 2] = ((h0 * p1 - h1 * p0) - gamma * (g2a * p2 - q[2])
+                     - half * ((m0 * w1 - m1 * w0) + (gw[0] * p1 - gw[1] * p0)))

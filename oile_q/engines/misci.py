@@ -58,7 +58,8 @@ hundred 1/mu at N = 100). Above N = 2000 it therefore runs by default on a veloc
 state), 512 weighted directions whose velocity moments equal the class's own to degree 12. To
 linear order in the anisotropy every P_a is a degree-2 polynomial in v_a whose partner sums need
 moments to degree 4, so the quadrature's transient is the gas's own; at N = 10^4 its path differs
-from the full start's by 1e-9-3e-4 (gamma 1e-2-1e-5) at a start cost that no longer grows with N.
+from the full start's by 2e-10 to 3.3e-4 in the group means (gamma 1e-2 to 1e-5; ``bench_misci.py
+cost``) at a start cost that no longer grows with N.
 ``start_sample`` (a stratified sample, whose own velocities seed a different transient: 1-4e-2
 off) remains as a cruder option.
 
@@ -66,7 +67,8 @@ off) remains as a cruder option.
 own vectors (from a ``start`` Dataset: its vectors at the nearest time within half a step of
 gamma, NaN where it has none; with ``start_sample``, NaN for particles outside the sample);
 on a quadrature, each particle's nearest point's vector corrected so that the class sums over
-1, v and v v^T are the quadrature's; after it, c_a h_a turned about B by the integrated phase -- *phase-approximate* (its error
+1, v and v v^T are the quadrature's; after it, c_a h_a turned about B by the integrated phase --
+*phase-approximate* (its error
 grows like (1/gamma) int dOmega dtau) and without the dephased parts (which average out of
 every group mean). The phase-invariant observables are extras per group (dimension ``group``,
 labels in coordinate ``group_name``; before the switch over the start's particles): mass-basis
@@ -244,7 +246,8 @@ class MisciEngine(Engine):
         flow_s = 500 * (1e-3 + sc.n * 2e-7)
         return Cost(seconds=start_s + flow_s, memory_bytes=24.0 * sc.n * len(request.times),
                     what=f"master equation to mu t ~ {t_start:g} on {n_start} particles, then ~500 flow evaluations "
-                    f"on {sc.n} (independent of gamma)", hint="`quadrature` (automatic above N = 2000) keeps the start's cost flat in N")
+                    f"on {sc.n} (independent of gamma)",
+                    hint="`quadrature` (automatic above N = 2000) keeps the start's cost flat in N")
 
     # ------------------------------------------------------------------ run
     def run(self, request):
@@ -322,8 +325,8 @@ class MisciEngine(Engine):
             attrs["misci_start_sample"] = int(len(sample))
         if stats.get("quadrature_degree") is not None:
             attrs["misci_start_quadrature"] = (
-                f"{stats['quadrature_points']} weighted points for {sc.n} particles, velocity moments matched to degree "
-                f"{stats['quadrature_degree']}; before the switch each particle holds its nearest point's P, "
+                f"{stats['quadrature_points']} weighted points for {sc.n} particles, velocity moments matched to "
+                f"degree {stats['quadrature_degree']}; before the switch each particle holds its nearest point's P, "
                 "corrected so that the class sums over 1, v and v v^T are the quadrature's")
         if mode == "automatic":
             attrs["misci_criterion"] = (f"first window of {opts['window']:g} mu t with detrended relative scatter "
