@@ -31,6 +31,11 @@ def scenarios():
         gamma=0.1, theta=0.2, seed=5)
     fg = Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.1, vdotu=0.2, omega=0.3, theta=0.05)
     explicit = oile_q.schedules.generate("matching", 10, 40, seed=11)
+    gas = Scenario.from_groups(
+        [dict(name="nu_e", count=12, flavor="e", omega=0.1),
+         dict(name="nu_x", count=8, flavor="x", omega=0.2)],
+        gamma=1e-3, theta=1e-3, seed=1)
+    beams = Scenario.beams([5, 4, 3], flavor="exe", omega=[0.9, -1.1, 0.4], gamma=0.1, theta=0.2)
     return [
         ("oile/matching", ens, "oile", dict(steps=200, seed=7)),
         ("oile/round-robin", ens, "oile", dict(steps=200, schedule="round-robin")),
@@ -53,6 +58,10 @@ def scenarios():
         ("exact/expm", small, "exact", dict(t_max=1.0, method="expm")),
         ("closed", small, "closed", dict(steps=20, seed=1, pairs=[[0, 1], [2, 4]])),
         ("closed/foreground", fg, "closed", dict(steps=50)),
+        ("exact/beams", beams, "exact", dict(t_max=3.0, method="beams")),
+        ("misci", gas, "misci", dict(times=np.linspace(0, 1e4, 11))),
+        ("misci/isotropic", gas, "misci", dict(times=np.linspace(0, 1e4, 11), weights="isotropic")),
+        ("misci/poisson", gas, "misci", dict(times=np.linspace(0, 1e4, 11), schedule="poisson", p=0.5)),
     ]
 
 
@@ -62,7 +71,8 @@ def fingerprint():
         ds = oile_q.run(sc, engine, **kw)
         out[name + "|P"] = np.asarray(ds["P"], dtype=np.float64)
         out[name + "|time"] = np.asarray(ds["time"], dtype=np.float64)
-        for extra in ("entropy", "concurrence", "energy"):
+        for extra in ("entropy", "concurrence", "energy", "group_P3", "group_Pperp", "group_abs_mean",
+                      "group_mean_abs", "group_c", "Omega", "qss_m"):
             if extra in ds:
                 out[name + "|" + extra] = np.asarray(ds[extra], dtype=np.float64)
     return out
