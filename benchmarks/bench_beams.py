@@ -46,19 +46,25 @@ def scenario(kind, n, theta=0.1):
     from oile_q import Scenario
 
     if kind == "2beams":
-        groups = [dict(name="nu_e", count=n // 2, flavor="e", omega=-0.5, velocity=[0, 0, 1]),
-                  dict(name="nu_x", count=n - n // 2, flavor="x", omega=0.5, velocity=[0, 0, -1])]
+        groups = [
+            dict(name="nu_e", count=n // 2, flavor="e", omega=-0.5, velocity=[0, 0, 1]),
+            dict(name="nu_x", count=n - n // 2, flavor="x", omega=0.5, velocity=[0, 0, -1]),
+        ]
     elif kind == "3beams":
         a = 2 * np.pi / 3
         dirs = [[0, 0, 1], [np.sin(a), 0, np.cos(a)], [np.sin(2 * a), 0, np.cos(2 * a)]]
         sizes = [n // 3, n // 3, n - 2 * (n // 3)]
-        groups = [dict(name=f"b{i}", count=c, flavor=f, omega=w, velocity=list(map(float, d)))
-                  for i, (c, f, w, d) in enumerate(zip(sizes, "exe", (0.5, -0.3, 1.0), dirs))]
+        groups = [
+            dict(name=f"b{i}", count=c, flavor=f, omega=w, velocity=list(map(float, d)))
+            for i, (c, f, w, d) in enumerate(zip(sizes, "exe", (0.5, -0.3, 1.0), dirs))
+        ]
     elif kind == "4beams":
         dirs = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3)
         sizes = [n // 4] * 3 + [n - 3 * (n // 4)]
-        groups = [dict(name=f"b{i}", count=c, flavor=f, omega=w, velocity=d.tolist())
-                  for i, (c, f, w, d) in enumerate(zip(sizes, "exex", (0.5, -0.5, 1.0, -1.0), dirs))]
+        groups = [
+            dict(name=f"b{i}", count=c, flavor=f, omega=w, velocity=d.tolist())
+            for i, (c, f, w, d) in enumerate(zip(sizes, "exex", (0.5, -0.5, 1.0, -1.0), dirs))
+        ]
     else:
         raise SystemExit(f"unknown case kind {kind!r}")
     return Scenario.from_groups(groups, gamma=0.05, theta=theta)
@@ -81,8 +87,10 @@ def spectrum(struct, tol):
 
     keep, _, _ = sector_plan(struct, tol=tol)
     basis = _Basis(struct.sizes, keep)
-    H = sp.block_diag([_chunk_hamiltonian(struct, basis, int(basis.offsets[i]), int(basis.offsets[i + 1]))
-                       for i in range(keep.size)], format="csr")
+    H = sp.block_diag(
+        [_chunk_hamiltonian(struct, basis, int(basis.offsets[i]), int(basis.offsets[i + 1])) for i in range(keep.size)],
+        format="csr",
+    )
     psi = _initial_state(struct, basis)
     hp = H @ psi
     e = np.vdot(psi, hp).real
@@ -101,7 +109,7 @@ def spectrum(struct, tol):
             break
         be.append(b)
         qp, q = q, w / b
-    ev = eigh_tridiagonal(np.array(al), np.array(be[:len(al) - 1]), eigvals_only=True)
+    ev = eigh_tridiagonal(np.array(al), np.array(be[: len(al) - 1]), eigvals_only=True)
     return sigma, float(0.5 * (ev[-1] - ev[0]))
 
 
@@ -118,11 +126,18 @@ def one_case(args):
     out = evolve_beams(struct, times, tol=args.tol, stats=stats, propagator=args.propagator)
     wall = time.perf_counter() - t0
     j = struct.sizes / 2
-    res = dict(case=args.case, wall=wall, rss=peak_rss_gb(), stats=stats,
-               s3=float(np.ptp(out["S3_total"])), energy=float(np.ptp(out["energy"])),
-               spin=float((np.abs(out["spin_total"] - j * (j + 1)) / (j * (j + 1))).max()), norm=float(1 - out["norm"].min()),
-               entropy_done=int(np.isfinite(out["entropy"][-1]).sum()),
-               P_end=out["P"][-1].round(6).tolist())
+    res = dict(
+        case=args.case,
+        wall=wall,
+        rss=peak_rss_gb(),
+        stats=stats,
+        s3=float(np.ptp(out["S3_total"])),
+        energy=float(np.ptp(out["energy"])),
+        spin=float((np.abs(out["spin_total"] - j * (j + 1)) / (j * (j + 1))).max()),
+        norm=float(1 - out["norm"].min()),
+        entropy_done=int(np.isfinite(out["entropy"][-1]).sum()),
+        P_end=out["P"][-1].round(6).tolist(),
+    )
     if args.spectrum:
         res["sigma_E"], res["halfwidth"] = spectrum(struct, args.tol)
     print(json.dumps(res))
@@ -162,9 +177,14 @@ def meanfield(args):
     for n in Ns:
         from oile_q import Scenario
 
-        sc = Scenario.from_groups([dict(name="e", count=n // 2, flavor="e", omega=0.5, velocity=[0, 0, 1]),
-                                   dict(name="x", count=n // 2, flavor="x", omega=-0.5, velocity=[0, 0, -1])],
-                                  gamma=0.05, theta=0.3)
+        sc = Scenario.from_groups(
+            [
+                dict(name="e", count=n // 2, flavor="e", omega=0.5, velocity=[0, 0, 1]),
+                dict(name="x", count=n // 2, flavor="x", omega=-0.5, velocity=[0, 0, -1]),
+            ],
+            gamma=0.05,
+            theta=0.3,
+        )
         s = beam_structure(sc)
         ex = mass_to_flavor(evolve_beams(s, times, observables=())["P"], sc.theta)
         mf = run(sc, "meanfield", times=times, rtol=1e-12, atol=1e-14).P.values
@@ -199,12 +219,29 @@ def main():
         return 0
     cases = [c for c in args.cases if c != "none"]
     if cases:
-        print(f"{'case':>13} {'prop':>5} {'dim kept/full':>22} {'sectors':>7} {'build s':>7} {'evolve s':>8} {'observe s':>9} "
-              f"{'total s':>8} {'mv/eig':>7} {'peak GB':>7}  checks (drift of S3, energy, |J^2/(j(j+1)) - 1|, 1-norm)"
-              + ("  sigma_E  r  r*t" if args.spectrum else ""))
+        print(
+            f"{'case':>13} {'prop':>5} {'dim kept/full':>22} {'sectors':>7} {'build s':>7} {'evolve s':>8} "
+            f"{'observe s':>9} "
+            f"{'total s':>8} {'mv/eig':>7} {'peak GB':>7}  checks (drift of S3, energy, |J^2/(j(j+1)) - 1|, 1-norm)"
+            + ("  sigma_E  r  r*t" if args.spectrum else "")
+        )
     for case in cases:
-        cmd = [sys.executable, __file__, "--case", case, "--t-max", str(args.t_max), "--outputs", str(args.outputs),
-               "--theta", str(args.theta), "--tol", str(args.tol), "--propagator", args.propagator] + (["--spectrum"] if args.spectrum else [])
+        cmd = [
+            sys.executable,
+            __file__,
+            "--case",
+            case,
+            "--t-max",
+            str(args.t_max),
+            "--outputs",
+            str(args.outputs),
+            "--theta",
+            str(args.theta),
+            "--tol",
+            str(args.tol),
+            "--propagator",
+            args.propagator,
+        ] + (["--spectrum"] if args.spectrum else [])
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             last = (res.stderr.strip().splitlines() or ["?"])[-1]
@@ -213,9 +250,13 @@ def main():
         r = json.loads(res.stdout.strip().splitlines()[-1])
         st = r["stats"]
         dims = f"{st['dimension']:,}/{st['dimension_full']:,}"
-        line = (f"{case:>13} {st['propagator'][:5]:>5} {dims:>22} {st['sectors']:>7} {st['build_s']:>7.2f} {st['evolve_s']:>8.2f} "
-                f"{st['observe_s']:>9.2f} {r['wall']:>8.2f} {st.get('matvecs', st.get('eigenpairs', 0)):>7} {r['rss']:>7.2f}  "
-                f"{r['s3']:.1e}, {r['energy']:.1e}, {r['spin']:.1e}, {r['norm']:.1e}")
+        line = (
+            f"{case:>13} {st['propagator'][:5]:>5} {dims:>22} {st['sectors']:>7} {st['build_s']:>7.2f} "
+            f"{st['evolve_s']:>8.2f} "
+            f"{st['observe_s']:>9.2f} {r['wall']:>8.2f} {st.get('matvecs', st.get('eigenpairs', 0)):>7} "
+            f"{r['rss']:>7.2f}  "
+            f"{r['s3']:.1e}, {r['energy']:.1e}, {r['spin']:.1e}, {r['norm']:.1e}"
+        )
         if args.spectrum:
             line += f"  {r['sigma_E']:.2f} {r['halfwidth']:.0f} {r['halfwidth'] * args.t_max:.0f}"
         print(line, flush=True)

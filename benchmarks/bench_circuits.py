@@ -43,7 +43,7 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
 
-    print("circuit engine benchmark (best of %d)" % args.repeat)
+    print(f"circuit engine benchmark (best of {args.repeat})")
     print()
     # 1. foreground, 1,000 encounters
     fg = Scenario.foreground([0, 0, 1], [0.6, 0.0, 0.8], gamma=0.05, vdotu=0.2, omega=0.7, theta=0.3)
@@ -56,10 +56,14 @@ def main(argv=None):
     t_rec, _ = best(lambda: run(fg, "circuit", steps=1000), args.repeat)
     print("| case | encounters | qubits | Aer run (s) | run() total (s) | max abs diff vs oile |")
     print("|---|---|---|---|---|---|")
-    print(f"| foreground, density matrix, final state | {spec.encounters} | {spec.num_qubits} | {t_aer:.3f} | "
-          f"{t_all:.3f} | {dev:.1e} |")
-    print(f"| foreground, every step recorded (1,001 saves) | {spec.encounters} | {spec.num_qubits} | - | "
-          f"{t_rec:.3f} | - |")
+    print(
+        f"| foreground, density matrix, final state | {spec.encounters} | {spec.num_qubits} | {t_aer:.3f} | "
+        f"{t_all:.3f} | {dev:.1e} |"
+    )
+    print(
+        f"| foreground, every step recorded (1,001 saves) | {spec.encounters} | {spec.num_qubits} | - | "
+        f"{t_rec:.3f} | - |"
+    )
 
     # 2. light-cone tree of 10 steps
     rng = np.random.default_rng(7)
@@ -80,19 +84,25 @@ def main(argv=None):
     P_tree = rho_to_bloch(np.asarray(data["r1_p0"]))
     tref = run(ens, "oile", steps=10, schedule=pairs, times=[2.0])
     tdev = float(np.abs(P_tree - tref.P.values[-1, 0]).max())
-    print(f"| light-cone tree, 10 steps, one particle (run once) | {tspec.encounters} | {tspec.num_qubits} | "
-          f"{t_tree:.3f} | - | {tdev:.1e} |")
+    print(
+        f"| light-cone tree, 10 steps, one particle (run once) | {tspec.encounters} | {tspec.num_qubits} | "
+        f"{t_tree:.3f} | - | {tdev:.1e} |"
+    )
     print()
 
     # 3. transpile cost per encounter
     device = fake_backend(args.backend)
-    pms = {f"{args.backend} (level 3)": pass_manager(device, optimization_level=3),
-           "CX basis (level 3)": pass_manager(basis_gates=["cx", "rz", "sx", "x"], optimization_level=3)}
+    pms = {
+        f"{args.backend} (level 3)": pass_manager(device, optimization_level=3),
+        "CX basis (level 3)": pass_manager(basis_gates=["cx", "rz", "sx", "x"], optimization_level=3),
+    }
     phi, wa, wb, theta = 0.3 * 0.8, 0.21, -0.12, 0.3
-    gates = {"split": (EncounterGate(phi, wa, wb, theta, "split"), False),
-             "symmetric": (EncounterGate(phi, wa, wb, theta, "symmetric"), False),
-             "exact": (EncounterGate(phi, wa, wb, theta, "exact"), False),
-             "isometry": (EncounterIsometryGate(phi, wa, wb, theta, [0.6, 0.0, 0.8]), True)}
+    gates = {
+        "split": (EncounterGate(phi, wa, wb, theta, "split"), False),
+        "symmetric": (EncounterGate(phi, wa, wb, theta, "symmetric"), False),
+        "exact": (EncounterGate(phi, wa, wb, theta, "exact"), False),
+        "isometry": (EncounterIsometryGate(phi, wa, wb, theta, [0.6, 0.0, 0.8]), True),
+    }
     print("| compile mode | " + " | ".join(f"{k}: 2q gates / depth" for k in pms) + " |")
     print("|---|" + "---|" * len(pms))
     for mode, (gate, fresh) in gates.items():

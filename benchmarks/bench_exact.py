@@ -31,9 +31,11 @@ def scenario(n):
     from oile_q import Scenario
 
     return Scenario.from_groups(
-        [dict(name="e", count=n // 2, flavor="e", omega=0.5),
-         dict(name="x", count=n - n // 2, flavor="x", omega=-0.5)],
-        gamma=0.05, theta=0.1, seed=1)
+        [dict(name="e", count=n // 2, flavor="e", omega=0.5), dict(name="x", count=n - n // 2, flavor="x", omega=-0.5)],
+        gamma=0.05,
+        theta=0.1,
+        seed=1,
+    )
 
 
 def peak_rss_gb():
@@ -53,16 +55,25 @@ def one_case(args):
     sc = scenario(n)
     t0 = time.perf_counter()
     if args.case_engine == "closed":
-        ds = run(sc, "closed", steps=args.steps, schedule="round-robin",
-                 times=np.arange(0, args.steps + 1, 10) * sc.gamma)
+        ds = run(
+            sc, "closed", steps=args.steps, schedule="round-robin", times=np.arange(0, args.steps + 1, 10) * sc.gamma
+        )
     else:
         times = np.linspace(args.t_max / args.outputs, args.t_max, args.outputs)
         ds = run(sc, "exact", times=times, method=args.method)
     wall = time.perf_counter() - t0
     stats = json.loads(ds.attrs["engine_stats"])
-    out = dict(n=n, engine=args.case_engine, method=args.method, wall=wall, rss=peak_rss_gb(),
-               outputs=int(ds.sizes["time"]), stats=stats,
-               s3_drift=float(np.ptp(ds.S3_total.values)), norm_drift=float(np.ptp(ds.norm.values)))
+    out = dict(
+        n=n,
+        engine=args.case_engine,
+        method=args.method,
+        wall=wall,
+        rss=peak_rss_gb(),
+        outputs=int(ds.sizes["time"]),
+        stats=stats,
+        s3_drift=float(np.ptp(ds.S3_total.values)),
+        norm_drift=float(np.ptp(ds.norm.values)),
+    )
     if "energy" in ds:
         out["energy_drift"] = float(np.ptp(ds.energy.values))
     print(json.dumps(out))
@@ -83,12 +94,27 @@ def main():
         one_case(args)
         return 0
     cases = [("exact", n) for n in args.n] + [("closed", n) for n in args.closed]
-    print(f"{'N':>3} {'engine':>16} {'sectors/dim':>16} {'setup s':>8} {'evolve s':>9} {'total s':>8} "
-          f"{'matvecs':>8} {'peak GB':>8} {'outputs':>7}  checks (drift of S3, norm, energy)")
+    print(
+        f"{'N':>3} {'engine':>16} {'sectors/dim':>16} {'setup s':>8} {'evolve s':>9} {'total s':>8} "
+        f"{'matvecs':>8} {'peak GB':>8} {'outputs':>7}  checks (drift of S3, norm, energy)"
+    )
     for engine, n in cases:
-        cmd = [sys.executable, __file__, "--case-n", str(n), "--case-engine", engine,
-               "--t-max", str(args.t_max), "--outputs", str(args.outputs), "--method", args.method,
-               "--steps", str(args.steps)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--case-n",
+            str(n),
+            "--case-engine",
+            engine,
+            "--t-max",
+            str(args.t_max),
+            "--outputs",
+            str(args.outputs),
+            "--method",
+            args.method,
+            "--steps",
+            str(args.steps),
+        ]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             last = (res.stderr.strip().splitlines() or ["?"])[-1]
@@ -98,11 +124,15 @@ def main():
         st = r["stats"]
         setup = st.get("bounds_s", 0.0)
         label = engine if engine == "closed" else f"exact/{r['method']}"
-        sect = f"{st.get('sectors', '-')}/{2 ** n:,}"
+        sect = f"{st.get('sectors', '-')}/{2**n:,}"
         checks = f"{r['s3_drift']:.1e}, {r['norm_drift']:.1e}" + (
-            f", {r['energy_drift']:.1e}" if "energy_drift" in r else "")
-        print(f"{n:>3} {label:>16} {sect:>16} {setup:>8.2f} {r['wall'] - setup:>9.2f} {r['wall']:>8.2f} "
-              f"{st.get('matvecs', '-')!s:>8} {r['rss']:>8.2f} {r['outputs']:>7}  {checks}", flush=True)
+            f", {r['energy_drift']:.1e}" if "energy_drift" in r else ""
+        )
+        print(
+            f"{n:>3} {label:>16} {sect:>16} {setup:>8.2f} {r['wall'] - setup:>9.2f} {r['wall']:>8.2f} "
+            f"{st.get('matvecs', '-')!s:>8} {r['rss']:>8.2f} {r['outputs']:>7}  {checks}",
+            flush=True,
+        )
     return 0
 
 

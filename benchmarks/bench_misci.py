@@ -62,9 +62,12 @@ RESULTS = {}
 
 def paper1_gas(gamma, n=100, seed=1):
     ne = n * 6 // 10
-    return oile_q.Scenario.from_groups([dict(name="nu_e", count=ne, flavor="e", omega=0.1),
-                                        dict(name="nu_x", count=n - ne, flavor="x", omega=0.2)],
-                                       gamma=gamma, theta=1e-3, seed=seed)
+    return oile_q.Scenario.from_groups(
+        [dict(name="nu_e", count=ne, flavor="e", omega=0.1), dict(name="nu_x", count=n - ne, flavor="x", omega=0.2)],
+        gamma=gamma,
+        theta=1e-3,
+        seed=seed,
+    )
 
 
 def exact_qss_gas(ce, cx, gamma, *, n=10, M3=0.2, velocities=None):
@@ -96,8 +99,9 @@ def group_obs(ds):
     for name in sorted(set(g)):
         sel = g == name
         M = P[:, sel].mean(1)
-        out.append([M[:, 2], np.hypot(M[:, 0], M[:, 1]), np.linalg.norm(M, axis=1),
-                    np.linalg.norm(P[:, sel], axis=2).mean(1)])
+        out.append(
+            [M[:, 2], np.hypot(M[:, 0], M[:, 1]), np.linalg.norm(M, axis=1), np.linalg.norm(P[:, sel], axis=2).mean(1)]
+        )
     return np.array(out)
 
 
@@ -149,16 +153,26 @@ def part_cost(quick):
             kw = {} if quad is None else {"quadrature": quad}
             ds, wall = timed(oile_q.run, sc, "misci", times=np.linspace(0, 10.0 / gamma, 201), **kw)
             st = stats(ds)
-            map_per_tau = (n // 2) / gamma ** 2 / rate
+            map_per_tau = (n // 2) / gamma**2 / rate
             master_per_tau = master_per_mut / gamma
             start = "full" if quad == 0 else ("quadrature" if "misci_start_quadrature" in ds.attrs else "particles")
-            row = dict(N=n, gamma=gamma, start_on=start, quadrature_points=st.get("quadrature_points"),
-                       misci_s=round(wall, 3), start_s=st["start_wall_s"],
-                       flow_s=st["flow_wall_s"], switch_mut=ds.attrs["misci_switch_time"],
-                       start_mode=ds.attrs["misci_start"], flow_rhs=st["flow_rhs_evals"],
-                       master_rhs=st["master_rhs_evals"], map_s_per_tau=map_per_tau,
-                       master_s_per_tau=master_per_tau, map_over_misci=10 * map_per_tau / wall,
-                       master_over_misci=10 * master_per_tau / wall)
+            row = dict(
+                N=n,
+                gamma=gamma,
+                start_on=start,
+                quadrature_points=st.get("quadrature_points"),
+                misci_s=round(wall, 3),
+                start_s=st["start_wall_s"],
+                flow_s=st["flow_wall_s"],
+                switch_mut=ds.attrs["misci_switch_time"],
+                start_mode=ds.attrs["misci_start"],
+                flow_rhs=st["flow_rhs_evals"],
+                master_rhs=st["master_rhs_evals"],
+                map_s_per_tau=map_per_tau,
+                master_s_per_tau=master_per_tau,
+                map_over_misci=10 * map_per_tau / wall,
+                master_over_misci=10 * master_per_tau / wall,
+            )
             if quad == 0:
                 full = ds
             elif start == "quadrature":  # against the full start: group observables, tau in [1, 3] and [3, 10]
@@ -170,16 +184,21 @@ def part_cost(quick):
                     row[f"quad_vs_full_mean_abs_{lo}_{hi}"] = float(d[:, 3][..., sel].max())
             rows.append(row)
             label = f" start on {start:10s}"
-            print(f"N={n:6d}{label} gamma={gamma:7.0e}  misci to tau=10: {wall:6.2f} s (start {row['start_s']:.2f} s "
-                  f"to mu t {row['switch_mut']:g} [{row['start_mode']}], flow {row['flow_s']:.2f} s, "
-                  f"{row['flow_rhs']} flow RHS)  |  map {map_per_tau:9.3g} s/tau  master {master_per_tau:9.3g} s/tau"
-                  f"  |  to tau=10: map/misci {row['map_over_misci']:8.3g}, master/misci "
-                  f"{row['master_over_misci']:8.3g}", flush=True)
+            print(
+                f"N={n:6d}{label} gamma={gamma:7.0e}  misci to tau=10: {wall:6.2f} s (start {row['start_s']:.2f} s "
+                f"to mu t {row['switch_mut']:g} [{row['start_mode']}], flow {row['flow_s']:.2f} s, "
+                f"{row['flow_rhs']} flow RHS)  |  map {map_per_tau:9.3g} s/tau  master {master_per_tau:9.3g} s/tau"
+                f"  |  to tau=10: map/misci {row['map_over_misci']:8.3g}, master/misci "
+                f"{row['master_over_misci']:8.3g}",
+                flush=True,
+            )
             if "quad_vs_full_means_1_3" in row:
-                print(f"    quadrature ({row['quadrature_points']} points) vs the full start: group means "
-                      f"{row['quad_vs_full_means_1_3']:.2e} / {row['quad_vs_full_means_3_10']:.2e}, <|P|> "
-                      f"{row['quad_vs_full_mean_abs_1_3']:.2e} / {row['quad_vs_full_mean_abs_3_10']:.2e} "
-                      "(tau in [1, 3] / [3, 10])")
+                print(
+                    f"    quadrature ({row['quadrature_points']} points) vs the full start: group means "
+                    f"{row['quad_vs_full_means_1_3']:.2e} / {row['quad_vs_full_means_3_10']:.2e}, <|P|> "
+                    f"{row['quad_vs_full_mean_abs_1_3']:.2e} / {row['quad_vs_full_mean_abs_3_10']:.2e} "
+                    "(tau in [1, 3] / [3, 10])"
+                )
         print(f"  (N={n}: map {rate:.3g} encounters/s; master {master_per_mut:.3g} s per mu t)")
     RESULTS["cost"] = dict(rows=rows, note=load_note())
     print(f"[{load_note()}]")
@@ -199,12 +218,19 @@ def part_stationary(quick):
     P0 = q.bloch(c, w)
     B = np.array([0, 0, 1.0])
     T = np.linspace(0, 500, 101)
-    sol = solve_ivp(lambda t, y: np.cross(-w[:, None] * B + y.reshape(-1, 3).mean(0), y.reshape(-1, 3)).ravel(),
-                    (0, 500), P0.ravel(), method="DOP853", t_eval=T, rtol=1e-13, atol=1e-15)
+    sol = solve_ivp(
+        lambda t, y: np.cross(-w[:, None] * B + y.reshape(-1, 3).mean(0), y.reshape(-1, 3)).ravel(),
+        (0, 500),
+        P0.ravel(),
+        method="DOP853",
+        t_eval=T,
+        rtol=1e-13,
+        atol=1e-15,
+    )
     dev = max(np.abs(y.reshape(-1, 3) - q.bloch(c, w, phase=q.Omega * t)).max() for t, y in zip(T, sol.y.T))
     out["isotropic_max_dev"] = float(dev)
     print(f"isotropic mean field, exact QSS (0.9, -0.5), mu t <= 500: max |P - R(Omega t) P0| = {dev:.2e}")
-    for n in ([100, 1000] if quick else [100, 10_000]):
+    for n in [100, 1000] if quick else [100, 10_000]:
         for ce, cx, label in [(0.24, 0.23, "late"), (0.9, -0.5, "antiparallel")]:
             V = isotropic_velocities(n, np.random.default_rng(7))
             sc, q, c, w = exact_qss_gas(ce, cx, 0.01, n=n, velocities=V)
@@ -218,8 +244,11 @@ def part_stationary(quick):
                 back = np.einsum("tij,tj->ti", rotation_z(-q.Omega * t), Mg)
                 drift = max(drift, float(np.abs(back - back[0]).max()))
             out[f"meanfield_drift_N{n}_{label}"] = drift
-            print(f"meanfield (velocity-resolved) N={n:6d} {label:12s}: group-mean drift over mu t = 500: {drift:.3e}"
-                  f"  ({wall:.1f} s)", flush=True)
+            print(
+                f"meanfield (velocity-resolved) N={n:6d} {label:12s}: group-mean drift over mu t = 500: {drift:.3e}"
+                f"  ({wall:.1f} s)",
+                flush=True,
+            )
     RESULTS["stationary"] = out
 
 
@@ -235,15 +264,18 @@ def part_slope(quick):
         for gamma in gammas:
             sc, q, c, w = exact_qss_gas(ce, cx, gamma)
             times = np.linspace(0, tau_end / gamma, 601)
-            mi, t_mi = timed(oile_q.run, sc, "misci", times=times, weights="isotropic", switch_time=0.0,
-                             rtol=1e-11, atol=1e-13)
+            mi, t_mi = timed(
+                oile_q.run, sc, "misci", times=times, weights="isotropic", switch_time=0.0, rtol=1e-11, atol=1e-13
+            )
             ma, t_ma = timed(oile_q.run, sc, "master", times=times, isotropic=True, rtol=1e-10, atol=1e-12)
             err = float(np.abs(group_obs(ma)[:, :2] - misci_obs(mi)[:, :2]).max())
             errs.append(err)
             crossing = crosses_zero(mi)
-            print(f"{label:12s} gamma={gamma:7.0e}: max |group means (P3, |P_perp|) misci - Eq. 17| = {err:.3e} "
-                  f"= {err / gamma:.3f} gamma  (misci {t_mi:.1f} s, master {t_ma:.1f} s; c crosses 0: {crossing})",
-                  flush=True)
+            print(
+                f"{label:12s} gamma={gamma:7.0e}: max |group means (P3, |P_perp|) misci - Eq. 17| = {err:.3e} "
+                f"= {err / gamma:.3f} gamma  (misci {t_mi:.1f} s, master {t_ma:.1f} s; c crosses 0: {crossing})",
+                flush=True,
+            )
         power, logc = np.polyfit(np.log(gammas), np.log(errs), 1)
         coef = float(np.median(np.array(errs) / np.array(gammas)))
         out[label] = dict(gammas=gammas, errors=errs, power=float(power), coefficient=coef)
@@ -261,7 +293,7 @@ def _map_omega(ds, width):
     dt = t[1] - t[0]
     k = int(round(width / 2 / dt))
     om = np.full(len(t), np.nan)
-    om[k:-k] = (ph[2 * k:] - ph[:-2 * k]) / (t[2 * k:] - t[:-2 * k])
+    om[k:-k] = (ph[2 * k :] - ph[: -2 * k]) / (t[2 * k :] - t[: -2 * k])
     return om
 
 
@@ -294,23 +326,31 @@ def part_map(quick):
             d_ns = np.abs(o - om_ns)
             omega_map = _map_omega(ds, 100.0)
             dO = np.abs(omega_map - mi.Omega.values)
-            r = dict(seed=seed, map_s=t_map,
-                     means_1_3=float(d[:, :2][..., early].max()), means_3_10=float(d[:, :2][..., late].max()),
-                     mean_abs_1_3=float(d[:, 3][..., early].max()),
-                     mean_abs_3_10=float(d[:, 3][..., late].max()),
-                     mean_abs_no_source_1_3=float(d_ns[:, 3][..., early].max()),
-                     mean_abs_no_source_3_10=float(d_ns[:, 3][..., late].max()),
-                     abs_mean_1_10=float(d[:, 2][..., early | late].max()),
-                     Omega_1_3=float(np.nanmax(np.where(early, dO, np.nan))) if np.isfinite(
-                         np.where(early, dO, np.nan)).any() else float("nan"),
-                     Omega_3_10=float(np.nanmax(np.where(late, dO, np.nan))))
+            r = dict(
+                seed=seed,
+                map_s=t_map,
+                means_1_3=float(d[:, :2][..., early].max()),
+                means_3_10=float(d[:, :2][..., late].max()),
+                mean_abs_1_3=float(d[:, 3][..., early].max()),
+                mean_abs_3_10=float(d[:, 3][..., late].max()),
+                mean_abs_no_source_1_3=float(d_ns[:, 3][..., early].max()),
+                mean_abs_no_source_3_10=float(d_ns[:, 3][..., late].max()),
+                abs_mean_1_10=float(d[:, 2][..., early | late].max()),
+                Omega_1_3=float(np.nanmax(np.where(early, dO, np.nan)))
+                if np.isfinite(np.where(early, dO, np.nan)).any()
+                else float("nan"),
+                Omega_3_10=float(np.nanmax(np.where(late, dO, np.nan))),
+            )
             row[f"seed{seed}"] = r
-            print(f"gamma={gamma:6.0e} seed {seed}: group means tau[1,3] {r['means_1_3']:.2e}, tau[3,10] "
-                  f"{r['means_3_10']:.2e}; <|P|> tau[1,3] {r['mean_abs_1_3']:.2e}, tau[3,10] {r['mean_abs_3_10']:.2e} "
-                  f"(without S_a {r['mean_abs_no_source_1_3']:.2e}, {r['mean_abs_no_source_3_10']:.2e});"
-                  f" |<P>| {r['abs_mean_1_10']:.2e}; Omega tau[1,3] {r['Omega_1_3']:.2e}, tau[3,10] "
-                  f"{r['Omega_3_10']:.2e}"
-                  f"  (map {t_map:.0f} s)", flush=True)
+            print(
+                f"gamma={gamma:6.0e} seed {seed}: group means tau[1,3] {r['means_1_3']:.2e}, tau[3,10] "
+                f"{r['means_3_10']:.2e}; <|P|> tau[1,3] {r['mean_abs_1_3']:.2e}, tau[3,10] {r['mean_abs_3_10']:.2e} "
+                f"(without S_a {r['mean_abs_no_source_1_3']:.2e}, {r['mean_abs_no_source_3_10']:.2e});"
+                f" |<P>| {r['abs_mean_1_10']:.2e}; Omega tau[1,3] {r['Omega_1_3']:.2e}, tau[3,10] "
+                f"{r['Omega_3_10']:.2e}"
+                f"  (map {t_map:.0f} s)",
+                flush=True,
+            )
             # misci started from this seed's own state, at the first time its last window passes
             # the QSS criterion (the map's transient ends in a seed-dependent QSS)
             T0 = float(mi.attrs["misci_switch_time"])
@@ -322,13 +362,20 @@ def part_map(quick):
                     T0 += 25.0
             if own is not None:
                 do = np.abs(o - smooth(misci_obs(own), 100.0, dt))
-                r.update(own_switch=T0, own_means_3_10=float(do[:, :2][..., late].max()),
-                         own_mean_abs_3_10=float(do[:, 3][..., late].max()),
-                         own_means_1_3=float(do[:, :2][..., early & (times > T0 + 60)].max())
-                         if (early & (times > T0 + 60)).any() else float("nan"))
-                print(f"    same seed, misci started from the map's own state at mu t = {T0:g} (tau {gamma * T0:.3g}): "
-                      f"group means tau[1,3] {r['own_means_1_3']:.2e} (after the switch), tau[3,10] "
-                      f"{r['own_means_3_10']:.2e}; <|P|> tau[3,10] {r['own_mean_abs_3_10']:.2e}", flush=True)
+                r.update(
+                    own_switch=T0,
+                    own_means_3_10=float(do[:, :2][..., late].max()),
+                    own_mean_abs_3_10=float(do[:, 3][..., late].max()),
+                    own_means_1_3=float(do[:, :2][..., early & (times > T0 + 60)].max())
+                    if (early & (times > T0 + 60)).any()
+                    else float("nan"),
+                )
+                print(
+                    f"    same seed, misci started from the map's own state at mu t = {T0:g} (tau {gamma * T0:.3g}): "
+                    f"group means tau[1,3] {r['own_means_1_3']:.2e} (after the switch), tau[3,10] "
+                    f"{r['own_means_3_10']:.2e}; <|P|> tau[3,10] {r['own_mean_abs_3_10']:.2e}",
+                    flush=True,
+                )
         maps = np.array(maps)
         scatter = maps.std(0, ddof=1) if len(seeds) > 1 else np.zeros_like(maps[0])
         row["seed_scatter_means_1_3"] = float(scatter[:, :2][..., early].max())
@@ -336,12 +383,15 @@ def part_map(quick):
         mean_map = maps.mean(0)
         row["seedmean_means_3_10"] = float(np.abs(mean_map - om)[:, :2][..., late].max())
         row["seedmean_means_1_3"] = float(np.abs(mean_map - om)[:, :2][..., early].max())
-        print(f"gamma={gamma:6.0e}: misci {t_mi:.1f} s (switch at mu t = {row['switch']:g}, tau0 = "
-              f"{gamma * row['switch']:.3g}); seed scatter (std) of group means tau[1,3] "
-              f"{row['seed_scatter_means_1_3']:.1e}, tau[3,10] {row['seed_scatter_means_3_10']:.1e}; seed-mean vs "
-              f"misci tau[1,3] {row['seedmean_means_1_3']:.1e}, tau[3,10] {row['seedmean_means_3_10']:.1e}; "
-              "a group's c "
-              f"crosses zero after the switch: {crossing}", flush=True)
+        print(
+            f"gamma={gamma:6.0e}: misci {t_mi:.1f} s (switch at mu t = {row['switch']:g}, tau0 = "
+            f"{gamma * row['switch']:.3g}); seed scatter (std) of group means tau[1,3] "
+            f"{row['seed_scatter_means_1_3']:.1e}, tau[3,10] {row['seed_scatter_means_3_10']:.1e}; seed-mean vs "
+            f"misci tau[1,3] {row['seedmean_means_1_3']:.1e}, tau[3,10] {row['seedmean_means_3_10']:.1e}; "
+            "a group's c "
+            f"crosses zero after the switch: {crossing}",
+            flush=True,
+        )
         out[f"{gamma:g}"] = row
     RESULTS["map"] = out
 
@@ -371,8 +421,10 @@ def part_long(quick):
     fp = mi.group_P3.values[-1]
     out["final_group_P3"] = fp.tolist()
     out["final_m"] = float(mi.qss_m.values[-1])
-    print(f"misci at tau = {tau_end:g}: group P3 {np.round(fp, 4).tolist()} (Eq. 19: all -> <P_3> = "
-          f"{float((fp * [0.6, 0.4]).sum()):.4f}), m = {out['final_m']:.3e}")
+    print(
+        f"misci at tau = {tau_end:g}: group P3 {np.round(fp, 4).tolist()} (Eq. 19: all -> <P_3> = "
+        f"{float((fp * [0.6, 0.4]).sum()):.4f}), m = {out['final_m']:.3e}"
+    )
     RESULTS["long"] = out
 
 
@@ -393,44 +445,63 @@ def part_poisson(quick):
     every = oile_q.run(sc, "misci", times=times)
     om, oe = smooth(misci_obs(mi), 100.0, 1.0), smooth(misci_obs(every), 100.0, 1.0)
     out = dict(switch=mi.attrs["misci_switch_time"], seeds={})
-    for seed in ((1,) if quick else (1, 2, 3)):
+    for seed in (1,) if quick else (1, 2, 3):
         ds = oile_q.run(sc, "oile", times=times, schedule="poisson", p=p, seed=seed)
         o = smooth(group_obs(ds), 100.0, 1.0)
         d, de = np.abs(o - om), np.abs(o - oe)
-        r = dict(means_1_3=float(d[:, :2][..., early].max()), means_3_10=float(d[:, :2][..., late].max()),
-                 mean_abs_1_3=float(d[:, 3][..., early].max()), mean_abs_3_10=float(d[:, 3][..., late].max()),
-                 every_step_means_3_10=float(de[:, :2][..., late].max()),
-                 every_step_mean_abs_3_10=float(de[:, 3][..., late].max()))
+        r = dict(
+            means_1_3=float(d[:, :2][..., early].max()),
+            means_3_10=float(d[:, :2][..., late].max()),
+            mean_abs_1_3=float(d[:, 3][..., early].max()),
+            mean_abs_3_10=float(d[:, 3][..., late].max()),
+            every_step_means_3_10=float(de[:, :2][..., late].max()),
+            every_step_mean_abs_3_10=float(de[:, 3][..., late].max()),
+        )
         out["seeds"][seed] = r
-        print(f"Poisson p={p} gamma={gamma:g} seed {seed}: misci (s = p) group means tau[1,3] {r['means_1_3']:.2e}, "
-              f"tau[3,10] {r['means_3_10']:.2e}, <|P|> tau[1,3] {r['mean_abs_1_3']:.2e}, tau[3,10] "
-              f"{r['mean_abs_3_10']:.2e}; every-step flow (s = 1): group means tau[3,10] "
-              f"{r['every_step_means_3_10']:.2e}, <|P|> tau[3,10] {r['every_step_mean_abs_3_10']:.2e}", flush=True)
+        print(
+            f"Poisson p={p} gamma={gamma:g} seed {seed}: misci (s = p) group means tau[1,3] {r['means_1_3']:.2e}, "
+            f"tau[3,10] {r['means_3_10']:.2e}, <|P|> tau[1,3] {r['mean_abs_1_3']:.2e}, tau[3,10] "
+            f"{r['mean_abs_3_10']:.2e}; every-step flow (s = 1): group means tau[3,10] "
+            f"{r['every_step_means_3_10']:.2e}, <|P|> tau[3,10] {r['every_step_mean_abs_3_10']:.2e}",
+            flush=True,
+        )
     # deterministic check of the s = p weights: flow vs the Poisson master equation from one exact
     # QSS (isotropic weights, omega = 0.5, 1.0 mu where |M x h|^2 ~ 0.04-0.08), tau <= 2
     q = solve_qss([0.8, 0.8], (0.5, 1.0), M3=0.0, weights=[6, 4])
     c = np.r_[np.full(6, 0.8), np.full(4, 0.8)]
     w = np.r_[np.full(6, 0.5), np.full(4, 1.0)]
     out["vs_master"] = []
-    for g in ([1e-2, 3e-3] if quick else [1e-2, 3e-3, 1e-3]):
-        sq = oile_q.Scenario(q.bloch(c, w), w, np.tile([0, 0, 1.0], (10, 1)), gamma=g, basis="mass",
-                             group=["e"] * 6 + ["x"] * 4)
+    for g in [1e-2, 3e-3] if quick else [1e-2, 3e-3, 1e-3]:
+        sq = oile_q.Scenario(
+            q.bloch(c, w), w, np.tile([0, 0, 1.0], (10, 1)), gamma=g, basis="mass", group=["e"] * 6 + ["x"] * 4
+        )
         tt = np.linspace(0, 2.0 / g, 101)
         kw = dict(schedule="poisson", p=0.2, seed=1)
         a = oile_q.run(sq, "misci", times=tt, weights="isotropic", switch_time=0.0, rtol=1e-11, atol=1e-13, **kw)
         b = oile_q.run(sq, "master", times=tt, isotropic=True, rtol=1e-10, atol=1e-12, **kw)
         e = oile_q.run(sq, "master", times=tt, isotropic=True, rtol=1e-10, atol=1e-12)
-        r = dict(gamma=g, vs_poisson_master=float(np.abs(group_obs(b)[:, :2] - misci_obs(a)[:, :2]).max()),
-                 vs_every_step_master=float(np.abs(group_obs(e)[:, :2] - misci_obs(a)[:, :2]).max()))
+        r = dict(
+            gamma=g,
+            vs_poisson_master=float(np.abs(group_obs(b)[:, :2] - misci_obs(a)[:, :2]).max()),
+            vs_every_step_master=float(np.abs(group_obs(e)[:, :2] - misci_obs(a)[:, :2]).max()),
+        )
         out["vs_master"].append(r)
-        print(f"exact QSS, p = 0.2, gamma={g:6.0e}: misci (s = p) vs Poisson master {r['vs_poisson_master']:.2e} "
-              f"({r['vs_poisson_master'] / g:.2f} gamma); vs every-step master {r['vs_every_step_master']:.2e}",
-              flush=True)
+        print(
+            f"exact QSS, p = 0.2, gamma={g:6.0e}: misci (s = p) vs Poisson master {r['vs_poisson_master']:.2e} "
+            f"({r['vs_poisson_master'] / g:.2f} gamma); vs every-step master {r['vs_every_step_master']:.2e}",
+            flush=True,
+        )
     RESULTS["poisson"] = out
 
 
-PARTS = {"cost": part_cost, "stationary": part_stationary, "slope": part_slope, "map": part_map,
-         "long": part_long, "poisson": part_poisson}
+PARTS = {
+    "cost": part_cost,
+    "stationary": part_stationary,
+    "slope": part_slope,
+    "map": part_map,
+    "long": part_long,
+    "poisson": part_poisson,
+}
 
 
 def main(argv=None):

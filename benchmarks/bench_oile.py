@@ -71,7 +71,9 @@ def scenario(n, gamma=1e-3, seed=1):
             {"name": "e", "count": n // 2, "flavor": "e", "omega": OMEGAS[0], "velocity": "isotropic"},
             {"name": "x", "count": n - n // 2, "flavor": "x", "omega": OMEGAS[1], "velocity": "isotropic"},
         ],
-        gamma=gamma, theta=THETA, seed=seed,
+        gamma=gamma,
+        theta=THETA,
+        seed=seed,
     )
 
 
@@ -150,29 +152,36 @@ def machine_info():
         "numba": numba.__version__,
         "xarray": xarray.__version__,
         "oile_q": oile_q.__version__,
-        "blas_threads_env": {v: os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")},
+        "blas_threads_env": {
+            v: os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+        },
         "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
         "threadpoolctl": threadpool_info is not None,
     }
     if threadpool_info is not None:
         info["threadpools"] = [
-            {k: d.get(k) for k in ("user_api", "internal_api", "num_threads", "version")}
-            for d in threadpool_info()
+            {k: d.get(k) for k in ("user_api", "internal_api", "num_threads", "version")} for d in threadpool_info()
         ]
     return info
 
 
 def print_machine(info):
     section("Machine")
-    print(f"python {info['python']}  numpy {info['numpy']}  scipy {info['scipy']}  "
-          f"numba {info['numba']}  xarray {info['xarray']}  oile_q {info['oile_q']}")
+    print(
+        f"python {info['python']}  numpy {info['numpy']}  scipy {info['scipy']}  "
+        f"numba {info['numba']}  xarray {info['xarray']}  oile_q {info['oile_q']}"
+    )
     print(f"platform {info['platform']}")
     print(f"cpu {info['cpu']}  cpu_count {info['cpu_count']}  usable {info['cpus_usable']}")
     env = ", ".join(f"{k}={v}" for k, v in info["blas_threads_env"].items())
-    print(f"BLAS threads: 1 ({env}, set before importing numpy"
-          + ("; threadpoolctl also limits to 1)" if info["threadpoolctl"] else "; threadpoolctl not installed)"))
-    print(f"numba: NUMBA_NUM_THREADS={info['numba_num_threads']} (irrelevant: the kernels are serial, "
-          "one core does all the work)")
+    print(
+        f"BLAS threads: 1 ({env}, set before importing numpy"
+        + ("; threadpoolctl also limits to 1)" if info["threadpoolctl"] else "; threadpoolctl not installed)")
+    )
+    print(
+        f"numba: NUMBA_NUM_THREADS={info['numba_num_threads']} (irrelevant: the kernels are serial, "
+        "one core does all the work)"
+    )
 
 
 # --------------------------------------------------------------------------- 1. oile throughput
@@ -184,14 +193,20 @@ def bench_oile(n, steps, propagator, repeats, seed):
     enc = steps * (n // 2)
 
     def go():
-        return oile_q.run(sc, "oile", steps=steps, times=[t_end], schedule="matching", seed=seed,
-                          propagator=propagator)
+        return oile_q.run(sc, "oile", steps=steps, times=[t_end], schedule="matching", seed=seed, propagator=propagator)
 
     best, alls, ds = best_of(go, repeats)
     assert ds.sizes["time"] == 1 and np.all(np.isfinite(ds["P"].values))
-    return {"N": n, "propagator": propagator, "steps": steps, "encounters": enc,
-            "wall_s": best, "wall_all_s": alls, "encounters_per_s": enc / best,
-            "ns_per_encounter": best / enc * 1e9}
+    return {
+        "N": n,
+        "propagator": propagator,
+        "steps": steps,
+        "encounters": enc,
+        "wall_s": best,
+        "wall_all_s": alls,
+        "encounters_per_s": enc / best,
+        "ns_per_encounter": best / enc * 1e9,
+    }
 
 
 def bench_run_overhead(n, repeats, seed):
@@ -228,14 +243,19 @@ def bench_breakdown(n, steps, repeats, seed):
         table = np.empty((0, 0, 7))
 
     def kern():
-        return _kernels.ensemble_steps(P, wt, vel, pairs, sc.gamma, _kernels.MODE_EXACT, record, out, 0,
-                                       paired, table)
+        return _kernels.ensemble_steps(P, wt, vel, pairs, sc.gamma, _kernels.MODE_EXACT, record, out, 0, paired, table)
 
     t_kern, _, _ = best_of(kern, repeats)
-    return {"N": n, "steps": steps, "encounters": enc,
-            "schedule_s": t_sched, "schedule_ns_per_encounter": t_sched / enc * 1e9,
-            "kernel_s": t_kern, "kernel_ns_per_encounter": t_kern / enc * 1e9,
-            "kernel_encounters_per_s": enc / t_kern}
+    return {
+        "N": n,
+        "steps": steps,
+        "encounters": enc,
+        "schedule_s": t_sched,
+        "schedule_ns_per_encounter": t_sched / enc * 1e9,
+        "kernel_s": t_kern,
+        "kernel_ns_per_encounter": t_kern / enc * 1e9,
+        "kernel_encounters_per_s": enc / t_kern,
+    }
 
 
 # --------------------------------------------------------------------------- 2. paper I run
@@ -267,12 +287,21 @@ def bench_paper(seed):
     for start in range(0, steps, chunk):
         sched.chunk(start, min(chunk, steps - start))
     t_chunked = perf() - t0
-    return {"N": n, "gamma": gamma, "t_end": t_end, "steps": steps, "encounters": enc,
-            "wall_s": wall, "encounters_per_s": enc / wall,
-            "schedule_one_call_s": t_one, "schedule_one_call_bytes": nbytes,
-            "schedule_chunked_s": t_chunked, "schedule_chunk_steps": chunk,
-            "non_schedule_s": wall - t_chunked,
-            "target_s": TARGET_PAPER_S}
+    return {
+        "N": n,
+        "gamma": gamma,
+        "t_end": t_end,
+        "steps": steps,
+        "encounters": enc,
+        "wall_s": wall,
+        "encounters_per_s": enc / wall,
+        "schedule_one_call_s": t_one,
+        "schedule_one_call_bytes": nbytes,
+        "schedule_chunked_s": t_chunked,
+        "schedule_chunk_steps": chunk,
+        "non_schedule_s": wall - t_chunked,
+        "target_s": TARGET_PAPER_S,
+    }
 
 
 # --------------------------------------------------------------------------- 3. naive reference
@@ -333,12 +362,23 @@ def bench_naive(encounters, seed):
     pairs2 = pairs[:steps2]
     P2_naive = naive_run(sc2.P0, sc2.omega, sc2.velocity, pairs2, gamma=sc2.gamma, theta=sc2.theta, mu=sc2.mu)
     P2_engine = oile_q.run(sc2, "oile", times=[steps2 * sc2.gamma], schedule=pairs2)["P"].values[-1]
-    return {"N": n, "steps": steps, "encounters": enc, "wall_s": wall,
-            "encounters_per_s": enc / wall, "us_per_encounter": wall / enc * 1e6,
-            "max_abs_diff_vs_engine": diff, "max_change_from_initial": moved,
-            "check_large_gamma": {"gamma": sc2.gamma, "steps": steps2, "encounters": steps2 * (n // 2),
-                                  "max_abs_diff_vs_engine": float(np.max(np.abs(P2_engine - P2_naive))),
-                                  "max_change_from_initial": float(np.max(np.abs(P2_engine - sc2.P0)))}}
+    return {
+        "N": n,
+        "steps": steps,
+        "encounters": enc,
+        "wall_s": wall,
+        "encounters_per_s": enc / wall,
+        "us_per_encounter": wall / enc * 1e6,
+        "max_abs_diff_vs_engine": diff,
+        "max_change_from_initial": moved,
+        "check_large_gamma": {
+            "gamma": sc2.gamma,
+            "steps": steps2,
+            "encounters": steps2 * (n // 2),
+            "max_abs_diff_vs_engine": float(np.max(np.abs(P2_engine - P2_naive))),
+            "max_change_from_initial": float(np.max(np.abs(P2_engine - sc2.P0))),
+        },
+    }
 
 
 # --------------------------------------------------------------------------- 4. O(N) right-hand sides
@@ -370,8 +410,12 @@ class _CountingSolveIvp:
 
             t0 = perf()
             sol = orig(timed, t_span, y0, *args, **kwargs)
-            box.stats = {"rhs_calls": calls[0], "rhs_s": calls[1], "solve_ivp_s": perf() - t0,
-                         "solver_nfev": int(sol.nfev)}
+            box.stats = {
+                "rhs_calls": calls[0],
+                "rhs_s": calls[1],
+                "solve_ivp_s": perf() - t0,
+                "solver_nfev": int(sol.nfev),
+            }
             return sol
 
         scipy.integrate.solve_ivp = solve_ivp
@@ -393,11 +437,19 @@ def bench_rhs(n, engine, t_end):
         raise RuntimeError("the solve_ivp wrapper was not used; the RHS could not be timed this way")
     assert np.all(np.isfinite(ds["P"].values))
     per = st["rhs_s"] / st["rhs_calls"]
-    return {"N": n, "engine": engine, "t_end": t_end, "rhs_calls": st["rhs_calls"],
-            "solver_nfev": st["solver_nfev"], "rhs_total_s": st["rhs_s"],
-            "rhs_per_eval_s": per, "rhs_ns_per_particle": per / n * 1e9,
-            "solve_ivp_per_eval_s": st["solve_ivp_s"] / st["rhs_calls"],
-            "run_wall_s": wall, "solve_ivp_s": st["solve_ivp_s"]}
+    return {
+        "N": n,
+        "engine": engine,
+        "t_end": t_end,
+        "rhs_calls": st["rhs_calls"],
+        "solver_nfev": st["solver_nfev"],
+        "rhs_total_s": st["rhs_s"],
+        "rhs_per_eval_s": per,
+        "rhs_ns_per_particle": per / n * 1e9,
+        "solve_ivp_per_eval_s": st["solve_ivp_s"] / st["rhs_calls"],
+        "run_wall_s": wall,
+        "solve_ivp_s": st["solve_ivp_s"],
+    }
 
 
 # --------------------------------------------------------------------------- main
@@ -406,23 +458,40 @@ def bench_rhs(n, engine, t_end):
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(
         description="Benchmark the oile-q engines: oile encounters/s (N = 100 and 1e5), paper I's "
-                    "gamma = 1e-3 run, a naive 4x4 numpy reference, and the O(N) meanfield/master "
-                    "right-hand sides. Prints a table; BLAS is limited to one thread.")
+        "gamma = 1e-3 run, a naive 4x4 numpy reference, and the O(N) meanfield/master "
+        "right-hand sides. Prints a table; BLAS is limited to one thread."
+    )
     ap.add_argument("--json", metavar="PATH", help="also write all figures as JSON to PATH")
     ap.add_argument("--repeats", type=int, default=3, help="repetitions per timing; the best is reported (default 3)")
-    ap.add_argument("--steps-small", type=int, default=100_000,
-                    help="steps of the N = 100 oile runs (default 100000 = 5e6 encounters)")
-    ap.add_argument("--steps-large", type=int, default=100,
-                    help="steps of the N = 1e5 oile runs (default 100 = 5e6 encounters)")
+    ap.add_argument(
+        "--steps-small",
+        type=int,
+        default=100_000,
+        help="steps of the N = 100 oile runs (default 100000 = 5e6 encounters)",
+    )
+    ap.add_argument(
+        "--steps-large", type=int, default=100, help="steps of the N = 1e5 oile runs (default 100 = 5e6 encounters)"
+    )
     ap.add_argument("--large-n", type=int, default=100_000, help="N of the large oile run (default 100000)")
-    ap.add_argument("--naive-encounters", type=int, default=4000,
-                    help="encounters of the naive numpy reference at N = 100 (default 4000)")
-    ap.add_argument("--rhs-n", type=int, nargs="+", default=[1000, 1_000_000],
-                    help="N values for the RHS timings (default 1000 1000000)")
-    ap.add_argument("--no-paper", action="store_true",
-                    help="skip paper I's N = 100, mu t = 1000 run (about 7 s here)")
-    ap.add_argument("--quick", action="store_true",
-                    help="small sizes for a smoke run (a few seconds; no paper run, RHS at N = 1e3, 1e5)")
+    ap.add_argument(
+        "--naive-encounters",
+        type=int,
+        default=4000,
+        help="encounters of the naive numpy reference at N = 100 (default 4000)",
+    )
+    ap.add_argument(
+        "--rhs-n",
+        type=int,
+        nargs="+",
+        default=[1000, 1_000_000],
+        help="N values for the RHS timings (default 1000 1000000)",
+    )
+    ap.add_argument("--no-paper", action="store_true", help="skip paper I's N = 100, mu t = 1000 run (about 7 s here)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes for a smoke run (a few seconds; no paper run, RHS at N = 1e3, 1e5)",
+    )
     ap.add_argument("--seed", type=int, default=12345, help="schedule seed (default 12345)")
     args = ap.parse_args(argv)
     if args.quick:
@@ -464,31 +533,48 @@ def main(argv=None):
     if threadpool_limits is not None:
         threadpool_limits(1)
     print_machine(results["machine"])
-    print(f"\nscenario: two groups (nu_e, omega = {OMEGAS[0]}; nu_x, omega = {OMEGAS[1]}; mu = 1), "
-          f"theta = {THETA}, isotropic velocities, gamma = 1e-3, random matchings; only the final "
-          "time is recorded.")
+    print(
+        f"\nscenario: two groups (nu_e, omega = {OMEGAS[0]}; nu_x, omega = {OMEGAS[1]}; mu = 1), "
+        f"theta = {THETA}, isotropic velocities, gamma = 1e-3, random matchings; only the final "
+        "time is recorded."
+    )
 
     results["warmup_s"] = warm_up(args.seed, args.large_n)
     print(f"warm-up (numba cache load / compile, first calls): {results['warmup_s']:.2f} s")
 
     # 1 ------------------------------------------------------------------
-    section("1. oile engine through oile_q.run: pair encounters per second "
-            f"(best of {args.repeats})")
+    section(f"1. oile engine through oile_q.run: pair encounters per second (best of {args.repeats})")
     rows = []
     for prop in ("exact", "split", "symmetric"):
         rows.append(bench_oile(100, args.steps_small, prop, args.repeats, args.seed))
     rows.append(bench_oile(args.large_n, args.steps_large, "exact", args.repeats, args.seed))
     results["oile"] = rows
-    print(table(["N", "propagator", "steps", "encounters", "wall", "encounters/s", "ns/encounter"],
-                [[r["N"], r["propagator"], r["steps"], f"{r['encounters']:.2e}", fmt_time(r["wall_s"]),
-                  fmt_rate(r["encounters_per_s"]), f"{r['ns_per_encounter']:.1f}"] for r in rows]))
+    print(
+        table(
+            ["N", "propagator", "steps", "encounters", "wall", "encounters/s", "ns/encounter"],
+            [
+                [
+                    r["N"],
+                    r["propagator"],
+                    r["steps"],
+                    f"{r['encounters']:.2e}",
+                    fmt_time(r["wall_s"]),
+                    fmt_rate(r["encounters_per_s"]),
+                    f"{r['ns_per_encounter']:.1f}",
+                ]
+                for r in rows
+            ],
+        )
+    )
     r100 = rows[0]["encounters_per_s"]
     verdict = "met" if r100 >= TARGET_RATE_N100 else f"MISSED: {r100 / TARGET_RATE_N100:.2f} x target"
     print(f"target >= {TARGET_RATE_N100:.0e} encounters/s at N = 100 (exact): {verdict}")
 
     # breakdown
-    print("\nwhere the time goes (exact propagator; schedule = matching_chunk alone, kernel = "
-          "_kernels.ensemble_steps alone on pre-generated pairs; run() fixed cost = a 1-step run):")
+    print(
+        "\nwhere the time goes (exact propagator; schedule = matching_chunk alone, kernel = "
+        "_kernels.ensemble_steps alone on pre-generated pairs; run() fixed cost = a 1-step run):"
+    )
     brk_rows, brk = [], []
     try:
         for n, steps in ((100, args.steps_small), (args.large_n, args.steps_large)):
@@ -499,12 +585,35 @@ def main(argv=None):
             b["run_wall_s"] = full["wall_s"]
             b["unaccounted_s"] = full["wall_s"] - b["schedule_s"] - b["kernel_s"] - ov["wall_s"]
             brk.append(b)
-            brk_rows.append([n, f"{b['encounters']:.2e}", fmt_time(full["wall_s"]), fmt_time(b["schedule_s"]),
-                             f"{b['schedule_ns_per_encounter']:.1f}", fmt_time(b["kernel_s"]),
-                             f"{b['kernel_ns_per_encounter']:.1f}", fmt_rate(b["kernel_encounters_per_s"]),
-                             fmt_time(ov["wall_s"])])
-        print(table(["N", "encounters", "run() wall", "schedule", "ns/enc", "kernel", "ns/enc",
-                     "kernel enc/s", "run() fixed cost"], brk_rows))
+            brk_rows.append(
+                [
+                    n,
+                    f"{b['encounters']:.2e}",
+                    fmt_time(full["wall_s"]),
+                    fmt_time(b["schedule_s"]),
+                    f"{b['schedule_ns_per_encounter']:.1f}",
+                    fmt_time(b["kernel_s"]),
+                    f"{b['kernel_ns_per_encounter']:.1f}",
+                    fmt_rate(b["kernel_encounters_per_s"]),
+                    fmt_time(ov["wall_s"]),
+                ]
+            )
+        print(
+            table(
+                [
+                    "N",
+                    "encounters",
+                    "run() wall",
+                    "schedule",
+                    "ns/enc",
+                    "kernel",
+                    "ns/enc",
+                    "kernel enc/s",
+                    "run() fixed cost",
+                ],
+                brk_rows,
+            )
+        )
     except Exception as err:  # private API may change under concurrent development
         print(f"  breakdown unavailable: {type(err).__name__}: {err}")
     results["oile_breakdown"] = brk
@@ -517,18 +626,38 @@ def main(argv=None):
     else:
         p = bench_paper(args.seed)
         results["paper"] = p
-        print(table(["what", "wall", "encounters/s", "note"], [
-            ["oile_q.run end to end", fmt_time(p["wall_s"]), fmt_rate(p["encounters_per_s"]),
-             f"target <= {p['target_s']:.0f} s: " + ("met" if p["wall_s"] <= p["target_s"]
-                                                     else f"MISSED by {p['wall_s'] - p['target_s']:.2f} s")],
-            ["matchings alone, chunk(0, 10^6)", fmt_time(p["schedule_one_call_s"]),
-             fmt_rate(p["encounters"] / p["schedule_one_call_s"]),
-             f"one {p['schedule_one_call_bytes'] / 2**20:.0f} MiB array"],
-            ["matchings alone, engine's chunks", fmt_time(p["schedule_chunked_s"]),
-             fmt_rate(p["encounters"] / p["schedule_chunked_s"]), f"{p['schedule_chunk_steps']} steps per chunk"],
-            ["run minus matchings (encounters)", fmt_time(p["non_schedule_s"]),
-             fmt_rate(p["encounters"] / p["non_schedule_s"]), "kernel + run() overhead"],
-        ]))
+        print(
+            table(
+                ["what", "wall", "encounters/s", "note"],
+                [
+                    [
+                        "oile_q.run end to end",
+                        fmt_time(p["wall_s"]),
+                        fmt_rate(p["encounters_per_s"]),
+                        f"target <= {p['target_s']:.0f} s: "
+                        + ("met" if p["wall_s"] <= p["target_s"] else f"MISSED by {p['wall_s'] - p['target_s']:.2f} s"),
+                    ],
+                    [
+                        "matchings alone, chunk(0, 10^6)",
+                        fmt_time(p["schedule_one_call_s"]),
+                        fmt_rate(p["encounters"] / p["schedule_one_call_s"]),
+                        f"one {p['schedule_one_call_bytes'] / 2**20:.0f} MiB array",
+                    ],
+                    [
+                        "matchings alone, engine's chunks",
+                        fmt_time(p["schedule_chunked_s"]),
+                        fmt_rate(p["encounters"] / p["schedule_chunked_s"]),
+                        f"{p['schedule_chunk_steps']} steps per chunk",
+                    ],
+                    [
+                        "run minus matchings (encounters)",
+                        fmt_time(p["non_schedule_s"]),
+                        fmt_rate(p["encounters"] / p["non_schedule_s"]),
+                        "kernel + run() overhead",
+                    ],
+                ],
+            )
+        )
 
     # 3 ------------------------------------------------------------------
     section("3. naive reference: one encounter at a time, numpy 4x4 density matrices + scipy expm")
@@ -537,40 +666,76 @@ def main(argv=None):
     eng = rows[0]
     nv["engine_encounters_per_s"] = eng["encounters_per_s"]
     nv["speedup_engine_over_naive"] = eng["encounters_per_s"] / nv["encounters_per_s"]
-    print(table(["implementation", "encounters", "wall", "encounters/s", "us/encounter"], [
-        ["naive numpy (N = 100)", nv["encounters"], fmt_time(nv["wall_s"]), fmt_rate(nv["encounters_per_s"]),
-         f"{nv['us_per_encounter']:.2f}"],
-        ["oile engine (N = 100, exact, sec. 1)", f"{eng['encounters']:.2e}", fmt_time(eng["wall_s"]),
-         fmt_rate(eng["encounters_per_s"]), f"{eng['ns_per_encounter'] / 1e3:.4f}"],
-    ]))
+    print(
+        table(
+            ["implementation", "encounters", "wall", "encounters/s", "us/encounter"],
+            [
+                [
+                    "naive numpy (N = 100)",
+                    nv["encounters"],
+                    fmt_time(nv["wall_s"]),
+                    fmt_rate(nv["encounters_per_s"]),
+                    f"{nv['us_per_encounter']:.2f}",
+                ],
+                [
+                    "oile engine (N = 100, exact, sec. 1)",
+                    f"{eng['encounters']:.2e}",
+                    fmt_time(eng["wall_s"]),
+                    fmt_rate(eng["encounters_per_s"]),
+                    f"{eng['ns_per_encounter'] / 1e3:.4f}",
+                ],
+            ],
+        )
+    )
     print(f"engine / naive: {nv['speedup_engine_over_naive']:.0f} x")
-    print(f"agreement on the same explicit schedule ({nv['steps']} steps, {nv['encounters']} encounters): "
-          f"max |P_engine - P_naive| = {nv['max_abs_diff_vs_engine']:.2e} "
-          f"(gamma = 1e-3; the states moved by up to {nv['max_change_from_initial']:.1e})")
+    print(
+        f"agreement on the same explicit schedule ({nv['steps']} steps, {nv['encounters']} encounters): "
+        f"max |P_engine - P_naive| = {nv['max_abs_diff_vs_engine']:.2e} "
+        f"(gamma = 1e-3; the states moved by up to {nv['max_change_from_initial']:.1e})"
+    )
     ck = nv["check_large_gamma"]
-    print(f"same check at gamma = {ck['gamma']:g} ({ck['steps']} steps, {ck['encounters']} encounters): "
-          f"max |P_engine - P_naive| = {ck['max_abs_diff_vs_engine']:.2e} "
-          f"(the states moved by up to {ck['max_change_from_initial']:.2f})")
+    print(
+        f"same check at gamma = {ck['gamma']:g} ({ck['steps']} steps, {ck['encounters']} encounters): "
+        f"max |P_engine - P_naive| = {ck['max_abs_diff_vs_engine']:.2e} "
+        f"(the states moved by up to {ck['max_change_from_initial']:.2f})"
+    )
 
     # 4 ------------------------------------------------------------------
     section("4. O(N) right-hand sides: time per evaluation")
-    print("approach: oile_q.run(sc, engine, times=[t_end]) with default DOP853, rtol 1e-10, atol 1e-12; "
-          "scipy.integrate.solve_ivp\nwrapped for the duration of the call (restored after) to count "
-          "and time every call of the library's own RHS closure.")
+    print(
+        "approach: oile_q.run(sc, engine, times=[t_end]) with default DOP853, rtol 1e-10, atol 1e-12; "
+        "scipy.integrate.solve_ivp\nwrapped for the duration of the call (restored after) to count "
+        "and time every call of the library's own RHS closure."
+    )
     rhs_rows, rhs = [], []
     for n in args.rhs_n:
         t_end = 0.2 if n <= 20_000 else 2e-3
         for engine in ("meanfield", "master"):
             r = bench_rhs(n, engine, t_end)
             rhs.append(r)
-            rhs_rows.append([n, engine, r["t_end"], r["rhs_calls"], fmt_time(r["rhs_per_eval_s"]),
-                             f"{r['rhs_ns_per_particle']:.1f}", fmt_time(r["solve_ivp_per_eval_s"]),
-                             fmt_time(r["run_wall_s"])])
+            rhs_rows.append(
+                [
+                    n,
+                    engine,
+                    r["t_end"],
+                    r["rhs_calls"],
+                    fmt_time(r["rhs_per_eval_s"]),
+                    f"{r['rhs_ns_per_particle']:.1f}",
+                    fmt_time(r["solve_ivp_per_eval_s"]),
+                    fmt_time(r["run_wall_s"]),
+                ]
+            )
     results["rhs"] = rhs
-    print(table(["N", "engine", "mu t_end", "RHS calls", "per RHS eval", "ns/particle",
-                 "solve_ivp / eval", "run() wall"], rhs_rows))
-    print("(solve_ivp / eval includes the integrator's own array work; run() wall also includes "
-          "building the result Dataset)")
+    print(
+        table(
+            ["N", "engine", "mu t_end", "RHS calls", "per RHS eval", "ns/particle", "solve_ivp / eval", "run() wall"],
+            rhs_rows,
+        )
+    )
+    print(
+        "(solve_ivp / eval includes the integrator's own array work; run() wall also includes "
+        "building the result Dataset)"
+    )
 
     results["total_s"] = perf() - t_start
     print(f"\ntotal benchmark time: {results['total_s']:.1f} s")

@@ -44,22 +44,27 @@ SPEC = HERE.parent / "examples" / "sweeps" / "paper1_fig2_seeds.toml"
 
 
 def load_avg():
-    return "load average %.1f %.1f %.1f" % os.getloadavg()
+    return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
 def start_cluster(n):
     from distributed import Client, LocalCluster
 
     t0 = time.perf_counter()
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
+    cluster = LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
+    )
     client = Client(cluster)
     t_start = time.perf_counter() - t0
     # warm up every worker (imports, numba kernels) with a tiny sweep through the machinery
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-warm-"))
-    tiny = {"engine": "oile", "scenario": {"gamma": 0.1, "group": [{"name": "a", "count": 4, "flavor": "e", "omega": 0.1}]},
-            "run": {"steps": 2}, "grid": {"seed": list(range(4 * n))}}
+    tiny = {
+        "engine": "oile",
+        "scenario": {"gamma": 0.1, "group": [{"name": "a", "count": 4, "flavor": "e", "omega": 0.1}]},
+        "run": {"steps": 2},
+        "grid": {"seed": list(range(4 * n))},
+    }
     sweep(tiny, tmp, client=client, batch=1, progress=False)
     shutil.rmtree(tmp)
     return cluster, client, t_start, time.perf_counter() - t0
@@ -75,8 +80,12 @@ def task_overhead(client, k):
 
 
 def point_overhead(client, npoints, work):
-    spec = {"engine": "oile", "scenario": {"gamma": 0.1, "group": [{"name": "a", "count": 2, "flavor": "e", "omega": 0.1}]},
-            "run": {"steps": 1}, "grid": {"seed": list(range(npoints))}}
+    spec = {
+        "engine": "oile",
+        "scenario": {"gamma": 0.1, "group": [{"name": "a", "count": 2, "flavor": "e", "omega": 0.1}]},
+        "run": {"steps": 1},
+        "grid": {"seed": list(range(npoints))},
+    }
     pts = load_spec(spec).points()
     sc = oile_q.Scenario.from_dict(copy.deepcopy(pts[0].payload["scenario"]))
     save(oile_q.run(sc, "oile", **pts[0].payload["run"]), work / "warm.nc")  # imports, numba, h5py
@@ -120,10 +129,14 @@ def ensemble(seeds, clusters, work, repeat):
             for pt in pts:  # bit for bit against the serial runs
                 got = load(work / f"{name}-{r}" / "points" / f"{pt.hash}.nc")
                 assert np.array_equal(got.P.values, serial[pt.hash].P.values), pt.label
+
         return f
 
-    variants = {"serial run only": run_only, "serial run + write": run_write,
-                "sweep client='serial' (no Dask)": swept("serial", "serial")}
+    variants = {
+        "serial run only": run_only,
+        "serial run + write": run_write,
+        "sweep client='serial' (no Dask)": swept("serial", "serial"),
+    }
     for n, client in clusters.items():
         variants[f"sweep, LocalCluster {n} worker{'s' if n > 1 else ''}"] = swept(client, f"dask{n}")
     times = {name: [] for name in variants}
@@ -156,12 +169,16 @@ def main():
         per_task = task_overhead(client2, args.tasks)
         print(f"Dask task round trip (2 workers, {args.tasks} trivial tasks): {per_task * 1e3:.2f} ms per task")
         serial_pt, swept_pt = point_overhead(client2, args.tiny, work)
-        print(f"tiny point (N = 2, 1 step) in this process, run + write: {serial_pt * 1e3:.1f} ms; "
-              f"through sweep on 2 workers, one point per task: {swept_pt * 1e3:.1f} ms per point (wall)")
+        print(
+            f"tiny point (N = 2, 1 step) in this process, run + write: {serial_pt * 1e3:.1f} ms; "
+            f"through sweep on 2 workers, one point per task: {swept_pt * 1e3:.1f} ms per point (wall)"
+        )
         times, pts = ensemble(args.seeds, {n: c[1] for n, c in clusters.items()}, work, args.repeat)
-        print(f"\nensemble: {SPEC.name}, {args.seeds} seeds (N = 100, gamma = 0.01, mu t = 100, "
-              f"{len(load(work / 'dask2-0' / 'points' / f'{pts[0].hash}.nc').time)} recorded times); "
-              f"each variant {args.repeat}x in turn")
+        print(
+            f"\nensemble: {SPEC.name}, {args.seeds} seeds (N = 100, gamma = 0.01, mu t = 100, "
+            f"{len(load(work / 'dask2-0' / 'points' / f'{pts[0].hash}.nc').time)} recorded times); "
+            f"each variant {args.repeat}x in turn"
+        )
         print("| run | wall (s), min | median | per point (ms), min |")
         print("|---|---|---|---|")
         best = {}
@@ -170,8 +187,10 @@ def main():
             print(f"| {name} | {min(ts):.2f} | {np.median(ts):.2f} | {min(ts) / args.seeds * 1e3:.0f} |")
         t1 = best["sweep, LocalCluster 1 worker"]
         t2 = best["sweep, LocalCluster 2 workers"]
-        print(f"\nspeed-up 2 workers / 1 worker (min times): {t1 / t2:.2f}; 2 workers vs serial run + write: "
-              f"{best['serial run + write'] / t2:.2f}")
+        print(
+            f"\nspeed-up 2 workers / 1 worker (min times): {t1 / t2:.2f}; 2 workers vs serial run + write: "
+            f"{best['serial run + write'] / t2:.2f}"
+        )
         print(f"Dask results equal the serial runs bit for bit ({args.seeds} points, 1 and 2 workers)")
         print(load_avg())
     finally:

@@ -22,19 +22,25 @@ from oile_q import Scenario
 
 def scenarios():
     ens = Scenario.from_groups(
-        [dict(name="nu_e", count=6, flavor="e", omega=0.1),
-         dict(name="nu_x", count=4, flavor="x", omega=-0.2)],
-        gamma=0.05, theta=0.1, seed=3)
+        [dict(name="nu_e", count=6, flavor="e", omega=0.1), dict(name="nu_x", count=4, flavor="x", omega=-0.2)],
+        gamma=0.05,
+        theta=0.1,
+        seed=3,
+    )
     small = Scenario.from_groups(
-        [dict(name="a", count=3, P=[0.6, 0.0, 0.8], omega=0.3),
-         dict(name="b", count=3, flavor="x", omega=-0.1)],
-        gamma=0.1, theta=0.2, seed=5)
+        [dict(name="a", count=3, P=[0.6, 0.0, 0.8], omega=0.3), dict(name="b", count=3, flavor="x", omega=-0.1)],
+        gamma=0.1,
+        theta=0.2,
+        seed=5,
+    )
     fg = Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.1, vdotu=0.2, omega=0.3, theta=0.05)
     explicit = oile_q.schedules.generate("matching", 10, 40, seed=11)
     gas = Scenario.from_groups(
-        [dict(name="nu_e", count=12, flavor="e", omega=0.1),
-         dict(name="nu_x", count=8, flavor="x", omega=0.2)],
-        gamma=1e-3, theta=1e-3, seed=1)
+        [dict(name="nu_e", count=12, flavor="e", omega=0.1), dict(name="nu_x", count=8, flavor="x", omega=0.2)],
+        gamma=1e-3,
+        theta=1e-3,
+        seed=1,
+    )
     beams = Scenario.beams([5, 4, 3], flavor="exe", omega=[0.9, -1.1, 0.4], gamma=0.1, theta=0.2)
     return [
         ("oile/matching", ens, "oile", dict(steps=200, seed=7)),
@@ -71,8 +77,18 @@ def fingerprint():
         ds = oile_q.run(sc, engine, **kw)
         out[name + "|P"] = np.asarray(ds["P"], dtype=np.float64)
         out[name + "|time"] = np.asarray(ds["time"], dtype=np.float64)
-        for extra in ("entropy", "concurrence", "energy", "group_P3", "group_Pperp", "group_abs_mean",
-                      "group_mean_abs", "group_c", "Omega", "qss_m"):
+        for extra in (
+            "entropy",
+            "concurrence",
+            "energy",
+            "group_P3",
+            "group_Pperp",
+            "group_abs_mean",
+            "group_mean_abs",
+            "group_c",
+            "Omega",
+            "qss_m",
+        ):
             if extra in ds:
                 out[name + "|" + extra] = np.asarray(ds[extra], dtype=np.float64)
     return out

@@ -18,16 +18,29 @@ first use, so declaring the engine (``oile-q engines``, the command line) does n
 from oile_q.lazy import lazy_getattr
 
 _NAMES = {
-    "bloch_from_counts": "backends", "fake_backend": "backends", "fake_backend_names": "backends",
+    "bloch_from_counts": "backends",
+    "fake_backend": "backends",
+    "fake_backend_names": "backends",
     "resolve_backend": "backends",
-    "CircuitSpec": "builders", "closed_circuit": "builders", "foreground_circuit": "builders",
-    "measured": "builders", "prepare_state": "builders", "tree_circuit": "builders", "tree_cost": "builders",
+    "CircuitSpec": "builders",
+    "closed_circuit": "builders",
+    "foreground_circuit": "builders",
+    "measured": "builders",
+    "prepare_state": "builders",
+    "tree_circuit": "builders",
+    "tree_cost": "builders",
     "with_saves": "builders",
     "CircuitEngine": "engine",
-    "EncounterGate": "gates", "EncounterIsometryGate": "gates", "SwapPowerGate": "gates",
-    "VacuumRotationGate": "gates", "encounter_matrix": "gates", "swap_power_matrix": "gates",
+    "EncounterGate": "gates",
+    "EncounterIsometryGate": "gates",
+    "SwapPowerGate": "gates",
+    "VacuumRotationGate": "gates",
+    "encounter_matrix": "gates",
+    "swap_power_matrix": "gates",
     "vacuum_matrix": "gates",
-    "encounter_stats": "transpile", "pass_manager": "transpile", "to_aer": "transpile",
+    "encounter_stats": "transpile",
+    "pass_manager": "transpile",
+    "to_aer": "transpile",
 }
 __all__ = sorted(_NAMES)
 

@@ -95,8 +95,10 @@ def _runtime(spec):
     try:
         import qiskit_ibm_runtime  # noqa: F401
     except ImportError as err:
-        raise InputError(f"`backend` {spec!r} needs qiskit-ibm-runtime, which cannot be imported here "
-                         f"(pip install 'oile-q[ibm]'): {err}.") from err
+        raise InputError(
+            f"`backend` {spec!r} needs qiskit-ibm-runtime, which cannot be imported here "
+            f"(pip install 'oile-q[ibm]'): {err}."
+        ) from err
 
 
 @functools.lru_cache(maxsize=1)
@@ -129,7 +131,8 @@ def fake_backend(name: str):
         hint = f" (close: {', '.join(close)})" if close and key != "fake_" else ""
         raise InputError(
             f"`backend` {name!r} is not a fake IBM backend of qiskit_ibm_runtime.fake_provider{hint}; "
-            f"expected one of {len(classes)} names such as 'fake_manila' or 'fake_sherbrooke'.")
+            f"expected one of {len(classes)} names such as 'fake_manila' or 'fake_sherbrooke'."
+        )
     return classes[key]()
 
 
@@ -241,12 +244,14 @@ def resolve_backend(spec) -> BackendChoice:
         try:
             backend = service.backend(name)
         except Exception as err:
-            raise InputError(f"`backend` {spec!r}: the IBM service has no backend {name!r} for this account "
-                             f"({type(err).__name__}).") from None
+            raise InputError(
+                f"`backend` {spec!r}: the IBM service has no backend {name!r} for this account ({type(err).__name__})."
+            ) from None
         return BackendChoice(f"ibm:{name}", "ibm", backend, service)
     raise InputError(
         f"`backend` must be 'aer', 'aer-shots', 'aer-noise:fake_<name>', 'fake_<name>', 'ibm:<name>' "
-        f"or a Qiskit backend; got {spec!r}.")
+        f"or a Qiskit backend; got {spec!r}."
+    )
 
 
 # --------------------------------------------------------------------------- counts -> Bloch
@@ -321,8 +326,9 @@ def _is_ibm_hardware(backend) -> bool:
     return isinstance(backend, IBMBackend)
 
 
-def run_counts(choice: BackendChoice, circuits, *, shots: int, seed=None, on_submit=None,
-               job_ids=None, service_options=None):
+def run_counts(
+    choice: BackendChoice, circuits, *, shots: int, seed=None, on_submit=None, job_ids=None, service_options=None
+):
     """Counts of measured circuits (register "c") on a shot-based backend.
 
     Returns (list of counts dicts, list of job ids). ``job_ids`` fetches finished IBM jobs
@@ -331,7 +337,9 @@ def run_counts(choice: BackendChoice, circuits, *, shots: int, seed=None, on_sub
     """
     from qiskit_aer import AerSimulator
 
-    if choice.kind in ("aer-shots", "aer-noise") or (choice.kind == "object" and isinstance(choice.backend, AerSimulator)):
+    if choice.kind in ("aer-shots", "aer-noise") or (
+        choice.kind == "object" and isinstance(choice.backend, AerSimulator)
+    ):
         if choice.kind == "aer-shots":
             sim = AerSimulator(method="density_matrix")
         else:
@@ -351,16 +359,21 @@ def run_counts(choice: BackendChoice, circuits, *, shots: int, seed=None, on_sub
             try:
                 job = choice.service.job(jid)
             except Exception as err:
-                raise InputError(f"`job_ids`: the IBM service has no job {jid!r} for this account "
-                                 f"({type(err).__name__}).") from None
+                raise InputError(
+                    f"`job_ids`: the IBM service has no job {jid!r} for this account ({type(err).__name__})."
+                ) from None
             pubs = list(job.result())
             if not all(hasattr(r, "data") and hasattr(r.data, "c") for r in pubs):
-                raise InputError(f"`job_ids`: job {jid!r} did not return Sampler results with register 'c' "
-                                 "(was it submitted by oile-q circuit?).")
+                raise InputError(
+                    f"`job_ids`: job {jid!r} did not return Sampler results with register 'c' "
+                    "(was it submitted by oile-q circuit?)."
+                )
             results.extend(pubs)
         if len(results) != len(circuits):
-            raise InputError(f"`job_ids` hold {len(results)} results; this run expects {len(circuits)} "
-                             "(same scenario, steps, times and options as the submitted run?).")
+            raise InputError(
+                f"`job_ids` hold {len(results)} results; this run expects {len(circuits)} "
+                "(same scenario, steps, times and options as the submitted run?)."
+            )
         return [r.data.c.get_counts() for r in results], list(job_ids)
     sampler = runtime_sampler(choice, seed=seed, service_options=service_options)
     with warnings.catch_warnings():

@@ -17,13 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from oile_q.errors import InputError, InputTypeError
 from qiskit.circuit import ClassicalRegister, QuantumCircuit
 
+from oile_q.errors import InputError
+
 from .engine import COMPILE_MODES
-from .lightcone import partner_table, tree_cost
 from .gates import EncounterGate, EncounterIsometryGate, VacuumRotationGate
+from .lightcone import partner_table, tree_cost
 
 __all__ = [
     "CircuitSpec",
@@ -119,8 +119,16 @@ class _Tracker:
 # --------------------------------------------------------------------------- foreground
 
 
-def foreground_circuit(scenario, nsteps: int, *, record_steps=None, compile: str = "exact",
-                       reset: bool = True, step_fraction: float = 1.0, meets=None) -> CircuitSpec:
+def foreground_circuit(
+    scenario,
+    nsteps: int,
+    *,
+    record_steps=None,
+    compile: str = "exact",
+    reset: bool = True,
+    step_fraction: float = 1.0,
+    meets=None,
+) -> CircuitSpec:
     """The foreground model (paper I Sec. II) as a collision model.
 
     Qubit 0 is the foreground neutrino. Before every encounter the partner qubit is reset
@@ -143,7 +151,8 @@ def foreground_circuit(scenario, nsteps: int, *, record_steps=None, compile: str
     if compile == "isometry" and not q_pure:
         raise InputError(
             f"`compile` 'isometry' needs a pure background state (|Q| = 1); got |Q| = {np.linalg.norm(Q):.6g}. "
-            "Use 'exact'.")
+            "Use 'exact'."
+        )
     gamma, mu, theta = scenario.gamma, scenario.mu, scenario.theta
     phi = gamma * (1.0 - scenario.background["vdotu"])
     wt = float(scenario.omega[0]) / mu * gamma * step_fraction
@@ -223,15 +232,18 @@ def _g(scenario, a, b):
     return 1.0 - float(np.dot(scenario.velocity[a], scenario.velocity[b]))
 
 
-def closed_circuit(scenario, pairs, *, record_steps=None, compile: str = "exact",
-                   step_fraction: float = 1.0) -> CircuitSpec:
+def closed_circuit(
+    scenario, pairs, *, record_steps=None, compile: str = "exact", step_fraction: float = 1.0
+) -> CircuitSpec:
     """The closed N-qubit circuit of a schedule: qubit i is particle i, every step applies
     the encounters of its pairs (unpaired particles precess freely), nothing is reset, so
     the entanglement stays. Mixed initial states get one purifier qubit each (N..)."""
     _check_compile(compile)
     if compile == "isometry":
-        raise InputError("`compile` 'isometry' needs fresh partners; the closed circuit has none. "
-                         "Use 'exact', 'split' or 'symmetric'.")
+        raise InputError(
+            "`compile` 'isometry' needs fresh partners; the closed circuit has none. "
+            "Use 'exact', 'split' or 'symmetric'."
+        )
     pairs = np.asarray(pairs)
     nsteps = pairs.shape[0]
     n = scenario.n
@@ -257,8 +269,10 @@ def closed_circuit(scenario, pairs, *, record_steps=None, compile: str = "exact"
         for a, b in pairs[s]:
             if a < 0:
                 continue
-            qc.append(EncounterGate(scenario.gamma * _g(scenario, a, b), wt[a], wt[b], scenario.theta, compile),
-                      [int(a), int(b)])
+            qc.append(
+                EncounterGate(scenario.gamma * _g(scenario, a, b), wt[a], wt[b], scenario.theta, compile),
+                [int(a), int(b)],
+            )
             spec.encounters += 1
             paired[a] = paired[b] = True
         for i in np.flatnonzero(~paired):
@@ -285,8 +299,9 @@ def _tree_needs_purifier(scenario, partner, particle, steps):
     return any(not _is_pure(scenario.P0[i]) for i in reach)
 
 
-def tree_circuit(scenario, pairs, particle: int, *, record_steps=None, compile: str = "exact",
-                 step_fraction: float = 1.0) -> CircuitSpec:
+def tree_circuit(
+    scenario, pairs, particle: int, *, record_steps=None, compile: str = "exact", step_fraction: float = 1.0
+) -> CircuitSpec:
     """The light-cone tree: the exact OILE one-body state of ``particle`` after each step.
 
     Built depth-first: qubit 0 carries the particle ("spine"); before its encounter at

@@ -15,8 +15,17 @@ from __future__ import annotations
 
 import sys
 
-from oile_q.cli import (Parser, add_run_arguments, announce, guarded, prepare_run, progress_wanted, read_settings,
-                        submit_hook, write_result)
+from oile_q.cli import (
+    Parser,
+    add_run_arguments,
+    announce,
+    guarded,
+    prepare_run,
+    progress_wanted,
+    read_settings,
+    submit_hook,
+    write_result,
+)
 from oile_q.errors import InputError
 
 __all__ = ["main"]
@@ -30,30 +39,47 @@ def _engines():
 
 def _parser():
     engines = _engines()
-    top = Parser(prog="oile-q circuit",
-                 description="Circuit-specific commands: run with drawings, draw without running, fetch IBM "
-                             "jobs, list the fake backends. Plain runs: `oile-q run --engine circuit ...`.")
+    top = Parser(
+        prog="oile-q circuit",
+        description="Circuit-specific commands: run with drawings, draw without running, fetch IBM "
+        "jobs, list the fake backends. Plain runs: `oile-q run --engine circuit ...`.",
+    )
     sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    r = sub.add_parser("run", help="run a scenario as circuits (= oile-q run --engine circuit) and write the "
-                                   "result; the word 'run' may be left out",
-                       description="Run SCENARIO.toml with the circuit engine and write the shared result.")
+    r = sub.add_parser(
+        "run",
+        help="run a scenario as circuits (= oile-q run --engine circuit) and write the "
+        "result; the word 'run' may be left out",
+        description="Run SCENARIO.toml with the circuit engine and write the shared result.",
+    )
     r.add_argument("scenario", help="scenario TOML file")
     r.add_argument("-o", "--output", help="output netCDF file (required unless --dry-run)")
-    r.add_argument("--dry-run", action="store_true",
-                   help="submit and write nothing: print the circuits, shots, two-qubit gates, depth, estimated "
-                        "fidelity, qubits and device time, and the deviation the backend's noise model predicts")
+    r.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="submit and write nothing: print the circuits, shots, two-qubit gates, depth, estimated "
+        "fidelity, qubits and device time, and the deviation the backend's noise model predicts",
+    )
     r.add_argument("--no-predict", action="store_true", help="with --dry-run: skip the noise-model prediction")
-    r.add_argument("--draw", metavar="PREFIX",
-                   help="also save PREFIX_encounter.png (one encounter) and PREFIX_circuit.png (the circuit)")
+    r.add_argument(
+        "--draw",
+        metavar="PREFIX",
+        help="also save PREFIX_encounter.png (one encounter) and PREFIX_circuit.png (the circuit)",
+    )
     add_run_arguments(r, engines)
-    d = sub.add_parser("draw", help="draw one encounter and the circuit of a request, without running it",
-                       description="Save PREFIX_encounter.png and PREFIX_circuit.png for SCENARIO.toml.")
+    d = sub.add_parser(
+        "draw",
+        help="draw one encounter and the circuit of a request, without running it",
+        description="Save PREFIX_encounter.png and PREFIX_circuit.png for SCENARIO.toml.",
+    )
     d.add_argument("scenario", help="scenario TOML file")
     d.add_argument("prefix", metavar="PREFIX", help="output file prefix")
     add_run_arguments(d, engines)
-    f = sub.add_parser("fetch", help="fetch finished IBM jobs of an earlier run and write its result",
-                       description="Fetch finished IBM Quantum jobs (ids printed at submission) and write the "
-                                   "result; give the same scenario and options as the submitting run.")
+    f = sub.add_parser(
+        "fetch",
+        help="fetch finished IBM jobs of an earlier run and write its result",
+        description="Fetch finished IBM Quantum jobs (ids printed at submission) and write the "
+        "result; give the same scenario and options as the submitting run.",
+    )
     f.add_argument("job_ids", nargs="+", metavar="JOB_ID", help="job id(s) in submission order")
     f.add_argument("--scenario", required=True, help="scenario TOML file of the submitting run")
     f.add_argument("-o", "--output", required=True, help="output netCDF file")
@@ -65,8 +91,11 @@ def _parser():
 def _request(args, scenario_path, **extra):
     scenario, settings = read_settings(args, scenario_path)
     settings.check_against(["circuit"])
-    if settings.run.get("seed") is None and scenario.kind != "foreground" \
-            and isinstance(settings.run.get("schedule", "matching"), str):
+    if (
+        settings.run.get("seed") is None
+        and scenario.kind != "foreground"
+        and isinstance(settings.run.get("schedule", "matching"), str)
+    ):
         from oile_q.schedules import fresh_seed
 
         settings.run["seed"] = fresh_seed()  # the drawing and the run must show one schedule

@@ -18,8 +18,14 @@ from oile_q.errors import InputError, InputTypeError, check_bool, check_int, che
 
 from .transpile import two_qubit_count
 
-__all__ = ["interaction_graph", "select_qubits", "estimated_fidelity", "device_seconds", "layout_report",
-           "DEFAULT_REP_DELAY"]
+__all__ = [
+    "interaction_graph",
+    "select_qubits",
+    "estimated_fidelity",
+    "device_seconds",
+    "layout_report",
+    "DEFAULT_REP_DELAY",
+]
 
 DEFAULT_REP_DELAY = 250e-6  # s, IBM's default delay between shots, used when the backend reports none
 _TIE = 1e-12  # log-scores closer than this are ties
@@ -128,8 +134,7 @@ def _has_errors(target: Target, edges: dict) -> bool:
     if any(e > 0 for e in edges.values()):
         return True
     for name in ("sx", "measure"):
-        if name in target.operation_names and any(
-                p is not None and p.error for p in target[name].values()):
+        if name in target.operation_names and any(p is not None and p.error for p in target[name].values()):
             return True
     return False
 
@@ -223,8 +228,15 @@ def select_qubits(backend, circuit, *, measured=None, weighted: bool = False):
     weighted = check_bool("weighted", weighted)
     uses = _pair_counts(qc)
     pairs = set(uses)
-    info = {"physical": None, "score": None, "edges": [], "readout": {}, "sx": {},
-            "interaction": dict(sorted(uses.items())), "candidates": 0}
+    info = {
+        "physical": None,
+        "score": None,
+        "edges": [],
+        "readout": {},
+        "sx": {},
+        "interaction": dict(sorted(uses.items())),
+        "candidates": 0,
+    }
     order = _path_order(pairs)
     edges = _edge_errors(target)
     if order is None:
@@ -267,7 +279,7 @@ def select_qubits(backend, circuit, *, measured=None, weighted: bool = False):
             taken.add(p)
             score += node(p, v in mset)
         if len(layout) < n:  # idle qubits: the smallest free indices
-            free = [p for p in physical if p not in taken][:n - len(layout)]
+            free = [p for p in physical if p not in taken][: n - len(layout)]
             if len(free) < n - len(layout):
                 return
             layout.update(zip((v for v in range(n) if v not in layout), free))
@@ -295,11 +307,16 @@ def select_qubits(backend, circuit, *, measured=None, weighted: bool = False):
         return None, info
     best = max(s for s, _ in candidates)
     score, layout = min(((s, lay) for s, lay in candidates if s >= best - _TIE), key=lambda c: c[1])
-    info.update(physical=layout, score=math.exp(score),
-                edges=[(layout[a], layout[b], edges[(min(layout[a], layout[b]), max(layout[a], layout[b]))])
-                       for a, b in zip(order, order[1:])],
-                readout={layout[v]: ro.get(layout[v], 0.0) for v in measured},
-                sx={layout[v]: sx.get(layout[v], 0.0) for v in sorted(used)})
+    info.update(
+        physical=layout,
+        score=math.exp(score),
+        edges=[
+            (layout[a], layout[b], edges[(min(layout[a], layout[b]), max(layout[a], layout[b]))])
+            for a, b in zip(order, order[1:])
+        ],
+        readout={layout[v]: ro.get(layout[v], 0.0) for v in measured},
+        sx={layout[v]: sx.get(layout[v], 0.0) for v in sorted(used)},
+    )
     return layout, info
 
 
@@ -320,12 +337,16 @@ def estimated_fidelity(isa_circuit, target) -> float:
         if _skip(op) or op.name == "delay":
             continue
         if getattr(op, "blocks", ()):
-            raise InputError(f"`isa_circuit` contains control flow ({op.name!r}); its estimated fidelity "
-                             "depends on run-time branches and is not computed.")
+            raise InputError(
+                f"`isa_circuit` contains control flow ({op.name!r}); its estimated fidelity "
+                "depends on run-time branches and is not computed."
+            )
         qargs = tuple(qc.find_bit(q).index for q in inst.qubits)
         if not tgt.instruction_supported(op.name, qargs):
-            raise InputError(f"`isa_circuit` has {op.name!r} on qubits {qargs}, which the target does not "
-                             "support; transpile it to the target first.")
+            raise InputError(
+                f"`isa_circuit` has {op.name!r} on qubits {qargs}, which the target does not "
+                "support; transpile it to the target first."
+            )
         props = tgt[op.name].get(qargs)
         if props is not None and props.error is not None:
             keep *= 1.0 - props.error
@@ -360,8 +381,9 @@ def device_seconds(isa_circuits, target, shots, *, rep_delay=None) -> float:
         try:
             per_shot += float(qc.estimate_duration(tgt)) + rep_delay
         except QiskitError as err:  # missing durations, control flow, unbound delays
-            raise InputError(f"`isa_circuits`[{i}]: the target gives no duration estimate "
-                             f"({str(err).splitlines()[0]}).") from None
+            raise InputError(
+                f"`isa_circuits`[{i}]: the target gives no duration estimate ({str(err).splitlines()[0]})."
+            ) from None
     return shots * per_shot
 
 
@@ -376,10 +398,20 @@ def layout_report(isa_circuits, target) -> dict:
     tgt = _target("target", target)
     rows = []
     for qc in circuits:
-        active = {qc.find_bit(q).index for inst in qc.data
-                  if not _skip(inst.operation) and inst.operation.name != "delay" for q in inst.qubits}
-        rows.append({"two_qubit": two_qubit_count(qc), "depth": int(qc.depth()),
-                     "fidelity": estimated_fidelity(qc, tgt), "qubits": sorted(active)})
+        active = {
+            qc.find_bit(q).index
+            for inst in qc.data
+            if not _skip(inst.operation) and inst.operation.name != "delay"
+            for q in inst.qubits
+        }
+        rows.append(
+            {
+                "two_qubit": two_qubit_count(qc),
+                "depth": int(qc.depth()),
+                "fidelity": estimated_fidelity(qc, tgt),
+                "qubits": sorted(active),
+            }
+        )
     out = {"circuits": rows}
     for key in ("two_qubit", "depth", "fidelity"):
         vals = [r[key] for r in rows]

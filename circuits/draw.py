@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from qiskit import QuantumCircuit
 
 __all__ = ["draw_encounter", "draw_circuit", "draw_request"]
@@ -41,9 +40,11 @@ def draw_encounter(gate, path, *, fresh_partner=False, basis_gates=("cx", "rz", 
     top.append(gate, [0, 1])
     mid = top.decompose(gates_to_decompose=[gate.name])
     low = pass_manager(basis_gates=basis_gates, optimization_level=3).run(top)
-    titles = [f"encounter instruction {gate.name!r}, params {[round(float(p), 4) for p in gate.params]}",
-              "its definition",
-              f"compiled to {list(basis_gates)} at level 3: {two_qubit_count(low)} two-qubit gates, depth {low.depth()}"]
+    titles = [
+        f"encounter instruction {gate.name!r}, params {[round(float(p), 4) for p in gate.params]}",
+        "its definition",
+        f"compiled to {list(basis_gates)} at level 3: {two_qubit_count(low)} two-qubit gates, depth {low.depth()}",
+    ]
     images = []
     for qc in (top, mid, low):
         import io
@@ -56,8 +57,7 @@ def draw_encounter(gate, path, *, fresh_partner=False, basis_gates=("cx", "rz", 
         images.append(plt.imread(buf))
     width = max(im.shape[1] for im in images)
     heights = [im.shape[0] + 40 for im in images]
-    fig, axes = plt.subplots(3, 1, figsize=(width / 110, sum(heights) / 110),
-                             gridspec_kw={"height_ratios": heights})
+    fig, axes = plt.subplots(3, 1, figsize=(width / 110, sum(heights) / 110), gridspec_kw={"height_ratios": heights})
     for ax, im, title in zip(axes, images, titles):
         ax.imshow(im)
         ax.set_xlim(0, width)
@@ -69,7 +69,7 @@ def draw_encounter(gate, path, *, fresh_partner=False, basis_gates=("cx", "rz", 
 def draw_circuit(qc: QuantumCircuit, path, *, title=None):
     """The whole logical circuit (encounters as boxes); long circuits are cut after
     ``MAX_DRAWN_INSTRUCTIONS`` instructions, and the title says so."""
-    plt = _mpl()
+    _mpl()
     n = len(qc.data)
     shown = qc
     note = ""
@@ -94,8 +94,16 @@ def draw_request(request, prefix) -> list:
     gate = next((i.operation for i in spec.circuit.data if i.operation.name in ("encounter", "encounter_iso")), None)
     if gate is not None:
         out.append(draw_encounter(gate, f"{prefix}_encounter.png", fresh_partner=gate.name == "encounter_iso"))
-    what = {"foreground": "foreground collision model", "closed": "closed N-qubit circuit",
-            "tree": f"light-cone tree of particle {spec.particles[0]}"}[kind]
-    out.append(draw_circuit(spec.circuit, f"{prefix}_circuit.png",
-                            title=f"{what}: {spec.encounters} encounters, {spec.num_qubits} qubits"))
+    what = {
+        "foreground": "foreground collision model",
+        "closed": "closed N-qubit circuit",
+        "tree": f"light-cone tree of particle {spec.particles[0]}",
+    }[kind]
+    out.append(
+        draw_circuit(
+            spec.circuit,
+            f"{prefix}_circuit.png",
+            title=f"{what}: {spec.encounters} encounters, {spec.num_qubits} qubits",
+        )
+    )
     return out

@@ -72,18 +72,25 @@ def circuit_kind(scenario, circuit, reset, particles):
         if circuit not in (None, "foreground"):
             raise InputError(f"`circuit` must be 'foreground' (or omitted) for a foreground scenario; got {circuit!r}.")
         if particles is not None and list(particles) != [0]:
-            raise InputError(f"`particles` must be [0] (the foreground neutrino) for a foreground scenario; got {particles!r}.")
+            raise InputError(
+                f"`particles` must be [0] (the foreground neutrino) for a foreground scenario; got {particles!r}."
+            )
         return "foreground"
     circuit = "tree" if circuit is None else circuit
     if circuit not in ("tree", "closed"):
         raise InputError(f"`circuit` must be 'tree' or 'closed' for an ensemble; got {circuit!r}.")
     if not reset:
-        raise InputError("`reset` must be True for an ensemble: the light-cone tree reuses qubits by reset, "
-                         "and the closed circuit has no resets to drop.")
+        raise InputError(
+            "`reset` must be True for an ensemble: the light-cone tree reuses qubits by reset, "
+            "and the closed circuit has no resets to drop."
+        )
     if circuit == "closed" and particles is not None:
         raise InputError("`particles` applies to the 'tree' circuit; the closed circuit holds every particle.")
-    if circuit == "tree" and particles is not None and (
-            max(particles) >= scenario.n or len(set(particles)) != len(particles)):
+    if (
+        circuit == "tree"
+        and particles is not None
+        and (max(particles) >= scenario.n or len(set(particles)) != len(particles))
+    ):
         raise InputError(f"`particles` must be distinct indices in 0..{scenario.n - 1}; got {particles}.")
     return circuit
 
@@ -93,9 +100,11 @@ def size_check(scenario, sched, nsteps, kind, particles, max_encounters):
     Returns the encounters per circuit (one entry per circuit)."""
     per_step = scenario.n // 2 if kind == "closed" else 1
     if nsteps * per_step > MAX_CIRCUIT_ENCOUNTERS:
-        raise InputError(f"`steps` = {nsteps:.4g} would put {nsteps * per_step:.3g} encounters into one circuit; the "
-                         f"circuit engine builds at most {MAX_CIRCUIT_ENCOUNTERS:.3g} (ask for fewer steps, or use the "
-                         "oile engine: the same physics without circuits).")
+        raise InputError(
+            f"`steps` = {nsteps:.4g} would put {nsteps * per_step:.3g} encounters into one circuit; the "
+            f"circuit engine builds at most {MAX_CIRCUIT_ENCOUNTERS:.3g} (ask for fewer steps, or use the "
+            "oile engine: the same physics without circuits)."
+        )
     if kind != "tree":
         return [nsteps * per_step]
     if sched.kind in ("matching", "round-robin"):  # everyone meets someone every step
@@ -108,13 +117,16 @@ def size_check(scenario, sched, nsteps, kind, particles, max_encounters):
     for i in chosen:
         if costs[i] > min(max_encounters, MAX_CIRCUIT_ENCOUNTERS):
             if costs[i] <= max_encounters:
-                raise InputError(f"the light-cone tree of particle {i} after {nsteps} steps needs {costs[i]:.6g} "
-                                 f"encounters; the circuit engine builds at most {MAX_CIRCUIT_ENCOUNTERS:.3g} per "
-                                 "circuit (ask for fewer steps, or use the oile engine: the same physics).")
+                raise InputError(
+                    f"the light-cone tree of particle {i} after {nsteps} steps needs {costs[i]:.6g} "
+                    f"encounters; the circuit engine builds at most {MAX_CIRCUIT_ENCOUNTERS:.3g} per "
+                    "circuit (ask for fewer steps, or use the oile engine: the same physics)."
+                )
             raise InputError(
                 f"the light-cone tree of particle {i} after {nsteps} steps needs {costs[i]:.6g} encounters "
                 f"(2^n - 1 with a partner every step), more than `max_encounters` = {max_encounters}; "
-                "ask for fewer steps (or raise `max_encounters`).")
+                "ask for fewer steps (or raise `max_encounters`)."
+            )
     return [int(costs[i]) for i in chosen]
 
 
@@ -125,13 +137,24 @@ def build_specs(scenario, sched, nsteps, record_steps, kind, *, compile="exact",
 
     frac = sched.step_fraction
     if kind == "foreground":
-        return [foreground_circuit(scenario, nsteps, record_steps=record_steps, compile=compile, reset=reset,
-                                   step_fraction=frac, meets=sched.meets(0, nsteps))]
+        return [
+            foreground_circuit(
+                scenario,
+                nsteps,
+                record_steps=record_steps,
+                compile=compile,
+                reset=reset,
+                step_fraction=frac,
+                meets=sched.meets(0, nsteps),
+            )
+        ]
     pairs = sched.chunk(0, nsteps)
     if kind == "closed":
         return [closed_circuit(scenario, pairs, record_steps=record_steps, compile=compile, step_fraction=frac)]
-    return [tree_circuit(scenario, pairs, i, record_steps=record_steps, compile=compile, step_fraction=frac)
-            for i in (range(scenario.n) if particles is None else particles)]
+    return [
+        tree_circuit(scenario, pairs, i, record_steps=record_steps, compile=compile, step_fraction=frac)
+        for i in (range(scenario.n) if particles is None else particles)
+    ]
 
 
 def plan(request):
@@ -156,27 +179,50 @@ def plan(request):
         try:
             import mthree  # noqa: F401
         except ImportError as err:
-            raise InputError(f"`mitigate` readout needs mthree, which cannot be imported here "
-                             f"(pip install 'oile-q[mitigation]'): {err}.") from None
+            raise InputError(
+                f"`mitigate` readout needs mthree, which cannot be imported here "
+                f"(pip install 'oile-q[mitigation]'): {err}."
+            ) from None
     if mit.methods and choice.exact:
-        raise InputError(f"`mitigate` {','.join(mit.methods)!r} applies to shot backends; backend 'aer' is exact "
-                         "(nothing to mitigate).")
+        raise InputError(
+            f"`mitigate` {','.join(mit.methods)!r} applies to shot backends; backend 'aer' is exact "
+            "(nothing to mitigate)."
+        )
     if (mit.twirl or mit.dd) and not choice.needs_isa:
-        raise InputError(f"`mitigate` twirl and dd need a device backend (aer-noise:fake_<name>, fake_<name>, "
-                         f"ibm:<name>); backend {choice.name!r} has no device gates or timings.")
-    if isinstance(o["layout"], list) and choice.needs_isa and choice.num_qubits is not None \
-            and max(o["layout"]) >= choice.num_qubits:
-        raise InputError(f"`layout` names qubit {max(o['layout'])}; backend {choice.name!r} has "
-                         f"{choice.num_qubits} qubits.")
+        raise InputError(
+            f"`mitigate` twirl and dd need a device backend (aer-noise:fake_<name>, fake_<name>, "
+            f"ibm:<name>); backend {choice.name!r} has no device gates or timings."
+        )
+    if (
+        isinstance(o["layout"], list)
+        and choice.needs_isa
+        and choice.num_qubits is not None
+        and max(o["layout"]) >= choice.num_qubits
+    ):
+        raise InputError(
+            f"`layout` names qubit {max(o['layout'])}; backend {choice.name!r} has {choice.num_qubits} qubits."
+        )
     copies = mit.copies(service_twirls=choice.kind == "ibm")
     if not choice.exact and shots < copies:
-        raise InputError(f"`shots` = {shots} is fewer than the {copies} copies of each circuit the mitigation "
-                         "runs (noise scales x twirls); ask for more shots.")
+        raise InputError(
+            f"`shots` = {shots} is fewer than the {copies} copies of each circuit the mitigation "
+            "runs (noise scales x twirls); ask for more shots."
+        )
     if mit.dd and mit.dd_sequence != "XX" and choice.kind != "ibm":
-        raise InputError(f"`dd_sequence` {mit.dd_sequence!r} is done by the IBM Runtime service only (ibm:<name>); "
-                         f"on backend {choice.name!r} dynamical decoupling uses 'XX'.")
-    specs = build_specs(request.scenario, request.schedule, request.steps, request.record_steps, kind,
-                        compile=o["compile"], reset=o["reset"], particles=o["particles"])
+        raise InputError(
+            f"`dd_sequence` {mit.dd_sequence!r} is done by the IBM Runtime service only (ibm:<name>); "
+            f"on backend {choice.name!r} dynamical decoupling uses 'XX'."
+        )
+    specs = build_specs(
+        request.scenario,
+        request.schedule,
+        request.steps,
+        request.record_steps,
+        kind,
+        compile=o["compile"],
+        reset=o["reset"],
+        particles=o["particles"],
+    )
     nq = max(s.num_qubits for s in specs)
     if choice.num_qubits is not None and nq > choice.num_qubits:
         what = "light-cone tree" if kind == "tree" else f"{kind} circuit"
@@ -191,7 +237,8 @@ def plan(request):
         if total > MAX_SHOT_ENCOUNTERS:
             raise InputError(
                 f"measuring every recorded time needs {total} encounters in {3 * sum(len(s.records) for s in specs)} "
-                f"circuits (limit {MAX_SHOT_ENCOUNTERS}); record fewer `times`.")
+                f"circuits (limit {MAX_SHOT_ENCOUNTERS}); record fewer `times`."
+            )
     return choice, specs, kind, shots
 
 
@@ -203,11 +250,13 @@ def _exact_method(specs):
         if nq > AER_DM_MAX_QUBITS:
             raise InputError(
                 f"the circuit needs {nq} qubits with mid-circuit reset; Aer's exact density-matrix method "
-                f"is limited here to {AER_DM_MAX_QUBITS} qubits (16 * 4^n bytes); ask for fewer steps.")
+                f"is limited here to {AER_DM_MAX_QUBITS} qubits (16 * 4^n bytes); ask for fewer steps."
+            )
         return "density_matrix"
     if nq > AER_SV_MAX_QUBITS:
-        raise InputError(f"the circuit needs {nq} qubits; the exact statevector simulation is limited here to "
-                         f"{AER_SV_MAX_QUBITS}.")
+        raise InputError(
+            f"the circuit needs {nq} qubits; the exact statevector simulation is limited here to {AER_SV_MAX_QUBITS}."
+        )
     return "statevector"
 
 
@@ -245,9 +294,15 @@ def mitigation_of(options):
     """The ``Mitigation`` of a request's options."""
     from .mitigation import Mitigation, parse_methods, parse_scales
 
-    return Mitigation(methods=parse_methods(options["mitigate"]), scales=parse_scales(options["zne_scales"]),
-                      fit=options["zne_fit"], twirls=options["twirls"], dd_sequence=options["dd_sequence"],
-                      readout_shots=options["readout_shots"], idle_noise=options["idle_noise"])
+    return Mitigation(
+        methods=parse_methods(options["mitigate"]),
+        scales=parse_scales(options["zne_scales"]),
+        fit=options["zne_fit"],
+        twirls=options["twirls"],
+        dd_sequence=options["dd_sequence"],
+        readout_shots=options["readout_shots"],
+        idle_noise=options["idle_noise"],
+    )
 
 
 def isa_attrs(specs, plan, choice, options):
@@ -259,8 +314,9 @@ def isa_attrs(specs, plan, choice, options):
     out = {"optimization_level": options["optimization_level"]}
     enc_gate = _first_encounter(specs)
     if enc_gate is not None:
-        pm = pass_manager(choice.backend, optimization_level=options["optimization_level"],
-                          seed_transpiler=options["seed_transpiler"])
+        pm = pass_manager(
+            choice.backend, optimization_level=options["optimization_level"], seed_transpiler=options["seed_transpiler"]
+        )
         st = encounter_stats(enc_gate, pm, fresh_partner=enc_gate.name == "encounter_iso")
         out["transpiled_2q_per_encounter"] = st["two_qubit"]
         out["transpiled_depth_per_encounter"] = st["depth"]
@@ -280,11 +336,15 @@ def isa_attrs(specs, plan, choice, options):
 def mitigation_attrs(plan, info):
     """What the mitigation did, for the result's attrs (strings and numbers only)."""
     mit = plan.mitigation
-    out = {"mitigation": ",".join(mit.methods) or "none",
-           "mitigation_client_side": ",".join(plan.client) or "none",
-           "mitigation_service_side": ",".join(plan.service) or "none",
-           "shots_per_instance": int(plan.shots), "instances": len(plan.instances),
-           "total_shots": int(plan.total_shots), "idle_noise": int(bool(mit.idle_noise or "dd" in plan.client))}
+    out = {
+        "mitigation": ",".join(mit.methods) or "none",
+        "mitigation_client_side": ",".join(plan.client) or "none",
+        "mitigation_service_side": ",".join(plan.service) or "none",
+        "shots_per_instance": int(plan.shots),
+        "instances": len(plan.instances),
+        "total_shots": int(plan.total_shots),
+        "idle_noise": int(bool(mit.idle_noise or "dd" in plan.client)),
+    }
     if mit.zne:
         out["zne_scales"] = ",".join(map(str, mit.zne_scales))
         out["zne_fit"] = mit.fit
@@ -305,7 +365,9 @@ def _layout(value):
             raise InputError(f"`layout` must be 'auto', 'transpiler' or a list of physical qubits; got {value!r}.")
         return value
     if isinstance(value, (bytes, numbers.Number)) or not hasattr(value, "__iter__"):
-        raise InputTypeError(f"`layout` must be 'auto', 'transpiler' or a list of physical qubits; got {describe(value)}.")
+        raise InputTypeError(
+            f"`layout` must be 'auto', 'transpiler' or a list of physical qubits; got {describe(value)}."
+        )
     out = [check_int("layout[]", q, low=0) for q in value]
     if len(set(out)) != len(out):
         raise InputError(f"`layout` must list distinct physical qubits; got {out}.")
@@ -327,51 +389,118 @@ def _scales(value):
 
 class CircuitEngine(Engine):
     name = "circuit"
-    summary = ("each encounter as a Qiskit SWAP-power gate + vacuum rotations with partner reset, on Aer, "
-               "fake IBM devices or IBM hardware")
+    summary = (
+        "each encounter as a Qiskit SWAP-power gate + vacuum rotations with partner reset, on Aer, "
+        "fake IBM devices or IBM hardware"
+    )
     grid = "steps"
     supports = frozenset({"ensemble", "foreground", "poisson", "replay"})
     requires = ("qiskit", "qiskit_aer")
     extra = "circuits"
     options = (
-        Option("backend", "aer (exact density matrix), aer-shots, aer-noise:fake_<name>, fake_<name>, "
-               "ibm:<name>, or a Qiskit backend object", default="aer"),
+        Option(
+            "backend",
+            "aer (exact density matrix), aer-shots, aer-noise:fake_<name>, fake_<name>, "
+            "ibm:<name>, or a Qiskit backend object",
+            default="aer",
+        ),
         Option("shots", "shots per circuit and Pauli basis (shot backends; default 4000)", check=_shots),
-        Option("compile", "how an encounter is compiled: exact, split, symmetric, or isometry (two CNOTs, "
-               "fresh pure partners)", default="exact", kind="choice", choices=COMPILE_MODES),
-        Option("circuit", "tree (light-cone tree, exactly OILE; ensembles' default), closed (all N qubits, "
-               "no tracing) or foreground", kind="choice", choices=("tree", "closed", "foreground")),
-        Option("reset", "foreground: reset and re-prepare one partner qubit (True) or a fresh qubit per "
-               "encounter", default=True, kind="bool"),
-        Option("particles", "tree circuit: the particles to compute (default all; the others are NaN)",
-               check=_particles),
+        Option(
+            "compile",
+            "how an encounter is compiled: exact, split, symmetric, or isometry (two CNOTs, fresh pure partners)",
+            default="exact",
+            kind="choice",
+            choices=COMPILE_MODES,
+        ),
+        Option(
+            "circuit",
+            "tree (light-cone tree, exactly OILE; ensembles' default), closed (all N qubits, no tracing) or foreground",
+            kind="choice",
+            choices=("tree", "closed", "foreground"),
+        ),
+        Option(
+            "reset",
+            "foreground: reset and re-prepare one partner qubit (True) or a fresh qubit per encounter",
+            default=True,
+            kind="bool",
+        ),
+        Option(
+            "particles", "tree circuit: the particles to compute (default all; the others are NaN)", check=_particles
+        ),
         Option("seed_simulator", "seed of the shot sampling", kind="int", low=0),
         Option("seed_transpiler", "seed of the transpiler", default=0, kind="int", low=0),
-        Option("optimization_level", "preset pass manager level for device backends", default=3, kind="int",
-               low=0, check=_level),
-        Option("max_encounters", "refuse light-cone trees with more encounters per particle",
-               default=DEFAULT_MAX_ENCOUNTERS, kind="int", low=1),
-        Option("reference", "on non-exact backends also compute the ideal Bloch vectors (P_ideal) on exact Aer",
-               default=True, kind="bool"),
-        Option("layout", "device backends: physical qubits -- auto (the best chain by the backend's reported "
-               "errors), transpiler (Qiskit's own), or a list", default="auto", check=_layout),
-        Option("mitigate", "shot backends: error mitigation, comma-separated from readout (M3), zne (folded "
-               "encounters), twirl (Pauli twirling), dd (dynamical decoupling); all; none", default="none",
-               check=_methods),
+        Option(
+            "optimization_level",
+            "preset pass manager level for device backends",
+            default=3,
+            kind="int",
+            low=0,
+            check=_level,
+        ),
+        Option(
+            "max_encounters",
+            "refuse light-cone trees with more encounters per particle",
+            default=DEFAULT_MAX_ENCOUNTERS,
+            kind="int",
+            low=1,
+        ),
+        Option(
+            "reference",
+            "on non-exact backends also compute the ideal Bloch vectors (P_ideal) on exact Aer",
+            default=True,
+            kind="bool",
+        ),
+        Option(
+            "layout",
+            "device backends: physical qubits -- auto (the best chain by the backend's reported "
+            "errors), transpiler (Qiskit's own), or a list",
+            default="auto",
+            check=_layout,
+        ),
+        Option(
+            "mitigate",
+            "shot backends: error mitigation, comma-separated from readout (M3), zne (folded "
+            "encounters), twirl (Pauli twirling), dd (dynamical decoupling); all; none",
+            default="none",
+            check=_methods,
+        ),
         Option("zne_scales", "ZNE noise scales (odd integers, from 1)", default=[1, 3, 5], check=_scales),
-        Option("zne_fit", "ZNE extrapolation to zero noise", default="richardson", kind="choice",
-               choices=("linear", "richardson", "exponential")),
-        Option("twirls", "Pauli-twirled copies per circuit (the shots are split over them)", default=16,
-               kind="int", low=1),
-        Option("dd_sequence", "dynamical-decoupling sequence (XpXm and XY4: IBM service only)", default="XX",
-               kind="choice", choices=("XX", "XpXm", "XY4")),
+        Option(
+            "zne_fit",
+            "ZNE extrapolation to zero noise",
+            default="richardson",
+            kind="choice",
+            choices=("linear", "richardson", "exponential"),
+        ),
+        Option(
+            "twirls", "Pauli-twirled copies per circuit (the shots are split over them)", default=16, kind="int", low=1
+        ),
+        Option(
+            "dd_sequence",
+            "dynamical-decoupling sequence (XpXm and XY4: IBM service only)",
+            default="XX",
+            kind="choice",
+            choices=("XX", "XpXm", "XY4"),
+        ),
         Option("readout_shots", "shots per readout-calibration state (all 0, all 1)", default=10000, kind="int", low=1),
-        Option("idle_noise", "device backends: schedule the circuits and pad idle qubits with delays, so a noise "
-               "model applies relaxation while they wait (as a device does)", default=False, kind="bool"),
-        Option("job_ids", "IBM hardware: fetch these finished jobs instead of submitting", check=_job_ids,
-               record=False),
-        Option("on_submit", "called with the job ids right after an IBM submission", check=_callable,
-               record=False, affects_result=False, cli=False),
+        Option(
+            "idle_noise",
+            "device backends: schedule the circuits and pad idle qubits with delays, so a noise "
+            "model applies relaxation while they wait (as a device does)",
+            default=False,
+            kind="bool",
+        ),
+        Option(
+            "job_ids", "IBM hardware: fetch these finished jobs instead of submitting", check=_job_ids, record=False
+        ),
+        Option(
+            "on_submit",
+            "called with the job ids right after an IBM submission",
+            check=_callable,
+            record=False,
+            affects_result=False,
+            cli=False,
+        ),
     )
 
     def __init__(self):
@@ -409,8 +538,12 @@ class CircuitEngine(Engine):
             if o["backend"] not in ("aer-shots",):
                 seconds += reps * copies * (0.14 if (mit.idle_noise or mit.dd) else 0.02)
             what += f", each measured circuit in {copies} mitigated copies"
-        return Cost(seconds=seconds, memory_bytes=16.0 * 4.0 ** min(nq, 40) if nq <= 13 else 0.0, what=what,
-                    hint="fewer steps, particles=[...], or the oile engine (the same physics, no circuits)")
+        return Cost(
+            seconds=seconds,
+            memory_bytes=16.0 * 4.0 ** min(nq, 40) if nq <= 13 else 0.0,
+            what=what,
+            hint="fewer steps, particles=[...], or the oile engine (the same physics, no circuits)",
+        )
 
     def run(self, request):
         import xarray as xr
@@ -424,9 +557,14 @@ class CircuitEngine(Engine):
         nrec = len(request.times)
         nq = max(s.num_qubits for s in specs)
         extras = {}
-        attrs = {"backend": choice.name, "circuit": kind, "encounters": int(sum(s.encounters for s in specs)),
-                 "qubits": int(nq), "resets": int(sum(s.resets for s in specs)),
-                 "isometry_encounters": int(sum(s.isometries for s in specs))}
+        attrs = {
+            "backend": choice.name,
+            "circuit": kind,
+            "encounters": int(sum(s.encounters for s in specs)),
+            "qubits": int(nq),
+            "resets": int(sum(s.resets for s in specs)),
+            "isometry_encounters": int(sum(s.isometries for s in specs)),
+        }
         stats = {"encounters": attrs["encounters"], "circuits": len(specs)}
         seed_sim = o["seed_simulator"]
         if seed_sim is None and not choice.exact and choice.kind != "ibm":
@@ -440,13 +578,22 @@ class CircuitEngine(Engine):
         else:
             mit = mitigation_of(o)
             logical, index = logical_circuits(specs)
-            shot_plan = prepare(choice, specs, logical, mit, shots=shots, optimization_level=o["optimization_level"],
-                                seed_transpiler=o["seed_transpiler"], layout=o["layout"])
+            shot_plan = prepare(
+                choice,
+                specs,
+                logical,
+                mit,
+                shots=shots,
+                optimization_level=o["optimization_level"],
+                seed_transpiler=o["seed_transpiler"],
+                layout=o["layout"],
+            )
             stats["circuits"] = len(shot_plan.instances) + len(shot_plan.calibration)
             if choice.needs_isa:
                 attrs.update(isa_attrs(specs, shot_plan, choice, o))
-            counts, cal_counts, jids = execute(choice, shot_plan, seed=seed_sim, on_submit=o["on_submit"],
-                                               job_ids=o["job_ids"])
+            counts, cal_counts, jids = execute(
+                choice, shot_plan, seed=seed_sim, on_submit=o["on_submit"], job_ids=o["job_ids"]
+            )
             vals, errs, info = collect(shot_plan, counts, cal_counts)
             P = on_records(specs, index, vals, nrec, n)
             E = on_records(specs, index, errs, nrec, n)
@@ -454,18 +601,26 @@ class CircuitEngine(Engine):
             if mit.zne:
                 V = on_records(specs, index, [ps[0] for ps in info["per_scale"]], nrec, n)
                 extras["P_noise_scaled"] = xr.DataArray(
-                    V, dims=("noise_scale", "time", "particle", "component"),
+                    V,
+                    dims=("noise_scale", "time", "particle", "component"),
                     coords={"noise_scale": list(mit.zne_scales)},
-                    attrs={"long_name": "P at each ZNE noise scale (folded encounters), before extrapolation"})
+                    attrs={"long_name": "P at each ZNE noise scale (folded encounters), before extrapolation"},
+                )
             if mit.readout:
                 extras["readout_matrices"] = xr.DataArray(
-                    info["readout_matrices"], dims=("readout_qubit", "measured", "prepared"),
+                    info["readout_matrices"],
+                    dims=("readout_qubit", "measured", "prepared"),
                     coords={"readout_qubit": info["readout_qubits"]},
-                    attrs={"long_name": "assignment matrices A[measured, prepared] of the measured physical "
-                                        "qubits, measured with the run"})
-            extras["P_stderr"] = xr.DataArray(E, dims=("time", "particle", "component"),
-                                              attrs={"long_name": "standard error of P (binomial per basis, "
-                                                                  "propagated through the mitigation)"})
+                    attrs={
+                        "long_name": "assignment matrices A[measured, prepared] of the measured physical "
+                        "qubits, measured with the run"
+                    },
+                )
+            extras["P_stderr"] = xr.DataArray(
+                E,
+                dims=("time", "particle", "component"),
+                attrs={"long_name": "standard error of P (binomial per basis, propagated through the mitigation)"},
+            )
             attrs["shots"] = int(shots)
             if choice.kind == "ibm":
                 attrs["job_ids"] = ",".join(jids)
@@ -475,8 +630,11 @@ class CircuitEngine(Engine):
                 except InputError:
                     Pi = None
                 if Pi is not None:
-                    extras["P_ideal"] = xr.DataArray(Pi, dims=("time", "particle", "component"),
-                                                     attrs={"long_name": "ideal (exact Aer) Bloch vector"})
+                    extras["P_ideal"] = xr.DataArray(
+                        Pi,
+                        dims=("time", "particle", "component"),
+                        attrs={"long_name": "ideal (exact Aer) Bloch vector"},
+                    )
                     dev = np.nanmax(np.abs(P - Pi)) if np.isfinite(P).any() else np.nan
                     attrs["max_deviation_from_ideal"] = float(dev)
                     with np.errstate(invalid="ignore"):
@@ -491,9 +649,16 @@ class CircuitEngine(Engine):
         recorded = {k: v for k, v in o.items() if v is not None and self.option(k).record}
         recorded.update(backend=choice.name, circuit=kind)
         mit = mitigation_of(o)
-        unused = {"zne_scales": mit.zne, "zne_fit": mit.zne, "twirls": mit.twirl, "dd_sequence": mit.dd,
-                  "readout_shots": mit.readout, "mitigate": bool(mit.methods),
-                  "idle_noise": choice.needs_isa, "layout": choice.needs_isa}
+        unused = {
+            "zne_scales": mit.zne,
+            "zne_fit": mit.zne,
+            "twirls": mit.twirl,
+            "dd_sequence": mit.dd,
+            "readout_shots": mit.readout,
+            "mitigate": bool(mit.methods),
+            "idle_noise": choice.needs_isa,
+            "layout": choice.needs_isa,
+        }
         for key, used in unused.items():
             if not used:
                 recorded.pop(key, None)

@@ -21,12 +21,11 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-
-from oile_q.errors import InputError, InputTypeError
 from qiskit.circuit import Gate, QuantumCircuit
 
 from oile_q.conventions import PROPAGATORS
 from oile_q.encounter import pair_unitary
+from oile_q.errors import InputError, InputTypeError
 
 __all__ = [
     "SwapPowerGate",
@@ -91,8 +90,9 @@ def encounter_matrix(phi, wt_a, wt_b, theta=0.0, mode="exact", *, order="qiskit"
         raise InputError(f"`mode` must be one of {list(MODES)}; got {mode!r}.")
     if order not in ("qiskit", "core"):
         raise InputError(f"`order` must be 'qiskit' or 'core'; got {order!r}.")
-    u = pair_unitary(_float("wt_a", wt_a), _float("wt_b", wt_b), _float("phi", phi), theta=float(theta),
-                     propagator=mode)
+    u = pair_unitary(
+        _float("wt_a", wt_a), _float("wt_b", wt_b), _float("phi", phi), theta=float(theta), propagator=mode
+    )
     if order == "qiskit":
         u = _SWAP @ u @ _SWAP
     return u
@@ -190,8 +190,7 @@ class VacuumRotationGate(Gate):
         return VacuumRotationGate(exponent * self.params[0], self.params[1])
 
     def __array__(self, dtype=None, copy=None):
-        return _as_array(vacuum_matrix(_float("wt", self.params[0]), _float("theta", self.params[1])),
-                         dtype, copy)
+        return _as_array(vacuum_matrix(_float("wt", self.params[0]), _float("theta", self.params[1])), dtype, copy)
 
 
 class EncounterGate(Gate):
@@ -299,10 +298,10 @@ def _channel_choi(W_core):
 @functools.lru_cache(maxsize=4096)
 def _isometry_solution(phi, wt_a, wt_b, theta, qx, qy, qz):
     """W (Qiskit order), its 2-CNOT circuit and the Choi error against the exact channel."""
-    from scipy.optimize import brentq
     from qiskit.circuit.library import CXGate
     from qiskit.quantum_info import Operator
     from qiskit.synthesis import TwoQubitBasisDecomposer
+    from scipy.optimize import brentq
 
     U = encounter_matrix(phi, wt_a, wt_b, theta, "exact", order="core")
     q = pure_state((qx, qy, qz))

@@ -75,8 +75,10 @@ def parse_methods(value):
     elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         items = [v.strip() for v in value]
     else:
-        raise InputTypeError(f"`mitigate` must be a comma-separated string or a list of {list(METHODS)}, "
-                             f"'all' or 'none'; got {describe(value)}.")
+        raise InputTypeError(
+            f"`mitigate` must be a comma-separated string or a list of {list(METHODS)}, "
+            f"'all' or 'none'; got {describe(value)}."
+        )
     if items in (["none"], []):
         return ()
     if items == ["all"]:
@@ -215,18 +217,26 @@ def schedule(isa, target, *, dd: str | None = None):
     from qiskit.transpiler.passes import ALAPScheduleAnalysis, PadDelay, PadDynamicalDecoupling
 
     if dd not in (None, "XX"):
-        raise InputError(f"`dd_sequence` {dd!r} is done by the IBM Runtime service only; client-side "
-                         "dynamical decoupling (Aer noise models, fake backends) uses 'XX'.")
+        raise InputError(
+            f"`dd_sequence` {dd!r} is done by the IBM Runtime service only; client-side "
+            "dynamical decoupling (Aer noise models, fake backends) uses 'XX'."
+        )
     active = _active_qubits(isa)
     passes = [ALAPScheduleAnalysis(target=target)]
     if dd is not None:
-        passes.append(PadDynamicalDecoupling(target=target, dd_sequence=[XGate(), XGate()], qubits=active,
-                                             skip_reset_qubits=False))
+        passes.append(
+            PadDynamicalDecoupling(
+                target=target, dd_sequence=[XGate(), XGate()], qubits=active, skip_reset_qubits=False
+            )
+        )
     passes.append(PadDelay(target=target))
     out = PassManager(passes).run(isa)
     keep = set(active)
-    drop = [i for i, inst in enumerate(out.data)
-            if inst.operation.name == "delay" and out.find_bit(inst.qubits[0]).index not in keep]
+    drop = [
+        i
+        for i, inst in enumerate(out.data)
+        if inst.operation.name == "delay" and out.find_bit(inst.qubits[0]).index not in keep
+    ]
     for i in reversed(drop):
         del out.data[i]
     return out

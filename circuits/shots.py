@@ -21,20 +21,20 @@ __all__ = ["ShotPlan", "logical_circuits", "prepare", "execute", "collect", "on_
 class ShotPlan:
     """What one run of measured circuits sends to the backend."""
 
-    instances: list                       # circuits to run (ISA or Aer-ready), in order
-    owner: list                           # instance -> (logical circuit index, scale index)
-    shots: int                            # shots per instance
+    instances: list  # circuits to run (ISA or Aer-ready), in order
+    owner: list  # instance -> (logical circuit index, scale index)
+    shots: int  # shots per instance
     calibration: list = field(default_factory=list)  # readout calibration circuits (after instances)
-    cal_qubits: list = field(default_factory=list)   # physical qubits they calibrate
-    readout_shots: int = 0                # shots per calibration state (pooled over its copies)
-    cal_copies: int = 0                   # copies of each calibration circuit
-    phys: list = field(default_factory=list)          # logical circuit -> physical qubit per bit
-    nbits: list = field(default_factory=list)         # logical circuit -> bits measured
-    layouts: list = field(default_factory=list)       # spec -> physical qubits (or None)
+    cal_qubits: list = field(default_factory=list)  # physical qubits they calibrate
+    readout_shots: int = 0  # shots per calibration state (pooled over its copies)
+    cal_copies: int = 0  # copies of each calibration circuit
+    phys: list = field(default_factory=list)  # logical circuit -> physical qubit per bit
+    nbits: list = field(default_factory=list)  # logical circuit -> bits measured
+    layouts: list = field(default_factory=list)  # spec -> physical qubits (or None)
     layout_info: list = field(default_factory=list)
-    isa_base: list = field(default_factory=list)      # logical circuit -> ISA circuit at scale 1, untwirled
-    client: tuple = ()                    # methods done here
-    service: tuple = ()                   # methods the IBM service performs
+    isa_base: list = field(default_factory=list)  # logical circuit -> ISA circuit at scale 1, untwirled
+    client: tuple = ()  # methods done here
+    service: tuple = ()  # methods the IBM service performs
     mitigation: Mitigation = Mitigation()
 
     @property
@@ -84,13 +84,15 @@ def _layout_for(choice, spec, option):
     if len(layout) != spec.num_qubits:
         from oile_q.errors import InputError
 
-        raise InputError(f"`layout` must list {spec.num_qubits} physical qubits (one per circuit qubit); "
-                         f"got {len(layout)}.")
+        raise InputError(
+            f"`layout` must list {spec.num_qubits} physical qubits (one per circuit qubit); got {len(layout)}."
+        )
     return layout, {"physical": layout, "reason": "given"}
 
 
-def prepare(choice, specs, logical, mit: Mitigation, *, shots: int, optimization_level: int,
-            seed_transpiler: int, layout="auto") -> ShotPlan:
+def prepare(
+    choice, specs, logical, mit: Mitigation, *, shots: int, optimization_level: int, seed_transpiler: int, layout="auto"
+) -> ShotPlan:
     """Build the instances of every logical measured circuit.
 
     logical: list of (spec index, QuantumCircuit) -- the measured circuits of ``builders.measured``.
@@ -113,8 +115,12 @@ def prepare(choice, specs, logical, mit: Mitigation, *, shots: int, optimization
         plan.layouts.append(lay)
         plan.layout_info.append(info)
         if choice.needs_isa:
-            pms[si] = pass_manager(choice.backend, optimization_level=optimization_level,
-                                   seed_transpiler=seed_transpiler, initial_layout=lay)
+            pms[si] = pass_manager(
+                choice.backend,
+                optimization_level=optimization_level,
+                seed_transpiler=seed_transpiler,
+                initial_layout=lay,
+            )
     for ci, (si, qc) in enumerate(logical):
         for k, scale in enumerate(mit.zne_scales):
             folded = fold_encounters(qc, scale)
@@ -164,9 +170,10 @@ def execute(choice, plan: ShotPlan, *, seed=None, on_submit=None, job_ids=None):
             service["twirling"] = {"enable_gates": True, "num_randomizations": mit.twirls}
         if "dd" in plan.service:
             service["dynamical_decoupling"] = {"enable": True, "sequence_type": mit.dd_sequence}
-    counts, jids = run_counts(choice, circuits, shots=plan.shots, seed=seed, on_submit=on_submit, job_ids=job_ids,
-                              service_options=service)
-    return counts[:len(plan.instances)], counts[len(plan.instances):], jids
+    counts, jids = run_counts(
+        choice, circuits, shots=plan.shots, seed=seed, on_submit=on_submit, job_ids=job_ids, service_options=service
+    )
+    return counts[: len(plan.instances)], counts[len(plan.instances) :], jids
 
 
 def _pool(dicts):
@@ -198,7 +205,7 @@ def collect(plan: ShotPlan, counts, cal_counts):
     errs = np.zeros((nlog, nscale), dtype=object)
     if mit.readout:
         k = plan.cal_copies
-        A = assignment_matrices([_pool(cal_counts[:k]), _pool(cal_counts[k:2 * k])], plan.cal_qubits)
+        A = assignment_matrices([_pool(cal_counts[:k]), _pool(cal_counts[k : 2 * k])], plan.cal_qubits)
         mats = dict(zip(plan.cal_qubits, A))
         info["readout_matrices"] = A
         info["readout_qubits"] = list(plan.cal_qubits)

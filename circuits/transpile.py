@@ -10,17 +10,23 @@ __all__ = ["pass_manager", "two_qubit_count", "encounter_stats", "circuit_stats"
 _CUSTOM = ("encounter", "encounter_iso", "swap_pow", "vacuum")
 
 
-def pass_manager(backend=None, *, basis_gates=None, optimization_level: int = 3, seed_transpiler=0,
-                 initial_layout=None):
+def pass_manager(
+    backend=None, *, basis_gates=None, optimization_level: int = 3, seed_transpiler=0, initial_layout=None
+):
     """A preset pass manager for ``backend`` (its target) or for bare ``basis_gates``;
     ``initial_layout``: physical qubit of each circuit qubit (kept as given)."""
     from qiskit.transpiler import generate_preset_pass_manager
 
     if backend is not None:
-        return generate_preset_pass_manager(optimization_level=optimization_level, backend=backend,
-                                            seed_transpiler=seed_transpiler, initial_layout=initial_layout)
-    return generate_preset_pass_manager(optimization_level=optimization_level, basis_gates=list(basis_gates),
-                                        seed_transpiler=seed_transpiler)
+        return generate_preset_pass_manager(
+            optimization_level=optimization_level,
+            backend=backend,
+            seed_transpiler=seed_transpiler,
+            initial_layout=initial_layout,
+        )
+    return generate_preset_pass_manager(
+        optimization_level=optimization_level, basis_gates=list(basis_gates), seed_transpiler=seed_transpiler
+    )
 
 
 def two_qubit_count(qc: QuantumCircuit) -> int:
@@ -52,9 +58,12 @@ def circuit_stats(isa_circuits, encounters: int) -> dict:
     twoq = [two_qubit_count(c) for c in isa_circuits]
     depth = [int(c.depth()) for c in isa_circuits]
     i = int(np.argmax(twoq)) if twoq else 0
-    return {"two_qubit_total": int(sum(twoq)), "two_qubit_max_circuit": int(twoq[i]) if twoq else 0,
-            "depth_max": int(max(depth)) if depth else 0,
-            "two_qubit_per_encounter_in_circuit": (twoq[i] / encounters) if encounters else 0.0}
+    return {
+        "two_qubit_total": int(sum(twoq)),
+        "two_qubit_max_circuit": int(twoq[i]) if twoq else 0,
+        "depth_max": int(max(depth)) if depth else 0,
+        "two_qubit_per_encounter_in_circuit": (twoq[i] / encounters) if encounters else 0.0,
+    }
 
 
 def to_aer(qc: QuantumCircuit) -> QuantumCircuit:

@@ -17,8 +17,9 @@ environment default this package sets is OMP_WAIT_POLICY=PASSIVE (see below).
 See README.md in this folder for options, limits and measured figures.
 """
 
-from oile_q.lazy import lazy_getattr
 import os as _os
+
+from oile_q.lazy import lazy_getattr
 
 # Idle OpenMP threads must sleep, not spin: numba's OpenMP threads, QuSpin's (its own
 # libgomp) and OpenBLAS's share two cores here, and spinning workers of one runtime
@@ -28,13 +29,22 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _NAMES = {
-    "Model": "hamiltonian", "quspin_hamiltonian": "hamiltonian", "sector_matrix": "hamiltonian",
+    "Model": "hamiltonian",
+    "quspin_hamiltonian": "hamiltonian",
+    "sector_matrix": "hamiltonian",
     "spin_basis": "hamiltonian",
     "product_branches": "_common",
-    "check_memory": "memory", "estimate_bytes": "memory", "largest_n": "memory",
-    "ExactEngine": "exact_engine", "ClosedEngine": "closed_engine",
-    "BeamStructure": "beams", "beam_structure": "beams", "evolve_beams": "beams",
-    "estimate_beams_bytes": "beams", "sector_plan": "beams", "beam_hamiltonian": "beams",
+    "check_memory": "memory",
+    "estimate_bytes": "memory",
+    "largest_n": "memory",
+    "ExactEngine": "exact_engine",
+    "ClosedEngine": "closed_engine",
+    "BeamStructure": "beams",
+    "beam_structure": "beams",
+    "evolve_beams": "beams",
+    "estimate_beams_bytes": "beams",
+    "sector_plan": "beams",
+    "beam_hamiltonian": "beams",
 }
 __all__ = sorted(_NAMES)
 

@@ -8,7 +8,6 @@ two cores between sessions.
 from __future__ import annotations
 
 import numba
-import numpy as np
 
 __all__ = ["cheb_step", "csr_matvec", "spin_vectors"]
 
@@ -40,8 +39,8 @@ def spin_vectors(psi, src, dst, coef, m, out):
     for p in range(src.shape[0]):
         s = src[p]
         d = dst[p]
-        up = 0.5 * coef[p] * psi[s]    # (1/2) J^+ psi, at d
-        dn = 0.5 * coef[p] * psi[d]    # (1/2) J^- psi, at s
+        up = 0.5 * coef[p] * psi[s]  # (1/2) J^+ psi, at d
+        dn = 0.5 * coef[p] * psi[d]  # (1/2) J^- psi, at s
         out[0, d] += up
         out[1, d] += -1j * up
         out[0, s] += dn

@@ -41,13 +41,15 @@ def product_branches(P_mass, *, mixed="purify", max_branches=64):
         raise InputError(
             f"`P0` holds mixed one-body states (|P| < 1) for particles {mixed_idx[:8].tolist()}"
             f"{'...' if mixed_idx.size > 8 else ''}; with mixed='refuse' only pure product states "
-            "are accepted (use mixed='purify' to evolve their exact branch decomposition).")
-    nb = 2 ** mixed_idx.size
+            "are accepted (use mixed='purify' to evolve their exact branch decomposition)."
+        )
+    nb = 2**mixed_idx.size
     if nb > max_branches:
         raise InputError(
             f"`P0` has {mixed_idx.size} mixed one-body states, i.e. {nb} pure branches to evolve; "
             f"`max_branches` is {max_branches}. Raise `max_branches` (cost grows as 2^m) "
-            "or start from pure states.")
+            "or start from pure states."
+        )
     out = []
     for signs in itertools.product((1.0, -1.0), repeat=mixed_idx.size):
         u = unit.copy()
@@ -90,14 +92,29 @@ def check_pairs(pairs, n):
 
 
 COMMON_OPTIONS = (
-    Option("pairs", "pairs (a, b) whose concurrence and mutual information (bits) are recorded, or 'all'",
-           check=_pairs_shape),
-    Option("mixed", "mixed initial one-body states: exact branch decomposition (purify) or refuse",
-           default="purify", kind="choice", choices=("purify", "refuse")),
-    Option("max_branches", "largest number of pure branches (2^m for m mixed particles)", default=64,
-           kind="int", low=1),
-    Option("memory_limit", "bytes the run may use (default 85% of the available memory)", kind="float",
-           positive=True, record=False, affects_result=False),
+    Option(
+        "pairs",
+        "pairs (a, b) whose concurrence and mutual information (bits) are recorded, or 'all'",
+        check=_pairs_shape,
+    ),
+    Option(
+        "mixed",
+        "mixed initial one-body states: exact branch decomposition (purify) or refuse",
+        default="purify",
+        kind="choice",
+        choices=("purify", "refuse"),
+    ),
+    Option(
+        "max_branches", "largest number of pure branches (2^m for m mixed particles)", default=64, kind="int", low=1
+    ),
+    Option(
+        "memory_limit",
+        "bytes the run may use (default 85% of the available memory)",
+        kind="float",
+        positive=True,
+        record=False,
+        affects_result=False,
+    ),
 )
 
 
@@ -142,25 +159,31 @@ def observables(obs, pairs, *, s3=True):
 
     P = obs.P
     ex = {
-        "entropy": xr.DataArray(entropy_bits(P), dims=("time", "particle"),
-                                attrs={"long_name": "one-body von Neumann entropy", "units": "bits"}),
-        "purity": xr.DataArray(purity(P), dims=("time", "particle"),
-                               attrs={"long_name": "one-body purity Tr rho^2"}),
+        "entropy": xr.DataArray(
+            entropy_bits(P),
+            dims=("time", "particle"),
+            attrs={"long_name": "one-body von Neumann entropy", "units": "bits"},
+        ),
+        "purity": xr.DataArray(purity(P), dims=("time", "particle"), attrs={"long_name": "one-body purity Tr rho^2"}),
         "norm": xr.DataArray(obs.norm, dims=("time",), attrs={"long_name": "|psi|^2 (check: 1)"}),
     }
     if s3:
-        ex["S3_total"] = xr.DataArray(P[:, :, 2].sum(axis=1), dims=("time",),
-                                      attrs={"long_name": "sum_a P_3 (mass basis), conserved"})
+        ex["S3_total"] = xr.DataArray(
+            P[:, :, 2].sum(axis=1), dims=("time",), attrs={"long_name": "sum_a P_3 (mass basis), conserved"}
+        )
     if obs.energy is not None:
-        ex["energy"] = xr.DataArray(obs.energy, dims=("time",),
-                                    attrs={"long_name": "<H> / mu, conserved"})
+        ex["energy"] = xr.DataArray(obs.energy, dims=("time",), attrs={"long_name": "<H> / mu, conserved"})
     if pairs:
         conc = np.array([[concurrence(r) for r in row] for row in obs.rho])
         mi = np.array([[mutual_information(r) for r in row] for row in obs.rho])
         coords = {"pair_a": ("pair", [a for a, _ in pairs]), "pair_b": ("pair", [b for _, b in pairs])}
-        ex["concurrence"] = xr.DataArray(conc, dims=("time", "pair"), coords=coords,
-                                         attrs={"long_name": "two-body concurrence"})
-        ex["mutual_information"] = xr.DataArray(mi, dims=("time", "pair"), coords=coords,
-                                                attrs={"long_name": "two-body mutual information",
-                                                       "units": "bits"})
+        ex["concurrence"] = xr.DataArray(
+            conc, dims=("time", "pair"), coords=coords, attrs={"long_name": "two-body concurrence"}
+        )
+        ex["mutual_information"] = xr.DataArray(
+            mi,
+            dims=("time", "pair"),
+            coords=coords,
+            attrs={"long_name": "two-body mutual information", "units": "bits"},
+        )
     return ex

@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-
 _CHUNK = 4096  # states per parallel chunk
 
 
@@ -287,7 +286,6 @@ def fill_lookup(lookup, states):
 @njit(parallel=True, cache=True)
 def one_body(v, n):
     """Per bit position p: (<X>, <Y>, <Z>) in the mass basis, and the squared norm."""
-    dim = v.shape[0]
     lb = _block_bits(n)
     size = 1 << lb
     nb = 1 << (n - lb)
@@ -304,8 +302,8 @@ def one_body(v, n):
             run = 1 << p
             for l0 in range(0, size, 2 * run):
                 for l in range(l0, l0 + run):
-                    x0 = v[base + l]          # bit p down
-                    x1 = v[base + l + run]    # bit p up
+                    x0 = v[base + l]  # bit p down
+                    x1 = v[base + l + run]  # bit p up
                     w0 = x0.real * x0.real + x0.imag * x0.imag
                     w1 = x1.real * x1.real + x1.imag * x1.imag
                     z[p] += w1 - w0

@@ -77,11 +77,11 @@ This is the default for two beams ("auto"); Chebyshev stays available and the tw
 (Chebyshev: 596 s). The eigenvectors are streamed: a chunk of sectors is diagonalised,
 its states at the pass's output times formed, and its observables accumulated once its
 neighbour chunk exists (``_Stream``: at most three chunks' states held), so memory stays
-~1 GB at N = 16384 (holding every sector's eigenvectors had passed 17 GB). Why not Krylov: a Lanczos approximation adapts to the spectral
-measure of the state, which for these coherent states is narrow (sigma_E ~ 1-2 mu) with
-exponential tails, and on the exact initial state 15-40 Lanczos vectors per step would do at
-any N. But after a few steps the round-off noise of any propagator (norm ~1e-14, spread over
-the whole spectrum out to +-r) times H^j outgrows the smooth Krylov residual from j ~ 8 on
+~1 GB at N = 16384 (holding every sector's eigenvectors had passed 17 GB). Why not Krylov: a
+Lanczos approximation adapts to the spectral measure of the state, which for these coherent states
+is narrow (sigma_E ~ 1-2 mu) with exponential tails, and on the exact initial state 15-40 Lanczos
+vectors per step would do at any N. But after a few steps the round-off noise of any propagator
+(norm ~1e-14, spread over the whole spectrum out to +-r) times H^j outgrows the smooth Krylov residual from j ~ 8 on
 (N = 1024), Ritz values appear at the noise energies and the Galerkin approximation loses
 accuracy -- measured: with a state propagated to mu t = 1.6 (error 4e-14), 15 Lanczos vectors
 for tau = 0.1 gave an error of 7e-9 instead of 1e-13, full reorthogonalisation or not. A
@@ -112,14 +112,12 @@ import time as _time
 
 import numpy as np
 
-from oile_q.conventions import flavor_to_mass
 from oile_q.errors import InputError, InputTypeError, check_array, check_int, check_real, describe
 
-__all__ = ["BeamStructure", "beam_structure", "evolve_beams", "estimate_beams_bytes", "sector_plan",
-           "beam_hamiltonian"]
+__all__ = ["BeamStructure", "beam_structure", "evolve_beams", "estimate_beams_bytes", "sector_plan", "beam_hamiltonian"]
 
-_PURE_TOL = 1e-12   # |P| = 1 within this for a pure state
-_SAME_TOL = 1e-12   # members' omega (relative), velocity and P0 equal within this
+_PURE_TOL = 1e-12  # |P| = 1 within this for a pure state
+_SAME_TOL = 1e-12  # members' omega (relative), velocity and P0 equal within this
 CHUNK_STATES = 1 << 17
 ENTROPY_MAX_DIM = 1024
 ENTROPY_MAX_CELLS = 1 << 24
@@ -241,8 +239,10 @@ def beam_structure(scenario, *, tol: float = _SAME_TOL) -> BeamStructure:
     if not isinstance(scenario, Scenario):
         raise InputTypeError(f"`scenario` must be an oile_q.Scenario; got {describe(scenario)}.")
     if scenario.kind != "ensemble":
-        raise InputError("`scenario` is a foreground scenario (fresh partners, no closed Hamiltonian); "
-                         "method 'beams' needs an ensemble of beams.")
+        raise InputError(
+            "`scenario` is a foreground scenario (fresh partners, no closed Hamiltonian); "
+            "method 'beams' needs an ensemble of beams."
+        )
     tol = check_real("tol", tol, positive=True)
     P_mass = scenario.P0_mass
     labels, members, omega, vel, P0 = [], [], [], [], []
@@ -252,26 +252,33 @@ def beam_structure(scenario, *, tol: float = _SAME_TOL) -> BeamStructure:
         w = scenario.omega[idx]
         if np.any(np.abs(w - w[0]) > tol * max(1.0, abs(w[0]))):
             j = int(idx[np.argmax(np.abs(w - w[0]))])
-            raise InputError(f"group {name!r} is not a beam: its members have different omega "
-                             f"({w[0]:g} for particle {int(idx[0])}, {scenario.omega[j]:g} for particle {j}); {why}.")
+            raise InputError(
+                f"group {name!r} is not a beam: its members have different omega "
+                f"({w[0]:g} for particle {int(idx[0])}, {scenario.omega[j]:g} for particle {j}); {why}."
+            )
         v = scenario.velocity[idx]
         dv = np.abs(v - v[0]).max(axis=1)
         if np.any(dv > tol):
             j = int(idx[np.argmax(dv)])
-            raise InputError(f"group {name!r} is not a beam: its members have different velocities "
-                             f"({np.round(v[0], 6).tolist()} for particle {int(idx[0])}, "
-                             f"{np.round(scenario.velocity[j], 6).tolist()} for particle {j}); {why}.")
+            raise InputError(
+                f"group {name!r} is not a beam: its members have different velocities "
+                f"({np.round(v[0], 6).tolist()} for particle {int(idx[0])}, "
+                f"{np.round(scenario.velocity[j], 6).tolist()} for particle {j}); {why}."
+            )
         p = P_mass[idx]
         r = np.linalg.norm(p, axis=1)
         if np.any(r < 1.0 - _PURE_TOL):
             j = int(idx[np.argmin(r)])
-            raise InputError(f"group {name!r} is not a beam: particle {j} starts in a mixed state "
-                             f"(|P0| = {r.min():.6g} < 1); {why}.")
+            raise InputError(
+                f"group {name!r} is not a beam: particle {j} starts in a mixed state (|P0| = {r.min():.6g} < 1); {why}."
+            )
         dp = np.abs(p - p[0]).max(axis=1)
         if np.any(dp > tol):
             j = int(idx[np.argmax(dp)])
-            raise InputError(f"group {name!r} is not a beam: its members start in different states "
-                             f"(P0 of particles {int(idx[0])} and {j} differ by {dp.max():.3g}); {why}.")
+            raise InputError(
+                f"group {name!r} is not a beam: its members start in different states "
+                f"(P0 of particles {int(idx[0])} and {j} differ by {dp.max():.3g}); {why}."
+            )
         labels.append(str(name))
         members.append(idx)
         omega.append(float(w[0]))
@@ -280,9 +287,16 @@ def beam_structure(scenario, *, tol: float = _SAME_TOL) -> BeamStructure:
     V = np.array(vel)
     g = 1.0 - V @ V.T
     g[np.abs(g) < 1e-14] = 0.0  # as the generic engine: equal velocities, exactly no coupling
-    return BeamStructure(labels=tuple(labels), sizes=np.array([len(m) for m in members], dtype=np.int64),
-                         omega=np.array(omega), P0_mass=np.array(P0), coupling=g, mu=scenario.mu,
-                         theta=scenario.theta, members=tuple(members))
+    return BeamStructure(
+        labels=tuple(labels),
+        sizes=np.array([len(m) for m in members], dtype=np.int64),
+        omega=np.array(omega),
+        P0_mass=np.array(P0),
+        coupling=g,
+        mu=scenario.mu,
+        theta=scenario.theta,
+        members=tuple(members),
+    )
 
 
 # --------------------------------------------------------------------------- initial state, sectors
@@ -375,8 +389,8 @@ class _Basis:
         k = np.empty((self.dim, G), dtype=np.int32)
         for i, K in enumerate(self.sectors):
             lo, hi = self.offsets[i], self.offsets[i + 1]
-            k[lo:hi, :G - 1] = self.gk[self.a[i]:self.b[i]]
-            k[lo:hi, G - 1] = K - self.gS[self.a[i]:self.b[i]]
+            k[lo:hi, : G - 1] = self.gk[self.a[i] : self.b[i]]
+            k[lo:hi, G - 1] = K - self.gS[self.a[i] : self.b[i]]
         self.k = k
 
     def positions(self, kk: np.ndarray, KK: np.ndarray) -> np.ndarray:
@@ -388,7 +402,7 @@ class _Basis:
         out = np.full(kk.shape[0], -1, dtype=np.int64)
         if not np.any(ok):
             return out
-        ridx = kk[ok, :self.G - 1].astype(np.int64) @ self.strides if self.G > 1 else np.zeros(int(ok.sum()), np.int64)
+        ridx = kk[ok, : self.G - 1].astype(np.int64) @ self.strides if self.G > 1 else np.zeros(int(ok.sum()), np.int64)
         gp = self.inv[ridx]
         s = si[ok]
         out[ok] = self.offsets[s] + gp - self.a[s]
@@ -468,8 +482,7 @@ def _chunk_hamiltonian(struct: BeamStructure, basis: _Basis, lo: int, hi: int):
             rows.append(dst[src] - lo)
             cols.append(src)
             data.append(amp)
-    H = sp.csr_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(hi - lo, hi - lo))
+    H = sp.csr_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(hi - lo, hi - lo))
     H.sum_duplicates()
     return H
 
@@ -483,8 +496,10 @@ def beam_hamiltonian(struct: BeamStructure, *, sectors=None):
     if sectors is None:
         sectors = np.arange(struct.n + 1)
     basis = _Basis(struct.sizes, np.asarray(sectors))
-    blocks = [_chunk_hamiltonian(struct, basis, int(basis.offsets[i]), int(basis.offsets[i + 1]))
-              for i in range(basis.sectors.size)]
+    blocks = [
+        _chunk_hamiltonian(struct, basis, int(basis.offsets[i]), int(basis.offsets[i + 1]))
+        for i in range(basis.sectors.size)
+    ]
     return sp.block_diag(blocks, format="csr"), basis.k.copy()
 
 
@@ -511,8 +526,11 @@ class _Chebyshev:
     def __init__(self, H, tol, *, seed=12345, iters=60):
         from scipy.linalg import eigh_tridiagonal
 
-        self.csr = (np.ascontiguousarray(H.indptr, dtype=np.int64), np.ascontiguousarray(H.indices, dtype=np.int32),
-                    np.ascontiguousarray(H.data, dtype=np.float64))
+        self.csr = (
+            np.ascontiguousarray(H.indptr, dtype=np.int64),
+            np.ascontiguousarray(H.indices, dtype=np.int32),
+            np.ascontiguousarray(H.data, dtype=np.float64),
+        )
         self.tol = float(tol)
         self.matvecs = 0
         self.windows = 0
@@ -537,7 +555,7 @@ class _Chebyshev:
                 break
             beta.append(b)
             q_prev, q = q, w / b
-        ev = eigh_tridiagonal(np.array(alpha), np.array(beta[:len(alpha) - 1]), eigvals_only=True)
+        ev = eigh_tridiagonal(np.array(alpha), np.array(beta[: len(alpha) - 1]), eigvals_only=True)
         pad = 0.02 * (ev[-1] - ev[0]) + 1e-3
         self.bounds = (max(float(ev[0]) - pad, self.rigorous[0]), min(float(ev[-1]) + pad, self.rigorous[1]))
 
@@ -601,8 +619,10 @@ class _Chebyshev:
                     self.bounds = self.rigorous
                     self.fallbacks += 1
                     continue
-                raise RuntimeError(f"Chebyshev evolution lost norm conservation ({drift:.2e}); the spectral "
-                                   "bounds are wrong. Please report this.")
+                raise RuntimeError(
+                    f"Chebyshev evolution lost norm conservation ({drift:.2e}); the spectral "
+                    "bounds are wrong. Please report this."
+                )
             psi[:] = outs[j2 - 1]
             t0 = float(taus[j2 - 1])
             j = j2
@@ -803,7 +823,7 @@ def _memory_parts(struct, *, tol, drop, chunk_states, entropy_max_dim, pairs, pr
     G = struct.n_beams
     sizes = [int(d) for d in dims] if propagator == "spectral" else _chunk_sizes(dims, chunk_states)
     dmax = float(max(sizes))
-    win = float(max(sum(sizes[i:i + 3]) for i in range(len(sizes))))  # three consecutive chunks
+    win = float(max(sum(sizes[i : i + 3]) for i in range(len(sizes))))  # three consecutive chunks
     nnz_row = 1 + G * (G - 1)
     grid = float(math.prod(int(n) + 1 for n in struct.sizes[:-1]))
     fixed = BASE + D * (16.0 * 2 + 4.0 * G) + grid * (8.0 * G + 16.0)
@@ -825,8 +845,12 @@ def _memory_parts(struct, *, tol, drop, chunk_states, entropy_max_dim, pairs, pr
     per_output = 16.0 * win + (32.0 * dmax if propagator == "spectral" else 0.0)
     store = 16.0 * D if eg else 0.0
     provision = work if propagator == "spectral" else 0.0
-    return fixed, per_output, store, dict(dimension=int(D), largest_chunk=int(dmax), entropy_beams=eg,
-                                          eig_provision=provision)
+    return (
+        fixed,
+        per_output,
+        store,
+        dict(dimension=int(D), largest_chunk=int(dmax), entropy_beams=eg, eig_provision=provision),
+    )
 
 
 def _Schmidt_size(struct, g, dim):
@@ -835,10 +859,17 @@ def _Schmidt_size(struct, g, dim):
     return min(side, rest), side * rest
 
 
-def estimate_beams_bytes(struct: BeamStructure, *, tol: float = 1e-12, drop: float | None = None,
-                         chunk_states: int = CHUNK_STATES, outputs: int = 1,
-                         entropy_max_dim: int = ENTROPY_MAX_DIM, pairs: bool = True,
-                         propagator: str = "auto") -> float:
+def estimate_beams_bytes(
+    struct: BeamStructure,
+    *,
+    tol: float = 1e-12,
+    drop: float | None = None,
+    chunk_states: int = CHUNK_STATES,
+    outputs: int = 1,
+    entropy_max_dim: int = ENTROPY_MAX_DIM,
+    pairs: bool = True,
+    propagator: str = "auto",
+) -> float:
     """Estimated peak bytes of ``evolve_beams(struct, ...)`` when a pass holds ``outputs``
     output times (a run makes as few passes as the memory limit allows, each holding as many
     outputs as fit: ``outputs = 1`` is the least it needs).
@@ -852,9 +883,15 @@ def estimate_beams_bytes(struct: BeamStructure, *, tol: float = 1e-12, drop: flo
     the states of three consecutive chunks (16 B per state; the observables of a chunk need
     its neighbours' sectors K +- 1), the spectral reconstruction temporaries, and with entropy
     the whole state (16 B per kept state)."""
-    fixed, per_output, store, _ = _memory_parts(struct, tol=tol, drop=drop, chunk_states=chunk_states,
-                                                entropy_max_dim=entropy_max_dim, pairs=pairs,
-                                                propagator=propagator)
+    fixed, per_output, store, _ = _memory_parts(
+        struct,
+        tol=tol,
+        drop=drop,
+        chunk_states=chunk_states,
+        entropy_max_dim=entropy_max_dim,
+        pairs=pairs,
+        propagator=propagator,
+    )
     return fixed + max(1, int(outputs)) * (per_output + store)
 
 
@@ -865,10 +902,21 @@ _OBSERVABLES = ("pairs", "entropy", "energy")
 OBS_BLOCK = 16  # output times observed together (bounds the J_g^i psi vectors held)
 
 
-def evolve_beams(struct: BeamStructure, times, *, tol: float = 1e-12, drop: float | None = None,
-                 observables=("pairs", "entropy", "energy"), chunk_states: int = CHUNK_STATES,
-                 window: int | None = None, entropy_max_dim: int = ENTROPY_MAX_DIM, propagator: str = "auto",
-                 memory_limit: float | None = None, progress=None, stats: dict | None = None) -> dict:
+def evolve_beams(
+    struct: BeamStructure,
+    times,
+    *,
+    tol: float = 1e-12,
+    drop: float | None = None,
+    observables=("pairs", "entropy", "energy"),
+    chunk_states: int = CHUNK_STATES,
+    window: int | None = None,
+    entropy_max_dim: int = ENTROPY_MAX_DIM,
+    propagator: str = "auto",
+    memory_limit: float | None = None,
+    progress=None,
+    stats: dict | None = None,
+) -> dict:
     r"""Evolve a gas of beams exactly in the product of their symmetric subspaces.
 
     .. math::
@@ -969,18 +1017,28 @@ def evolve_beams(struct: BeamStructure, times, *, tol: float = 1e-12, drop: floa
     if propagator not in ("auto", "chebyshev", "spectral"):
         raise InputError(f"`propagator` must be one of ['auto', 'chebyshev', 'spectral']; got {describe(propagator)}.")
     if propagator == "spectral" and struct.n_beams != 2:
-        raise InputError(f"`propagator` 'spectral' needs exactly two beams (tridiagonal sectors); got "
-                         f"{struct.n_beams}. Use 'chebyshev'.")
+        raise InputError(
+            f"`propagator` 'spectral' needs exactly two beams (tridiagonal sectors); got "
+            f"{struct.n_beams}. Use 'chebyshev'."
+        )
     propagator = _resolve_propagator(struct, propagator)
     budget = _limit(memory_limit)
-    fixed, per_output, store, plan = _memory_parts(struct, tol=tol, drop=drop, chunk_states=chunk_states,
-                                                   entropy_max_dim=entropy_max_dim, pairs="pairs" in observables,
-                                                   propagator=propagator)
+    fixed, per_output, store, plan = _memory_parts(
+        struct,
+        tol=tol,
+        drop=drop,
+        chunk_states=chunk_states,
+        entropy_max_dim=entropy_max_dim,
+        pairs="pairs" in observables,
+        propagator=propagator,
+    )
     need = fixed + per_output + store
     if need > budget:
-        raise InputError(f"`N` = {struct.n} in {struct.n_beams} beams needs an estimated {need / 1e9:.3g} GB "
-                         f"for method 'beams', more than the {budget / 1e9:.3g} GB memory limit; use fewer "
-                         "particles or a larger `tol`.")
+        raise InputError(
+            f"`N` = {struct.n} in {struct.n_beams} beams needs an estimated {need / 1e9:.3g} GB "
+            f"for method 'beams', more than the {budget / 1e9:.3g} GB memory limit; use fewer "
+            "particles or a larger `tol`."
+        )
     fit = int((budget - fixed) // (per_output + store))
     w = max(1, min(times.size, fit, window if window is not None else times.size))
     stats = {} if stats is None else stats
@@ -992,8 +1050,21 @@ def evolve_beams(struct: BeamStructure, times, *, tol: float = 1e-12, drop: floa
     # One OpenBLAS thread (as oile_q.run does for every engine; repeated here for direct calls):
     # with two, on these shared cores, a 513 x 513 eigvalsh of the entropy took 6 s instead of 0.1 s.
     with limited_threads(struct.n), threadpool_limits(limits=1, user_api="blas"):
-        return _evolve(struct, times, tol, drop, observables, chunk_states, w, plan["entropy_beams"],
-                       propagator, budget - fixed - w * (per_output + store), plan["eig_provision"], progress, stats)
+        return _evolve(
+            struct,
+            times,
+            tol,
+            drop,
+            observables,
+            chunk_states,
+            w,
+            plan["entropy_beams"],
+            propagator,
+            budget - fixed - w * (per_output + store),
+            plan["eig_provision"],
+            progress,
+            stats,
+        )
 
 
 class _Stream:
@@ -1077,8 +1148,9 @@ class _Stream:
                 self.E[j0:j1] += np.einsum("tr,rt->t", xc.conj(), hx).real
 
 
-def _evolve(struct, times, tol, drop, observables, chunk_states, w, entropy_beams, propagator, spare,
-            provision, progress, stats):
+def _evolve(
+    struct, times, tol, drop, observables, chunk_states, w, entropy_beams, propagator, spare, provision, progress, stats
+):
     from .observables import concurrence, mutual_information
 
     want_pairs = "pairs" in observables
@@ -1100,15 +1172,32 @@ def _evolve(struct, times, tol, drop, observables, chunk_states, w, entropy_beam
     pairs = [(g, h) for g in range(G) for h in range(g, G) if g != h or sizes[g] >= 2]
     T = times.size
     passes = -(-T // w)
-    stats.update({"method": "beams", "propagator": propagator, "beams": G, "dimension_full": struct.full_dimension,
-                  "dimension": D, "sectors": int(sectors.size),
-                  "sector_range": [int(sectors.min()), int(sectors.max())],
-                  "dropped_weight": dropped, "chunks": len(chunks), "largest_chunk": int(max(h - l for l, h in chunks)),
-                  "passes": passes, "outputs_per_pass": int(w), "entropy_beams": list(entropy_beams),
-                  "build_s": round(_time.perf_counter() - t_build, 4)})
+    stats.update(
+        {
+            "method": "beams",
+            "propagator": propagator,
+            "beams": G,
+            "dimension_full": struct.full_dimension,
+            "dimension": D,
+            "sectors": int(sectors.size),
+            "sector_range": [int(sectors.min()), int(sectors.max())],
+            "dropped_weight": dropped,
+            "chunks": len(chunks),
+            "largest_chunk": int(max(h - l for l, h in chunks)),
+            "passes": passes,
+            "outputs_per_pass": int(w),
+            "entropy_beams": list(entropy_beams),
+            "build_s": round(_time.perf_counter() - t_build, 4),
+        }
+    )
 
-    out = {"times": times.copy(), "P": np.zeros((T, G, 3)), "purity": np.zeros((T, G)),
-           "S3_total": np.zeros(T), "norm": np.zeros(T)}
+    out = {
+        "times": times.copy(),
+        "P": np.zeros((T, G, 3)),
+        "purity": np.zeros((T, G)),
+        "S3_total": np.zeros(T),
+        "norm": np.zeros(T),
+    }
     if "energy" in observables:
         out["energy"] = np.zeros(T)
     if want_pairs:
@@ -1142,9 +1231,11 @@ def _evolve(struct, times, tol, drop, observables, chunk_states, w, entropy_beam
                 if propagator == "spectral":
                     kp = _Spectral(H, psi0[lo:hi], tol, target=target)
                     if kp.bytes > provision + spare - cached:
-                        raise InputError(f"`N` = {struct.n}: the eigenvectors of one sector of propagator 'spectral' "
-                                         f"need {kp.bytes / 1e9:.3g} GB beyond the memory limit; use propagator "
-                                         "'chebyshev'.")
+                        raise InputError(
+                            f"`N` = {struct.n}: the eigenvectors of one sector of propagator 'spectral' "
+                            f"need {kp.bytes / 1e9:.3g} GB beyond the memory limit; use propagator "
+                            "'chebyshev'."
+                        )
                     if j == 0:
                         eig["pairs"] += int(kp.lam.size)
                         eig["solves"] += kp.solves
@@ -1211,15 +1302,27 @@ def _evolve(struct, times, tol, drop, observables, chunk_states, w, entropy_beam
         t_obs += _time.perf_counter() - s
     if propagator == "chebyshev":
         props = [cache[c] for c in range(len(chunks))]
-        stats.update({"matvecs": int(sum(k.matvecs for k in props)),
-                      "matvecs_full": round(sum(k.matvecs * (hi - lo) for k, (lo, hi) in zip(props, chunks)) / D, 1),
-                      "windows": int(sum(k.windows for k in props)),
-                      "bounds_fallbacks": int(sum(k.fallbacks for k in props)),
-                      "halfwidth_max": float(max(k.halfwidth for k in props))})
+        stats.update(
+            {
+                "matvecs": int(sum(k.matvecs for k in props)),
+                "matvecs_full": round(sum(k.matvecs * (hi - lo) for k, (lo, hi) in zip(props, chunks)) / D, 1),
+                "windows": int(sum(k.windows for k in props)),
+                "bounds_fallbacks": int(sum(k.fallbacks for k in props)),
+                "halfwidth_max": float(max(k.halfwidth for k in props)),
+            }
+        )
     else:
-        stats.update({"eigenpairs": eig["pairs"], "eigen_solves": eig["solves"],
-                      "spectral_residual": eig["residual"], "spectral_error_bound": math.sqrt(eig["error2"]),
-                      "spectral_floor_sectors": eig["floor"], "eigvec_bytes_max": eig["bytes_max"],
-                      "spectral_window_max": eig["window_max"], "spectral_rebuilds": rebuilds})
+        stats.update(
+            {
+                "eigenpairs": eig["pairs"],
+                "eigen_solves": eig["solves"],
+                "spectral_residual": eig["residual"],
+                "spectral_error_bound": math.sqrt(eig["error2"]),
+                "spectral_floor_sectors": eig["floor"],
+                "eigvec_bytes_max": eig["bytes_max"],
+                "spectral_window_max": eig["window_max"],
+                "spectral_rebuilds": rebuilds,
+            }
+        )
     stats.update({"evolve_s": round(t_prop, 4), "observe_s": round(t_obs, 4)})
     return out

@@ -42,8 +42,7 @@ class ClosedEngine(Engine):
     grid = "steps"
     supports = frozenset({"ensemble", "foreground", "poisson", "replay"})
     options = (
-        Option("propagator", "pair propagator, as for oile", default="exact", kind="choice",
-               choices=PROPAGATORS),
+        Option("propagator", "pair propagator, as for oile", default="exact", kind="choice", choices=PROPAGATORS),
     ) + COMMON_OPTIONS
 
     def check(self, request):
@@ -63,9 +62,12 @@ class ClosedEngine(Engine):
             return Cost(seconds=request.steps * 2e-6, what=f"{request.steps} encounters on a 2x2 density matrix")
         # measured: N = 20, 1,000 steps in 14 s
         seconds = 14.0 * 2.0 ** (n - 20) * (n / 20) * request.steps / 1000
-        return Cost(seconds=seconds, memory_bytes=estimate_bytes(n, "closed"),
-                    what=f"{request.steps:.4g} steps of {n // 2} pair updates on a 2^{n} state vector",
-                    hint="fewer particles or steps")
+        return Cost(
+            seconds=seconds,
+            memory_bytes=estimate_bytes(n, "closed"),
+            what=f"{request.steps:.4g} steps of {n // 2} pair updates on a 2^{n} state vector",
+            hint="fewer particles or steps",
+        )
 
     def run(self, request):
         if request.foreground:
@@ -152,5 +154,6 @@ class ClosedEngine(Engine):
         obs = Observer(1, len(record_steps), [])
         obs.P = out
         obs.norm[:] = 1.0
-        return Output(P=mass_to_flavor(out, theta), extras=observables(obs, [], s3=False),
-                      stats={"encounters": encounters})
+        return Output(
+            P=mass_to_flavor(out, theta), extras=observables(obs, [], s3=False), stats={"encounters": encounters}
+        )

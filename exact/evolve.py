@@ -71,7 +71,7 @@ def spectral_bounds(model, diag, allowed_sectors, *, seed=12345, iters=LANCZOS_I
         np.divide(w, b, out=q)
     from scipy.linalg import eigh_tridiagonal
 
-    ev = eigh_tridiagonal(np.array(alpha), np.array(beta[:len(alpha) - 1]), eigvals_only=True)
+    ev = eigh_tridiagonal(np.array(alpha), np.array(beta[: len(alpha) - 1]), eigvals_only=True)
     lo, hi = float(ev[0]), float(ev[-1])
     pad = MARGIN * (hi - lo) + 1e-3
     return max(lo - pad, glo), min(hi + pad, ghi), (glo, ghi)
@@ -106,8 +106,7 @@ def _window(model, diag, psi, taus, shift, scale, tol):
     return outs, kmax
 
 
-def chebyshev_evolve(model, diag, psi0, times, observe, *, tol=1e-12, bounds, max_outputs=16,
-                     stats=None):
+def chebyshev_evolve(model, diag, psi0, times, observe, *, tol=1e-12, bounds, max_outputs=16, stats=None):
     """Evolve psi0 (2^N, normalised) and call observe(j, psi) at every times[j] (sorted,
     >= 0) in order. ``bounds`` = (lo, hi, rigorous) from ``spectral_bounds``."""
     lo, hi, rigorous = bounds
@@ -134,8 +133,10 @@ def chebyshev_evolve(model, diag, psi0, times, observe, *, tol=1e-12, bounds, ma
                 if (lo, hi) != rigorous:
                     lo, hi = rigorous
                     continue
-                raise RuntimeError(f"Chebyshev evolution lost norm conservation ({drift:.2e}); "
-                                   "the spectral bounds are wrong. Please report this.")
+                raise RuntimeError(
+                    f"Chebyshev evolution lost norm conservation ({drift:.2e}); "
+                    "the spectral bounds are wrong. Please report this."
+                )
             psi = outs[0].copy()
             t0 += tau
             continue
@@ -150,8 +151,10 @@ def chebyshev_evolve(model, diag, psi0, times, observe, *, tol=1e-12, bounds, ma
             if (lo, hi) != rigorous:  # the Lanczos interval missed part of the spectrum
                 lo, hi = rigorous
                 continue
-            raise RuntimeError(f"Chebyshev evolution lost norm conservation ({drift:.2e}); "
-                               "the spectral bounds are wrong. Please report this.")
+            raise RuntimeError(
+                f"Chebyshev evolution lost norm conservation ({drift:.2e}); "
+                "the spectral bounds are wrong. Please report this."
+            )
         for i in range(j2 - j):
             observe(j + i, outs[i])
         psi = outs[-1].copy()
@@ -164,8 +167,7 @@ def chebyshev_evolve(model, diag, psi0, times, observe, *, tol=1e-12, bounds, ma
     return psi
 
 
-def expm_evolve(model, psi0, times, observe, *, basis="sectors", builder="fast", tol=None,
-                stats=None):
+def expm_evolve(model, psi0, times, observe, *, basis="sectors", builder="fast", tol=None, stats=None):
     """Evolve psi0 (2^N) sector by sector (or in QuSpin's full basis) with QuSpin's
     ``expm_multiply_parallel`` and call observe(j, psi_full) at every times[j]."""
     from quspin.tools.evolution import expm_multiply_parallel

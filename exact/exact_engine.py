@@ -32,26 +32,54 @@ _BEAM_ONLY = ("beams_propagator", "entropy_max_dim")
 
 class ExactEngine(Engine):
     name = "exact"
-    summary = ("the closed all-to-all many-body Hamiltonian evolved exactly (Chebyshev, QuSpin sectors, "
-               "or the collective spins of beams)")
+    summary = (
+        "the closed all-to-all many-body Hamiltonian evolved exactly (Chebyshev, QuSpin sectors, "
+        "or the collective spins of beams)"
+    )
     grid = "continuous"
     supports = frozenset({"ensemble", "odd_n", "poisson"})
     options = (
-        Option("method", "auto (beams when every group is a beam and that is cheaper, else chebyshev), "
-               "chebyshev (matrix-free, full vector), expm (QuSpin sector matrices) or beams (collective spins)",
-               default="auto", kind="choice", choices=("auto", "chebyshev", "expm", "beams")),
-        Option("basis", "method expm: sectors (default) or one full-basis matrix", kind="choice",
-               choices=("sectors", "full")),
-        Option("builder", "method expm: fast (numba sector builder, default) or quspin (QuSpin's generic "
-               "hamiltonian)", kind="choice", choices=("fast", "quspin")),
-        Option("tol", "series truncation (chebyshev, beams: default 1e-12) or QuSpin's Taylor tolerance (expm)",
-               kind="float", positive=True),
+        Option(
+            "method",
+            "auto (beams when every group is a beam and that is cheaper, else chebyshev), "
+            "chebyshev (matrix-free, full vector), expm (QuSpin sector matrices) or beams (collective spins)",
+            default="auto",
+            kind="choice",
+            choices=("auto", "chebyshev", "expm", "beams"),
+        ),
+        Option(
+            "basis",
+            "method expm: sectors (default) or one full-basis matrix",
+            kind="choice",
+            choices=("sectors", "full"),
+        ),
+        Option(
+            "builder",
+            "method expm: fast (numba sector builder, default) or quspin (QuSpin's generic hamiltonian)",
+            kind="choice",
+            choices=("fast", "quspin"),
+        ),
+        Option(
+            "tol",
+            "series truncation (chebyshev, beams: default 1e-12) or QuSpin's Taylor tolerance (expm)",
+            kind="float",
+            positive=True,
+        ),
         Option("energy", "record <H> (a conservation check)", default=True, kind="bool"),
-        Option("beams_propagator", "method beams: auto (spectral for two beams, else chebyshev), spectral "
-               "(sector eigenpairs in the state's energy window; two beams) or chebyshev", kind="choice",
-               choices=("auto", "spectral", "chebyshev")),
-        Option("entropy_max_dim", "method beams: beam-vs-rest entropy where the smaller side of the Schmidt "
-               "matrix is at most this (default 1024; 0: never)", kind="int", low=0),
+        Option(
+            "beams_propagator",
+            "method beams: auto (spectral for two beams, else chebyshev), spectral "
+            "(sector eigenpairs in the state's energy window; two beams) or chebyshev",
+            kind="choice",
+            choices=("auto", "spectral", "chebyshev"),
+        ),
+        Option(
+            "entropy_max_dim",
+            "method beams: beam-vs-rest entropy where the smaller side of the Schmidt "
+            "matrix is at most this (default 1024; 0: never)",
+            kind="int",
+            low=0,
+        ),
     ) + COMMON_OPTIONS
 
     # ------------------------------------------------------------------ method choice
@@ -78,8 +106,7 @@ class ExactEngine(Engine):
         # only the other fits in memory.
         n, G = request.scenario.n, struct.n_beams
         _, dims, _ = sector_plan(struct, tol=self._beams_kw(o)["tol"])
-        beams_cheaper = (math.log2(float(dims.sum()) * (1 + G * (G - 1)))
-                         < n + math.log2(1 + n * (n - 1) / 4))
+        beams_cheaper = math.log2(float(dims.sum()) * (1 + G * (G - 1))) < n + math.log2(1 + n * (n - 1) / 4)
         budget = memory_limit(o["memory_limit"])
         fits_beams = self._beams_bytes(struct, request) <= budget
         fits_generic = n <= 64 and estimate_bytes(n, "exact", method="chebyshev") <= budget
@@ -89,9 +116,11 @@ class ExactEngine(Engine):
 
     @staticmethod
     def _beams_kw(o):
-        return dict(tol=1e-12 if o["tol"] is None else o["tol"],
-                    entropy_max_dim=1024 if o["entropy_max_dim"] is None else o["entropy_max_dim"],
-                    propagator=o["beams_propagator"] or "auto")
+        return dict(
+            tol=1e-12 if o["tol"] is None else o["tol"],
+            entropy_max_dim=1024 if o["entropy_max_dim"] is None else o["entropy_max_dim"],
+            propagator=o["beams_propagator"] or "auto",
+        )
 
     def _beams_bytes(self, struct, request, outputs=1):
         from .beams import estimate_beams_bytes
@@ -109,8 +138,10 @@ class ExactEngine(Engine):
             from importlib.util import find_spec
 
             if find_spec("quspin") is None:
-                raise InputError("`method` 'expm' needs QuSpin, which cannot be imported here (pip install "
-                                 "'oile-q[exact]'); method 'chebyshev' needs nothing more.")
+                raise InputError(
+                    "`method` 'expm' needs QuSpin, which cannot be imported here (pip install "
+                    "'oile-q[exact]'); method 'chebyshev' needs nothing more."
+                )
         given = [name for name in _BEAM_ONLY if opts[name] is not None]
         if given and opts["method"] in ("chebyshev", "expm"):
             raise InputError(f"`{given[0]}` applies to method 'beams' (or 'auto') only; got method {opts['method']!r}.")
@@ -126,26 +157,40 @@ class ExactEngine(Engine):
 
         o = request.options
         if o["beams_propagator"] == "spectral" and struct.n_beams != 2:
-            raise InputError(f"`beams_propagator` 'spectral' needs exactly two beams (tridiagonal sectors); got "
-                             f"{struct.n_beams}. Use 'chebyshev' or 'auto'.")
+            raise InputError(
+                f"`beams_propagator` 'spectral' needs exactly two beams (tridiagonal sectors); got "
+                f"{struct.n_beams}. Use 'chebyshev' or 'auto'."
+            )
         budget = memory_limit(o["memory_limit"])
         need = self._beams_bytes(struct, request)
         if need > budget:
-            raise InputError(f"`N` = {struct.n} in {struct.n_beams} beams needs an estimated {need / 1e9:.3g} GB for "
-                             f"engine exact (method 'beams'), more than the {budget / 1e9:.3g} GB memory limit; use fewer "
-                             "particles, fewer beams or a larger `tol`.")
+            raise InputError(
+                f"`N` = {struct.n} in {struct.n_beams} beams needs an estimated {need / 1e9:.3g} GB for "
+                f"engine exact (method 'beams'), more than the {budget / 1e9:.3g} GB memory limit; use fewer "
+                "particles, fewer beams or a larger `tol`."
+            )
         npairs = len(self._pair_plan(request, struct)[0])
-        check_size("pairs", 16.0 * 4 * npairs * len(request.times),
-                   f"{npairs} pairs at {len(request.times)} times",
-                   hint="leave `pairs` unset (one representative pair per pair of beams)", limit=o["memory_limit"])
+        check_size(
+            "pairs",
+            16.0 * 4 * npairs * len(request.times),
+            f"{npairs} pairs at {len(request.times)} times",
+            hint="leave `pairs` unset (one representative pair per pair of beams)",
+            limit=o["memory_limit"],
+        )
         return need
 
     def _memory(self, request, method):
         from .memory import check_memory
 
         o = request.options
-        return check_memory(request.scenario.n, "exact", method=method, basis=o["basis"] or "sectors",
-                            builder=o["builder"] or "fast", limit=o["memory_limit"])
+        return check_memory(
+            request.scenario.n,
+            "exact",
+            method=method,
+            basis=o["basis"] or "sectors",
+            builder=o["builder"] or "fast",
+            limit=o["memory_limit"],
+        )
 
     def estimate(self, request):
         from .memory import estimate_bytes
@@ -156,12 +201,15 @@ class ExactEngine(Engine):
         method, struct = self._resolve(request)
         if method == "beams":
             return self._beams_cost(request, struct, t_max)
-        need = estimate_bytes(n, "exact", method=method, basis=o["basis"] or "sectors",
-                              builder=o["builder"] or "fast")
+        need = estimate_bytes(n, "exact", method=method, basis=o["basis"] or "sectors", builder=o["builder"] or "fast")
         # measured: ~90 s for N = 20 to mu t = 50 (Chebyshev); cost ~ 2^N N mu t
         seconds = 90.0 * 2.0 ** (n - 20) * (n / 20) * t_max / 50.0
-        return Cost(seconds=seconds, memory_bytes=need, what=f"a 2^{n} state vector to mu t = {t_max:.3g}",
-                    hint="fewer particles (N <= 20 runs in minutes)")
+        return Cost(
+            seconds=seconds,
+            memory_bytes=need,
+            what=f"a 2^{n} state vector to mu t = {t_max:.3g}",
+            hint="fewer particles (N <= 20 runs in minutes)",
+        )
 
     def _beams_cost(self, request, struct, t_max):
         """Seconds and bytes of method "beams" from the kept dimension D and the outputs T,
@@ -182,15 +230,19 @@ class ExactEngine(Engine):
             seconds = 1.1e-4 * D + 4e-7 * D * T
         else:
             n = struct.n
-            r = sum(struct.coupling[g, h] * struct.sizes[g] * struct.sizes[h]
-                    for g in range(G) for h in range(g + 1, G)) / (2.0 * max(n - 1, 1))
+            r = sum(
+                struct.coupling[g, h] * struct.sizes[g] * struct.sizes[h] for g in range(G) for h in range(g + 1, G)
+            ) / (2.0 * max(n - 1, 1))
             r += float(np.sum(np.abs(struct.omega) * struct.sizes)) / (2.0 * struct.mu)
             seconds = 6e-9 * (1 + G * (G - 1)) * D * max(r, 1.0) * t_max + 4e-7 * D * T
         budget = memory_limit(request.options["memory_limit"])
         need = min(self._beams_bytes(struct, request, outputs=T), max(budget, self._beams_bytes(struct, request)))
-        return Cost(seconds=seconds, memory_bytes=need,
-                    what=f"{G} beams, {D:.3g} kept collective states ({prop}) to mu t = {t_max:.3g}",
-                    hint="fewer particles or beams")
+        return Cost(
+            seconds=seconds,
+            memory_bytes=need,
+            what=f"{G} beams, {D:.3g} kept collective states ({prop}) to mu t = {t_max:.3g}",
+            hint="fewer particles or beams",
+        )
 
     # ------------------------------------------------------------------ run
 
@@ -238,48 +290,87 @@ class ExactEngine(Engine):
         kw = self._beams_kw(o)
         obs = ["pairs"] + (["energy"] if o["energy"] else []) + (["entropy"] if kw["entropy_max_dim"] > 0 else [])
         stats = {"branches": 1}
-        out = evolve_beams(struct, request.times, tol=kw["tol"], observables=obs, propagator=kw["propagator"],
-                           entropy_max_dim=kw["entropy_max_dim"], memory_limit=o["memory_limit"],
-                           progress=request.progress, stats=stats)
+        out = evolve_beams(
+            struct,
+            request.times,
+            tol=kw["tol"],
+            observables=obs,
+            propagator=kw["propagator"],
+            entropy_max_dim=kw["entropy_max_dim"],
+            memory_limit=o["memory_limit"],
+            progress=request.progress,
+            stats=stats,
+        )
         P_mass = struct.broadcast(out["P"])
         labels = list(struct.labels)
         beam = {"beam": ("beam", labels), "beam_size": ("beam", struct.sizes.astype(np.int64))}
         ex = {
-            "entropy": xr.DataArray(entropy_bits(P_mass), dims=("time", "particle"),
-                                    attrs={"long_name": "one-body von Neumann entropy", "units": "bits"}),
-            "purity": xr.DataArray(struct.broadcast(out["purity"]), dims=("time", "particle"),
-                                   attrs={"long_name": "one-body purity Tr rho^2"}),
+            "entropy": xr.DataArray(
+                entropy_bits(P_mass),
+                dims=("time", "particle"),
+                attrs={"long_name": "one-body von Neumann entropy", "units": "bits"},
+            ),
+            "purity": xr.DataArray(
+                struct.broadcast(out["purity"]),
+                dims=("time", "particle"),
+                attrs={"long_name": "one-body purity Tr rho^2"},
+            ),
             "norm": xr.DataArray(out["norm"], dims=("time",), attrs={"long_name": "|psi|^2 (check: 1)"}),
-            "S3_total": xr.DataArray(out["S3_total"], dims=("time",),
-                                     attrs={"long_name": "sum_a P_3 (mass basis), conserved"}),
-            "beam_purity": xr.DataArray(out["purity"], dims=("time", "beam"), coords=beam,
-                                        attrs={"long_name": "one-body purity Tr rho^2 of a member of the beam"}),
-            "beam_spin": xr.DataArray(out["spin_total"], dims=("time", "beam"), coords=beam,
-                                      attrs={"long_name": "<J_g^2> of the beam, conserved: (N_g/2)(N_g/2 + 1)"}),
+            "S3_total": xr.DataArray(
+                out["S3_total"], dims=("time",), attrs={"long_name": "sum_a P_3 (mass basis), conserved"}
+            ),
+            "beam_purity": xr.DataArray(
+                out["purity"],
+                dims=("time", "beam"),
+                coords=beam,
+                attrs={"long_name": "one-body purity Tr rho^2 of a member of the beam"},
+            ),
+            "beam_spin": xr.DataArray(
+                out["spin_total"],
+                dims=("time", "beam"),
+                coords=beam,
+                attrs={"long_name": "<J_g^2> of the beam, conserved: (N_g/2)(N_g/2 + 1)"},
+            ),
         }
         if "entropy" in out:
             ex["beam_entropy"] = xr.DataArray(
-                out["entropy"], dims=("time", "beam"), coords=beam,
-                attrs={"long_name": "entanglement entropy of the beam with the rest (NaN: not computed)",
-                       "units": "bits"})
+                out["entropy"],
+                dims=("time", "beam"),
+                coords=beam,
+                attrs={
+                    "long_name": "entanglement entropy of the beam with the rest (NaN: not computed)",
+                    "units": "bits",
+                },
+            )
         if "energy" in out:
             ex["energy"] = xr.DataArray(out["energy"], dims=("time",), attrs={"long_name": "<H> / mu, conserved"})
         pairs, which = self._pair_plan(request, struct)
         if pairs:
             idx = np.array(which, dtype=np.int64)
-            coords = {"pair_a": ("pair", [a for a, _ in pairs]), "pair_b": ("pair", [b for _, b in pairs]),
-                      "pair_beam_a": ("pair", [str(sc.group[a]) for a, _ in pairs]),
-                      "pair_beam_b": ("pair", [str(sc.group[b]) for _, b in pairs])}
+            coords = {
+                "pair_a": ("pair", [a for a, _ in pairs]),
+                "pair_b": ("pair", [b for _, b in pairs]),
+                "pair_beam_a": ("pair", [str(sc.group[a]) for a, _ in pairs]),
+                "pair_beam_b": ("pair", [str(sc.group[b]) for _, b in pairs]),
+            }
             # concurrence and mutual information are symmetric in the two particles
-            ex["concurrence"] = xr.DataArray(out["concurrence"][:, idx], dims=("time", "pair"), coords=coords,
-                                             attrs={"long_name": "two-body concurrence"})
-            ex["mutual_information"] = xr.DataArray(out["mutual_information"][:, idx], dims=("time", "pair"),
-                                                    coords=coords,
-                                                    attrs={"long_name": "two-body mutual information", "units": "bits"})
+            ex["concurrence"] = xr.DataArray(
+                out["concurrence"][:, idx],
+                dims=("time", "pair"),
+                coords=coords,
+                attrs={"long_name": "two-body concurrence"},
+            )
+            ex["mutual_information"] = xr.DataArray(
+                out["mutual_information"][:, idx],
+                dims=("time", "pair"),
+                coords=coords,
+                attrs={"long_name": "two-body mutual information", "units": "bits"},
+            )
         recorded = {name: value for name, value in o.items() if value is not None and self.option(name).record}
         recorded["method"] = "beams"
-        return Output(P=mass_to_flavor(P_mass, sc.theta), extras=ex, stats=stats,
-                      attrs={"method": "beams"}, options=recorded)
+        return Output(
+            P=mass_to_flavor(P_mass, sc.theta), extras=ex, stats=stats, attrs={"method": "beams"}, options=recorded
+        )
 
     def _run_generic(self, request, method):
         from . import _kernels
@@ -317,12 +408,34 @@ class ExactEngine(Engine):
             for w, psi in psis:
                 obs.weight = w
                 if method == "chebyshev":
-                    chebyshev_evolve(model, diag, psi, times, obs, tol=1e-12 if o["tol"] is None else o["tol"],
-                                     bounds=bounds, max_outputs=max_out, stats=stats)
+                    chebyshev_evolve(
+                        model,
+                        diag,
+                        psi,
+                        times,
+                        obs,
+                        tol=1e-12 if o["tol"] is None else o["tol"],
+                        bounds=bounds,
+                        max_outputs=max_out,
+                        stats=stats,
+                    )
                 else:
-                    expm_evolve(model, psi, times, obs, basis=o["basis"] or "sectors",
-                                builder=o["builder"] or "fast", tol=o["tol"], stats=stats)
+                    expm_evolve(
+                        model,
+                        psi,
+                        times,
+                        obs,
+                        basis=o["basis"] or "sectors",
+                        builder=o["builder"] or "fast",
+                        tol=o["tol"],
+                        stats=stats,
+                    )
         recorded = {name: value for name, value in o.items() if value is not None and self.option(name).record}
         recorded["method"] = method
-        return Output(P=mass_to_flavor(obs.P, sc.theta), extras=observables(obs, pairs), stats=stats,
-                      attrs={"method": method}, options=recorded)
+        return Output(
+            P=mass_to_flavor(obs.P, sc.theta),
+            extras=observables(obs, pairs),
+            stats=stats,
+            attrs={"method": method},
+            options=recorded,
+        )

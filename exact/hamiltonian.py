@@ -96,8 +96,7 @@ def sector_matrix(model: Model, states: np.ndarray, lookup: np.ndarray | None = 
     if lookup is None:
         lookup = np.full(1 << n, -1, dtype=np.int32)
     _kernels.fill_lookup(lookup, states)
-    indptr, indices, data = _kernels.sector_csr(states, lookup, model.hz_bits, model.J_bits,
-                                                model.flip_bits, n)
+    indptr, indices, data = _kernels.sector_csr(states, lookup, model.hz_bits, model.J_bits, model.flip_bits, n)
     m = states.shape[0]
     if indptr[-1] < 2**31 - 1:
         indptr = indptr.astype(np.int32)

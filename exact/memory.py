@@ -24,8 +24,7 @@ def memory_limit(limit=None) -> float:
     return memory_budget(limit)
 
 
-def estimate_bytes(n: int, engine: str, *, method="chebyshev", basis="sectors", builder="fast",
-                   outputs=1) -> float:
+def estimate_bytes(n: int, engine: str, *, method="chebyshev", basis="sectors", builder="fast", outputs=1) -> float:
     """Estimated peak bytes of one run with N particles (inf beyond the range of a float)."""
     if n >= 1000:
         return math.inf
@@ -69,8 +68,10 @@ def check_memory(n, engine, *, method="chebyshev", basis="sectors", builder="fas
     if need > budget:
         what = engine if engine == "closed" else f"{engine} (method {method!r})"
         raise InputError(
-            f"`N` = {n} needs {'memory' if not math.isfinite(need) else 'an estimated'} {_gb(need)} for engine {what}, more than the "
-            f"{_gb(budget)} memory limit; the largest N that fits is {largest_n(engine, budget, **kw)}.")
+            f"`N` = {n} needs {'memory' if not math.isfinite(need) else 'an estimated'} {_gb(need)} for "
+            f"engine {what}, more than the "
+            f"{_gb(budget)} memory limit; the largest N that fits is {largest_n(engine, budget, **kw)}."
+        )
     if engine == "exact" and method == "chebyshev":
         spare = budget - need
         return int(max(1, min(MAX_WINDOW, 1 + spare // (16.0 * 2**n))))

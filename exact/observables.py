@@ -11,8 +11,7 @@ import numpy as np
 
 from . import _kernels
 
-__all__ = ["one_body", "two_body", "entropy_bits", "vn_entropy", "concurrence",
-           "mutual_information", "purity"]
+__all__ = ["one_body", "two_body", "entropy_bits", "vn_entropy", "concurrence", "mutual_information", "purity"]
 
 _SY2 = np.kron(np.array([[0, -1j], [1j, 0]]), np.array([[0, -1j], [1j, 0]]))
 

@@ -39,8 +39,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 from qiskit import QuantumCircuit
-from qiskit.quantum_info import (PTM, Choi, DensityMatrix, Kraus, Operator, Statevector, Stinespring, SuperOp,
-                                 concurrence, entropy, mutual_information, partial_trace)
+from qiskit.quantum_info import (
+    PTM,
+    Choi,
+    DensityMatrix,
+    Kraus,
+    Operator,
+    Statevector,
+    Stinespring,
+    SuperOp,
+    concurrence,
+    entropy,
+    mutual_information,
+    partial_trace,
+)
 from qiskit.visualization import plot_bloch_vector
 
 import oile_q
@@ -71,9 +83,9 @@ print("quick mode" if QUICK else "full size")
 
 # %%
 phi = 0.3
-U = pair_unitary(0.0, 0.0, phi)          # 4x4, particle a is the first tensor factor
+U = pair_unitary(0.0, 0.0, phi)  # 4x4, particle a is the first tensor factor
 print(np.round(U, 4))
-assert Operator(U).equiv(Operator(SwapPowerGate(phi)))       # equal up to a global phase
+assert Operator(U).equiv(Operator(SwapPowerGate(phi)))  # equal up to a global phase
 assert Operator(SwapPowerGate(phi)).equiv(Operator(SwapPowerGate(phi).definition))  # its 3-CNOT circuit
 
 # %% [markdown]
@@ -82,9 +94,9 @@ assert Operator(SwapPowerGate(phi)).equiv(Operator(SwapPowerGate(phi).definition
 # unitary. The toolkit computes it in closed form; scipy's matrix exponential agrees:
 
 # %%
-wt, theta = 0.7 * 0.2, 0.25              # omega * tau and the mixing angle
+wt, theta = 0.7 * 0.2, 0.25  # omega * tau and the mixing angle
 U_vac = pair_unitary(wt, wt, 0.2 * 0.7, theta=theta)
-U_ref = pair_propagator(0.7, 0.7, 0.7, gamma=0.2, theta=theta)   # expm(-i tau H_ab), g = 0.7
+U_ref = pair_propagator(0.7, 0.7, 0.7, gamma=0.2, theta=theta)  # expm(-i tau H_ab), g = 0.7
 print("closed form vs expm:", np.abs(U_vac - U_ref).max())
 assert np.abs(U_vac - U_ref).max() < 1e-12
 
@@ -100,6 +112,7 @@ assert np.abs(U_vac - U_ref).max() < 1e-12
 # Two Kraus operators; $\sum_k K_k^\dagger K_k = \mathbb 1$ (trace preserving). Qiskit's
 # `Kraus`, `Choi`, `SuperOp` and `PTM` are different faces of the same channel.
 
+
 # %%
 def pure_state(P):
     """The state vector with Bloch vector P (|P| = 1)."""
@@ -113,14 +126,14 @@ def encounter_channel(U, Q):
     return Kraus([np.kron(np.eye(2), np.eye(2)[k][None, :]) @ U @ np.kron(np.eye(2), q[:, None]) for k in (0, 1)])
 
 
-P, Q = np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0])   # nu_e meets (nu_e + nu_x)/sqrt 2
+P, Q = np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0])  # nu_e meets (nu_e + nu_x)/sqrt 2
 E = encounter_channel(U, Q)
 choi = Choi(E)
 eig = np.linalg.eigvalsh(choi.data)
 print("CPTP:", E.is_cptp(), "  Choi eigenvalues:", eig)
 assert E.is_cptp()
-assert eig.min() > -1e-12                      # completely positive: Choi matrix PSD
-assert np.sum(eig > 1e-12) == 2                # Choi rank = minimal number of Kraus operators
+assert eig.min() > -1e-12  # completely positive: Choi matrix PSD
+assert np.sum(eig > 1e-12) == 2  # Choi rank = minimal number of Kraus operators
 # trace preserving: tracing the Choi matrix over the output leaves the identity on the input
 tp = np.einsum("aibi->ab", choi.data.reshape(2, 2, 2, 2))
 assert np.abs(tp - np.eye(2)).max() < 1e-12
@@ -139,7 +152,7 @@ nsteps = 10 if QUICK else 50
 sc = oile_q.Scenario.foreground(P0, Qg, gamma=gamma, vdotu=vdotu, omega=omega, theta=theta)
 ds = oile_q.run(sc, "oile", steps=nsteps)
 
-wt = omega * gamma                                  # omega tau with tau = gamma / mu, mu = 1
+wt = omega * gamma  # omega tau with tau = gamma / mu, mu = 1
 Eg = encounter_channel(pair_unitary(wt, wt, gamma * (1 - vdotu), theta=theta), Qg)
 pauli = [Operator.from_label(s) for s in "XYZ"]
 rho = DensityMatrix(0.5 * (np.eye(2) + sum(p * s.data for p, s in zip(P0, pauli))))
@@ -171,13 +184,14 @@ T, c = R[1:, 1:], R[1:, 0]
 Qx = np.array([[0, -Q[2], Q[1]], [Q[2], 0, -Q[0]], [-Q[1], Q[0], 0]])
 assert np.abs(T - (np.cos(phi) ** 2 * np.eye(3) + np.sin(phi) * np.cos(phi) * Qx)).max() < 1e-12
 assert np.abs(c - np.sin(phi) ** 2 * Q).max() < 1e-12
-assert np.abs(R[0] - [1, 0, 0, 0]).max() < 1e-12     # first row (1, 0, 0, 0): trace preserving
+assert np.abs(R[0] - [1, 0, 0, 0]).max() < 1e-12  # first row (1, 0, 0, 0): trace preserving
 sv = np.linalg.svd(T, compute_uv=False)
 print("T =\n", T, "\nc =", c, "\nsemi-axes:", sv)
 assert np.allclose(sorted(sv), sorted([np.cos(phi) ** 2, np.cos(phi), np.cos(phi)]), atol=1e-12)
 # the closed form on a random vector, for good measure
 Pr = np.array([0.3, -0.5, 0.4])
 assert np.abs(T @ Pr + c - swap_map(Pr, Q, phi)[0]).max() < 1e-12
+
 
 # %%
 def ellipsoid(T, c, n=30):
@@ -215,10 +229,10 @@ plt.show()
 
 # %%
 qc = QuantumCircuit(2)
-qc.reset(1)                              # a fresh partner qubit, whatever it held before
-qc.ry(np.pi / 2, 1)                      # partner in (nu_e + nu_x)/sqrt 2, Bloch vector Q = x
-qc.append(SwapPowerGate(phi), [0, 1])    # the encounter
-qc.reset(1)                              # forget the partner
+qc.reset(1)  # a fresh partner qubit, whatever it held before
+qc.ry(np.pi / 2, 1)  # partner in (nu_e + nu_x)/sqrt 2, Bloch vector Q = x
+qc.append(SwapPowerGate(phi), [0, 1])  # the encounter
+qc.reset(1)  # forget the partner
 reset = Kraus([np.array([[1, 0], [0, 0]]), np.array([[0, 1], [0, 0]])])
 gap = np.abs(SuperOp(qc).data - SuperOp(reset).tensor(SuperOp(E)).data).max()
 print("circuit channel vs reset (x) E:", gap)
@@ -253,24 +267,35 @@ for ph in phis:
     psi = Statevector.from_label("00").evolve(circ)
     rho_a = partial_trace(psi, [1])
     Pa = np.array([rho_a.expectation_value(s).real for s in pauli])
-    rows.append((concurrence(psi), mutual_information(psi, base=2), entropy(rho_a, base=2),
-                 1 - np.linalg.norm(Pa), 1 - np.linalg.norm(Pa) ** 2))
+    rows.append(
+        (
+            concurrence(psi),
+            mutual_information(psi, base=2),
+            entropy(rho_a, base=2),
+            1 - np.linalg.norm(Pa),
+            1 - np.linalg.norm(Pa) ** 2,
+        )
+    )
 C, I, S, loss, loss2 = np.array(rows).T
 assert np.abs(C - np.abs(np.sin(2 * phis)) * (1 - P @ Q) / 2).max() < 1e-10
-assert np.abs(loss2 - C ** 2).max() < 1e-12
+assert np.abs(loss2 - C**2).max() < 1e-12
 assert np.abs(I - 2 * S).max() < 1e-10
 small = phis < 1e-2
 slope = np.polyfit(np.log(phis[small]), np.log(loss[small]), 1)[0]
 print(f"purity lost ~ phi^{slope:.4f} for phi < 0.01")
-assert abs(slope - 2) < 1e-2     # 1 - |P'| = phi^2/2 (1 + O(phi^2)): the fitted exponent is 2 to ~1e-4
+assert abs(slope - 2) < 1e-2  # 1 - |P'| = phi^2/2 (1 + O(phi^2)): the fitted exponent is 2 to ~1e-4
 
 fig, ax = plt.subplots(figsize=(7, 4.2))
 ax.loglog(phis, C, label="concurrence C")
 ax.loglog(phis, I, label="mutual information I(a:b) (bits)")
 ax.loglog(phis, loss, label="purity lost 1 - |P'|")
-ax.loglog(phis, phis ** 2 / 2, "k:", lw=1, label=r"$\varphi^2/2$")
-ax.set(xlabel=r"$\varphi = \gamma(1 - \vec v\cdot\vec u)$", ylabel="after one encounter", ylim=(1e-7, 3),
-       title=r"One encounter of $\nu_e$ with $(\nu_e+\nu_x)/\sqrt{2}$")
+ax.loglog(phis, phis**2 / 2, "k:", lw=1, label=r"$\varphi^2/2$")
+ax.set(
+    xlabel=r"$\varphi = \gamma(1 - \vec v\cdot\vec u)$",
+    ylabel="after one encounter",
+    ylim=(1e-7, 3),
+    title=r"One encounter of $\nu_e$ with $(\nu_e+\nu_x)/\sqrt{2}$",
+)
 ax.legend(fontsize=8)
 plt.show()
 
@@ -303,7 +328,7 @@ for ph in (0.1, 0.7, 1.3):
     circ.ry(np.pi / 2, 1)
     circ.append(SwapPowerGate(ph), [0, 1])
     psi_same = Statevector.from_label("00").evolve(circ)
-    assert 1 - partial_trace(psi_same, [1]).purity().real < 1e-12   # a pure one-body state: no entanglement
+    assert 1 - partial_trace(psi_same, [1]).purity().real < 1e-12  # a pure one-body state: no entanglement
 print("Q = P: no entanglement, rho_Q is a fixed point")
 
 # %% [markdown]
@@ -345,7 +370,7 @@ print("phi = pi/2: T = 0, c = Q; Choi = 1 (x) rho_Q")
 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 # Solution to exercise 3
-Qm = np.array([0.36, 0.0, 0.48])          # |Q| = 0.6
+Qm = np.array([0.36, 0.0, 0.48])  # |Q| = 0.6
 n_hat = Qm / np.linalg.norm(Qm)
 Um = pair_unitary(0.0, 0.0, 0.4)
 kraus_ops = []

@@ -39,7 +39,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import oile_q
-from oile_q.results import purity, summary
+from oile_q.results import summary
 
 QUICK = os.environ.get("OILE_Q_QUICK", "0") == "1"
 np.set_printoptions(precision=4, suppress=True)
@@ -67,7 +67,7 @@ for gamma, ls in zip(gammas, (":", "--", "-.")):
     ds = oile_q.run(sc, "oile", t_max=t_max)
     eq8 = oile_q.run(sc, "master", times=np.linspace(0, t_max, 601))
     for i, ax in enumerate(axes):
-        line, = ax.plot(ds.time, ds.P[:, 0, i], ls, label=f"OILE map, gamma = {gamma:g}")
+        (line,) = ax.plot(ds.time, ds.P[:, 0, i], ls, label=f"OILE map, gamma = {gamma:g}")
         ax.plot(eq8.time, eq8.P[:, 0, i], "-", lw=0.7, color=line.get_color())
 for i, ax in enumerate(axes):
     ax.set_ylabel(f"$P_{'xyz'[i]}$")
@@ -109,7 +109,7 @@ phi = gamma * g
 Qv, Pv0 = np.array(Q), np.array(P0)
 par0, perp0 = Pv0 @ Qv, Pv0 - (Pv0 @ Qv) * Qv
 ang = n * phi
-rot = (np.cos(ang)[:, None] * perp0 + np.sin(ang)[:, None] * np.cross(Qv, perp0))
+rot = np.cos(ang)[:, None] * perp0 + np.sin(ang)[:, None] * np.cross(Qv, perp0)
 P_closed = (1 - np.cos(phi) ** (2 * n) * (1 - par0))[:, None] * Qv + np.cos(phi) ** n[:, None] * rot
 err_map = np.abs(P_closed - ds.P.values[:, 0]).max()
 print(f"closed form vs oile over {n[-1]} encounters: {err_map:.1e}")
@@ -117,7 +117,7 @@ assert err_map < 1e-12
 
 # Eq. (8) as a Lindblad equation: compare the two right-hand sides on random Bloch vectors
 sig = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]])
-q, q_perp = np.array([1, 1]) / np.sqrt(2), np.array([1, -1]) / np.sqrt(2)   # |q> has Bloch vector Q = x
+q, q_perp = np.array([1, 1]) / np.sqrt(2), np.array([1, -1]) / np.sqrt(2)  # |q> has Bloch vector Q = x
 H = 0.5 * g * np.einsum("i,ijk->jk", Qv, sig)
 L = np.sqrt(gamma) * g * np.outer(q, q_perp.conj())
 rng = np.random.default_rng(1)
@@ -141,7 +141,7 @@ print("Eq. (8) = precession + amplitude damping towards Q (checked on random P)"
 # $\gamma^3$ term vanishes and the error starts at $\gamma^4$ ($\cos^2\varphi$ vs $e^{-\varphi^2}$).
 
 # %%
-gs = np.array([0.1, 0.05, 0.025, 0.0125])   # cheap: the same in quick mode
+gs = np.array([0.1, 0.05, 0.025, 0.0125])  # cheap: the same in quick mode
 T = 5.0
 tight = dict(rtol=1e-13, atol=1e-15)
 
@@ -200,12 +200,12 @@ plt.show()
 # excitation spread over the qubits), a W-like state whose entanglement is all pairwise.
 
 # %%
-n_partners = 7 if QUICK else 13                    # N = n + 1 must be even
+n_partners = 7 if QUICK else 13  # N = n + 1 must be even
 N, gamma = n_partners + 1, 0.3
 P0s = np.array([[0.0, 0.0, 1.0]] + [Q] * n_partners)
-vel = np.array([[0.0, 0.0, 1.0]] + [[1.0, 0.0, 0.0]] * n_partners)   # g = 1 - v.u = 1 with particle 0
+vel = np.array([[0.0, 0.0, 1.0]] + [[1.0, 0.0, 0.0]] * n_partners)  # g = 1 - v.u = 1 with particle 0
 ens = oile_q.Scenario(P0s, np.zeros(N), vel, gamma=gamma, group=["foreground"] + ["partner"] * n_partners)
-schedule = -np.ones((n_partners, N // 2, 2), dtype=int)   # (-1, -1): a slot where nobody meets
+schedule = -np.ones((n_partners, N // 2, 2), dtype=int)  # (-1, -1): a slot where nobody meets
 schedule[:, 0, 0] = 0
 schedule[:, 0, 1] = np.arange(1, N)
 closed = oile_q.run(ens, "closed", schedule=schedule, steps=n_partners, pairs=[(0, k) for k in range(1, N)])
@@ -213,14 +213,14 @@ fg = oile_q.run(oile_q.Scenario.foreground(P0, Q, gamma=gamma), "oile", steps=n_
 
 P_0 = closed.P.values[:, 0]
 tangle = 1 - (P_0**2).sum(-1)
-sum_c2 = (closed.concurrence.values ** 2).sum(-1)
+sum_c2 = (closed.concurrence.values**2).sum(-1)
 print("closed vs oile (foreground):", np.abs(P_0 - fg.P.values[:, 0]).max())
 print("1 - |P_0|^2      :", tangle)
 print("sum_k C(0,k)^2   :", sum_c2)
 assert np.abs(P_0 - fg.P.values[:, 0]).max() < 1e-12
 # Wootters' concurrence takes square roots of eigenvalues near zero: its round-off is ~sqrt(eps) ~ 1e-8
 assert np.abs(sum_c2 - tangle).max() < 1e-6
-assert np.abs(closed.norm.values - 1).max() < 1e-12      # the whole stays a pure state
+assert np.abs(closed.norm.values - 1).max() < 1e-12  # the whole stays a pure state
 
 steps = np.arange(n_partners + 1)
 fig, ax = plt.subplots(figsize=(7.5, 4.2))
@@ -247,7 +247,7 @@ plt.show()
 # We follow two initial states and look for growth.
 
 # %%
-gamma = np.pi / 40                      # 20 encounters make a full SWAP for m = 1
+gamma = np.pi / 40  # 20 encounters make a full SWAP for m = 1
 nsteps = 60 if QUICK else 200
 Pa, Pb = np.array([0.0, 0.0, 1.0]), np.array([0.0, 0.0, -1.0])
 
@@ -281,12 +281,12 @@ ax1.legend(fontsize=8)
 plt.show()
 
 A, B = runs["m = 1, closed"]
-assert abs(np.linalg.norm(A[20]) - 1) < 1e-12 and np.abs(A[20] - Q).max() < 1e-12   # a full SWAP
+assert abs(np.linalg.norm(A[20]) - 1) < 1e-12 and np.abs(A[20] - Q).max() < 1e-12  # a full SWAP
 dD_fresh = np.diff(0.5 * np.linalg.norm(fresh_a - fresh_b, axis=-1))
 dD_m1 = np.diff(0.5 * np.linalg.norm(A - B, axis=-1))
 print(f"largest growth of D per step: fresh {dD_fresh.max():.1e}, m = 1 closed {dD_m1.max():.2e}")
-assert dD_fresh.max() <= 1e-12        # Markovian: D never grows (it shrinks by cos^2 phi per step)
-assert dD_m1.max() > 1e-2             # memory: information flows back
+assert dD_fresh.max() <= 1e-12  # Markovian: D never grows (it shrinks by cos^2 phi per step)
+assert dD_m1.max() > 1e-2  # memory: information flows back
 
 # %% [markdown]
 # Read the right panel with care: with fresh partners $D$ shrinks by exactly $\cos\varphi$ per
@@ -341,8 +341,8 @@ Qm = [0.5, 0.0, 0.0]
 s2 = oile_q.Scenario.foreground(P0, Qm, gamma=0.02)
 a = oile_q.run(s2, "oile", times=np.linspace(0, 400, 201))
 print("P at gamma mu t = 8:", a.P.values[-1, 0])
-assert np.abs(a.P.values[-1, 0] - Qm).max() < 2e-3         # ~ exp(-0.875 * 8) ~ 1e-3 left
-perp = np.linalg.norm(a.P.values[:, 0, 1:], axis=-1)       # the part across Q = x
+assert np.abs(a.P.values[-1, 0] - Qm).max() < 2e-3  # ~ exp(-0.875 * 8) ~ 1e-3 left
+perp = np.linalg.norm(a.P.values[:, 0, 1:], axis=-1)  # the part across Q = x
 k = (a.time.values > 20) & (a.time.values < 300)
 rate_perp = -np.polyfit(a.time.values[k], np.log(perp[k]), 1)[0] / 0.02
 print(f"perpendicular decay rate / (gamma mu) = {rate_perp:.3f} (Eq. 8b: {1 - 0.5**2 / 2})")
@@ -370,7 +370,7 @@ sched = -np.ones((n5, 3, 2), dtype=int)
 sched[:, 0, 0], sched[:, 0, 1] = 0, np.arange(1, n5 + 1)
 c3 = oile_q.run(s3, "closed", schedule=sched, steps=n5, pairs=[(0, k) for k in range(1, n5 + 1)])
 t3 = 1 - (c3.P.values[:, 0] ** 2).sum(-1)
-s3c2 = (c3.concurrence.values ** 2).sum(-1)
+s3c2 = (c3.concurrence.values**2).sum(-1)
 print("1 - |P_0|^2:", t3, "\nsum C^2    :", s3c2)
 assert np.all(s3c2[1:] < t3[1:] - 1e-3)
 

@@ -60,17 +60,16 @@ plt.rcParams["figure.dpi"] = 90
 # master equation (paper I Eq. 14), whose $O(\gamma)$ terms add the decoherence.
 
 # %%
-groups = [dict(name="nu_e", count=60, flavor="e", omega=0.1),
-          dict(name="nu_x", count=40, flavor="x", omega=0.2)]
+groups = [dict(name="nu_e", count=60, flavor="e", omega=0.1), dict(name="nu_x", count=40, flavor="x", omega=0.2)]
 sc = oile_q.Scenario.from_groups(groups, gamma=0.1, theta=1e-3, seed=1)
 print(sc)
 t_left = 40.0 if QUICK else 100.0
-times = np.linspace(0, t_left, int(round(t_left / 0.2)) + 1)   # multiples of every step length below
+times = np.linspace(0, t_left, int(round(t_left / 0.2)) + 1)  # multiples of every step length below
 mf = oile_q.run(sc, "meanfield", times=times, rtol=1e-10, atol=1e-12)
 print(summary(mf))
 drift = float(np.abs(purity(mf) - 1).max())
 print(f"mean field: max | |P_a| - 1 | = {drift:.1e}")
-assert drift < 1e-8            # coherent: |P_a| conserved (to the ODE tolerance)
+assert drift < 1e-8  # coherent: |P_a| conserved (to the ODE tolerance)
 
 # %% [markdown]
 # Now the OILE map at three step sizes. We plot, for the $\nu_e$ group, the mass-basis
@@ -117,8 +116,10 @@ for g in gammas:
     assert np.abs(s3 - s3[0]).max() < 1e-10
     gm = group_means(runs[g], basis="mass").sel(group="nu_e")
     dev.append(float(np.abs(gm["mean"].values - gm_mf["mean"].values)[early].max()))
-    print(f"gamma = {g:g}: sum P_3 drift {np.abs(s3 - s3[0]).max():.1e}, "
-          f"max |<P>_e - mean field| for mu t <= 10: {dev[-1]:.4f}")
+    print(
+        f"gamma = {g:g}: sum P_3 drift {np.abs(s3 - s3[0]).max():.1e}, "
+        f"max |<P>_e - mean field| for mu t <= 10: {dev[-1]:.4f}"
+    )
 order = np.log(dev[1] / dev[2]) / np.log(10)
 print(f"deviation from the mean field ~ gamma^{order:.2f} (gamma 1e-2 -> 1e-3)")
 assert dev[0] > dev[1] > dev[2]
@@ -147,29 +148,37 @@ t0 = 100.0 if QUICK else 500.0
 long_times = np.linspace(0, t_right, 401)
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
 final = {}
-for g in ([0.1, 0.03] if QUICK else [0.1, 0.03, 0.01]):
+for g in [0.1, 0.03] if QUICK else [0.1, 0.03, 0.01]:
     ds = oile_q.run(sc.replace(gamma=g), "oile", times=long_times, seed=7)
     Pm = mass_basis(ds).values
     p3 = Pm[0, :, 2].mean()
     dist = np.linalg.norm(Pm - [0.0, 0.0, p3], axis=-1).max(axis=1)
     final[g] = dist[-1]
-    t = ds.time.values        # the requested times rounded to step ends
+    t = ds.time.values  # the requested times rounded to step ends
     ax1.semilogy(g * t, dist, label=f"gamma = {g:g}")
     ax2.semilogy(t, np.linalg.norm(Pm.mean(1)[:, :2], axis=-1), label=f"OILE, gamma = {g:g}")
-    if g == 0.03:   # Eq. (17) restarted at t0 from the map's own state
+    if g == 0.03:  # Eq. (17) restarted at t0 from the map's own state
         k0 = int(np.argmin(np.abs(t - t0)))
         restart = oile_q.Scenario(ds.P.values[k0], sc.omega, sc.velocity, gamma=g, theta=sc.theta)
         eq17 = oile_q.run(restart, "master", isotropic=True, times=t[k0:] - t[k0])
-        ax2.semilogy(t[k0:], np.linalg.norm(mass_basis(eq17).values.mean(1)[:, :2], axis=-1), "k-", lw=0.8,
-                     label=f"Eq. (17) from mu t = {t[k0]:.0f}")
-ax1.set(xlabel=r"$\gamma\mu t$", ylabel=r"max$_a$ |P_a - (0, 0, <P_3>)|", title="Distance from the Eq. (19) fixed point")
-ax2.set(xlabel=r"$\mu t$", ylabel="|<P>_perp| (mass basis, whole ensemble)",
-        title="Synchronized precession fading slowly")
+        ax2.semilogy(
+            t[k0:],
+            np.linalg.norm(mass_basis(eq17).values.mean(1)[:, :2], axis=-1),
+            "k-",
+            lw=0.8,
+            label=f"Eq. (17) from mu t = {t[k0]:.0f}",
+        )
+ax1.set(
+    xlabel=r"$\gamma\mu t$", ylabel=r"max$_a$ |P_a - (0, 0, <P_3>)|", title="Distance from the Eq. (19) fixed point"
+)
+ax2.set(
+    xlabel=r"$\mu t$", ylabel="|<P>_perp| (mass basis, whole ensemble)", title="Synchronized precession fading slowly"
+)
 ax1.legend(fontsize=8)
 ax2.legend(fontsize=8)
 plt.show()
 print("final distance:", {g: f"{d:.1e}" for g, d in final.items()})
-assert final[0.1] < 1e-3            # gamma mu t = 40 or 100: the fixed point is reached
+assert final[0.1] < 1e-3  # gamma mu t = 40 or 100: the fixed point is reached
 
 # %% [markdown]
 # ## 3. Miscidynamics: the slow path along quasi-steady states
@@ -195,18 +204,21 @@ if "misci" in list_engines():
     p3_misci = misci["group_P3"].transpose("time", "group").values
     fig, ax = plt.subplots(figsize=(7, 4))
     for j, name in enumerate(misci["group_name"].values):
-        line, = ax.plot(tau, p3_map[:, j], "o", ms=3, label=f"OILE map, {name}")
+        (line,) = ax.plot(tau, p3_map[:, j], "o", ms=3, label=f"OILE map, {name}")
         ax.plot(tau, p3_misci[:, j], "-", color=line.get_color(), label=f"misci, {name}")
     ax.axvline(float(misci.attrs["misci_switch_time"]) * 0.01, color="0.6", ls=":", label="switch to the slow flow")
-    ax.set(xlabel=r"$\tau = \gamma\mu t$", ylabel=r"group $\langle P_3\rangle$ (mass basis)",
-           title="gamma = 0.01: the map and the miscidynamic path")
+    ax.set(
+        xlabel=r"$\tau = \gamma\mu t$",
+        ylabel=r"group $\langle P_3\rangle$ (mass basis)",
+        title="gamma = 0.01: the map and the miscidynamic path",
+    )
     ax.legend(fontsize=8)
     plt.show()
     late = tau >= 3
     gap = np.abs(p3_map[late] - p3_misci[late]).max()
     print(summary(misci))
     print(f"max |<P_3>_group(map) - misci| for tau >= 3: {gap:.4f}")
-    assert gap < 0.01          # DESIGN.md section 7: ~5e-4 - 4e-3, comparable to the seed-to-seed scatter
+    assert gap < 0.01  # DESIGN.md section 7: ~5e-4 - 4e-3, comparable to the seed-to-seed scatter
 else:
     print("The misci engine is not available in this installation: see DESIGN.md section 7.")
 
@@ -283,7 +295,7 @@ Pm = mass_basis(ds).values
 p3 = Pm[0, :, 2].mean()
 dist = np.linalg.norm(Pm - [0.0, 0.0, p3], axis=-1).max(axis=1)
 x = gam * ds.time.values
-k = x > 15                                     # once the curve is straight
+k = x > 15  # once the curve is straight
 rate = -np.polyfit(x[k], np.log(dist[k]), 1)[0]
 f, w = np.array([0.6, 0.4]), np.array([0.1, 0.2])
 kappa = (4 / 3 - p3**2 / 2) * gam

@@ -61,12 +61,16 @@ plt.rcParams["figure.dpi"] = 90
 N, n_bits = 8, 3
 rng = np.random.default_rng(3)
 unit = lambda v: v / np.linalg.norm(v, axis=1, keepdims=True)
-sc = oile_q.Scenario(unit(rng.normal(size=(N, 3))), rng.uniform(-1, 1, N), unit(rng.normal(size=(N, 3))),
-                     gamma=0.3, theta=0.2)
+sc = oile_q.Scenario(
+    unit(rng.normal(size=(N, 3))), rng.uniform(-1, 1, N), unit(rng.normal(size=(N, 3))), gamma=0.3, theta=0.2
+)
 steps = 9
-hypercube = np.array([[(i, i ^ (1 << (s % n_bits))) for i in range(N) if i < i ^ (1 << (s % n_bits))]
-                      for s in range(steps)])
-print("schedule (step, pair, 2):", hypercube.shape, "\nstep 1:", hypercube[0].tolist(), "\nstep 4:", hypercube[3].tolist())
+hypercube = np.array(
+    [[(i, i ^ (1 << (s % n_bits))) for i in range(N) if i < i ^ (1 << (s % n_bits))] for s in range(steps)]
+)
+print(
+    "schedule (step, pair, 2):", hypercube.shape, "\nstep 1:", hypercube[0].tolist(), "\nstep 4:", hypercube[3].tolist()
+)
 
 
 def light_cone(schedule, particle, step):
@@ -102,8 +106,12 @@ for ax, step in zip(axes, (3, 4)):
     for s, a, b in edges:
         arc(ax, a, b, s + 1, color="C3", lw=2)
     ax.plot([0], [step + 0.9], "v", color="C3", ms=9)
-    ax.set(title=f"light cone of particle 0 after {step} steps: {'a loop' if loop else 'a tree'}",
-           xlabel="particle", xticks=range(N), yticks=range(step + 1))
+    ax.set(
+        title=f"light cone of particle 0 after {step} steps: {'a loop' if loop else 'a tree'}",
+        xlabel="particle",
+        xticks=range(N),
+        yticks=range(step + 1),
+    )
 axes[0].set_ylabel("step")
 plt.show()
 
@@ -116,10 +124,12 @@ traced = oile_q.run(sc, "oile", schedule=hypercube, steps=steps)
 closed = oile_q.run(sc, "closed", schedule=hypercube, steps=steps, pairs=[(0, j) for j in range(1, N)])
 err = np.abs(traced.P.values - closed.P.values).max(axis=(1, 2))
 for s, e in enumerate(err):
-    print(f"after step {s}: max |P_oile - P_closed| = {e:.1e}   light cone of 0: "
-          f"{'loop' if light_cone(hypercube, 0, s)[1] else 'tree'}")
-assert err[: n_bits + 1].max() < 1e-12      # trees: the product-state ansatz is exact
-assert err[n_bits + 1] > 1e-2               # the first loop: it is not
+    print(
+        f"after step {s}: max |P_oile - P_closed| = {e:.1e}   light cone of 0: "
+        f"{'loop' if light_cone(hypercube, 0, s)[1] else 'tree'}"
+    )
+assert err[: n_bits + 1].max() < 1e-12  # trees: the product-state ansatz is exact
+assert err[n_bits + 1] > 1e-2  # the first loop: it is not
 print(summary(closed))
 
 # %% [markdown]
@@ -142,11 +152,13 @@ print(f"{spec.num_qubits} qubits, {spec.encounters} encounters, {spec.resets} re
 display(spec.circuit.draw("mpl", fold=-1, scale=0.6))
 
 # %%
-n_tree = 4 if QUICK else 5          # beyond the first loop at step 4
+n_tree = 4 if QUICK else 5  # beyond the first loop at step 4
 tree = oile_q.run(sc, "circuit", schedule=hypercube, steps=n_tree, particles=[0])
 d_tree = np.abs(tree.P.values[:, 0] - traced.P.values[: n_tree + 1, 0]).max()
-print(f"tree circuit on exact Aer vs oile, {n_tree} steps (loops included): {d_tree:.1e}; "
-      f"qubits {tree.attrs['qubits']}, encounters {tree.attrs['encounters']}")
+print(
+    f"tree circuit on exact Aer vs oile, {n_tree} steps (loops included): {d_tree:.1e}; "
+    f"qubits {tree.attrs['qubits']}, encounters {tree.attrs['encounters']}"
+)
 assert d_tree < 1e-10
 assert tree.attrs["encounters"] == 2**n_tree - 1
 
@@ -166,8 +178,8 @@ assert tree.attrs["encounters"] == 2**n_tree - 1
 
 # %%
 tangle = 1 - (closed.P.values[:, 0] ** 2).sum(-1)
-sum_c2 = (closed.concurrence.values ** 2).sum(-1)
-assert np.all(sum_c2 <= tangle + 1e-8)    # 1e-8: round-off of Wootters' formula (square roots near zero)
+sum_c2 = (closed.concurrence.values**2).sum(-1)
+assert np.all(sum_c2 <= tangle + 1e-8)  # 1e-8: round-off of Wootters' formula (square roots near zero)
 fig, ax = plt.subplots(figsize=(7, 3.8))
 ax.plot(tangle, "o-", label=r"$1-|\mathbf{P}_0|^2$")
 ax.plot(sum_c2, "s--", label=r"$\sum_j C^2(0,j)$")
@@ -193,7 +205,7 @@ plt.show()
 g = 1 - sc.velocity @ sc.velocity.T
 J = [[g[a, b] / (2 * (N - 1)), a, b] for a in range(N) for b in range(a + 1, N)]
 h = [[-sc.omega[a] / 2, a] for a in range(N)]
-basis = spin_basis_1d(N, pauli=1)        # full basis; site 0 = leftmost; '1' = up = nu_1
+basis = spin_basis_1d(N, pauli=1)  # full basis; site 0 = leftmost; '1' = up = nu_1
 checks = dict(check_herm=False, check_symm=False, check_pcon=False)
 H = hamiltonian([["xx", J], ["yy", J], ["zz", J], ["z", h]], [], basis=basis, dtype=np.complex128, **checks)
 H_toolkit = quspin_hamiltonian(Model(sc), basis)
@@ -201,11 +213,13 @@ assert np.abs(H.toarray() - H_toolkit.toarray()).max() < 1e-14
 E, V = H.eigh()
 print(f"{basis.Ns} states, spectrum from {E[0]:.3f} to {E[-1]:.3f} mu")
 
-Pm0 = mass_basis(traced).values[0]              # initial Bloch vectors, mass basis
-spinor = lambda P: np.array([np.cos(np.arccos(P[2]) / 2), np.exp(1j * np.arctan2(P[1], P[0])) * np.sin(np.arccos(P[2]) / 2)])
+Pm0 = mass_basis(traced).values[0]  # initial Bloch vectors, mass basis
+spinor = lambda P: np.array(
+    [np.cos(np.arccos(P[2]) / 2), np.exp(1j * np.arctan2(P[1], P[0])) * np.sin(np.arccos(P[2]) / 2)]
+)
 psi0 = spinor(Pm0[0])
 for a in range(1, N):
-    psi0 = np.kron(psi0, spinor(Pm0[a]))         # particle 0 is the most significant factor
+    psi0 = np.kron(psi0, spinor(Pm0[a]))  # particle 0 is the most significant factor
 
 t_ex = np.linspace(0, 4.0, 9)
 sig = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]])
@@ -213,8 +227,10 @@ P_quspin = []
 for t in t_ex:
     psi = V @ (np.exp(-1j * E * t) * (V.conj().T @ psi0))
     T = psi.reshape((2,) * N)
-    rho = [np.tensordot(np.moveaxis(T, a, 0), np.moveaxis(T, a, 0).conj(), axes=(range(1, N), range(1, N)))
-           for a in range(N)]
+    rho = [
+        np.tensordot(np.moveaxis(T, a, 0), np.moveaxis(T, a, 0).conj(), axes=(range(1, N), range(1, N)))
+        for a in range(N)
+    ]
     P_quspin.append([[np.trace(r @ s).real for s in sig] for r in rho])
 ex = oile_q.run(sc, "exact", times=t_ex)
 d_exact = np.abs(np.array(P_quspin) - mass_basis(ex).values).max()
@@ -231,7 +247,7 @@ assert d_exact < 1e-9
 # %%
 t_cmp = 2.1
 cycles = np.array([5, 10, 20] if QUICK else [5, 10, 20, 40])
-gs = t_cmp / ((N - 1) * cycles)             # whole round-robin cycles up to mu t = 2.1
+gs = t_cmp / ((N - 1) * cycles)  # whole round-robin cycles up to mu t = 2.1
 ex = mass_basis(oile_q.run(sc, "exact", times=[t_cmp])).values[-1]
 err_closed, err_oile = [], []
 for gam, k in zip(gs, cycles):
@@ -269,11 +285,14 @@ plt.show()
 # %% tags=["solution"] jupyter={"source_hidden": true}
 # Solution to exercise 1
 N16 = 16
-s16 = oile_q.Scenario(unit(rng.normal(size=(N16, 3))), rng.uniform(-1, 1, N16), unit(rng.normal(size=(N16, 3))),
-                      gamma=0.3, theta=0.2)
+s16 = oile_q.Scenario(
+    unit(rng.normal(size=(N16, 3))), rng.uniform(-1, 1, N16), unit(rng.normal(size=(N16, 3))), gamma=0.3, theta=0.2
+)
 hc16 = np.array([[(i, i ^ (1 << (s % 4))) for i in range(N16) if i < i ^ (1 << (s % 4))] for s in range(6)])
-e16 = np.abs(oile_q.run(s16, "oile", schedule=hc16, steps=6).P.values
-             - oile_q.run(s16, "closed", schedule=hc16, steps=6).P.values).max(axis=(1, 2))
+e16 = np.abs(
+    oile_q.run(s16, "oile", schedule=hc16, steps=6).P.values
+    - oile_q.run(s16, "closed", schedule=hc16, steps=6).P.values
+).max(axis=(1, 2))
 print(e16)
 assert e16[:5].max() < 1e-12 and e16[5] > 1e-3
 

@@ -41,8 +41,14 @@ from qiskit.quantum_info import SuperOp
 from scipy.stats import chi2
 
 import oile_q
-from oile_q.circuits import (EncounterGate, EncounterIsometryGate, encounter_stats, fake_backend,
-                             foreground_circuit, pass_manager)
+from oile_q.circuits import (
+    EncounterGate,
+    EncounterIsometryGate,
+    encounter_stats,
+    fake_backend,
+    foreground_circuit,
+    pass_manager,
+)
 
 QUICK = os.environ.get("OILE_Q_QUICK", "0") == "1"
 SHOTS = 4000
@@ -58,14 +64,14 @@ plt.rcParams["figure.dpi"] = 90
 # the partner's correlations with the neutrino are thrown away with it.
 
 # %%
-sc = oile_q.Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.2)     # paper I Fig. 1 set-up
+sc = oile_q.Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.2)  # paper I Fig. 1 set-up
 spec = foreground_circuit(sc, 3)
 print(f"{spec.num_qubits} qubits, {spec.encounters} encounters, {spec.resets} resets")
 display(spec.circuit.draw("mpl", scale=0.7))
 
 # %%
 steps = 30
-exact = oile_q.run(sc, "circuit", steps=steps)            # backend "aer": exact density matrix
+exact = oile_q.run(sc, "circuit", steps=steps)  # backend "aer": exact density matrix
 ref = oile_q.run(sc, "oile", steps=steps)
 d = np.abs(exact.P.values - ref.P.values).max()
 print(f"circuit on exact Aer vs oile, {steps} encounters: {d:.1e}  (aer method: {exact.attrs.get('aer_method')})")
@@ -88,19 +94,29 @@ assert d < 1e-10
 rec = np.array([1, 2, 3, 4, 6] if QUICK else [0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 6])
 shots = oile_q.run(sc, "circuit", times=rec, backend="aer-shots", shots=SHOTS, seed_simulator=11)
 P, err, ideal = shots.P.values[:, 0], shots.P_stderr.values[:, 0], shots.P_ideal.values[:, 0]
-ok = err > 0                                           # components measured with certainty carry no information
+ok = err > 0  # components measured with certainty carry no information
 z = (P - ideal)[ok] / err[ok]
 chisq, dof = float((z**2).sum()), int(ok.sum())
 lo, hi = chi2.ppf([0.0005, 0.9995], dof)
-print(f"chi^2 = {chisq:.1f} for {dof} components (99.9 % interval {lo:.1f} - {hi:.1f}); max |z| = {np.abs(z).max():.2f}")
+print(
+    f"chi^2 = {chisq:.1f} for {dof} components (99.9 % interval {lo:.1f} - {hi:.1f}); max |z| = {np.abs(z).max():.2f}"
+)
 assert lo < chisq < hi
 
 dense = oile_q.run(sc, "oile", t_max=6.0)
 fig, ax = plt.subplots(figsize=(8, 4))
 for i, name in enumerate("xyz"):
-    line, = ax.plot(dense.time, dense.P[:, 0, i], "-", lw=1, label=f"$P_{name}$ exact")
-    ax.errorbar(shots.time, P[:, i], yerr=err[:, i], fmt="o", ms=4, capsize=3, color=line.get_color(),
-                label=f"$P_{name}$, {SHOTS} shots/basis")
+    (line,) = ax.plot(dense.time, dense.P[:, 0, i], "-", lw=1, label=f"$P_{name}$ exact")
+    ax.errorbar(
+        shots.time,
+        P[:, i],
+        yerr=err[:, i],
+        fmt="o",
+        ms=4,
+        capsize=3,
+        color=line.get_color(),
+        label=f"$P_{name}$, {SHOTS} shots/basis",
+    )
 ax.set(xlabel=r"$\mu t$", title="Foreground neutrino from measured counts (Aer, no noise)")
 ax.legend(fontsize=8, ncol=2)
 plt.show()
@@ -120,9 +136,11 @@ plt.show()
 backend = fake_backend("fake_manila")
 pm = pass_manager(backend)
 phi = 0.2
-gates = {"split": EncounterGate(phi, 0.0, 0.0, 0.0, "split"),
-         "exact": EncounterGate(phi, 0.0, 0.0, 0.0, "exact"),
-         "isometry": EncounterIsometryGate(phi, 0.0, 0.0, 0.0, [1.0, 0.0, 0.0])}
+gates = {
+    "split": EncounterGate(phi, 0.0, 0.0, 0.0, "split"),
+    "exact": EncounterGate(phi, 0.0, 0.0, 0.0, "exact"),
+    "isometry": EncounterIsometryGate(phi, 0.0, 0.0, 0.0, [1.0, 0.0, 0.0]),
+}
 counts = {}
 for mode, gate in gates.items():
     st = encounter_stats(gate, pm, fresh_partner=(mode == "isometry"))
@@ -137,7 +155,7 @@ iso_qc.append(gates["isometry"], [0, 1])
 iso_qc.reset(1)
 full_qc = QuantumCircuit(2)
 full_qc.reset(1)
-full_qc.ry(np.pi / 2, 1)                     # partner in Q = x
+full_qc.ry(np.pi / 2, 1)  # partner in Q = x
 full_qc.append(gates["exact"], [0, 1])
 full_qc.reset(1)
 gap = np.abs(SuperOp(iso_qc).data - SuperOp(full_qc).data).max()
@@ -159,6 +177,7 @@ display(pm.run(iso_qc.remove_final_measurements(inplace=False)).draw("mpl", idle
 # A zero-strength encounter is the identity, and the transpiler deletes it: no CNOT would be
 # left to be noisy. The first line of the cell checks that.)
 
+
 # %%
 def length(P, err):
     """|P| and its standard error, sqrt(sum_i (P_i sigma_i)^2) / |P| (independent components)."""
@@ -166,19 +185,27 @@ def length(P, err):
     return n, np.sqrt(((P * err) ** 2).sum(-1)) / n
 
 
-assert encounter_stats(EncounterGate(0.0, 0.0, 0.0, 0.0, "exact"), pm)["two_qubit"] == 0   # gamma = 0: nothing left
+assert encounter_stats(EncounterGate(0.0, 0.0, 0.0, 0.0, "exact"), pm)["two_qubit"] == 0  # gamma = 0: nothing left
 x = [1.0, 0.0, 0.0]
 null = oile_q.Scenario.foreground(x, x, gamma=0.2)
 n_enc = np.array([1, 4, 16] if QUICK else [1, 2, 4, 8, 16, 32])
 noisy_null = {}
 for mode in ("exact", "isometry"):
-    r = oile_q.run(null, "circuit", steps=int(n_enc[-1]), times=n_enc * 0.2, backend="aer-noise:fake_manila",
-                   shots=SHOTS, seed_simulator=5, compile=mode)
-    assert np.abs(r.P_ideal.values[:, 0] - x).max() < 1e-12          # the ideal answer does not move
+    r = oile_q.run(
+        null,
+        "circuit",
+        steps=int(n_enc[-1]),
+        times=n_enc * 0.2,
+        backend="aer-noise:fake_manila",
+        shots=SHOTS,
+        seed_simulator=5,
+        compile=mode,
+    )
+    assert np.abs(r.P_ideal.values[:, 0] - x).max() < 1e-12  # the ideal answer does not move
     noisy_null[mode] = length(r.P.values[:, 0], r.P_stderr.values[:, 0])
     print(f"{mode:9s}: |P| after {n_enc.tolist()} encounters = {noisy_null[mode][0]}")
 norm, sig = noisy_null["exact"]
-assert norm[-1] < norm[0] - 5 * np.hypot(sig[0], sig[-1])     # decay with depth, far beyond shot noise
+assert norm[-1] < norm[0] - 5 * np.hypot(sig[0], sig[-1])  # decay with depth, far beyond shot noise
 
 # %% [markdown]
 # Two things to read off: the line does not start at 1 (at one encounter $|\mathbf P|\approx0.95$: mostly
@@ -197,22 +224,34 @@ gam_list = [0.4, 0.2, 0.1] if QUICK else [0.4, 0.2, 0.1, 0.05]
 rows = []
 for gam in gam_list:
     s = oile_q.Scenario.foreground([0, 0, 1], x, gamma=gam)
-    r = oile_q.run(s, "circuit", times=[2.0], backend="aer-noise:fake_manila", shots=SHOTS, seed_simulator=5,
-                   compile="isometry")
-    rows.append((gam, int(r.attrs["encounters"]), np.linalg.norm(r.P_ideal.values[-1, 0]),
-                 *length(r.P.values[-1, 0], r.P_stderr.values[-1, 0])))
+    r = oile_q.run(
+        s, "circuit", times=[2.0], backend="aer-noise:fake_manila", shots=SHOTS, seed_simulator=5, compile="isometry"
+    )
+    rows.append(
+        (
+            gam,
+            int(r.attrs["encounters"]),
+            np.linalg.norm(r.P_ideal.values[-1, 0]),
+            *length(r.P.values[-1, 0], r.P_stderr.values[-1, 0]),
+        )
+    )
 gam_a, enc_a, ideal_a, noisy_a, sig_a = map(np.array, zip(*rows))
 for row in rows:
     print("gamma = {:.2f}: {:3d} encounters, |P| ideal {:.3f}, noisy {:.3f} +- {:.3f}".format(*row))
-assert np.all(np.diff(ideal_a) > 0)                                  # OILE: weaker encounters, less decoherence
+assert np.all(np.diff(ideal_a) > 0)  # OILE: weaker encounters, less decoherence
 deficit = ideal_a - noisy_a
-assert deficit[-1] > deficit[0] + 5 * np.hypot(sig_a[0], sig_a[-1])   # hardware: more gates, more decoherence
+assert deficit[-1] > deficit[0] + 5 * np.hypot(sig_a[0], sig_a[-1])  # hardware: more gates, more decoherence
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
 for mode, (nm, sg) in noisy_null.items():
     ax1.errorbar(n_enc, nm, yerr=sg, fmt="o-", capsize=3, label=f"null experiment, compile = {mode}")
 ax1.axhline(1, color="k", lw=0.8, label="ideal (for every n)")
-ax1.set(xscale="log", xlabel="encounters", ylabel="|P|", title="Null experiment (P0 = Q) on fake_manila noise:\nonly the hardware decoheres")
+ax1.set(
+    xscale="log",
+    xlabel="encounters",
+    ylabel="|P|",
+    title="Null experiment (P0 = Q) on fake_manila noise:\nonly the hardware decoheres",
+)
 ax1.set_xticks(n_enc, [str(k) for k in n_enc])
 ax1.minorticks_off()
 ax1.legend(fontsize=8)
@@ -220,8 +259,12 @@ ax2.plot(enc_a, ideal_a, "o-", label="ideal OILE (exact simulator)")
 ax2.errorbar(enc_a, noisy_a, yerr=sig_a, fmt="s-", capsize=3, label="fake_manila noise")
 for g_, e_, y_ in zip(gam_a, enc_a, noisy_a):
     ax2.annotate(f"gamma = {g_:g}", (e_, y_), textcoords="offset points", xytext=(4, -12), fontsize=8)
-ax2.set(xscale="log", xlabel="encounters to reach mu t = 2", ylabel="|P| at mu t = 2",
-        title="Same mu t, finer steps:\nOILE and hardware decoherence scale oppositely")
+ax2.set(
+    xscale="log",
+    xlabel="encounters to reach mu t = 2",
+    ylabel="|P| at mu t = 2",
+    title="Same mu t, finer steps:\nOILE and hardware decoherence scale oppositely",
+)
 ax2.set_xticks(enc_a, [str(k) for k in enc_a])
 ax2.minorticks_off()
 ax2.legend(fontsize=8)
@@ -281,8 +324,13 @@ assert np.allclose(r.P_stderr.values[:, 0], np.sqrt((1 - r.P.values[:, 0] ** 2) 
 # %% tags=["solution"] jupyter={"source_hidden": true}
 # Solution to exercise 2
 fresh = oile_q.run(sc, "circuit", steps=8, reset=False)
-print("qubits:", fresh.attrs["qubits"], " resets:", fresh.attrs["resets"],
-      f" vs oile: {np.abs(fresh.P.values - ref.P.values[:9]).max():.1e}")
+print(
+    "qubits:",
+    fresh.attrs["qubits"],
+    " resets:",
+    fresh.attrs["resets"],
+    f" vs oile: {np.abs(fresh.P.values - ref.P.values[:9]).max():.1e}",
+)
 assert fresh.attrs["qubits"] == 9 and np.abs(fresh.P.values - ref.P.values[:9]).max() < 1e-10
 
 # %% [markdown]

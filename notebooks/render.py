@@ -70,9 +70,13 @@ def execute_notebook(nb, *, quick: bool, cwd: Path = HERE, timeout: int = 1200):
     env = dict(os.environ)
     env[QUICK_ENV] = "1" if quick else "0"
     env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            kernel_manager_class=_kernel_manager_class(),
-                            resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        kernel_manager_class=_kernel_manager_class(),
+        resources={"metadata": {"path": str(cwd)}},
+    )
     t0 = time.perf_counter()
     client.execute(env=env)
     return time.perf_counter() - t0
@@ -101,7 +105,6 @@ def figures(nb) -> list[bytes]:
 def render(src: Path, out: Path, *, quick: bool) -> float:
     """Execute ``src`` and write ``out/NAME.ipynb`` and ``out/figures/NAME_kk.png``."""
     import nbformat
-
     from nbclient.exceptions import CellExecutionError
 
     out.mkdir(parents=True, exist_ok=True)
@@ -134,8 +137,10 @@ def main(argv=None):
     for src in srcs:
         seconds = render(src, args.out, quick=args.quick)
         total += seconds
-        print(f"{src.name}: {seconds:.1f} s ({'quick' if args.quick else 'full'}) -> {args.out / (src.stem + '.ipynb')}",
-              flush=True)
+        print(
+            f"{src.name}: {seconds:.1f} s ({'quick' if args.quick else 'full'}) -> {args.out / (src.stem + '.ipynb')}",
+            flush=True,
+        )
     print(f"total {total:.1f} s")
 
 

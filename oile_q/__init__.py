@@ -6,15 +6,25 @@ numba, scipy and xarray on first use; Qiskit and QuSpin live in ``oile_q.circuit
 ``oile_q.exact``.
 """
 
-__version__ = "0.1.0"
-
-from .scenario import Scenario  # noqa: E402
-from .runner import rerun, run  # noqa: E402
+from ._version import __version__
 from .engine import Engine, Option, Output, list_engines, register_engine  # noqa: E402
 from .errors import InputError  # noqa: E402
+from .runner import rerun, run  # noqa: E402
+from .scenario import Scenario  # noqa: E402
 
-__all__ = ["Scenario", "run", "rerun", "list_engines", "register_engine", "Engine", "Option", "Output",
-           "InputError", "sweep", "__version__"]
+__all__ = [
+    "Scenario",
+    "run",
+    "rerun",
+    "list_engines",
+    "register_engine",
+    "Engine",
+    "Option",
+    "Output",
+    "InputError",
+    "sweep",
+    "__version__",
+]
 
 
 def __getattr__(name):

@@ -229,8 +229,7 @@ def apply_pair(xa, ya, za, xb, yb, zb, cw, dsw, psw, cph, sph):
     ra01 = eph * (a00 * b01 * cb + a01 * b00 * alpha) + ceph * (alpha * a01 * b11 + beta * a11 * b01)
     rb00 = b00 * a00 + abs_a2 * b00 * a11 + abs_b2 * b11 * a00 + 2.0 * (alphap * cb * b01 * a10).real
     rb01 = eph * (b00 * a01 * cb + b01 * a00 * alphap) + ceph * (alphap * b01 * a11 + beta * b11 * a01)
-    return (2.0 * ra01.real, -2.0 * ra01.imag, 2.0 * ra00 - 1.0,
-            2.0 * rb01.real, -2.0 * rb01.imag, 2.0 * rb00 - 1.0)
+    return (2.0 * ra01.real, -2.0 * ra01.imag, 2.0 * ra00 - 1.0, 2.0 * rb01.real, -2.0 * rb01.imag, 2.0 * rb00 - 1.0)
 
 
 @njit(cache=True)
@@ -258,15 +257,17 @@ def encounter_cs(xa, ya, za, xb, yb, zb, phi, wta, wtb, ca, sa, cb, sb, mode):
         xa, ya = _rot(xa, ya, c, s)
         xb, yb = _rot(xb, yb, c, s)
     elif mode == MODE_SPLIT:
-        xa, ya, za, xb, yb, zb = apply_pair(xa, ya, za, xb, yb, zb, np.cos(phi), 0.0, np.sin(phi),
-                                            np.cos(phi), np.sin(phi))
+        xa, ya, za, xb, yb, zb = apply_pair(
+            xa, ya, za, xb, yb, zb, np.cos(phi), 0.0, np.sin(phi), np.cos(phi), np.sin(phi)
+        )
         xa, ya = _rot(xa, ya, ca * ca - sa * sa, -2.0 * sa * ca)
         xb, yb = _rot(xb, yb, cb * cb - sb * sb, -2.0 * sb * cb)
     else:
         xa, ya = _rot(xa, ya, ca, -sa)
         xb, yb = _rot(xb, yb, cb, -sb)
-        xa, ya, za, xb, yb, zb = apply_pair(xa, ya, za, xb, yb, zb, np.cos(phi), 0.0, np.sin(phi),
-                                            np.cos(phi), np.sin(phi))
+        xa, ya, za, xb, yb, zb = apply_pair(
+            xa, ya, za, xb, yb, zb, np.cos(phi), 0.0, np.sin(phi), np.cos(phi), np.sin(phi)
+        )
         xa, ya = _rot(xa, ya, ca, -sa)
         xb, yb = _rot(xb, yb, cb, -sb)
     return xa, ya, za, xb, yb, zb
@@ -276,8 +277,22 @@ def encounter_cs(xa, ya, za, xb, yb, zb, phi, wta, wtb, ca, sa, cb, sb, mode):
 def encounter(xa, ya, za, xb, yb, zb, phi, wta, wtb, mode):
     """Full encounter in the mass basis: kick phi = gamma g_ab and vacuum angles
     wta = omega_a tau, wtb = omega_b tau, with the chosen propagator."""
-    return encounter_cs(xa, ya, za, xb, yb, zb, phi, wta, wtb, np.cos(0.5 * wta), np.sin(0.5 * wta),
-                        np.cos(0.5 * wtb), np.sin(0.5 * wtb), mode)
+    return encounter_cs(
+        xa,
+        ya,
+        za,
+        xb,
+        yb,
+        zb,
+        phi,
+        wta,
+        wtb,
+        np.cos(0.5 * wta),
+        np.sin(0.5 * wta),
+        np.cos(0.5 * wtb),
+        np.sin(0.5 * wtb),
+        mode,
+    )
 
 
 @njit(cache=True)
@@ -287,8 +302,7 @@ def encounter_batch(Pa, Pb, phi, wta, wtb, mode):
     outa = np.empty_like(Pa)
     outb = np.empty_like(Pb)
     for i in range(n):
-        r = encounter(Pa[i, 0], Pa[i, 1], Pa[i, 2], Pb[i, 0], Pb[i, 1], Pb[i, 2],
-                      phi[i], wta[i], wtb[i], mode)
+        r = encounter(Pa[i, 0], Pa[i, 1], Pa[i, 2], Pb[i, 0], Pb[i, 1], Pb[i, 2], phi[i], wta[i], wtb[i], mode)
         outa[i, 0] = r[0]
         outa[i, 1] = r[1]
         outa[i, 2] = r[2]
@@ -344,9 +358,19 @@ def ensemble_steps(P, wt, vel, pairs, gamma, mode, record, out, out_pos, paired,
             if a < 0:
                 continue
             if use_table:
-                r = apply_pair(P[a, 0], P[a, 1], P[a, 2], P[b, 0], P[b, 1], P[b, 2],
-                               table[a, b, 0], table[a, b, 1], table[a, b, 2], table[a, b, 3],
-                               table[a, b, 4])
+                r = apply_pair(
+                    P[a, 0],
+                    P[a, 1],
+                    P[a, 2],
+                    P[b, 0],
+                    P[b, 1],
+                    P[b, 2],
+                    table[a, b, 0],
+                    table[a, b, 1],
+                    table[a, b, 2],
+                    table[a, b, 3],
+                    table[a, b, 4],
+                )
                 c = table[a, b, 5]
                 sn = table[a, b, 6]
                 P[a, 0] = c * r[0] - sn * r[1]
@@ -357,8 +381,22 @@ def ensemble_steps(P, wt, vel, pairs, gamma, mode, record, out, out_pos, paired,
                 P[b, 2] = r[5]
             else:
                 g = 1.0 - (vel[a, 0] * vel[b, 0] + vel[a, 1] * vel[b, 1] + vel[a, 2] * vel[b, 2])
-                r = encounter_cs(P[a, 0], P[a, 1], P[a, 2], P[b, 0], P[b, 1], P[b, 2],
-                                 gamma * g, wt[a], wt[b], ch[a], sh[a], ch[b], sh[b], mode)
+                r = encounter_cs(
+                    P[a, 0],
+                    P[a, 1],
+                    P[a, 2],
+                    P[b, 0],
+                    P[b, 1],
+                    P[b, 2],
+                    gamma * g,
+                    wt[a],
+                    wt[b],
+                    ch[a],
+                    sh[a],
+                    ch[b],
+                    sh[b],
+                    mode,
+                )
                 P[a, 0] = r[0]
                 P[a, 1] = r[1]
                 P[a, 2] = r[2]

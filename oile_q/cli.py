@@ -1,12 +1,12 @@
 """The ``oile-q`` command line: run, compare, engines, study (and circuit, sweep).
 
-Every command speaks one vocabulary (run, rerun, compare, engines, study; circuit and sweep). Run settings (``--steps``/``--t-max``, ``--times``,
-``--schedule``, ``--seed``, ``--p``) are common to all engines; engine options are generated from
-the engines' declarations (``oile_q.engine``): each option is a flag (``--backend aer-shots``,
-``--rtol 1e-9``, ``--no-reset``) and can also be given as ``--set KEY=VALUE`` (every engine of
-the command that declares KEY) or ``--set ENGINE.KEY=VALUE`` (that engine only), values in
-TOML syntax. A scenario file's ``[run]`` table and ``[options.ENGINE]`` tables hold the same
-as defaults.
+Every command speaks one vocabulary (run, rerun, compare, engines, study; circuit and sweep). Run
+settings (``--steps``/``--t-max``, ``--times``, ``--schedule``, ``--seed``, ``--p``) are common to
+all engines; engine options are generated from the engines' declarations (``oile_q.engine``): each
+option is a flag (``--backend aer-shots``, ``--rtol 1e-9``, ``--no-reset``) and can also be given as
+``--set KEY=VALUE`` (every engine of the command that declares KEY) or ``--set ENGINE.KEY=VALUE``
+(that engine only), values in TOML syntax. A scenario file's ``[run]`` table and
+``[options.ENGINE]`` tables hold the same as defaults.
 
 Bad input (``oile_q.errors.InputError``, argument errors) ends with one line on stderr naming
 the parameter and exit status 2, before any output file is written; anything else is a bug in
@@ -24,8 +24,21 @@ from pathlib import Path
 from .errors import InputError, InputTypeError
 from .io import Terminated
 
-__all__ = ["main", "CLIError", "Parser", "guarded", "add_run_arguments", "RunSettings", "read_settings",
-           "prepare_run", "submit_hook", "progress_wanted", "parse_value", "announce", "write_result"]
+__all__ = [
+    "main",
+    "CLIError",
+    "Parser",
+    "guarded",
+    "add_run_arguments",
+    "RunSettings",
+    "read_settings",
+    "prepare_run",
+    "submit_hook",
+    "progress_wanted",
+    "parse_value",
+    "announce",
+    "write_result",
+]
 
 RUN_KEYS = ("engine", "engines", "steps", "t_max", "times", "schedule", "seed", "p", "options")
 DEFAULT_BUDGET = 3600.0  # seconds: longer runs need --yes
@@ -70,8 +83,11 @@ def guarded(prog: str, command, *args) -> int:
         return 1
     except Exception as err:  # anything else is a bug: say so, with the traceback
         traceback.print_exc()
-        print(f"{prog}: internal error (a bug in oile-q, please report it with the traceback above): "
-              f"{type(err).__name__}: {' '.join(str(err).split())}", file=sys.stderr)
+        print(
+            f"{prog}: internal error (a bug in oile-q, please report it with the traceback above): "
+            f"{type(err).__name__}: {' '.join(str(err).split())}",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -132,14 +148,25 @@ def add_run_arguments(p, engines, *, taken=()):
     p.add_argument("--schedule", help="matching | round-robin | poisson | path to a .npy array (steps, k, 2)")
     p.add_argument("--seed", type=int, help="seed of a random schedule")
     p.add_argument("--p", type=float, help="Poisson encounter probability per step")
-    p.add_argument("--set", action="append", default=[], metavar="[ENGINE.]KEY=VALUE", dest="options",
-                   help="an engine option, value in TOML syntax (repeatable); ENGINE. limits it to one engine")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="[ENGINE.]KEY=VALUE",
+        dest="options",
+        help="an engine option, value in TOML syntax (repeatable); ENGINE. limits it to one engine",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, cost estimate or notes (errors only)")
     p.add_argument("--force", action="store_true", help="replace existing output files")
     p.add_argument("--yes", action="store_true", help="run even when the estimated cost exceeds --budget")
-    p.add_argument("--budget", type=float, default=DEFAULT_BUDGET, metavar="SECONDS",
-                   help=f"refuse runs estimated to take longer (default {DEFAULT_BUDGET:g} s, i.e. an hour) unless --yes")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=DEFAULT_BUDGET,
+        metavar="SECONDS",
+        help=f"refuse runs estimated to take longer (default {DEFAULT_BUDGET:g} s, i.e. an hour) unless --yes",
+    )
     group = p.add_argument_group("engine options (each also --set KEY=VALUE; see `oile-q engines`)")
     for name, owners in sorted(_engine_flags(engines).items()):
         if name in taken:
@@ -151,8 +178,9 @@ def add_run_arguments(p, engines, *, taken=()):
         docs = "; ".join(f"{', '.join(es)}: {d}" for d, es in by_doc.items()).replace("%", "%%")  # argparse %-formats
         opt = owners[0][1]
         if all(o.kind == "bool" for _, o in owners):
-            group.add_argument(flag, dest=f"opt__{name}", action=argparse.BooleanOptionalAction, default=None,
-                               help=docs)
+            group.add_argument(
+                flag, dest=f"opt__{name}", action=argparse.BooleanOptionalAction, default=None, help=docs
+            )
         elif len(owners) == 1 and opt.kind == "choice":
             group.add_argument(flag, dest=f"opt__{name}", choices=[str(c) for c in opt.choices], help=docs)
         else:
@@ -163,8 +191,7 @@ class RunSettings:
     """The run settings and engine options of one command, merged from the scenario file's
     ``[run]`` / ``[options.ENGINE]`` tables (defaults) and the command line (which wins)."""
 
-    def __init__(self, run: dict, file_options: dict, file_by_engine: dict, cli_options: dict,
-                 cli_by_engine: dict):
+    def __init__(self, run: dict, file_options: dict, file_by_engine: dict, cli_options: dict, cli_by_engine: dict):
         self.run = run
         self.file_options = file_options
         self.file_by_engine = file_by_engine
@@ -174,7 +201,8 @@ class RunSettings:
     def kwargs(self):
         """The keywords of ``oile_q.run`` other than engine options."""
         return {k: self.run.get(k) for k in ("steps", "t_max", "times", "seed", "p")} | {
-            "schedule": self.run.get("schedule", "matching")}
+            "schedule": self.run.get("schedule", "matching")
+        }
 
     def check_against(self, names):
         """Every option must reach an engine of this command (``names``)."""
@@ -183,22 +211,28 @@ class RunSettings:
         engines = {n: get_engine(n) for n in names}
         for eng_name in list(self.cli_by_engine) + list(self.file_by_engine):
             if eng_name not in engine_names():
-                raise InputError(f"`--set {eng_name}.KEY`: no engine is called {eng_name!r}; "
-                                 f"expected among {engine_names()}.")
+                raise InputError(
+                    f"`--set {eng_name}.KEY`: no engine is called {eng_name!r}; expected among {engine_names()}."
+                )
         for eng_name, opts in self.cli_by_engine.items():
             if eng_name not in engines:
-                raise InputError(f"`--set {eng_name}.{next(iter(opts))}` names engine {eng_name!r}, which this "
-                                 f"command does not run ({', '.join(names)}).")
+                raise InputError(
+                    f"`--set {eng_name}.{next(iter(opts))}` names engine {eng_name!r}, which this "
+                    f"command does not run ({', '.join(names)})."
+                )
         for key in self.cli_options:
             if not any(any(o.name == key for o in e.options) for e in engines.values()):
                 owners = [n for n, e in _all_engines().items() if any(o.name == key for o in e.options)]
                 where = f"; it is an option of {', '.join(owners)}" if owners else ""
-                raise InputError(f"`{key}` is not an option of engine{'s' if len(names) > 1 else ''} "
-                                 f"{', '.join(repr(n) for n in names)}{where}.")
+                raise InputError(
+                    f"`{key}` is not an option of engine{'s' if len(names) > 1 else ''} "
+                    f"{', '.join(repr(n) for n in names)}{where}."
+                )
         for key in self.file_options:
             if not any(any(o.name == key for o in e.options) for e in _all_engines().values()):
-                raise InputError(f"`run.{key}` is neither a run setting ({', '.join(RUN_KEYS)}) nor an option of "
-                                 "any engine.")
+                raise InputError(
+                    f"`run.{key}` is neither a run setting ({', '.join(RUN_KEYS)}) nor an option of any engine."
+                )
 
     def options_for(self, engine):
         """The options of one engine: file defaults that it declares, then the command line."""
@@ -271,7 +305,9 @@ def _load_npy(path):
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as err:
-        raise InputError(f"`schedule` file {path!r} cannot be read as a .npy array: {' '.join(str(err).split())}.") from err
+        raise InputError(
+            f"`schedule` file {path!r} cannot be read as a .npy array: {' '.join(str(err).split())}."
+        ) from err
 
 
 def progress_wanted(args):
@@ -301,14 +337,18 @@ def announce(prepared, args):
         if cost is None:
             continue
         if cost.memory_bytes > memory_budget():
-            raise InputError(f"engine {eng.name!r} would need about {cost.memory_bytes / 1e9:.3g} GB ({cost.what}), more "
-                             f"than the {memory_budget() / 1e9:.3g} GB available; make it cheaper: {cost.hint}.")
+            raise InputError(
+                f"engine {eng.name!r} would need about {cost.memory_bytes / 1e9:.3g} GB ({cost.what}), more "
+                f"than the {memory_budget() / 1e9:.3g} GB available; make it cheaper: {cost.hint}."
+            )
         if cost.seconds is None:
             continue
         if cost.seconds > args.budget and not args.yes:
-            raise InputError(f"`--budget`: engine {eng.name!r} would take an estimated {_duration(cost.seconds)} "
-                             f"({cost.what}), more than the budget of {_duration(args.budget)}; make it cheaper "
-                             f"({cost.hint}) or pass --yes to run it anyway.")
+            raise InputError(
+                f"`--budget`: engine {eng.name!r} would take an estimated {_duration(cost.seconds)} "
+                f"({cost.what}), more than the budget of {_duration(args.budget)}; make it cheaper "
+                f"({cost.hint}) or pass --yes to run it anyway."
+            )
         total += cost.seconds
         if cost.seconds > ANNOUNCE_AFTER and not quiet:
             print(f"oile-q: engine {eng.name}: estimated {_duration(cost.seconds)} ({cost.what})", file=sys.stderr)
@@ -334,58 +374,88 @@ def _parser(engines):
     top.add_argument("--version", action="version", version=_version())
     sub = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    r = sub.add_parser("run", help="run one engine on a scenario file and write a netCDF result",
-                       description="Run one engine on SCENARIO.toml and write the shared result to netCDF.")
+    r = sub.add_parser(
+        "run",
+        help="run one engine on a scenario file and write a netCDF result",
+        description="Run one engine on SCENARIO.toml and write the shared result to netCDF.",
+    )
     r.add_argument("scenario", help="scenario TOML file")
     r.add_argument("--engine", help=f"{' | '.join(engines)} (default: oile)")
     r.add_argument("-o", "--output", required=True, help="output netCDF file")
     add_run_arguments(r, engines)
 
-    c = sub.add_parser("compare", help="run several engines on one scenario: figure + deviation table",
-                       description="Run several engines on SCENARIO.toml; write compare.png, deviations.csv/.md "
-                                   "and one netCDF per engine into DIR. Every engine's request is validated "
-                                   "before any runs.")
+    c = sub.add_parser(
+        "compare",
+        help="run several engines on one scenario: figure + deviation table",
+        description="Run several engines on SCENARIO.toml; write compare.png, deviations.csv/.md "
+        "and one netCDF per engine into DIR. Every engine's request is validated "
+        "before any runs.",
+    )
     c.add_argument("scenario", help="scenario TOML file")
     c.add_argument("--engines", help="comma-separated engines (default: oile,master,meanfield)")
-    c.add_argument("--figure-basis", "--basis", dest="figure_basis", choices=["flavor", "mass"], default="flavor",
-                   help="basis of the figure and table (the option `basis` of engine exact: --set exact.basis=...)")
+    c.add_argument(
+        "--figure-basis",
+        "--basis",
+        dest="figure_basis",
+        choices=["flavor", "mass"],
+        default="flavor",
+        help="basis of the figure and table (the option `basis` of engine exact: --set exact.basis=...)",
+    )
     c.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     add_run_arguments(c, engines, taken={"basis"})
 
-    rr = sub.add_parser("rerun", help="run a result again from its own record (scenario, engine, schedule, options)",
-                        description="Re-run RESULT.nc from its attrs: the same scenario, engine, schedule (seed or "
-                                    "explicit pairs), recorded times and options; flags override them.")
+    rr = sub.add_parser(
+        "rerun",
+        help="run a result again from its own record (scenario, engine, schedule, options)",
+        description="Re-run RESULT.nc from its attrs: the same scenario, engine, schedule (seed or "
+        "explicit pairs), recorded times and options; flags override them.",
+    )
     rr.add_argument("result", help="a netCDF result written by oile-q")
     rr.add_argument("--engine", help="another engine (the schedule and times are kept, the options dropped)")
     rr.add_argument("-o", "--output", required=True, help="output netCDF file")
     add_run_arguments(rr, engines)
 
-    sub.add_parser("engines", help="list the engines with their options",
-                   description="List every registered engine (built-in and plug-ins) with its options.")
+    sub.add_parser(
+        "engines",
+        help="list the engines with their options",
+        description="List every registered engine (built-in and plug-ins) with its options.",
+    )
 
-    s = sub.add_parser("study", help="run a reproducible study from comparisons/ by name",
-                       description="Run a study from comparisons/ (figures, metrics table, data).")
+    s = sub.add_parser(
+        "study",
+        help="run a reproducible study from comparisons/ by name",
+        description="Run a study from comparisons/ (figures, metrics table, data).",
+    )
     s.add_argument("names", nargs="*", metavar="NAME", help="study names (see --list)")
     s.add_argument("--list", action="store_true", help="list the studies")
     s.add_argument("--all", action="store_true", help="run every study")
-    s.add_argument("-o", "--output", help="output folder for one study (default: comparisons/out/NAME in a source "
-                                          "checkout, ./NAME otherwise)")
+    s.add_argument(
+        "-o",
+        "--output",
+        help="output folder for one study (default: comparisons/out/NAME in a source checkout, ./NAME otherwise)",
+    )
     s.add_argument("--force", action="store_true", help="write into a non-empty --output folder")
     s.add_argument("--no-progress", action="store_true", help="no progress bars")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bars or announcements")
     s.add_argument("--quick", action="store_true", help="a small, fast version (smoke test)")
-    s.add_argument("--publish", action="store_true",
-                   help="copy figures and tables to comparisons/results/NAME and rewrite comparisons/README.md")
+    s.add_argument(
+        "--publish",
+        action="store_true",
+        help="copy figures and tables to comparisons/results/NAME and rewrite comparisons/README.md",
+    )
 
     # Implemented elsewhere (imported only when used).
-    sub.add_parser("circuit", add_help=False,
-                   help="circuit-specific commands: draw, fetch IBM jobs, list backends (`oile-q circuit --help`)")
+    sub.add_parser(
+        "circuit",
+        add_help=False,
+        help="circuit-specific commands: draw, fetch IBM jobs, list backends (`oile-q circuit --help`)",
+    )
     sub.add_parser("sweep", add_help=False, help="parameter sweeps and seed ensembles on Dask (`oile-q sweep --help`)")
     return top
 
 
 def _version():
-    from . import __version__
+    from ._version import __version__
 
     return f"oile-q {__version__}"
 
@@ -426,14 +496,17 @@ def cmd_rerun(args):
     try:
         ds = load(path)
     except (OSError, ValueError) as err:
-        raise InputError(f"`result` {str(path)!r} cannot be read as an oile-q netCDF result: "
-                         f"{' '.join(str(err).split())}.") from err
+        raise InputError(
+            f"`result` {str(path)!r} cannot be read as an oile-q netCDF result: {' '.join(str(err).split())}."
+        ) from err
     scenario, engine, kw = rerun_arguments(ds)
     hidden = [n for n in ds.attrs.get("options_not_recorded", "").split(",") if n]
     if hidden and (args.engine or engine) == engine:
-        raise InputError(f"`result` was computed with the option `{hidden[0]}`, which results do not record and the "
-                         "command line cannot give; re-run it from Python with oile_q.rerun(ds, "
-                         f"{hidden[0]}=...).")
+        raise InputError(
+            f"`result` was computed with the option `{hidden[0]}`, which results do not record and the "
+            "command line cannot give; re-run it from Python with oile_q.rerun(ds, "
+            f"{hidden[0]}=...)."
+        )
     if args.engine and args.engine != engine:
         kw = {k: v for k, v in kw.items() if k in ("times", "schedule", "seed", "p")}
         engine = args.engine
@@ -463,9 +536,11 @@ def submit_hook(engine_name, args):
         return {}
 
     def submitted(ids):
-        print(f"oile-q: submitted job(s) {' '.join(ids)}; if this session is interrupted, fetch them with: "
-              f"oile-q circuit fetch {' '.join(ids)} --scenario {args.scenario} <the same options> -o {args.output}",
-              file=sys.stderr)
+        print(
+            f"oile-q: submitted job(s) {' '.join(ids)}; if this session is interrupted, fetch them with: "
+            f"oile-q circuit fetch {' '.join(ids)} --scenario {args.scenario} <the same options> -o {args.output}",
+            file=sys.stderr,
+        )
 
     return {"on_submit": submitted}
 
@@ -482,11 +557,18 @@ def cmd_compare(args):
         engines = [e.strip() for e in engines.split(",") if e.strip()]
     if len(engines) < 2 or len(set(engines)) != len(engines):
         raise InputError(f"`--engines` must name at least two different engines; got {engines}.")
-    check_output_dir(args.output, "--output", force=args.force,
-                     writes=["compare.png", "deviations.csv", "deviations.md"] + [f"{e}.nc" for e in engines])
+    check_output_dir(
+        args.output,
+        "--output",
+        force=args.force,
+        writes=["compare.png", "deviations.csv", "deviations.md"] + [f"{e}.nc" for e in engines],
+    )
     settings.check_against(engines)
-    if settings.run.get("seed") is None and isinstance(settings.run.get("schedule", "matching"), str) \
-            and scenario.kind != "foreground":
+    if (
+        settings.run.get("seed") is None
+        and isinstance(settings.run.get("schedule", "matching"), str)
+        and scenario.kind != "foreground"
+    ):
         from .schedules import fresh_seed
 
         settings.run["seed"] = fresh_seed()  # one schedule for every engine
@@ -496,8 +578,10 @@ def cmd_compare(args):
         # every engine records the step ends a discrete engine records, so that all compare
         eng0, req0 = steps_engines[0]
         settings.run["times"] = list(req0.times)
-        prepared = [prepared[i] if prepared[i][0].grid == "steps" else
-                    prepare_run(scenario, e, settings, progress_wanted(args)) for i, e in enumerate(engines)]
+        prepared = [
+            prepared[i] if prepared[i][0].grid == "steps" else prepare_run(scenario, e, settings, progress_wanted(args))
+            for i, e in enumerate(engines)
+        ]
     announce(prepared, args)
     results = {eng.name: execute(eng, request) for eng, request in prepared}
     out = Path(args.output)
@@ -506,11 +590,18 @@ def cmd_compare(args):
         save(ds, out / f"{e}.nc", force=args.force)
     basis = args.figure_basis
     rows = deviation_table(results, basis=basis)
-    text = write_table(rows, out / "deviations.csv", out / "deviations.md",
-                       title=f"Largest deviations between engines ({basis} basis), {Path(args.scenario).name}")
+    text = write_table(
+        rows,
+        out / "deviations.csv",
+        out / "deviations.md",
+        title=f"Largest deviations between engines ({basis} basis), {Path(args.scenario).name}",
+    )
     plot_engines(results, out / "compare.png", basis=basis, title=f"{Path(args.scenario).name}: {repr(scenario)}")
     print(text)
-    print(f"wrote {out / 'compare.png'}, {out / 'deviations.csv'}, {out / 'deviations.md'} and {len(results)} netCDF files")
+    print(
+        f"wrote {out / 'compare.png'}, {out / 'deviations.csv'}, {out / 'deviations.md'} and {len(results)} "
+        "netCDF files"
+    )
     return 0
 
 
@@ -528,8 +619,16 @@ def cmd_engines(args):
 
 def cmd_study(args):
     from .io import check_output_dir
-    from .studies import (check_publish, default_output, list_studies, publish, published_seconds, run_study,
-                          studies_dir, write_index)
+    from .studies import (
+        check_publish,
+        default_output,
+        list_studies,
+        publish,
+        published_seconds,
+        run_study,
+        studies_dir,
+        write_index,
+    )
 
     studies = list_studies()
     if args.list or (not args.names and not args.all):
@@ -554,8 +653,10 @@ def cmd_study(args):
             out = Path(args.output)
             # an explicit folder keeps what is in it unless --force; the default folder is oile-q's own
             if out.is_dir() and any(out.iterdir()) and not args.force:
-                raise InputError(f"`--output` folder {str(out)!r} is not empty; pass --force to write the study "
-                                 "into it (files of the same name are replaced).")
+                raise InputError(
+                    f"`--output` folder {str(out)!r} is not empty; pass --force to write the study "
+                    "into it (files of the same name are replaced)."
+                )
         else:
             out = default_output(name)  # comparisons/out/NAME in a source checkout, else ./NAME
             out.parent.mkdir(exist_ok=True)
@@ -565,8 +666,11 @@ def cmd_study(args):
         known = [published_seconds(n) for n in names]
         total = sum(x for x in known if x is not None)
         if total > ANNOUNCE_AFTER and not args.quiet:
-            print(f"oile-q: the last published run{'s' if len(names) > 1 else ''} of {', '.join(names)} took "
-                  f"{_duration(total)} in all", file=sys.stderr)
+            print(
+                f"oile-q: the last published run{'s' if len(names) > 1 else ''} of {', '.join(names)} took "
+                f"{_duration(total)} in all",
+                file=sys.stderr,
+            )
     from .runner import progress_default
 
     for name, out in outs.items():
@@ -604,8 +708,9 @@ def _dispatch(argv):
     if args.command is None:
         parser.print_help()
         return 2
-    return {"run": cmd_run, "rerun": cmd_rerun, "compare": cmd_compare, "engines": cmd_engines,
-            "study": cmd_study}[args.command](args)
+    return {"run": cmd_run, "rerun": cmd_rerun, "compare": cmd_compare, "engines": cmd_engines, "study": cmd_study}[
+        args.command
+    ](args)
 
 
 def main(argv=None) -> int:

@@ -9,12 +9,19 @@ import itertools
 import numpy as np
 
 from .errors import InputError
-
 from .io import atomic_write
 from .results import group_means, mass_basis
 
-__all__ = ["deviation_table", "write_table", "plot_engines", "on_grid", "time_rms", "parabola_min", "first_below",
-           "fit_log_scan"]
+__all__ = [
+    "deviation_table",
+    "write_table",
+    "plot_engines",
+    "on_grid",
+    "time_rms",
+    "parabola_min",
+    "first_below",
+    "fit_log_scan",
+]
 
 
 # --------------------------------------------------------------------------- curve helpers
@@ -45,8 +52,8 @@ def parabola_min(x, f):
     k = int(np.argmin(f))
     if k == 0 or k == len(x) - 1:
         return float(x[k]), True
-    x0, x1, x2 = x[k - 1:k + 2]
-    f0, f1, f2 = f[k - 1:k + 2]
+    x0, x1, x2 = x[k - 1 : k + 2]
+    f0, f1, f2 = f[k - 1 : k + 2]
     den = (x0 - x1) * (x0 - x2) * (x1 - x2)
     a = (x2 * (f1 - f0) + x1 * (f0 - f2) + x0 * (f2 - f1)) / den
     b = (x2**2 * (f0 - f1) + x1**2 * (f2 - f0) + x0**2 * (f1 - f2)) / den
@@ -94,12 +101,17 @@ def deviation_table(results: dict, basis="flavor") -> list[dict]:
         dm = np.linalg.norm(np.asarray(ga["mean"]) - np.asarray(gb["mean"]), axis=-1)
         dp = np.abs(np.asarray(ga["mean_abs"]) - np.asarray(gb["mean_abs"]))
         it = np.unravel_index(np.argmax(dm), dm.shape)[0]
-        rows.append({
-            "engine_a": na, "engine_b": nb,
-            "max_dP": float(dP.max()), "max_dmean": float(dm.max()),
-            "max_dpurity": float(dp.max()), "t_at_max_dmean": float(a.time[it]),
-            "times_compared": int(a.sizes["time"]),
-        })
+        rows.append(
+            {
+                "engine_a": na,
+                "engine_b": nb,
+                "max_dP": float(dP.max()),
+                "max_dmean": float(dm.max()),
+                "max_dpurity": float(dp.max()),
+                "t_at_max_dmean": float(a.time[it]),
+                "times_compared": int(a.sizes["time"]),
+            }
+        )
     return rows
 
 
@@ -113,11 +125,13 @@ def write_table(rows, csv_path=None, md_path=None, title=None):
         return f"{v:.3e}" if isinstance(v, float) else str(v)
 
     if csv_path is not None:
+
         def w(fh):
             wr = csv.DictWriter(fh, fieldnames=keys)
             wr.writeheader()
             for r in rows:
                 wr.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in r.items()})
+
         atomic_write(csv_path, w)
     buf = io.StringIO()
     if title:
@@ -133,10 +147,30 @@ def write_table(rows, csv_path=None, md_path=None, title=None):
 
 
 # One colour and one dash pattern per engine (up to 10 engines, none repeated).
-ENGINE_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
-                 "tab:gray", "tab:olive", "tab:cyan"]
-ENGINE_DASHES = [(), (6, 2), (2, 2), (8, 2, 2, 2), (1, 1), (4, 1, 1, 1, 1, 1), (10, 3), (3, 1, 3, 4),
-                 (6, 2, 1, 2, 1, 2), (2, 4)]
+ENGINE_COLORS = [
+    "tab:blue",
+    "tab:orange",
+    "tab:green",
+    "tab:red",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:gray",
+    "tab:olive",
+    "tab:cyan",
+]
+ENGINE_DASHES = [
+    (),
+    (6, 2),
+    (2, 2),
+    (8, 2, 2, 2),
+    (1, 1),
+    (4, 1, 1, 1, 1, 1),
+    (10, 3),
+    (3, 1, 3, 4),
+    (6, 2, 1, 2, 1, 2),
+    (2, 4),
+]
 MAX_GROUP_COLUMNS = 4
 
 
@@ -166,8 +200,13 @@ def plot_engines(results: dict, path, basis="flavor", title=None):
         width = 1.6 if k == 0 else 1.2
         for j, g in enumerate(shown):
             for c, comp in enumerate("xyz"):
-                axes[c, j].plot(t, gm["mean"].sel(group=g, component=comp), lw=width, **style,
-                                label=name if (c == 0 and j == 0) else None)
+                axes[c, j].plot(
+                    t,
+                    gm["mean"].sel(group=g, component=comp),
+                    lw=width,
+                    **style,
+                    label=name if (c == 0 and j == 0) else None,
+                )
             axes[3, j].plot(t, gm["mean_abs"].sel(group=g), lw=width, **style)
     for j, g in enumerate(shown):
         axes[0, j].set_title(f"group {g}", fontsize=9)

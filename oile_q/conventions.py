@@ -54,9 +54,7 @@ def rotation_z(angle) -> np.ndarray:
     angle = np.asarray(angle, dtype=float)
     c, s = np.cos(angle), np.sin(angle)
     z, o = np.zeros_like(c), np.ones_like(c)
-    return np.stack(
-        [np.stack([c, -s, z], -1), np.stack([s, c, z], -1), np.stack([z, z, o], -1)], -2
-    )
+    return np.stack([np.stack([c, -s, z], -1), np.stack([s, c, z], -1), np.stack([z, z, o], -1)], -2)
 
 
 def flavor_to_mass(P, theta: float) -> np.ndarray:

@@ -19,11 +19,10 @@ the compiled closed form of ``oile_q._kernels`` on arrays of pairs.
 from __future__ import annotations
 
 import numpy as np
-
-from .errors import InputError, InputTypeError
 import scipy.linalg
 
 from .conventions import IDENTITY2, PAULI, PROPAGATORS, b_vector, flavor_to_mass, mass_to_flavor
+from .errors import InputError
 
 __all__ = [
     "SWAP",
@@ -49,8 +48,7 @@ def pair_hamiltonian(omega_a, omega_b, g, *, theta=0.0, mu=1.0) -> np.ndarray:
     """The 4x4 pair Hamiltonian H_ab in the flavor basis (a is the first factor)."""
     bs = _bsigma(theta)
     ss = sum(np.kron(PAULI[i], PAULI[i]) for i in range(3))
-    return (-(omega_a / 2) * np.kron(bs, IDENTITY2) - (omega_b / 2) * np.kron(IDENTITY2, bs)
-            + (mu / 2) * g * ss)
+    return -(omega_a / 2) * np.kron(bs, IDENTITY2) - (omega_b / 2) * np.kron(IDENTITY2, bs) + (mu / 2) * g * ss
 
 
 def swap_power(phi) -> np.ndarray:
@@ -64,8 +62,7 @@ def _vacuum(omega, tau, theta):
     return np.cos(a) * IDENTITY2 + 1j * np.sin(a) * _bsigma(theta)
 
 
-def pair_propagator(omega_a, omega_b, g, *, gamma, theta=0.0, mu=1.0, duration=None,
-                    propagator="exact") -> np.ndarray:
+def pair_propagator(omega_a, omega_b, g, *, gamma, theta=0.0, mu=1.0, duration=None, propagator="exact") -> np.ndarray:
     """The 4x4 unitary of one encounter (scipy reference; not for hot loops).
 
     ``duration`` is the step length tau (default gamma/mu); the kick is phi = gamma g.
@@ -128,8 +125,7 @@ def encounter_rho(rho_a, rho_b, U):
     return np.einsum("ijkj->ik", r), np.einsum("ijil->jl", r)
 
 
-def encounter_bloch(Pa, Pb, omega_a, omega_b, g, *, gamma, theta=0.0, mu=1.0, duration=None,
-                    propagator="exact"):
+def encounter_bloch(Pa, Pb, omega_a, omega_b, g, *, gamma, theta=0.0, mu=1.0, duration=None, propagator="exact"):
     """Closed-form encounter on Bloch vectors (flavor basis), batched over pairs.
 
     Pa, Pb: (..., 3); omega_a, omega_b, g broadcast against the leading shape.
@@ -146,8 +142,9 @@ def encounter_bloch(Pa, Pb, omega_a, omega_b, g, *, gamma, theta=0.0, mu=1.0, du
     flat = lambda x: np.ascontiguousarray(np.broadcast_to(x, lead).reshape(-1), dtype=float)
     ma = np.ascontiguousarray(flavor_to_mass(np.broadcast_to(Pa, shape), theta).reshape(-1, 3))
     mb = np.ascontiguousarray(flavor_to_mass(np.broadcast_to(Pb, shape), theta).reshape(-1, 3))
-    oa, ob = _kernels.encounter_batch(ma, mb, gamma * flat(g), flat(omega_a) * tau,
-                                      flat(omega_b) * tau, _kernels.MODES[propagator])
+    oa, ob = _kernels.encounter_batch(
+        ma, mb, gamma * flat(g), flat(omega_a) * tau, flat(omega_b) * tau, _kernels.MODES[propagator]
+    )
     return (mass_to_flavor(oa, theta).reshape(shape), mass_to_flavor(ob, theta).reshape(shape))
 
 

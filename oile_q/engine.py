@@ -35,16 +35,29 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Any, Callable, ClassVar, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .errors import InputError, InputTypeError, check_bool, check_choice, check_int, check_real, describe
 
 __all__ = [
-    "Engine", "Option", "Request", "Output", "Cost", "Progress",
-    "register_engine", "unregister_engine", "get_engine", "engine_names", "list_engines",
-    "CAPABILITIES", "GRIDS", "RESERVED", "ENTRY_POINT_GROUP",
+    "Engine",
+    "Option",
+    "Request",
+    "Output",
+    "Cost",
+    "Progress",
+    "register_engine",
+    "unregister_engine",
+    "get_engine",
+    "engine_names",
+    "list_engines",
+    "CAPABILITIES",
+    "GRIDS",
+    "RESERVED",
+    "ENTRY_POINT_GROUP",
 ]
 
 ENTRY_POINT_GROUP = "oile_q.engines"
@@ -313,7 +326,8 @@ class Engine:
         if unknown:
             raise InputError(
                 f"`{unknown[0]}` is not an option of engine {self.name!r}; expected among {sorted(known) or 'none'}"
-                f" (or the run keywords {sorted(RESERVED - {'scenario', 'engine'})}).")
+                f" (or the run keywords {sorted(RESERVED - {'scenario', 'engine'})})."
+            )
         out = {}
         for name, opt in known.items():
             out[name] = opt.validate(given[name]) if name in given else opt.default
@@ -335,9 +349,15 @@ class Engine:
         from .scenario import Scenario
 
         if "ensemble" in self.supports:
-            sc = Scenario.from_groups([dict(name="e", count=2, flavor="e", omega=0.5),
-                                       dict(name="x", count=2, P=[0.6, 0.0, -0.8], omega=-0.3)],
-                                      gamma=0.1, theta=0.2, seed=1)
+            sc = Scenario.from_groups(
+                [
+                    dict(name="e", count=2, flavor="e", omega=0.5),
+                    dict(name="x", count=2, P=[0.6, 0.0, -0.8], omega=-0.3),
+                ],
+                gamma=0.1,
+                theta=0.2,
+                seed=1,
+            )
             return sc, {"steps": 5, "seed": 3}
         sc = Scenario.foreground([0, 0, 1], [0.6, 0, 0.8], gamma=0.1, omega=0.3, theta=0.2)
         return sc, {"steps": 5}
@@ -347,8 +367,10 @@ class Engine:
 
     def describe(self) -> str:
         """Several lines for ``oile-q engines``: summary, grid, supports and options."""
-        lines = [f"{self.name}: {self.summary}",
-                 f"  time grid: {self.grid}; supports: {', '.join(sorted(self.supports))}"]
+        lines = [
+            f"{self.name}: {self.summary}",
+            f"  time grid: {self.grid}; supports: {', '.join(sorted(self.supports))}",
+        ]
         for opt in self.options:
             lines.append(f"  {opt.describe()}")
         return "\n".join(lines)
@@ -364,7 +386,9 @@ def _check_declaration(cls):
         raise TypeError(f"engine {cls.name!r}: grid must be one of {GRIDS}; got {cls.grid!r}")
     bad = set(cls.supports) - set(CAPABILITIES)
     if bad:
-        raise TypeError(f"engine {cls.name!r}: unknown capabilities {sorted(bad)}; expected among {sorted(CAPABILITIES)}")
+        raise TypeError(
+            f"engine {cls.name!r}: unknown capabilities {sorted(bad)}; expected among {sorted(CAPABILITIES)}"
+        )
     names = [o.name for o in cls.options]
     if len(names) != len(set(names)):
         raise TypeError(f"engine {cls.name!r} declares an option twice")

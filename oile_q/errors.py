@@ -14,8 +14,19 @@ import os
 
 import numpy as np
 
-__all__ = ["InputError", "InputTypeError", "check_real", "check_int", "check_array", "check_bool",
-           "check_choice", "check_size", "available_memory", "memory_budget", "describe"]
+__all__ = [
+    "InputError",
+    "InputTypeError",
+    "check_real",
+    "check_int",
+    "check_array",
+    "check_bool",
+    "check_choice",
+    "check_size",
+    "available_memory",
+    "memory_budget",
+    "describe",
+]
 
 LIMIT_FRACTION = 0.85  # of the available memory, the default budget of one run
 
@@ -36,8 +47,7 @@ def describe(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def check_real(name: str, value, *, positive=False, nonnegative=False, finite=True,
-               low=None, high=None) -> float:
+def check_real(name: str, value, *, positive=False, nonnegative=False, finite=True, low=None, high=None) -> float:
     """Validate a real scalar and return it as float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InputTypeError(f"`{name}` must be a real number; got {describe(value)}.")
@@ -122,5 +132,7 @@ def check_size(name: str, nbytes: float, what: str, *, hint: str = "", limit=Non
     what it would hold and the estimate."""
     budget = memory_budget(limit)
     if nbytes > budget:
-        raise InputError(f"`{name}` asks for {what}, about {_gb(nbytes)}, more than the {_gb(budget)} of memory "
-                         f"available{'; ' + hint if hint else ''}.")
+        raise InputError(
+            f"`{name}` asks for {what}, about {_gb(nbytes)}, more than the {_gb(budget)} of memory "
+            f"available{'; ' + hint if hint else ''}."
+        )

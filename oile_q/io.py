@@ -16,20 +16,48 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import stat
-import secrets
 from pathlib import Path
 
 from .errors import InputError
 
-__all__ = ["atomic_write", "temp_sibling", "check_output_file", "check_output_dir", "clean_stale",
-           "terminate_on_sigterm", "Terminated"]
+__all__ = [
+    "atomic_write",
+    "temp_sibling",
+    "check_output_file",
+    "check_output_dir",
+    "clean_stale",
+    "terminate_on_sigterm",
+    "Terminated",
+]
 
 # Kernel and virtual filesystems: nothing of ours belongs there.
-PSEUDO_FS = frozenset({"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs",
-                       "securityfs", "pstore", "bpf", "configfs", "fusectl", "mqueue", "binfmt_misc",
-                       "autofs", "efivarfs", "hugetlbfs", "rpc_pipefs", "nsfs"})
+PSEUDO_FS = frozenset(
+    {
+        "proc",
+        "sysfs",
+        "devtmpfs",
+        "devpts",
+        "cgroup",
+        "cgroup2",
+        "debugfs",
+        "tracefs",
+        "securityfs",
+        "pstore",
+        "bpf",
+        "configfs",
+        "fusectl",
+        "mqueue",
+        "binfmt_misc",
+        "autofs",
+        "efivarfs",
+        "hugetlbfs",
+        "rpc_pipefs",
+        "nsfs",
+    }
+)
 
 
 class Terminated(BaseException):
@@ -39,6 +67,7 @@ class Terminated(BaseException):
 
 def terminate_on_sigterm():
     """Turn SIGTERM into a ``Terminated`` exception in the main thread (idempotent)."""
+
     def handler(signum, frame):
         raise Terminated(f"terminated by signal {signum}")
 
@@ -151,8 +180,14 @@ def _filesystem_type(folder: Path) -> str | None:
 
 
 def _kind(mode) -> str:
-    for test, word in ((stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISCHR, "a device node"),
-                       (stat.S_ISBLK, "a device node"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
+    for test, word in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISCHR, "a device node"),
+        (stat.S_ISBLK, "a device node"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return word
     return "not a regular file"
@@ -163,8 +198,10 @@ def _check_folder(folder: Path, name: str):
         raise InputError(f"`{name}` folder does not exist: {str(folder)!r}.")
     fstype = _filesystem_type(folder)
     if fstype in PSEUDO_FS:
-        raise InputError(f"`{name}` folder {str(folder)!r} is on the kernel's {fstype} filesystem; "
-                         "write results to a regular folder.")
+        raise InputError(
+            f"`{name}` folder {str(folder)!r} is on the kernel's {fstype} filesystem; "
+            "write results to a regular folder."
+        )
     if not os.access(folder, os.W_OK):
         raise InputError(f"`{name}` folder is not writable: {str(folder)!r}.")
 
@@ -198,7 +235,10 @@ def check_output_dir(path, name="output", *, force=False, writes=None):
     except FileNotFoundError:
         st = None
     if st is not None and not stat.S_ISDIR(st.st_mode):
-        raise InputError(f"`{name}` must be a folder; {str(path)!r} is {_kind(st.st_mode) if not stat.S_ISREG(st.st_mode) else 'a file'}.")
+        raise InputError(
+            f"`{name}` must be a folder; {str(path)!r} is "
+            f"{_kind(st.st_mode) if not stat.S_ISREG(st.st_mode) else 'a file'}."
+        )
     parent = path.parent if str(path.parent) else Path(".")
     if st is None:
         _check_folder(parent, name)

@@ -12,6 +12,7 @@ __all__ = ["lazy_getattr"]
 def lazy_getattr(package: str, names: dict):
     """A module ``__getattr__`` for ``package`` that imports ``names[name]`` (a submodule name)
     on first access of ``name`` and caches the value in the package."""
+
     def __getattr__(name):
         if name in names:
             module = importlib.import_module(f".{names[name]}", package)

@@ -39,9 +39,19 @@ import numpy as np
 
 from .errors import InputError, check_array, check_real
 
-__all__ = ["QSS", "QSSFit", "NoQSSError", "solve_qss", "qss_roots", "qss_from_dataset", "qss_from_samples",
-           "qss_from_state",
-           "detrended_scatter", "solve_reduced", "RESIDUAL_TOL"]
+__all__ = [
+    "QSS",
+    "QSSFit",
+    "NoQSSError",
+    "solve_qss",
+    "qss_roots",
+    "qss_from_dataset",
+    "qss_from_samples",
+    "qss_from_state",
+    "detrended_scatter",
+    "solve_reduced",
+    "RESIDUAL_TOL",
+]
 
 RESIDUAL_TOL = 1e-12
 _NEWTON_TOL = 1e-14
@@ -148,10 +158,20 @@ class QSSFit:
 
     def summary(self) -> dict:
         """Scalars for result attributes."""
-        return {"Omega": self.qss.Omega, "m": self.qss.m, "M3": self.qss.M3, "Omega_fit": self.Omega_fit,
-                "m_measured": self.m_measured, "scatter": self.scatter, "mismatch": self.mismatch,
-                "phase": self.phase, "t_start": self.t_start, "t_end": self.t_end,
-                "iterations": self.iterations, "residual": self.qss.residual}
+        return {
+            "Omega": self.qss.Omega,
+            "m": self.qss.m,
+            "M3": self.qss.M3,
+            "Omega_fit": self.Omega_fit,
+            "m_measured": self.m_measured,
+            "scatter": self.scatter,
+            "mismatch": self.mismatch,
+            "phase": self.phase,
+            "t_start": self.t_start,
+            "t_end": self.t_end,
+            "iterations": self.iterations,
+            "residual": self.qss.residual,
+        }
 
 
 # --------------------------------------------------------------------------- the equations
@@ -190,7 +210,7 @@ def _fj(Omega, s, w, C, M3, mu):
     F1 = mu * cD.sum() - 1.0
     F2 = (cD * a).sum()
     J11 = mu * (cD3 * u).sum()
-    J12 = -0.5 * mu ** 3 * cD3.sum()
+    J12 = -0.5 * mu**3 * cD3.sum()
     J21 = cD.sum() + (cD3 * a * u).sum()
     J22 = -0.5 * mu * mu * (cD3 * a).sum()
     return F1, F2, J11, J12, J21, J22
@@ -237,8 +257,9 @@ def _make(x, w, C, M3, mu, res, its):
     u = mu * M3 - w - Omega
     D = np.sqrt(mu * mu * s + u * u)
     h = np.stack([np.full_like(u, mu * m) / D, np.zeros_like(u), u / D], axis=-1)
-    return QSS(Omega=Omega, m=float(m), M3=float(M3), mu=float(mu), omega=w, C=C, h=h, residual=float(res),
-               iterations=int(its))
+    return QSS(
+        Omega=Omega, m=float(m), M3=float(M3), mu=float(mu), omega=w, C=C, h=h, residual=float(res), iterations=int(its)
+    )
 
 
 def _check_inputs(c, omega, M3, mu, weights):
@@ -251,8 +272,9 @@ def _check_inputs(c, omega, M3, mu, weights):
     else:
         weights = check_array("weights", weights, (c.shape[0],))
         if np.any(weights < 0) or not weights.sum() > 0:
-            raise InputError("`weights` must be non-negative with a positive sum; got "
-                             f"min {weights.min():g}, sum {weights.sum():g}.")
+            raise InputError(
+                f"`weights` must be non-negative with a positive sum; got min {weights.min():g}, sum {weights.sum():g}."
+            )
     if c.size == 0:
         raise InputError("`c` must hold at least one signed length; got an empty array.")
     return c, omega, M3, mu, weights
@@ -274,7 +296,7 @@ def qss_roots(c, omega, *, M3, mu=1.0, weights=None, grid=(400, 160)):
     reach = max(1.0, float(np.abs(C).sum()))
     res = mu * M3 - w
     O = np.linspace(res.min() - 4 * mu * reach, res.max() + 4 * mu * reach, grid[0])
-    s = np.geomspace(1e-12, reach ** 2, grid[1])
+    s = np.geomspace(1e-12, reach**2, grid[1])
     OO, SS = np.meshgrid(O, s, indexing="ij")
     u = mu * M3 - w[None, None, :] - OO[..., None]
     D = np.sqrt(mu * mu * SS[..., None] + u * u)
@@ -283,8 +305,14 @@ def qss_roots(c, omega, *, M3, mu=1.0, weights=None, grid=(400, 160)):
     R = np.log(np.abs(F1) + np.abs(F2) + 1e-300)
     # local minima on the grid (8 neighbours), best first
     pad = np.pad(R, 1, constant_values=np.inf)
-    nb = np.stack([pad[1 + i:1 + i + R.shape[0], 1 + j:1 + j + R.shape[1]]
-                   for i in (-1, 0, 1) for j in (-1, 0, 1) if (i, j) != (0, 0)])
+    nb = np.stack(
+        [
+            pad[1 + i : 1 + i + R.shape[0], 1 + j : 1 + j + R.shape[1]]
+            for i in (-1, 0, 1)
+            for j in (-1, 0, 1)
+            if (i, j) != (0, 0)
+        ]
+    )
     cand = np.argwhere(np.all(R[None] <= nb, axis=0))
     cand = cand[np.argsort(R[cand[:, 0], cand[:, 1]])][:40]
     roots = []
@@ -292,8 +320,7 @@ def qss_roots(c, omega, *, M3, mu=1.0, weights=None, grid=(400, 160)):
         x, r, its = _newton((O[i], s[j]), w, C, M3, mu)
         if x is None or r > RESIDUAL_TOL:
             continue
-        if any(abs(q.Omega - x[0]) <= 1e-8 * mu and abs(q.m ** 2 - x[1]) <= 1e-8 * max(x[1], 1e-16)
-               for q in roots):
+        if any(abs(q.Omega - x[0]) <= 1e-8 * mu and abs(q.m**2 - x[1]) <= 1e-8 * max(x[1], 1e-16) for q in roots):
             continue
         roots.append(_make(x, w, C, M3, mu, r, its))
     return sorted(roots, key=lambda q: -q.m)
@@ -349,7 +376,7 @@ def solve_qss(c, omega, *, M3, mu=1.0, weights=None, guess=None, continuation_st
             raise NoQSSError(_no_root_message(w, C, M3))
         return roots[0]
     if isinstance(guess, QSS):
-        x0 = (guess.Omega, guess.m ** 2)
+        x0 = (guess.Omega, guess.m**2)
     else:
         g = check_array("guess", guess, (2,))
         x0 = (g[0], g[1] ** 2)
@@ -369,7 +396,7 @@ def solve_qss(c, omega, *, M3, mu=1.0, weights=None, guess=None, continuation_st
                 dt = min(2 * step, 0.25)
             else:
                 dt = step / 2
-                if dt < 0.25 / 2 ** continuation_steps:
+                if dt < 0.25 / 2**continuation_steps:
                     break
         if t >= 1.0:
             return _make(x, w, C, M3, mu, r, total)
@@ -381,17 +408,22 @@ def solve_reduced(levels, C, *, M3, guess, mu=1.0) -> QSS:
 
     ``levels`` (K,) sorted distinct frequencies, ``C`` (K,) the normalised weighted sums of c,
     ``guess`` a QSS on the same levels (Newton, then continuation from ``guess.C``)."""
-    x, r, its = _newton((guess.Omega, guess.m ** 2), levels, C, M3, mu)
+    x, r, its = _newton((guess.Omega, guess.m**2), levels, C, M3, mu)
     if x is not None:
         return _make(x, levels, C, M3, mu, r, its)
     return solve_qss(np.asarray(C, dtype=float), levels, M3=M3, mu=mu, guess=guess)
 
 
 def _no_root_message(w, C, M3, branch=False, guess=None):
-    what = (f"no QSS with m > 0 continues the branch from Omega = {guess[0]:.6g}, m = {np.sqrt(max(guess[1], 0)):.3g}"
-            if branch else "no QSS with m > 0 exists")
-    return (f"{what} for <c> per frequency {np.round(C, 6).tolist()} at omega {np.round(w, 6).tolist()} "
-            f"and M3 = {M3:.6g} (Q1-Q2 of DESIGN.md section 7 have no root there).")
+    what = (
+        f"no QSS with m > 0 continues the branch from Omega = {guess[0]:.6g}, m = {np.sqrt(max(guess[1], 0)):.3g}"
+        if branch
+        else "no QSS with m > 0 exists"
+    )
+    return (
+        f"{what} for <c> per frequency {np.round(C, 6).tolist()} at omega {np.round(w, 6).tolist()} "
+        f"and M3 = {M3:.6g} (Q1-Q2 of DESIGN.md section 7 have no root there)."
+    )
 
 
 # --------------------------------------------------------------------------- extraction
@@ -403,8 +435,15 @@ def qss_from_state(P, omega, *, mu=1.0, weights=None, Omega=None, maxiter=200) -
     Omega is taken from the instantaneous turning of M_perp under the isotropic mean field,
     dM/dt = -B x <omega P> (unless given); see ``qss_from_dataset``."""
     P = check_array("P", P, (None, 3))
-    return _fit(P[None], np.array([0.0]), np.asarray(omega, dtype=float), mu=mu, weights=weights,
-                Omega_fit=Omega, maxiter=maxiter)
+    return _fit(
+        P[None],
+        np.array([0.0]),
+        np.asarray(omega, dtype=float),
+        mu=mu,
+        weights=weights,
+        Omega_fit=Omega,
+        maxiter=maxiter,
+    )
 
 
 def qss_from_dataset(ds, *, t_end=None, window=50.0, maxiter=200) -> QSSFit:
@@ -434,9 +473,15 @@ def qss_from_dataset(ds, *, t_end=None, window=50.0, maxiter=200) -> QSSFit:
     """
     from .results import mass_basis
 
-    return qss_from_samples(np.asarray(ds["time"], dtype=float), np.asarray(mass_basis(ds)),
-                            np.asarray(ds["omega"], dtype=float), mu=float(ds.attrs.get("mu", 1.0)),
-                            t_end=t_end, window=window, maxiter=maxiter)
+    return qss_from_samples(
+        np.asarray(ds["time"], dtype=float),
+        np.asarray(mass_basis(ds)),
+        np.asarray(ds["omega"], dtype=float),
+        mu=float(ds.attrs.get("mu", 1.0)),
+        t_end=t_end,
+        window=window,
+        maxiter=maxiter,
+    )
 
 
 def qss_from_samples(times, P, omega, *, mu=1.0, t_end=None, window=50.0, maxiter=200, weights=None) -> QSSFit:
@@ -499,8 +544,9 @@ def _fit(P, t, omega, *, mu, weights=None, Omega_fit=None, maxiter=200):
     Mp = M[:, 0] + 1j * M[:, 1]
     amp = np.abs(Mp)
     if not np.all(amp > 0):
-        raise NoQSSError("no QSS: M_perp vanishes in the window (|<P_perp>| = 0), so no precession mode "
-                         "with m > 0 can be measured.")
+        raise NoQSSError(
+            "no QSS: M_perp vanishes in the window (|<P_perp>| = 0), so no precession mode with m > 0 can be measured."
+        )
     ph = np.unwrap(np.angle(Mp))
     if Omega_fit is None:
         if len(t) >= 3:
@@ -514,14 +560,20 @@ def _fit(P, t, omega, *, mu, weights=None, Omega_fit=None, maxiter=200):
     M3 = float(np.clip(M[-1, 2], -1.0, 1.0))
     # every time of the window turned into the co-rotating frame (M_perp along x)
     c_, s_ = np.cos(ph), np.sin(ph)
-    Pr = np.stack([c_[:, None] * P[..., 0] + s_[:, None] * P[..., 1],
-                   -s_[:, None] * P[..., 0] + c_[:, None] * P[..., 1], P[..., 2]], -1)
-    norm2 = _at_end(t, (P ** 2).sum(-1))
+    Pr = np.stack(
+        [
+            c_[:, None] * P[..., 0] + s_[:, None] * P[..., 1],
+            -s_[:, None] * P[..., 0] + c_[:, None] * P[..., 1],
+            P[..., 2],
+        ],
+        -1,
+    )
+    norm2 = _at_end(t, (P**2).sum(-1))
     # initial axes from the measured mode, then self-consistency
     guess = (Omega_fit, m_meas)
     qss = None
     c = None
-    for it in range(1, maxiter + 1):
+    for it in range(1, maxiter + 1):  # noqa: B007 - the count is reported
         if qss is None:
             u = mu * M3 - omega - Omega_fit
             D = np.hypot(mu * m_meas, u)
@@ -537,8 +589,18 @@ def _fit(P, t, omega, *, mu, weights=None, Omega_fit=None, maxiter=200):
             c = c_new
             break
         c = c_new
-    q2 = np.clip(norm2 - c ** 2, 0.0, None)
+    q2 = np.clip(norm2 - c**2, 0.0, None)
     mismatch = max(abs(qss.m - m_meas) / m_meas, abs(qss.Omega - Omega_fit) / mu)
-    return QSSFit(qss=qss, c=c, q2=q2, Omega_fit=float(Omega_fit), m_measured=m_meas, scatter=scatter,
-                  mismatch=float(mismatch), phase=float(ph[-1]), t_start=float(t[0]), t_end=float(t[-1]),
-                  iterations=it)
+    return QSSFit(
+        qss=qss,
+        c=c,
+        q2=q2,
+        Omega_fit=float(Omega_fit),
+        m_measured=m_meas,
+        scatter=scatter,
+        mismatch=float(mismatch),
+        phase=float(ph[-1]),
+        t_start=float(t[0]),
+        t_end=float(t[-1]),
+        iterations=it,
+    )

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, InputTypeError
-
 from .conventions import rotation_y
+from .errors import InputError
 
 __all__ = [
     "make_dataset",
@@ -37,7 +36,7 @@ def make_dataset(scenario, P, times, *, engine, schedule_attrs, options=None, ex
     """Assemble the shared Dataset from Bloch vectors P (time, particle, 3), flavor basis."""
     import xarray as xr
 
-    from . import __version__
+    from ._version import __version__
 
     attrs = {
         "engine": engine,
@@ -99,9 +98,11 @@ def scenario_of(ds):
     data = json.loads(ds.attrs["scenario"])
     if "foreground" not in data:
         data["particles"] = {
-            "P0": np.asarray(ds["P0"]).tolist(), "omega": np.asarray(ds["omega"]).tolist(),
+            "P0": np.asarray(ds["P0"]).tolist(),
+            "omega": np.asarray(ds["omega"]).tolist(),
             "velocity": np.asarray(ds["velocity"]).tolist(),
-            "group": [str(g) for g in np.asarray(ds["group"])]}
+            "group": [str(g) for g in np.asarray(ds["group"])],
+        }
     return Scenario.from_dict(data)
 
 
@@ -134,13 +135,15 @@ def group_means(ds, basis="flavor"):
     norm = np.sqrt((P**2).sum("component"))
     grouped = P.groupby("group")
     mean = grouped.mean("particle")
-    out = xr.Dataset({
-        "mean": mean,
-        "min": grouped.min("particle"),
-        "max": grouped.max("particle"),
-        "abs_mean": np.sqrt((mean**2).sum("component")),
-        "mean_abs": norm.groupby("group").mean("particle"),
-    })
+    out = xr.Dataset(
+        {
+            "mean": mean,
+            "min": grouped.min("particle"),
+            "max": grouped.max("particle"),
+            "abs_mean": np.sqrt((mean**2).sum("component")),
+            "mean_abs": norm.groupby("group").mean("particle"),
+        }
+    )
     out.attrs["basis"] = basis
     return out
 
@@ -150,9 +153,11 @@ def summary(ds) -> str:
     run statistics (wall time, steps, engine counters)."""
     a = ds.attrs
     t = np.asarray(ds["time"])
-    lines = [f"{a.get('engine', '?')}: {ds.sizes.get('particle', 0)} particle(s) ({a.get('scenario_kind', '?')}), "
-             f"gamma = {a.get('gamma', float('nan')):g}, theta = {a.get('theta', float('nan')):g}, "
-             f"mu = {a.get('mu', float('nan')):g}"]
+    lines = [
+        f"{a.get('engine', '?')}: {ds.sizes.get('particle', 0)} particle(s) ({a.get('scenario_kind', '?')}), "
+        f"gamma = {a.get('gamma', float('nan')):g}, theta = {a.get('theta', float('nan')):g}, "
+        f"mu = {a.get('mu', float('nan')):g}"
+    ]
     sched = a.get("schedule", "?")
     if "seed" in a:
         sched += f" (seed {a['seed']})"

@@ -35,6 +35,7 @@ def progress_default(progress):
     finally:
         _PROGRESS_DEFAULT.reset(token)
 
+
 # The progress setting of runs that do not give one (``progress_default``): a study run from the
 # command line shows the bars of its long runs without every study passing progress=True.
 _PROGRESS_DEFAULT = contextvars.ContextVar("oile_q_progress_default", default=False)
@@ -61,8 +62,10 @@ def resolve_steps(dt, *, steps=None, t_max=None, times=None):
         t_max = check_real("t_max", t_max, positive=True)
         x = t_max / dt
         if x > MAX_STEPS:
-            raise InputError(f"`t_max` = {t_max:g} is {x:.3g} steps of mu tau = {dt:g}; at most {MAX_STEPS:.3g} steps "
-                             "fit in one run.")
+            raise InputError(
+                f"`t_max` = {t_max:g} is {x:.3g} steps of mu tau = {dt:g}; at most {MAX_STEPS:.3g} steps "
+                "fit in one run."
+            )
         nsteps = int(round(x)) if abs(x - round(x)) <= 1e-9 * max(1.0, x) else int(math.ceil(x))
         nsteps = max(nsteps, 1)
     else:
@@ -74,8 +77,10 @@ def resolve_steps(dt, *, steps=None, t_max=None, times=None):
         if np.any(t < 0):
             raise InputError(f"`times` must be >= 0; got {float(t.min())}.")
         if t.max() / dt > MAX_STEPS:
-            raise InputError(f"`times` reach mu t = {float(t.max()):g}, {float(t.max()) / dt:.3g} steps of mu tau = "
-                             f"{dt:g}; at most {MAX_STEPS:.3g} steps fit in one run.")
+            raise InputError(
+                f"`times` reach mu t = {float(t.max()):g}, {float(t.max()) / dt:.3g} steps of mu tau = "
+                f"{dt:g}; at most {MAX_STEPS:.3g} steps fit in one run."
+            )
         idx = np.unique(np.rint(t / dt).astype(np.int64))
         if nsteps is None:
             nsteps = int(idx[-1])
@@ -118,8 +123,18 @@ def resolve_grid(dt, *, steps=None, t_max=None, times=None, continuous=False):
     return nsteps, record_steps, np.round(record_steps * dt, 12)
 
 
-def prepare(scenario, engine, *, steps=None, t_max=None, times=None, schedule="matching", seed=None,
-            progress=False, **engine_options):
+def prepare(
+    scenario,
+    engine,
+    *,
+    steps=None,
+    t_max=None,
+    times=None,
+    schedule="matching",
+    seed=None,
+    progress=False,
+    **engine_options,
+):
     """Validate a run request without running it: returns (engine, Request).
 
     Same arguments as ``run``. Every check that can be made before the run is made here."""
@@ -131,27 +146,43 @@ def prepare(scenario, engine, *, steps=None, t_max=None, times=None, schedule="m
     progress = Progress(progress, desc=eng.name)
     foreground = scenario.kind == "foreground"
     if foreground and "foreground" not in eng.supports:
-        raise InputError(f"`scenario` is a foreground scenario (one neutrino, fresh partners); engine "
-                         f"{eng.name!r} needs an ensemble.")
+        raise InputError(
+            f"`scenario` is a foreground scenario (one neutrino, fresh partners); engine "
+            f"{eng.name!r} needs an ensemble."
+        )
     if not foreground and "ensemble" not in eng.supports:
         raise InputError(f"`scenario` is an ensemble; engine {eng.name!r} takes foreground scenarios only.")
     if isinstance(schedule, str) and schedule == "poisson" and "poisson" not in eng.supports:
         raise InputError(f"`schedule` 'poisson' is not supported by engine {eng.name!r}.")
-    sched = make_schedule(schedule, scenario.n, seed=seed, p=p, foreground=foreground,
-                          require_even="odd_n" not in eng.supports)
+    sched = make_schedule(
+        schedule, scenario.n, seed=seed, p=p, foreground=foreground, require_even="odd_n" not in eng.supports
+    )
     dt = scenario.gamma * sched.step_fraction
-    nsteps, record_steps, rec_times = resolve_grid(dt, steps=steps, t_max=t_max, times=times,
-                                                   continuous=eng.grid == "continuous")
+    nsteps, record_steps, rec_times = resolve_grid(
+        dt, steps=steps, t_max=t_max, times=times, continuous=eng.grid == "continuous"
+    )
     if sched.length is not None and sched.length < nsteps:
         raise InputError(f"`schedule` array has {sched.length} steps; the run needs {nsteps}.")
     notes = ()
     if times is not None and eng.grid == "steps":
         notes = _rounding_note(times, rec_times, dt)
-    check_size("times", 3 * 24.0 * scenario.n * len(rec_times),
-               f"{len(rec_times)} recorded times of {scenario.n} Bloch vectors",
-               hint="record fewer `times` (or fewer particles)")
-    request = Request(scenario=scenario, schedule=sched, steps=nsteps, dt=dt, times=rec_times,
-                      record_steps=record_steps, options=options, progress=progress, notes=notes)
+    check_size(
+        "times",
+        3 * 24.0 * scenario.n * len(rec_times),
+        f"{len(rec_times)} recorded times of {scenario.n} Bloch vectors",
+        hint="record fewer `times` (or fewer particles)",
+    )
+    request = Request(
+        scenario=scenario,
+        schedule=sched,
+        steps=nsteps,
+        dt=dt,
+        times=rec_times,
+        record_steps=record_steps,
+        options=options,
+        progress=progress,
+        notes=notes,
+    )
     eng.check(request)
     return eng, request
 
@@ -163,16 +194,19 @@ def _rounding_note(times, rec_times, dt):
         return ()
     show = lambda a: ", ".join(f"{x:g}" for x in a[:6]) + (", ..." if a.size > 6 else "")
     nearest = np.round(np.rint(asked / dt) * dt, 12)
-    return (f"`times` rounded to step ends (mu tau = {dt:g} per step): requested {show(asked)} -> recorded "
-            f"{show(nearest)} (largest shift {float(np.abs(nearest - asked).max()):.3g}"
-            + (f"; {asked.size - rec_times.size} merged" if asked.size != rec_times.size else "") + ").",)
+    return (
+        f"`times` rounded to step ends (mu tau = {dt:g} per step): requested {show(asked)} -> recorded "
+        f"{show(nearest)} (largest shift {float(np.abs(nearest - asked).max()):.3g}"
+        + (f"; {asked.size - rec_times.size} merged" if asked.size != rec_times.size else "")
+        + ").",
+    )
 
 
 def execute(engine, request):
     """Run a prepared request and assemble the shared Dataset (see ``run``)."""
-    from .results import make_dataset
-
     from threadpoolctl import threadpool_limits
+
+    from .results import make_dataset
 
     t0 = _time.perf_counter()
     try:
@@ -190,20 +224,31 @@ def execute(engine, request):
     if out.options is not None:
         recorded = dict(out.options)
     else:
-        recorded = {name: value for name, value in request.options.items()
-                    if value is not None and engine.option(name).record}
+        recorded = {
+            name: value for name, value in request.options.items() if value is not None and engine.option(name).record
+        }
     extras = dict(out.extras)
     sched = request.schedule
     if sched.kind == "explicit":
         import xarray as xr
 
-        extras["schedule_pairs"] = xr.DataArray(sched.pairs[:request.steps], dims=("step", "slot", "end"))
+        extras["schedule_pairs"] = xr.DataArray(sched.pairs[: request.steps], dims=("step", "slot", "end"))
     stats = {"wall_s": round(wall, 4), "steps": int(request.steps), **out.stats}
-    ds = make_dataset(request.scenario, P, request.times, engine=engine.name, schedule_attrs=sched.attrs(),
-                      options=recorded, extras=extras)
+    ds = make_dataset(
+        request.scenario,
+        P,
+        request.times,
+        engine=engine.name,
+        schedule_attrs=sched.attrs(),
+        options=recorded,
+        extras=extras,
+    )
     ds.attrs.update(out.attrs)
-    hidden = sorted(name for name, value in request.options.items()
-                    if value is not None and not engine.option(name).record and engine.option(name).affects_result)
+    hidden = sorted(
+        name
+        for name, value in request.options.items()
+        if value is not None and not engine.option(name).record and engine.option(name).affects_result
+    )
     if hidden:  # a re-run needs these again (oile_q.rerun says so)
         ds.attrs["options_not_recorded"] = ",".join(hidden)
     if request.notes:
@@ -219,8 +264,7 @@ def _plain(value):
     raise TypeError(f"not JSON: {value!r}")
 
 
-def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="matching", seed=None,
-        **engine_options):
+def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="matching", seed=None, **engine_options):
     """Evolve ``scenario`` with ``engine`` and return the shared xarray.Dataset.
 
     Parameters
@@ -260,8 +304,17 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
     (11, 1, 3)
     """
     progress = engine_options.pop("progress", _PROGRESS_DEFAULT.get())
-    eng, request = prepare(scenario, engine, steps=steps, t_max=t_max, times=times, schedule=schedule,
-                           seed=seed, progress=progress, **engine_options)
+    eng, request = prepare(
+        scenario,
+        engine,
+        steps=steps,
+        t_max=t_max,
+        times=times,
+        schedule=schedule,
+        seed=seed,
+        progress=progress,
+        **engine_options,
+    )
     return execute(eng, request)
 
 
@@ -320,8 +373,10 @@ def rerun(ds, **overrides):
     scenario, engine, kw = rerun_arguments(ds)
     missing = [name for name in ds.attrs.get("options_not_recorded", "").split(",") if name and name not in overrides]
     if missing and overrides.get("engine", engine) == engine:
-        raise InputError(f"`ds` was computed with the option `{missing[0]}`, which results do not record; "
-                         f"give it again: rerun(ds, {missing[0]}=...).")
+        raise InputError(
+            f"`ds` was computed with the option `{missing[0]}`, which results do not record; "
+            f"give it again: rerun(ds, {missing[0]}=...)."
+        )
     engine = overrides.pop("engine", engine)
     if "steps" in overrides or "t_max" in overrides:
         kw.pop("times", None)

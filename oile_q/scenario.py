@@ -48,9 +48,7 @@ def _check_velocities(name: str, v: np.ndarray) -> None:
     bad = np.flatnonzero(np.abs(np.atleast_1d(norms) - 1) > _UNIT_TOL)
     if bad.size:
         i = int(bad[0])
-        raise InputError(
-            f"`{name}` must be unit vectors; got |{name}[{i}]| = {np.atleast_1d(norms)[i]:.6g}."
-        )
+        raise InputError(f"`{name}` must be unit vectors; got |{name}[{i}]| = {np.atleast_1d(norms)[i]:.6g}.")
 
 
 def isotropic_velocities(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -86,8 +84,7 @@ class Scenario:
 
     kind = "ensemble"
 
-    def __init__(self, P0, omega, velocity, *, gamma, theta=0.0, mu=1.0, group=None,
-                 basis="flavor"):
+    def __init__(self, P0, omega, velocity, *, gamma, theta=0.0, mu=1.0, group=None, basis="flavor"):
         P0 = check_array("P0", P0, (None, 3))
         n = P0.shape[0]
         if n < 2:
@@ -173,9 +170,7 @@ class Scenario:
                 raise InputTypeError(f"`{where}` must be a table of group keys; got {describe(spec)}.")
             unknown = sorted(set(spec) - allowed)
             if unknown:
-                raise InputError(
-                    f"`{where}` has unknown key {unknown[0]!r}; expected keys among {sorted(allowed)}."
-                )
+                raise InputError(f"`{where}` has unknown key {unknown[0]!r}; expected keys among {sorted(allowed)}.")
             name = spec.get("name", f"group{i}")
             if not isinstance(name, str) or not name:
                 raise InputTypeError(f"`{where}.name` must be a non-empty string; got {describe(name)}.")
@@ -183,8 +178,12 @@ class Scenario:
                 raise InputError(f"`{where}.count` is required (a positive integer).")
             count = check_int(f"{where}.count", spec["count"], low=1)
             total += count
-            check_size(f"{where}.count", BYTES_PER_PARTICLE * total, f"{total} particles",
-                       hint="an engine needs about 200 bytes per particle before it records anything")
+            check_size(
+                f"{where}.count",
+                BYTES_PER_PARTICLE * total,
+                f"{total} particles",
+                hint="an engine needs about 200 bytes per particle before it records anything",
+            )
             if ("flavor" in spec) == ("P" in spec):
                 raise InputError(f"`{where}` must give exactly one of 'flavor' or 'P'.")
             basis = spec.get("basis", "flavor")
@@ -193,9 +192,7 @@ class Scenario:
             if "flavor" in spec:
                 flavor = spec["flavor"]
                 if flavor not in _FLAVORS:
-                    raise InputError(
-                        f"`{where}.flavor` must be one of {sorted(_FLAVORS)}; got {describe(flavor)}."
-                    )
+                    raise InputError(f"`{where}.flavor` must be one of {sorted(_FLAVORS)}; got {describe(flavor)}.")
                 if "basis" in spec:
                     raise InputError(f"`{where}.basis` applies to 'P' only, not to 'flavor'.")
                 p = np.array(_FLAVORS[flavor])
@@ -208,9 +205,7 @@ class Scenario:
             v = spec.get("velocity", "isotropic")
             if isinstance(v, str):
                 if v != "isotropic":
-                    raise InputError(
-                        f"`{where}.velocity` must be 'isotropic' or a unit 3-vector; got {describe(v)}."
-                    )
+                    raise InputError(f"`{where}.velocity` must be 'isotropic' or a unit 3-vector; got {describe(v)}.")
                 vv = isotropic_velocities(count, rng)
             else:
                 v = check_array(f"{where}.velocity", v, (3,))
@@ -220,12 +215,32 @@ class Scenario:
             omega.append(np.full(count, w))
             vel.append(vv)
             labels += [name] * count
-        return cls(np.concatenate(P0), np.concatenate(omega), np.concatenate(vel),
-                   gamma=gamma, theta=theta, mu=mu, group=labels)
+        return cls(
+            np.concatenate(P0),
+            np.concatenate(omega),
+            np.concatenate(vel),
+            gamma=gamma,
+            theta=theta,
+            mu=mu,
+            group=labels,
+        )
 
     @classmethod
-    def beams(cls, counts, *, flavor=None, P=None, basis="flavor", omega=0.0, directions="ring",
-              names=None, gamma, theta=0.0, mu=1.0, seed=None) -> "Scenario":
+    def beams(
+        cls,
+        counts,
+        *,
+        flavor=None,
+        P=None,
+        basis="flavor",
+        omega=0.0,
+        directions="ring",
+        names=None,
+        gamma,
+        theta=0.0,
+        mu=1.0,
+        seed=None,
+    ) -> Scenario:
         """Neutrino beams: beam g holds ``counts[g]`` neutrinos sharing one velocity, vacuum
         frequency and pure initial state (the ``exact`` engine's method "beams" evolves them in
         prod_g (N_g + 1) collective states instead of 2^N). Built with ``from_groups``, one group
@@ -275,8 +290,9 @@ class Scenario:
                 raise InputError("`basis` applies to `P` only, not to `flavor`.")
             flavors = [flavor] * G if isinstance(flavor, str) and len(flavor) == 1 else list(flavor)
             if len(flavors) != G:
-                raise InputError(f"`flavor` must give one flavor for every beam or one per beam ({G}); "
-                                 f"got {describe(flavor)}.")
+                raise InputError(
+                    f"`flavor` must give one flavor for every beam or one per beam ({G}); got {describe(flavor)}."
+                )
             for f in flavors:
                 if f not in _FLAVORS:
                     raise InputError(f"`flavor` entries must be among {sorted(_FLAVORS)}; got {describe(f)}.")
@@ -286,7 +302,9 @@ class Scenario:
             bad = np.flatnonzero(np.abs(r - 1.0) > 1e-9)
             if bad.size:
                 i = int(bad[0])
-                raise InputError(f"`P` must hold unit (pure-state) Bloch vectors, one per beam; got |P[{i}]| = {r[i]:.6g}.")
+                raise InputError(
+                    f"`P` must hold unit (pure-state) Bloch vectors, one per beam; got |P[{i}]| = {r[i]:.6g}."
+                )
             P = P / r[:, None]
         if np.ndim(omega) == 0:
             omega = np.full(G, check_real("omega", omega))
@@ -315,13 +333,21 @@ class Scenario:
                     if G != 4:
                         raise InputError(f"`directions` 'tetrahedron' needs exactly 4 beams; got {G}.")
                     s = np.sqrt(2.0) / 3.0
-                    return np.array([[0.0, 0.0, 1.0], [2 * s, 0.0, -1 / 3], [-s, np.sqrt(2 / 3), -1 / 3],
-                                     [-s, -np.sqrt(2 / 3), -1 / 3]])
+                    return np.array(
+                        [
+                            [0.0, 0.0, 1.0],
+                            [2 * s, 0.0, -1 / 3],
+                            [-s, np.sqrt(2 / 3), -1 / 3],
+                            [-s, -np.sqrt(2 / 3), -1 / 3],
+                        ]
+                    )
                 if directions == "random":
                     s = None if seed is None else check_int("seed", seed, low=0)
                     return isotropic_velocities(G, np.random.default_rng(s))
-                raise InputError(f"`directions` must be 'axis', 'ring', 'tetrahedron', 'random' or (G, 3) unit vectors; "
-                                 f"got {describe(directions)}.")
+                raise InputError(
+                    f"`directions` must be 'axis', 'ring', 'tetrahedron', 'random' or (G, 3) unit vectors; "
+                    f"got {describe(directions)}."
+                )
             V = check_array("directions", directions, (G, 3))
             _check_velocities("directions", V)
             return V / np.linalg.norm(V, axis=1, keepdims=True)
@@ -349,8 +375,9 @@ class Scenario:
         top = {"gamma", "theta", "mu", "seed", "group", "foreground", "particles"}
         unknown = sorted(set(data) - top)
         if unknown:
-            raise InputError(f"`{where}` has unknown key {unknown[0]!r}; expected keys among "
-                             f"{sorted(top | {'run', 'options'})}.")
+            raise InputError(
+                f"`{where}` has unknown key {unknown[0]!r}; expected keys among {sorted(top | {'run', 'options'})}."
+            )
         if "gamma" not in data:
             raise InputError(f"`{where}.gamma` is required (a positive number).")
         common = {k: data[k] for k in ("gamma", "theta", "mu") if k in data}
@@ -375,8 +402,7 @@ class Scenario:
             for key in ("P", "Q"):
                 if key not in fg:
                     raise InputError(f"`foreground.{key}` is required (a Bloch vector).")
-            return cls.foreground(fg["P"], fg["Q"], vdotu=fg.get("vdotu", 0.0),
-                                  omega=fg.get("omega", 0.0), **common)
+            return cls.foreground(fg["P"], fg["Q"], vdotu=fg.get("vdotu", 0.0), omega=fg.get("omega", 0.0), **common)
         pt = data["particles"]
         if not isinstance(pt, dict):
             raise InputTypeError(f"`{where}.particles` must be a table; got {describe(pt)}.")
@@ -387,8 +413,9 @@ class Scenario:
         for key in ("P0", "omega", "velocity"):
             if key not in pt:
                 raise InputError(f"`particles.{key}` is required.")
-        return cls(pt["P0"], pt["omega"], pt["velocity"], group=pt.get("group"),
-                   basis=pt.get("basis", "flavor"), **common)
+        return cls(
+            pt["P0"], pt["omega"], pt["velocity"], group=pt.get("group"), basis=pt.get("basis", "flavor"), **common
+        )
 
     @classmethod
     def from_toml(cls, path):
@@ -429,23 +456,35 @@ class Scenario:
         common = {"gamma": self.gamma, "theta": self.theta, "mu": self.mu}
         if self.kind == "foreground":
             bg = self.background
-            return {**common, "foreground": {
-                "P": self.P0[0].tolist(), "Q": bg["Q"].tolist(), "vdotu": bg["vdotu"],
-                "omega": float(self.omega[0])}}
+            return {
+                **common,
+                "foreground": {
+                    "P": self.P0[0].tolist(),
+                    "Q": bg["Q"].tolist(),
+                    "vdotu": bg["vdotu"],
+                    "omega": float(self.omega[0]),
+                },
+            }
         if not arrays:
             return common
-        return {**common, "particles": {
-            "P0": self.P0.tolist(), "omega": self.omega.tolist(),
-            "velocity": self.velocity.tolist(), "group": self.group.tolist()}}
+        return {
+            **common,
+            "particles": {
+                "P0": self.P0.tolist(),
+                "omega": self.omega.tolist(),
+                "velocity": self.velocity.tolist(),
+                "group": self.group.tolist(),
+            },
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_json(cls, text: str) -> "Scenario":
+    def from_json(cls, text: str) -> Scenario:
         return cls.from_dict(json.loads(text))
 
-    def replace(self, **changes) -> "Scenario":
+    def replace(self, **changes) -> Scenario:
         """A copy with some of gamma, theta, mu changed (validated again)."""
         data = self.to_dict()
         for key, value in changes.items():
@@ -456,12 +495,13 @@ class Scenario:
 
     def __repr__(self) -> str:
         if self.kind == "foreground":
-            return (f"Scenario.foreground(P0={self.P0[0].tolist()}, Q={self.background['Q'].tolist()}, "
-                    f"gamma={self.gamma:g}, vdotu={self.background['vdotu']:g}, "
-                    f"omega={self.omega[0]:g}, theta={self.theta:g}, mu={self.mu:g})")
+            return (
+                f"Scenario.foreground(P0={self.P0[0].tolist()}, Q={self.background['Q'].tolist()}, "
+                f"gamma={self.gamma:g}, vdotu={self.background['vdotu']:g}, "
+                f"omega={self.omega[0]:g}, theta={self.theta:g}, mu={self.mu:g})"
+            )
         counts = {g: int(np.sum(self.group == g)) for g in self.groups}
-        return (f"Scenario(N={self.n}, groups={counts}, gamma={self.gamma:g}, "
-                f"theta={self.theta:g}, mu={self.mu:g})")
+        return f"Scenario(N={self.n}, groups={counts}, gamma={self.gamma:g}, theta={self.theta:g}, mu={self.mu:g})"
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, Scenario):
@@ -483,8 +523,10 @@ def _read_toml(path) -> dict:
         if path.is_dir():
             raise InputError(f"`scenario` must be a TOML file; got the folder {str(path)!r}.")
         if path.exists() and path.stat().st_size > MAX_SCENARIO_BYTES:
-            raise InputError(f"`scenario` file {str(path)!r} is {path.stat().st_size / 2**20:.0f} MiB; a scenario "
-                             f"file is TOML text of at most {MAX_SCENARIO_BYTES // 2**20} MiB.")
+            raise InputError(
+                f"`scenario` file {str(path)!r} is {path.stat().st_size / 2**20:.0f} MiB; a scenario "
+                f"file is TOML text of at most {MAX_SCENARIO_BYTES // 2**20} MiB."
+            )
         with open(path, "rb") as fh:
             raw = fh.read()
     except FileNotFoundError as err:

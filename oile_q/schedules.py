@@ -61,7 +61,7 @@ class Schedule:
             return _kernels.round_robin_chunk(start, count, self.n)
         if self.kind == "poisson":
             return _kernels.poisson_chunk(self.seed, start, count, self.n, self.p)
-        return self.pairs[start:start + count]
+        return self.pairs[start : start + count]
 
     def meets(self, start: int, count: int) -> np.ndarray:
         """Foreground scenarios: whether each step start .. start+count-1 brings an
@@ -99,9 +99,7 @@ def _check_explicit(pairs, n) -> np.ndarray:
     if arr.ndim != 3 or arr.shape[2] != 2 or arr.shape[0] < 1:
         raise InputError(f"`schedule` array must have shape (steps, pairs, 2); got shape {arr.shape}.")
     if arr.shape[1] > n // 2:
-        raise InputError(
-            f"`schedule` array has {arr.shape[1]} pairs per step; at most N//2 = {n // 2} fit N = {n}."
-        )
+        raise InputError(f"`schedule` array has {arr.shape[1]} pairs per step; at most N//2 = {n // 2} fit N = {n}.")
     pad = arr < 0
     if np.any(pad[..., 0] != pad[..., 1]) or np.any(arr[pad] != -1):
         s = int(np.argwhere((pad[..., 0] != pad[..., 1]) | (arr < -1).any(-1))[0][0])
@@ -118,7 +116,8 @@ def _check_explicit(pairs, n) -> np.ndarray:
         if np.unique(used).size != used.size:
             vals, counts = np.unique(used, return_counts=True)
             raise InputError(
-                f"`schedule` step {s} pairs particle {int(vals[counts > 1][0])} twice; each particle meets at most once per step."
+                f"`schedule` step {s} pairs particle {int(vals[counts > 1][0])} twice; each particle meets "
+                "at most once per step."
             )
     return np.ascontiguousarray(arr, dtype=np.int32)
 

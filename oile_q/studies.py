@@ -85,16 +85,29 @@ from pathlib import Path
 
 from .errors import InputError
 
-__all__ = ["Study", "StudyRun", "studies_dir", "source_checkout", "default_output", "check_publish",
-           "list_studies", "run_study", "publish", "write_index", "render_report", "pyplot"]
+__all__ = [
+    "Study",
+    "StudyRun",
+    "studies_dir",
+    "source_checkout",
+    "default_output",
+    "check_publish",
+    "list_studies",
+    "run_study",
+    "publish",
+    "write_index",
+    "render_report",
+    "pyplot",
+]
 
 CONFIG = "config.toml"
 REPORT_JSON = "report.json"
 DEFAULT_ORDER = 1000
-PUBLISHED = (".png", ".md", ".csv", ".json")   # what `publish` copies (not the netCDF data)
+PUBLISHED = (".png", ".md", ".csv", ".json")  # what `publish` copies (not the netCDF data)
 
 
 # ----------------------------------------------------------------------------- the helper
+
 
 def pyplot():
     """``matplotlib.pyplot`` on the non-interactive Agg backend (figures are only saved)."""
@@ -112,8 +125,7 @@ def _merge(base: dict, over: dict, where: str) -> dict:
     for key, value in over.items():
         path = f"{where}.{key}" if where else key
         if key not in base:
-            raise InputError(f"`[quick] {path}` must override a setting of config.toml; "
-                             f"there is no `{path}`.")
+            raise InputError(f"`[quick] {path}` must override a setting of config.toml; there is no `{path}`.")
         if isinstance(value, dict) and isinstance(base[key], dict):
             out[key] = _merge(base[key], value, path)
         else:
@@ -162,7 +174,7 @@ class Study:
         fast = data.pop("quick", {})
         return _merge(data, fast, "") if quick else data
 
-    def start(self, outdir, quick: bool = False) -> "StudyRun":
+    def start(self, outdir, quick: bool = False) -> StudyRun:
         """Begin a run into ``outdir`` (created if missing): loads the config, starts the clock."""
         return StudyRun(self, outdir, quick)
 
@@ -238,8 +250,7 @@ class StudyRun:
         self.figures.append({"file": name, "alt": alt or Path(name).stem, "caption": caption})
         return path
 
-    def table(self, rows: list, name: str, *, title: str | None = None, note: str = "",
-              index: bool = True) -> str:
+    def table(self, rows: list, name: str, *, title: str | None = None, note: str = "", index: bool = True) -> str:
         """Write ``rows`` (a list of dicts, one per row) as ``outdir/name.csv`` and
         ``outdir/name.md`` (``oile_q.compare.write_table``) and list the table in the report,
         with an optional ``note`` under it; ``index=False`` leaves it out of
@@ -248,8 +259,9 @@ class StudyRun:
 
         text = write_table(rows, self.outdir / f"{name}.csv", self.outdir / f"{name}.md", title=title)
         self.tables = [t for t in self.tables if t["name"] != name]
-        self.tables.append({"name": name, "csv": f"{name}.csv", "markdown": text.strip(), "note": note,
-                            "index": bool(index)})
+        self.tables.append(
+            {"name": name, "csv": f"{name}.csv", "markdown": text.strip(), "note": note, "index": bool(index)}
+        )
         return text
 
     def report(self, *, title: str, intro=(), shows=(), detail: str = "") -> Path:
@@ -266,7 +278,7 @@ class StudyRun:
         detail : str
             Added to the run line after the seconds, e.g. ``"exact engine 40 s of it"``.
         """
-        from . import __version__
+        from ._version import __version__
         from .io import atomic_write
 
         seconds = self.elapsed()
@@ -278,10 +290,15 @@ class StudyRun:
             "tables": list(self.tables),
             "shows": [str(s) for s in shows],
             "data": list(self.data),
-            "run": {"command": f"oile-q study {self.study.name}" + (" --quick" if self.quick else ""),
-                    "quick": self.quick, "seconds": round(seconds, 3), "detail": detail,
-                    "cores": _cores(), "version": __version__,
-                    "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
+            "run": {
+                "command": f"oile-q study {self.study.name}" + (" --quick" if self.quick else ""),
+                "quick": self.quick,
+                "seconds": round(seconds, 3),
+                "detail": detail,
+                "cores": _cores(),
+                "version": __version__,
+                "finished": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            },
         }
         atomic_write(self.outdir / REPORT_JSON, lambda fh: fh.write(json.dumps(rep, indent=1) + "\n"))
         path = self.outdir / "report.md"
@@ -322,8 +339,7 @@ def render_report(rep: dict) -> str:
     """The Markdown of a report declared as data (the contents of ``report.json``)."""
     lines = [f"# {rep['title']}", ""]
     if rep["run"]["quick"]:
-        lines += ["**Quick (smoke-test) run: reduced sizes; the published numbers are in "
-                  "comparisons/README.md.**", ""]
+        lines += ["**Quick (smoke-test) run: reduced sizes; the published numbers are in comparisons/README.md.**", ""]
     for p in rep["intro"]:
         lines += [p, ""]
     for f in rep["figures"]:
@@ -343,6 +359,7 @@ def render_report(rep: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- finding studies
+
 
 def studies_dir() -> Path:
     """The folder of studies: ``$OILE_Q_COMPARISONS`` if set, else the ``oile_q.comparisons``
@@ -377,9 +394,11 @@ def default_output(name: str) -> Path:
 def check_publish() -> None:
     """Raise InputError unless publishing is possible (a writable source checkout)."""
     if not source_checkout():
-        raise InputError(f"`--publish` needs a writable source checkout of oile-q (it rewrites "
-                         f"comparisons/results and comparisons/README.md); the studies here are in "
-                         f"{str(studies_dir())!r}.")
+        raise InputError(
+            f"`--publish` needs a writable source checkout of oile-q (it rewrites "
+            f"comparisons/results and comparisons/README.md); the studies here are in "
+            f"{str(studies_dir())!r}."
+        )
 
 
 def _docstring(path: Path) -> str:
@@ -403,8 +422,8 @@ def list_studies() -> dict:
     root = studies_dir()
     if not root.is_dir():
         return {}
-    found = sorted(((_order(d), d.name) for d in root.iterdir() if (d / "study.py").is_file()))
-    return {name: _docstring(root / name / "study.py").split("\n")[0] for _, name in found}
+    found = sorted((_order(d), d.name) for d in root.iterdir() if (d / "study.py").is_file())
+    return {name: " ".join(_docstring(root / name / "study.py").split("\n\n")[0].split()) for _, name in found}
 
 
 def published_seconds(name: str):
@@ -440,6 +459,7 @@ def run_study(name: str, out, quick: bool = False):
 
 
 # ----------------------------------------------------------------------------- publishing
+
 
 def publish(name: str, out) -> Path:
     """Copy a finished full run's figures, tables, report and timing into
@@ -524,8 +544,11 @@ def write_index() -> Path:
         if rep["shows"]:
             lines += ["What it shows (numbers from the published run):", ""]
             lines += [f"- {s}" for s in rep["shows"]] + [""]
-        lines += [f"Run: `oile-q study {name}` {_run_text(rep['run'])}. [report](results/{name}/report.md) "
-                  f"Parameters: [`{name}/config.toml`]({name}/config.toml).", ""]
+        lines += [
+            f"Run: `oile-q study {name}` {_run_text(rep['run'])}. [report](results/{name}/report.md) "
+            f"Parameters: [`{name}/config.toml`]({name}/config.toml).",
+            "",
+        ]
     path = root / "README.md"
     atomic_write(path, lambda fh: fh.write("\n".join(lines).encode("utf-8")), mode="wb")
     return path

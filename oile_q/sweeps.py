@@ -138,15 +138,30 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from .errors import InputError, InputTypeError, check_int, describe
 
-__all__ = ["SweepSpec", "Axis", "Point", "SweepResult", "load_spec", "sweep", "collect", "load_point", "cli_main",
-           "point_hash", "run_batch", "run_point", "MANIFEST", "TASK_SECONDS"]
+__all__ = [
+    "SweepSpec",
+    "Axis",
+    "Point",
+    "SweepResult",
+    "load_spec",
+    "sweep",
+    "collect",
+    "load_point",
+    "cli_main",
+    "point_hash",
+    "run_batch",
+    "run_point",
+    "MANIFEST",
+    "TASK_SECONDS",
+]
 
 MANIFEST = "sweep.json"
 POINTS = "points"
@@ -168,8 +183,10 @@ _GROUP_KEYS = ("count", "flavor", "P", "basis", "omega", "velocity")
 _FOREGROUND_KEYS = ("P", "Q", "vdotu", "omega")
 _PLAIN = ("gamma", "mu", "theta", "scenario.seed", "N", "seed", "schedule", "p", "engine")
 _RESERVED_DIMS = ("time", "particle", "component", "group_name", "step", "slot", "end")
-_PARAM_HELP = ("gamma, mu, theta, scenario.seed, N, seed, schedule, p, engine, group.NAME.KEY "
-               f"(KEY among {', '.join(_GROUP_KEYS)}), foreground.KEY or options.NAME")
+_PARAM_HELP = (
+    "gamma, mu, theta, scenario.seed, N, seed, schedule, p, engine, group.NAME.KEY "
+    f"(KEY among {', '.join(_GROUP_KEYS)}), foreground.KEY or options.NAME"
+)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -199,8 +216,9 @@ def _plain(value, name):
                 raise InputTypeError(f"`{name}` keys must be strings; got {describe(k)}.")
             out[k] = _plain(v, f"{name}.{k}")
         return out
-    raise InputTypeError(f"`{name}` must be plain data (numbers, strings, booleans, lists, tables); "
-                         f"got {describe(value)}.")
+    raise InputTypeError(
+        f"`{name}` must be plain data (numbers, strings, booleans, lists, tables); got {describe(value)}."
+    )
 
 
 def _canonical(obj) -> str:
@@ -221,8 +239,10 @@ def _table(name, value):
 
 def _values(name, spec, *, what="an axis"):
     """Expand an axis (or ``times``) given as a list or a range/linspace/geomspace table."""
-    forms = "a non-empty list or a table {range = [start, stop]}, {linspace = [start, stop, num]} or " \
-            "{geomspace = [start, stop, num]}"
+    forms = (
+        "a non-empty list or a table {range = [start, stop]}, {linspace = [start, stop, num]} or "
+        "{geomspace = [start, stop, num]}"
+    )
     if isinstance(spec, np.ndarray):
         spec = spec.tolist()
     if isinstance(spec, (list, tuple)):
@@ -364,7 +384,7 @@ class SweepSpec:
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def from_dict(cls, data: Mapping, *, base_dir=None) -> "SweepSpec":
+    def from_dict(cls, data: Mapping, *, base_dir=None) -> SweepSpec:
         """A spec from the TOML layout; a ``scenario`` path is relative to ``base_dir``."""
         data = _table("spec", data)
         unknown = sorted(set(data) - set(_TOP_KEYS))
@@ -376,7 +396,7 @@ class SweepSpec:
         return cls(scenario=scenario, **{k: v for k, v in data.items() if k != "scenario"})
 
     @classmethod
-    def from_toml(cls, path) -> "SweepSpec":
+    def from_toml(cls, path) -> SweepSpec:
         """Read a spec file (TOML)."""
         import tomllib
 
@@ -394,8 +414,16 @@ class SweepSpec:
 
     def to_dict(self) -> dict:
         """The resolved spec as plain data (scenario inlined, axes expanded to lists)."""
-        out = {"scenario": self.scenario, "engine": self.engine, "run": self.run, "options": self.options,
-               "grid": self.grid, "zip": self.zip, "name": self.name, "description": self.description}
+        out = {
+            "scenario": self.scenario,
+            "engine": self.engine,
+            "run": self.run,
+            "options": self.options,
+            "grid": self.grid,
+            "zip": self.zip,
+            "name": self.name,
+            "description": self.description,
+        }
         return copy.deepcopy(out)
 
     @property
@@ -468,9 +496,9 @@ class SweepSpec:
             elif name == "N":
                 n_total = value
             elif name.startswith("options."):
-                options[name[len("options."):]] = value
+                options[name[len("options.") :]] = value
             elif name.startswith("group."):
-                gname, key = name[len("group."):].rsplit(".", 1)
+                gname, key = name[len("group.") :].rsplit(".", 1)
                 group = scen["group"][_group_names(scen["group"]).index(gname)]
                 if key == "flavor":
                     group.pop("P", None)
@@ -479,7 +507,7 @@ class SweepSpec:
                     group.pop("flavor", None)
                 group[key] = value
             elif name.startswith("foreground."):
-                scen["foreground"][name[len("foreground."):]] = value
+                scen["foreground"][name[len("foreground.") :]] = value
         if n_total is not None:
             n_total = check_int("N", n_total, low=2)
             counts = [g.get("count") for g in scen["group"]]
@@ -487,12 +515,16 @@ class SweepSpec:
                 raise InputError(f"`N` scales the group counts, which must be positive integers; got {counts}.")
             total = sum(counts)
             if any(c * n_total % total for c in counts):
-                raise InputError(f"`N` = {n_total} does not split the group counts {counts} in proportion "
-                                 f"(each count * N / {total} must be a whole number).")
+                raise InputError(
+                    f"`N` = {n_total} does not split the group counts {counts} in proportion "
+                    f"(each count * N / {total} must be a whole number)."
+                )
             for g, c in zip(scen["group"], counts):
                 g["count"] = c * n_total // total
         if not isinstance(run.get("schedule", "matching"), str) or run.get("schedule", "matching") not in _SCHEDULES:
-            raise InputError(f"`schedule` must be one of {list(_SCHEDULES)} in a sweep; got {describe(run.get('schedule'))}.")
+            raise InputError(
+                f"`schedule` must be one of {list(_SCHEDULES)} in a sweep; got {describe(run.get('schedule'))}."
+            )
         if not isinstance(engine, str):
             raise InputTypeError(f"`engine` must be an engine name; got {describe(engine)}.")
         from .engine import get_engine
@@ -509,8 +541,9 @@ class SweepSpec:
         axes = self.axes
         for axis in axes:
             if axis.dim in _RESERVED_DIMS:
-                raise InputError(f"`{axis.dim}` cannot name a sweep dimension (the results use it); "
-                                 f"choose another zip name.")
+                raise InputError(
+                    f"`{axis.dim}` cannot name a sweep dimension (the results use it); choose another zip name."
+                )
         params = [p for a in axes for p in a.params]
         for dim in self.zip:
             if dim in self.grid or (dim in params and dim not in self.zip[dim]):
@@ -523,7 +556,7 @@ class SweepSpec:
         if "N" in params and any(p.startswith("group.") and p.endswith(".count") for p in params):
             raise InputError("`N` and a `group.NAME.count` axis both set particle counts; sweep one of them.")
         if self.engine is None and "engine" not in params:
-            raise InputError("`engine` is required: give `engine = \"oile\"` (or another engine) or an `engine` axis.")
+            raise InputError('`engine` is required: give `engine = "oile"` (or another engine) or an `engine` axis.')
         if self.engine is not None and "engine" in params:
             raise InputError("`engine` is given both as a fixed value and as an axis; keep one.")
         from .engine import get_engine
@@ -536,10 +569,12 @@ class SweepSpec:
                 raise InputTypeError(f"`engine` values must be engine names; got {describe(e)}.")
             get_engine(e)
         declared = set().union(*(_declared_options(e) for e in engines))
-        for name in [*self.options, *(p[len("options."):] for p in params if p.startswith("options."))]:
+        for name in [*self.options, *(p[len("options.") :] for p in params if p.startswith("options."))]:
             if name not in declared:
-                raise InputError(f"`options.{name}` is not an option of engine(s) {engines}; expected among "
-                                 f"{sorted(declared) or 'none'}.")
+                raise InputError(
+                    f"`options.{name}` is not an option of engine(s) {engines}; expected among "
+                    f"{sorted(declared) or 'none'}."
+                )
 
     def _check_param(self, p):
         if not isinstance(p, str) or not p:
@@ -553,7 +588,9 @@ class SweepSpec:
         if parts[0] == "group" and len(parts) >= 3:
             gname, key = ".".join(parts[1:-1]), parts[-1]
             if "group" not in scen:
-                raise InputError(f"`{p}` needs a [[group]] scenario; this one has {sorted(set(scen) & {'foreground', 'particles'})}.")
+                raise InputError(
+                    f"`{p}` needs a [[group]] scenario; this one has {sorted(set(scen) & {'foreground', 'particles'})}."
+                )
             names = _group_names(scen["group"])
             if gname not in names:
                 raise InputError(f"`{p}`: the scenario has no group named {gname!r}; its groups are {names}.")
@@ -564,7 +601,9 @@ class SweepSpec:
             if "foreground" not in scen:
                 raise InputError(f"`{p}` needs a [foreground] scenario.")
             if parts[1] not in _FOREGROUND_KEYS:
-                raise InputError(f"`{p}`: {parts[1]!r} is not a foreground field; expected one of {list(_FOREGROUND_KEYS)}.")
+                raise InputError(
+                    f"`{p}`: {parts[1]!r} is not a foreground field; expected one of {list(_FOREGROUND_KEYS)}."
+                )
             return
         raise InputError(f"`{p}` is not a sweep parameter; expected {_PARAM_HELP}.")
 
@@ -627,7 +666,9 @@ def _scenario_table(value, *, base):
             raise InputTypeError(f"`scenario.group` must be a list of group tables; got {describe(value['group'])}.")
         names = _group_names(value["group"])
         if len(set(names)) != len(names):
-            raise InputError(f"`scenario.group` names must be unique in a sweep (axes address groups by name); got {names}.")
+            raise InputError(
+                f"`scenario.group` names must be unique in a sweep (axes address groups by name); got {names}."
+            )
     if "foreground" in value and not isinstance(value["foreground"], dict):
         raise InputTypeError(f"`scenario.foreground` must be a table; got {describe(value['foreground'])}.")
     return value
@@ -636,11 +677,18 @@ def _scenario_table(value, *, base):
 def _run_table(run):
     unknown = sorted(set(run) - set(_RUN_KEYS))
     if unknown:
-        hint = " (engine options go in [options])" if unknown[0] not in ("engine",) else " (`engine` is a top-level key)"
+        hint = (
+            " (engine options go in [options])" if unknown[0] not in ("engine",) else " (`engine` is a top-level key)"
+        )
         raise InputError(f"`run` has unknown key {unknown[0]!r}; expected keys among {list(_RUN_KEYS)}{hint}.")
-    run = _plain(run, "run") if "times" not in run else {
-        **_plain({k: v for k, v in run.items() if k != "times"}, "run"),
-        "times": _values("run.times", run["times"], what="a time grid")}
+    run = (
+        _plain(run, "run")
+        if "times" not in run
+        else {
+            **_plain({k: v for k, v in run.items() if k != "times"}, "run"),
+            "times": _values("run.times", run["times"], what="a time grid"),
+        }
+    )
     if "steps" in run and "t_max" in run:
         raise InputError("`run` must give only one of `steps` or `t_max`; got both.")
     if not any(k in run for k in ("steps", "t_max", "times")):
@@ -683,8 +731,11 @@ class _Store:
     def done(self) -> set:
         if not self.points.is_dir():
             return set()
-        return {p.name[:-3] for p in self.points.iterdir()
-                if p.name.endswith(".nc") and len(p.name) == HASH_CHARS + 3 and p.is_file()}
+        return {
+            p.name[:-3]
+            for p in self.points.iterdir()
+            if p.name.endswith(".nc") and len(p.name) == HASH_CHARS + 3 and p.is_file()
+        }
 
     def failed(self) -> dict:
         if not self.failed_dir.is_dir():
@@ -716,16 +767,27 @@ class _Store:
         return data
 
     def write_manifest(self, spec: SweepSpec, points):
-        from . import __version__
+        from ._version import __version__
         from .io import atomic_write
 
         data = {
-            "format": FORMAT, "version": __version__, "spec_hash": spec.hash, "spec": spec.to_dict(),
-            "dims": list(spec.dims), "shape": list(spec.shape),
+            "format": FORMAT,
+            "version": __version__,
+            "spec_hash": spec.hash,
+            "spec": spec.to_dict(),
+            "dims": list(spec.dims),
+            "shape": list(spec.shape),
             "coords": {a.dim: {p: [v[k] for v in a.values] for k, p in enumerate(a.params)} for a in spec.axes},
-            "points": [{"index": list(pt.index), "hash": pt.hash, "params": pt.params,
-                        "theta": float(pt.payload["scenario"].get("theta", 0.0)), "groups": _labels_of(pt.payload)}
-                       for pt in points],
+            "points": [
+                {
+                    "index": list(pt.index),
+                    "hash": pt.hash,
+                    "params": pt.params,
+                    "theta": float(pt.payload["scenario"].get("theta", 0.0)),
+                    "groups": _labels_of(pt.payload),
+                }
+                for pt in points
+            ],
             "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         atomic_write(self.manifest, lambda fh: json.dump(data, fh, indent=1))
@@ -740,8 +802,10 @@ class _Store:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as err:
-                raise InputError(f"`out_dir` {str(self.root)!r} is in use by another oile-q sweep "
-                                 f"(it holds {str(self.root / LOCK)!r}).") from err
+                raise InputError(
+                    f"`out_dir` {str(self.root)!r} is in use by another oile-q sweep "
+                    f"(it holds {str(self.root / LOCK)!r})."
+                ) from err
             yield
         finally:
             fh.close()
@@ -749,8 +813,20 @@ class _Store:
 
 def _log(root, run_id, event, **fields):
     """Append one JSON line to DIR/log.jsonl (one write call with O_APPEND)."""
-    line = json.dumps({"run": run_id, "event": event, "pid": os.getpid(), "host": socket.gethostname(),
-                       "t": round(time.time(), 3), **fields}, sort_keys=True) + "\n"
+    line = (
+        json.dumps(
+            {
+                "run": run_id,
+                "event": event,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "t": round(time.time(), 3),
+                **fields,
+            },
+            sort_keys=True,
+        )
+        + "\n"
+    )
     fd = os.open(Path(root) / LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     try:
         os.write(fd, line.encode())
@@ -784,8 +860,14 @@ def run_point(out_dir, run_id, h, params, payload) -> dict:
         save(ds, path)
     except Exception as err:  # a failing point is recorded; the others go on
         line = _one_line(err)
-        record = {"hash": h, "params": params, "error": line, "run": run_id, "host": socket.gethostname(),
-                  "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        record = {
+            "hash": h,
+            "params": params,
+            "error": line,
+            "run": run_id,
+            "host": socket.gethostname(),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
         atomic_write(store.failed_path(h), lambda fh: json.dump(record, fh))
         _log(out_dir, run_id, "failed", hash=h, error=line)
         return {"hash": h, "status": "failed", "error": line, "seconds": time.perf_counter() - t0}
@@ -849,7 +931,7 @@ def _batches(todo, estimates, nworkers, batch):
     """Pack points into tasks: ``batch`` points each, or (batch=None) greedily up to
     TASK_SECONDS of estimated work, keeping at least TASKS_PER_WORKER tasks per worker."""
     if batch is not None:
-        return [todo[i:i + batch] for i in range(0, len(todo), batch)]
+        return [todo[i : i + batch] for i in range(0, len(todo), batch)]
     cap = max(1, len(todo) // max(1, TASKS_PER_WORKER * nworkers))
     out, cur, cur_s = [], [], 0.0
     for pt in todo:
@@ -873,7 +955,9 @@ class _Progress:
 
     def __init__(self, spec, total):
         if not (isinstance(spec, bool) or callable(spec)):
-            raise InputTypeError(f"`progress` must be True, False or a callable f(done, failed, total); got {describe(spec)}.")
+            raise InputTypeError(
+                f"`progress` must be True, False or a callable f(done, failed, total); got {describe(spec)}."
+            )
         self.spec, self.total, self.done, self.failed = spec, total, 0, 0
         self.bar = None
 
@@ -881,8 +965,14 @@ class _Progress:
         if self.spec is True and self.total and self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=self.total, desc="oile-q sweep", unit="point", file=sys.stderr, mininterval=0.5,
-                            dynamic_ncols=True)
+            self.bar = tqdm(
+                total=self.total,
+                desc="oile-q sweep",
+                unit="point",
+                file=sys.stderr,
+                mininterval=0.5,
+                dynamic_ncols=True,
+            )
             self.bar.set_postfix(failed=0, refresh=False)
 
     def say(self, text):
@@ -920,8 +1010,9 @@ def _connect(client):
         except (OSError, TimeoutError, ValueError) as err:
             raise InputError(f"`scheduler` cannot be reached at {client!r}: {_one_line(err)}.") from err
     if not isinstance(client, Client):
-        raise InputTypeError(f"`client` must be a distributed.Client, a scheduler address, 'serial' or None; "
-                             f"got {describe(client)}.")
+        raise InputTypeError(
+            f"`client` must be a distributed.Client, a scheduler address, 'serial' or None; got {describe(client)}."
+        )
     return client, False
 
 
@@ -935,8 +1026,9 @@ def _open_client(client, workers):
     owned = []
     if client is None:
         n = workers if workers is not None else (os.cpu_count() or 1)
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
+        )
         client = Client(cluster)
         owned = [client, cluster]
     info = client.scheduler_info()
@@ -950,8 +1042,9 @@ def _open_client(client, workers):
     return client, owned, nworkers, dashboard
 
 
-def sweep(spec, out_dir, *, client=None, workers=None, force=False, retry_failed=False, batch=None,
-          progress=True) -> SweepResult:
+def sweep(
+    spec, out_dir, *, client=None, workers=None, force=False, retry_failed=False, batch=None, progress=True
+) -> SweepResult:
     """Run every point of a sweep on Dask, writing each to its own file in ``out_dir``.
 
     Parameters
@@ -1009,20 +1102,34 @@ def sweep(spec, out_dir, *, client=None, workers=None, force=False, retry_failed
     if old is not None and old.get("spec_hash") != spec.hash and not force:
         raise InputError(
             f"`out_dir` {str(out_dir)!r} holds a different sweep (spec {old.get('spec_hash')}, this one {spec.hash}); "
-            "use a new folder, or --force (force=True) to replace its manifest.")
+            "use a new folder, or --force (force=True) to replace its manifest."
+        )
     if old is None and out_dir.is_dir():
         foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in (POINTS, FAILED, LOG, LOCK, MANIFEST))
         if foreign:
-            raise InputError(f"`out_dir` {str(out_dir)!r} holds no sweep but other files (e.g. {foreign[0]!r}); "
-                             "give a new or empty folder.")
+            raise InputError(
+                f"`out_dir` {str(out_dir)!r} holds no sweep but other files (e.g. {foreign[0]!r}); "
+                "give a new or empty folder."
+            )
     owned = False
     if client is not None and client != "serial":
         client, owned = _connect(client)  # an unreachable scheduler is bad input: nothing written yet
     try:
         out_dir.mkdir(exist_ok=True)
         with store.lock():
-            return _sweep_locked(spec, store, points, estimates, old, client=client, workers=workers,
-                                 retry_failed=retry_failed, batch=batch, progress=progress, t0=t0)
+            return _sweep_locked(
+                spec,
+                store,
+                points,
+                estimates,
+                old,
+                client=client,
+                workers=workers,
+                retry_failed=retry_failed,
+                batch=batch,
+                progress=progress,
+                t0=t0,
+            )
     finally:
         if owned:
             client.close()
@@ -1058,8 +1165,9 @@ def _sweep_locked(spec, store, points, estimates, old, *, client, workers, retry
                 statuses.append(st)
                 prog.update([st])
         elif todo:
-            statuses, dashboard = _run_dask(spec, store, todo, estimates, client, workers, batch, prog, run_id,
-                                            unique, done, failed_before)
+            statuses, dashboard = _run_dask(
+                spec, store, todo, estimates, client, workers, batch, prog, run_id, unique, done, failed_before
+            )
     finally:
         prog.close()
     failed_now = {s["hash"]: s["error"] for s in statuses if s["status"] == "failed"}
@@ -1069,11 +1177,22 @@ def _sweep_locked(spec, store, points, estimates, old, *, client, workers, retry
             failed[pt.label] = failed_now[h]
         elif h in failed_before:
             failed[pt.label] = failed_before[h].get("error", "unknown error")
-    result = SweepResult(out_dir=store.root, total=len(points), unique=len(unique), computed=len(statuses),
-                         reused=len(done), failed=failed, seconds=time.perf_counter() - t0, dashboard=dashboard)
+    result = SweepResult(
+        out_dir=store.root,
+        total=len(points),
+        unique=len(unique),
+        computed=len(statuses),
+        reused=len(done),
+        failed=failed,
+        seconds=time.perf_counter() - t0,
+        dashboard=dashboard,
+    )
     if progress is True:
-        print(f"oile-q sweep: {result.count_text()}: {result.computed} computed, {result.reused} already done, "
-              f"{len(failed)} failed, {result.seconds:.1f} s; store {str(store.root)!r}", file=sys.stderr)
+        print(
+            f"oile-q sweep: {result.count_text()}: {result.computed} computed, {result.reused} already done, "
+            f"{len(failed)} failed, {result.seconds:.1f} s; store {str(store.root)!r}",
+            file=sys.stderr,
+        )
     return result
 
 
@@ -1084,8 +1203,10 @@ def _start_line(spec, store, unique, done, failed_before, todo, ntasks, where, d
     skipped = f", {len(failed_before)} failed before (--retry-failed reruns them)" if failed_before else ""
     total = math.prod(spec.shape)
     count = f"{total} points" + (f" ({len(unique)} distinct)" if len(unique) != total else "")
-    return (f"oile-q sweep: {count} ({shape}) in {str(store.root)!r}: {len(done)} done{skipped}, "
-            f"{len(todo)} to compute{tasks} on {where}{dash}")
+    return (
+        f"oile-q sweep: {count} ({shape}) in {str(store.root)!r}: {len(done)} done{skipped}, "
+        f"{len(todo)} to compute{tasks} on {where}{dash}"
+    )
 
 
 def _run_dask(spec, store, todo, estimates, client, workers, batch, prog, run_id, unique, done, failed_before):
@@ -1096,10 +1217,18 @@ def _run_dask(spec, store, todo, estimates, client, workers, batch, prog, run_id
         batches = _batches(todo, estimates, nworkers, batch)
         where = f"{nworkers} Dask worker{'s' if nworkers != 1 else ''}"
         prog.say(_start_line(spec, store, unique, done, failed_before, todo, len(batches), where, dashboard))
-        futures = [client.submit(run_batch, str(store.root), run_id,
-                                 [(pt.hash, pt.params, pt.payload) for pt in b],
-                                 key=f"oile-q-sweep-{run_id}-{i}", pure=False, retries=0)
-                   for i, b in enumerate(batches)]
+        futures = [
+            client.submit(
+                run_batch,
+                str(store.root),
+                run_id,
+                [(pt.hash, pt.params, pt.payload) for pt in b],
+                key=f"oile-q-sweep-{run_id}-{i}",
+                pure=False,
+                retries=0,
+            )
+            for i, b in enumerate(batches)
+        ]
         statuses = []
         for fut in as_completed(futures):
             try:
@@ -1126,8 +1255,14 @@ def _run_dask(spec, store, todo, estimates, client, workers, batch, prog, run_id
 def _record_failure(store, run_id, pt, line):
     from .io import atomic_write
 
-    record = {"hash": pt.hash, "params": pt.params, "error": line, "run": run_id, "host": socket.gethostname(),
-              "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    record = {
+        "hash": pt.hash,
+        "params": pt.params,
+        "error": line,
+        "run": run_id,
+        "host": socket.gethostname(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     atomic_write(store.failed_path(pt.hash), lambda fh: json.dump(record, fh))
     _log(store.root, run_id, "failed", hash=pt.hash, error=line)
 
@@ -1170,14 +1305,19 @@ def _observables(P, labels, theta, basis):
     if basis == "mass":
         c, s = np.cos(2 * theta), np.sin(2 * theta)
         x, y, z = (P.sel(component=k, drop=True) for k in COMPONENTS)
-        P = xr.concat([c * x + s * z, y, c * z - s * x], dim="component", coords="minimal",
-                      compat="override", join="exact").assign_coords(component=COMPONENTS).transpose(*dims)
+        P = (
+            xr.concat(
+                [c * x + s * z, y, c * z - s * x], dim="component", coords="minimal", compat="override", join="exact"
+            )
+            .assign_coords(component=COMPONENTS)
+            .transpose(*dims)
+        )
     means, mean_abs = [], []
     if isinstance(labels, xr.DataArray):
         # Particles differ between points (N or count axes): one mask per group over the sweep
         # dimensions it depends on. Sums with skipna=False keep a time a point did not record NaN.
         names = [g for g in dict.fromkeys(np.asarray(labels).ravel().tolist()) if g != ""]
-        length = np.sqrt((P ** 2).sum("component", skipna=False))
+        length = np.sqrt((P**2).sum("component", skipna=False))
         for g in names:
             mask = labels == g
             n = mask.sum("particle")
@@ -1190,14 +1330,18 @@ def _observables(P, labels, theta, basis):
         for g in names:
             Pg = P.isel(particle=np.flatnonzero(labels == g))
             means.append(Pg.mean("particle"))
-            mean_abs.append(np.sqrt((Pg ** 2).sum("component")).mean("particle"))
+            mean_abs.append(np.sqrt((Pg**2).sum("component")).mean("particle"))
     idx = {"group_name": names}
     gm = xr.concat(means, dim="group_name", coords="minimal", compat="override").assign_coords(idx)
     ga = xr.concat(mean_abs, dim="group_name", coords="minimal", compat="override").assign_coords(idx)
     rest = [d for d in dims if d not in ("particle", "component")]
-    out = xr.Dataset({"group_mean": gm.transpose(*rest, "group_name", "component"),
-                      "group_abs_mean": np.sqrt((gm ** 2).sum("component")).transpose(*rest, "group_name"),
-                      "group_mean_abs": ga.transpose(*rest, "group_name")})
+    out = xr.Dataset(
+        {
+            "group_mean": gm.transpose(*rest, "group_name", "component"),
+            "group_abs_mean": np.sqrt((gm**2).sum("component")).transpose(*rest, "group_name"),
+            "group_mean_abs": ga.transpose(*rest, "group_name"),
+        }
+    )
     out["group_mean"].attrs["long_name"] = f"group mean Bloch vector <P>_g ({basis} basis)"
     out["group_abs_mean"].attrs["long_name"] = "length of the group mean |<P>_g|"
     out["group_mean_abs"].attrs["long_name"] = "group mean length <|P|>_g"
@@ -1211,8 +1355,11 @@ _PARTICLE_COORDS = ("group", "omega", "velocity")
 
 def _moves_particles(param: str) -> bool:
     """True if sweeping ``param`` can change the particles' labels, omegas or velocities."""
-    return (param in ("N", "scenario.seed") or param.startswith("foreground.")
-            or (param.startswith("group.") and param.rsplit(".", 1)[-1] in ("count", "omega", "velocity")))
+    return (
+        param in ("N", "scenario.seed")
+        or param.startswith("foreground.")
+        or (param.startswith("group.") and param.rsplit(".", 1)[-1] in ("count", "omega", "velocity"))
+    )
 
 
 def _drop_particle_coords(ds):
@@ -1280,7 +1427,8 @@ def _lazy_points(store, hashes):
         names = [n for n in head.data_vars if n != "engine_stats"]  # that one is in memory already
         dtypes = [_lazy_dtype(head[n].dtype, any(d in mine for d in head[n].dims)) for n in names]
         task = dask.delayed(_read_point, pure=True, nout=len(names))(
-            str(store.point_path(h)), mine, names, dtypes, dask_key_name=f"oile-q-point-{h}")
+            str(store.point_path(h)), mine, names, dtypes, dask_key_name=f"oile-q-point-{h}"
+        )
         data = {}
         for i, (n, t) in enumerate(zip(names, dtypes)):
             var = head[n]
@@ -1308,7 +1456,7 @@ def _blank_like(ds):
 def _labels_array(groups, n):
     """Run-length encoded group labels as an array of ``n`` strings ("" pads)."""
     out = np.full(n, "", dtype=object)
-    out[:sum(c for _, c in groups)] = np.repeat([g for g, _ in groups], [c for _, c in groups])
+    out[: sum(c for _, c in groups)] = np.repeat([g for g, _ in groups], [c for _, c in groups])
     return out.astype(str)
 
 
@@ -1328,7 +1476,7 @@ def _particle_coords(store, manifest, done, particles):
     kpos = [dims.index(d) for d in moving]
     kshape = tuple(shape[k] for k in kpos)
     npart = len(particles)
-    first = {}   # cell of the moving dims -> its first entry / first finished entry
+    first = {}  # cell of the moving dims -> its first entry / first finished entry
     rep = {}
     for e in entries:
         cell = tuple(e["index"][k] for k in kpos)
@@ -1348,8 +1496,11 @@ def _particle_coords(store, manifest, done, particles):
         if e["hash"] not in loaded:
             with xr.open_dataset(store.point_path(e["hash"]), engine="h5netcdf") as one:
                 one = one.reset_coords()
-                loaded[e["hash"]] = {n: (one[n].dims, np.asarray(one[n].values), np.asarray(one["particle"].values))
-                                     for n in _PARTICLE_COORDS if n in one.variables}
+                loaded[e["hash"]] = {
+                    n: (one[n].dims, np.asarray(one[n].values), np.asarray(one["particle"].values))
+                    for n in _PARTICLE_COORDS
+                    if n in one.variables
+                }
     coords = {}
     for name in _PARTICLE_COORDS:
         sample = next((v[name] for v in loaded.values() if name in v), None)
@@ -1368,7 +1519,7 @@ def _particle_coords(store, manifest, done, particles):
             arr[cell][np.searchsorted(particles, parts)] = v
         if text:
             arr = arr.astype(str)
-        flat = arr.reshape((-1,) + arr.shape[len(kshape):])
+        flat = arr.reshape((-1,) + arr.shape[len(kshape) :])
         if all(np.array_equal(flat[0], f, equal_nan=not text) for f in flat[1:]):
             coords[name] = (vdims, flat[0])
         else:
@@ -1437,9 +1588,11 @@ def collect(out_dir, *, basis="flavor", over="seed", allow_missing=False):
         raise InputError(f"`out_dir` {str(store.root)!r} has no finished point yet.")
     if not ok.all() and not allow_missing:
         missing = [e for e, k in zip(entries, ok) if not k]
-        raise InputError(f"the sweep in {str(store.root)!r} is incomplete: {len(missing)} of {len(entries)} points "
-                         f"missing (first: {_label(missing[0]['params'])}); run the sweep again to finish it, or "
-                         "collect(..., allow_missing=True).")
+        raise InputError(
+            f"the sweep in {str(store.root)!r} is incomplete: {len(missing)} of {len(entries)} points "
+            f"missing (first: {_label(missing[0]['params'])}); run the sweep again to finish it, or "
+            "collect(..., allow_missing=True)."
+        )
     # One lazy Dataset per distinct finished point, every one on the same indexes; the
     # per-particle coordinates are set once below, so nothing is compared (loaded) cell by cell.
     hashes = list(dict.fromkeys(e["hash"] for e, k in zip(entries, ok) if k))
@@ -1451,8 +1604,15 @@ def collect(out_dir, *, basis="flavor", over="seed", allow_missing=False):
         cells = np.empty(len(entries), dtype=object)
         for i, (e, k) in enumerate(zip(entries, ok)):
             cells[i] = lazy[e["hash"]] if k else blank
-        ds = xr.combine_nested(cells.reshape(shape).tolist(), concat_dim=dims, data_vars="all", coords="minimal",
-                               compat="override", join="outer", combine_attrs="drop_conflicts")
+        ds = xr.combine_nested(
+            cells.reshape(shape).tolist(),
+            concat_dim=dims,
+            data_vars="all",
+            coords="minimal",
+            compat="override",
+            join="outer",
+            combine_attrs="drop_conflicts",
+        )
     ds = ds.transpose(*dims, ...)
     coords, labels = _particle_coords(store, manifest, done, ds["particle"].values)
     ds = ds.assign_coords(coords)
@@ -1477,11 +1637,21 @@ def collect(out_dir, *, basis="flavor", over="seed", allow_missing=False):
             ds[f"{name}_mean"] = mean
             ds[f"{name}_std"] = std
             ds[f"{name}_sem"] = std / np.sqrt(n.where(n > 1))
-            for stat, what in (("mean", "mean"), ("std", "standard deviation (ddof=1)"),
-                               ("sem", "standard error of the mean")):
+            for stat, what in (
+                ("mean", "mean"),
+                ("std", "standard deviation (ddof=1)"),
+                ("sem", "standard error of the mean"),
+            ):
                 ds[f"{name}_{stat}"].attrs["long_name"] = f"{what} of {name} over {over}"
-    ds.attrs.update({"sweep_spec": json.dumps(manifest["spec"], sort_keys=True), "sweep_spec_hash": manifest["spec_hash"],
-                     "sweep_dims": json.dumps(dims), "group_basis": basis, "ensemble_dim": over if over in dims else ""})
+    ds.attrs.update(
+        {
+            "sweep_spec": json.dumps(manifest["spec"], sort_keys=True),
+            "sweep_spec_hash": manifest["spec_hash"],
+            "sweep_dims": json.dumps(dims),
+            "group_basis": basis,
+            "ensemble_dim": over if over in dims else "",
+        }
+    )
     return ds
 
 
@@ -1503,8 +1673,10 @@ def load_point(out_dir, **params):
     if not hashes:
         raise InputError(f"no point of the sweep in {str(store.root)!r} has {want}.")
     if len(hashes) > 1:
-        raise InputError(f"{len(found)} points of the sweep in {str(store.root)!r} have {want}; "
-                         f"give more parameters (the axes are {', '.join(manifest['dims'])}).")
+        raise InputError(
+            f"{len(found)} points of the sweep in {str(store.root)!r} have {want}; "
+            f"give more parameters (the axes are {', '.join(manifest['dims'])})."
+        )
     path = store.point_path(hashes[0])
     if not path.exists():
         raise InputError(f"the point with {want} in {str(store.root)!r} is not finished; run the sweep again.")
@@ -1526,19 +1698,23 @@ def _parser(collect_mode):
             raise InputError(message)
 
     if collect_mode:
-        p = Parser(prog="oile-q sweep collect",
-                   description="Combine a sweep's point files into one Dataset (sweep axes as dimensions, "
-                               "group observables and their statistics over seeds).")
+        p = Parser(
+            prog="oile-q sweep collect",
+            description="Combine a sweep's point files into one Dataset (sweep axes as dimensions, "
+            "group observables and their statistics over seeds).",
+        )
         p.add_argument("dir", help="the sweep folder")
         p.add_argument("-o", "--output", help="write the collected Dataset to this netCDF file")
         p.add_argument("--basis", choices=["flavor", "mass"], default="flavor", help="basis of the group observables")
         p.add_argument("--over", default="seed", help="ensemble dimension of the statistics (default seed)")
         p.add_argument("--allow-missing", action="store_true", help="NaN for points not finished")
         return p
-    p = Parser(prog="oile-q sweep",
-               description="Run every point of a sweep spec (TOML) on Dask; resumable: finished points are "
-                           "skipped. `oile-q sweep collect DIR` combines the results.",
-               epilog="The spec layout and the axis names are documented in `python -m pydoc oile_q.sweeps`.")
+    p = Parser(
+        prog="oile-q sweep",
+        description="Run every point of a sweep spec (TOML) on Dask; resumable: finished points are "
+        "skipped. `oile-q sweep collect DIR` combines the results.",
+        epilog="The spec layout and the axis names are documented in `python -m pydoc oile_q.sweeps`.",
+    )
     p.add_argument("spec", help="sweep spec (TOML)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="the store folder")
     where = p.add_mutually_exclusive_group()
@@ -1558,17 +1734,30 @@ def _cli_run(argv):
     args = _parser(False).parse_args(argv)
     check_output_dir(args.output, "--output")
     client = "serial" if args.serial else args.scheduler
-    res = sweep(args.spec, args.output, client=client, workers=args.workers, force=args.force,
-                retry_failed=args.retry_failed, batch=args.batch, progress=not args.no_progress)
+    res = sweep(
+        args.spec,
+        args.output,
+        client=client,
+        workers=args.workers,
+        force=args.force,
+        retry_failed=args.retry_failed,
+        batch=args.batch,
+        progress=not args.no_progress,
+    )
     if res.failed:
-        print(f"oile-q sweep: {len(res.failed)} of {res.unique} distinct points failed "
-              "(rerun with --retry-failed to compute them again):", file=sys.stderr)
+        print(
+            f"oile-q sweep: {len(res.failed)} of {res.unique} distinct points failed "
+            "(rerun with --retry-failed to compute them again):",
+            file=sys.stderr,
+        )
         for label, err in res.failed.items():
             print(f"  point {label}: {err}", file=sys.stderr)
         return 1
     if args.no_progress:
-        print(f"oile-q sweep: {res.count_text()} done ({res.computed} computed, {res.reused} already done) "
-              f"in {str(res.out_dir)!r}")
+        print(
+            f"oile-q sweep: {res.count_text()} done ({res.computed} computed, {res.reused} already done) "
+            f"in {str(res.out_dir)!r}"
+        )
     return 0
 
 
@@ -1586,8 +1775,10 @@ def _cli_collect(argv):
     else:
         dims = json.loads(ds.attrs["sweep_dims"])
         done = int(ds["done"].sum())
-        print(f"sweep {args.dir!r}: {ds['done'].size} points ({', '.join(f'{d} {ds.sizes[d]}' for d in dims) or 'one'}), "
-              f"{done} finished")
+        print(
+            f"sweep {args.dir!r}: {ds['done'].size} points ({', '.join(f'{d} {ds.sizes[d]}' for d in dims) or 'one'}), "
+            f"{done} finished"
+        )
         print("dimensions: " + ", ".join(f"{d} {n}" for d, n in ds.sizes.items()))
         print("variables:")
         for name, var in ds.data_vars.items():

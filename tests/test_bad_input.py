@@ -9,19 +9,19 @@ import pytest
 
 from oile_q.cli import main
 
-GOOD_GROUPS = '''gamma = 0.1
+GOOD_GROUPS = """gamma = 0.1
 seed = 1
 [[group]]
 name = "e"
 count = 4
 flavor = "e"
 omega = 0.1
-'''
-FOREGROUND = 'gamma = 0.1\n[foreground]\nP = [0, 0, 1]\nQ = [1, 0, 0]\n'
+"""
+FOREGROUND = "gamma = 0.1\n[foreground]\nP = [0, 0, 1]\nQ = [1, 0, 0]\n"
 
 
 def group(**kw):
-    lines = ['gamma = %s' % kw.pop("gamma", "0.1"), 'seed = 1']
+    lines = [f"gamma = {kw.pop('gamma', '0.1')}", "seed = 1"]
     extra = kw.pop("top", "")
     if extra:
         lines.append(extra)
@@ -64,10 +64,10 @@ CASES = [
     ("t_max_negative", GOOD_GROUPS, ["--t-max", "-1"], "t_max"),
     ("poisson_without_p", GOOD_GROUPS, ["--schedule", "poisson"], "`p`"),
     ("p_above_one", GOOD_GROUPS, ["--schedule", "poisson", "--p", "1.5"], "`p`"),
-    ("Q_too_long", 'gamma = 0.1\n[foreground]\nP = [0, 0, 1]\nQ = [1, 1, 0]\n', [], "Q"),
-    ("vdotu_above_one", 'gamma = 0.1\n[foreground]\nP = [0, 0, 1]\nQ = [1, 0, 0]\nvdotu = 1.5\n', [], "vdotu"),
+    ("Q_too_long", "gamma = 0.1\n[foreground]\nP = [0, 0, 1]\nQ = [1, 1, 0]\n", [], "Q"),
+    ("vdotu_above_one", "gamma = 0.1\n[foreground]\nP = [0, 0, 1]\nQ = [1, 0, 0]\nvdotu = 1.5\n", [], "vdotu"),
     ("theta_string", group(top='theta = "small"'), [], "theta"),
-    ("gamma_missing", "seed = 1\n[[group]]\ncount = 2\nflavor = \"e\"\n", [], "gamma"),
+    ("gamma_missing", 'seed = 1\n[[group]]\ncount = 2\nflavor = "e"\n', [], "gamma"),
     ("flavor_unknown", group(flavor='"tau"'), [], "flavor"),
     ("mu_negative", group(top="mu = -1.0"), [], "mu"),
     ("times_beyond_end", GOOD_GROUPS, ["--steps", "5", "--times", "0,3"], "times"),
@@ -117,8 +117,9 @@ def test_console_script_exit_status_and_single_line(tmp_path):
     scen.write_text(group(gamma="-1"))
     exe = Path(sys.executable).with_name("oile-q")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "oile_q.cli"]
-    res = subprocess.run(cmd + ["run", str(scen), "--steps", "2", "-o", str(tmp_path / "o.nc")],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        cmd + ["run", str(scen), "--steps", "2", "-o", str(tmp_path / "o.nc")], capture_output=True, text=True
+    )
     assert res.returncode == 2
     assert res.stderr.strip() == "oile-q: error: `gamma` must be positive; got -1.0."
     assert not (tmp_path / "o.nc").exists()

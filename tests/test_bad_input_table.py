@@ -72,10 +72,10 @@ CLI = [
     ("set_unknown_engine", ENSEMBLE, ["--set", "quantum.rtol=1"], "quantum"),
     ("set_engine_not_run", ENSEMBLE, ["--set", "master.rtol=1e-3"], "master"),
     ("set_malformed", ENSEMBLE, ["--set", "rtol"], "`--set`"),
-    ("set_bad_value", ENSEMBLE, ["--engine", "master", "--set", "rtol=\"tiny\""], "`rtol`"),
+    ("set_bad_value", ENSEMBLE, ["--engine", "master", "--set", 'rtol="tiny"'], "`rtol`"),
     ("bool_option_not_bool", ENSEMBLE, ["--engine", "master", "--set", "isotropic=3"], "`isotropic`"),
-    ("choice_option_bad", ENSEMBLE, ["--set", "propagator=\"magic\""], "`propagator`"),
-    ("exact_method_bad", ENSEMBLE, ["--engine", "exact", "--set", "method=\"rk4\""], "`method`"),
+    ("choice_option_bad", ENSEMBLE, ["--set", 'propagator="magic"'], "`propagator`"),
+    ("exact_method_bad", ENSEMBLE, ["--engine", "exact", "--set", 'method="rk4"'], "`method`"),
     ("times_negative", ENSEMBLE, ["--times=-1,0.5"], "`times`"),
     ("times_not_numbers", ENSEMBLE, ["--times", "a,b"], "--times"),
     ("times_beyond_end", ENSEMBLE, ["--steps", "3", "--times", "0,9"], "`times`"),
@@ -89,8 +89,12 @@ CLI = [
     ("circuit_shots_zero", FOREGROUND, ["--engine", "circuit", "--backend", "aer-shots", "--shots", "0"], "`shots`"),
     ("circuit_backend_unknown", FOREGROUND, ["--engine", "circuit", "--backend", "toaster"], "`backend`"),
     ("circuit_level_5", FOREGROUND, ["--engine", "circuit", "--optimization-level", "5"], "`optimization_level`"),
-    ("circuit_readme_gas", README_GAS, ["--engine", "circuit", "--steps", "100", "--backend", "aer-shots",
-                                        "--shots", "4000"], "encounters"),
+    (
+        "circuit_readme_gas",
+        README_GAS,
+        ["--engine", "circuit", "--steps", "100", "--backend", "aer-shots", "--shots", "4000"],
+        "encounters",
+    ),
     ("exact_too_many_particles", README_GAS, ["--engine", "exact", "--steps", "1"], "largest N that fits"),
     ("unknown_engine", ENSEMBLE, ["--engine", "quantum"], "`engine`"),
 ]
@@ -110,8 +114,9 @@ COMPARE = [
 
 
 def _api_cases():
-    ens = Scenario.from_groups([dict(name="e", count=2, flavor="e"), dict(name="x", count=2, flavor="x")],
-                               gamma=0.1, seed=1)
+    ens = Scenario.from_groups(
+        [dict(name="e", count=2, flavor="e"), dict(name="x", count=2, flavor="x")], gamma=0.1, seed=1
+    )
     fg = Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.1)
     return [
         ("progress_yes", lambda: oile_q.run(ens, "oile", steps=2, progress="yes"), "`progress`"),
@@ -126,15 +131,24 @@ def _api_cases():
         ("isotropic_int", lambda: oile_q.run(ens, "master", t_max=1, isotropic=1), "`isotropic`"),
         ("propagator_none_such", lambda: oile_q.run(ens, "oile", steps=2, propagator="fast"), "`propagator`"),
         ("schedule_number", lambda: oile_q.run(ens, "oile", steps=2, schedule=3), "`schedule`"),
-        ("schedule_short", lambda: oile_q.run(ens, "oile", steps=5, schedule=np.array([[[0, 1], [2, 3]]])),
-         "`schedule`"),
-        ("schedule_self_pair", lambda: oile_q.run(ens, "oile", steps=1, schedule=np.array([[[0, 0], [2, 3]]])),
-         "`schedule`"),
+        (
+            "schedule_short",
+            lambda: oile_q.run(ens, "oile", steps=5, schedule=np.array([[[0, 1], [2, 3]]])),
+            "`schedule`",
+        ),
+        (
+            "schedule_self_pair",
+            lambda: oile_q.run(ens, "oile", steps=1, schedule=np.array([[[0, 0], [2, 3]]])),
+            "`schedule`",
+        ),
         ("foreground_round_robin", lambda: oile_q.run(fg, "oile", steps=2, schedule="round-robin"), "`schedule`"),
         ("gamma_zero", lambda: Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.0), "`gamma`"),
         ("P0_too_long", lambda: Scenario([[0, 0, 2], [0, 0, 1]], [0, 0], [[0, 0, 1]] * 2, gamma=0.1), "`P0`"),
-        ("group_count_huge", lambda: Scenario.from_groups([dict(name="e", count=10**13, flavor="e")], gamma=0.1),
-         "`group[0].count`"),
+        (
+            "group_count_huge",
+            lambda: Scenario.from_groups([dict(name="e", count=10**13, flavor="e")], gamma=0.1),
+            "`group[0].count`",
+        ),
         ("rerun_not_a_result", lambda: oile_q.rerun(__import__("xarray").Dataset()), "`ds`"),
         ("exact_pairs_out_of_range", lambda: oile_q.run(ens, "exact", t_max=0.1, pairs=[[0, 9]]), "`pairs`"),
         ("circuit_particles_string", lambda: oile_q.run(ens, "circuit", steps=1, particles="all"), "`particles`"),
@@ -161,13 +175,22 @@ def files(tmp_path):
     full = tmp_path / "full"
     full.mkdir()
     (full / "oile.nc").write_bytes(b"earlier result")
-    return tmp_path, {"tmp": str(tmp_path), "existing": str(existing), "link": str(link), "fifo": str(fifo),
-                      "notnpy": str(notnpy), "full": str(full)}
+    return tmp_path, {
+        "tmp": str(tmp_path),
+        "existing": str(existing),
+        "link": str(link),
+        "fifo": str(fifo),
+        "notnpy": str(notnpy),
+        "full": str(full),
+    }
 
 
 def _snapshot(folder):
-    return {p: (p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else None
-            for p in sorted(folder.rglob("*")) if not p.is_fifo()}
+    return {
+        p: (p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else None
+        for p in sorted(folder.rglob("*"))
+        if not p.is_fifo()
+    }
 
 
 def _scenario_file(tmp, toml):

@@ -12,14 +12,20 @@ import json
 import numpy as np
 import pytest
 import scipy.linalg
+from conftest import random_bloch
 
 import oile_q
-from conftest import random_bloch
 from oile_q import Scenario, run
 from oile_q.conventions import PAULI, flavor_to_mass, mass_to_flavor
 from oile_q.errors import InputError
-from oile_q.exact.beams import (BeamStructure, beam_hamiltonian, beam_structure, estimate_beams_bytes,
-                                evolve_beams, sector_plan)
+from oile_q.exact.beams import (
+    BeamStructure,
+    beam_hamiltonian,
+    beam_structure,
+    estimate_beams_bytes,
+    evolve_beams,
+    sector_plan,
+)
 
 TIMES = np.array([0.0, 0.35, 1.0, 2.5])
 
@@ -92,8 +98,14 @@ def _dense_run(s, times):
         E.append(np.vdot(psi, H @ psi).real)
         S.append([entropy_bits(reduced(psi, n, range(bounds[g], bounds[g + 1]))) for g in range(s.n_beams)])
         # two-particle states: first member of g with the first (g != h) or second (g == h) of h
-        R.append({(g, h): reduced(psi, n, [bounds[g], bounds[h] + (g == h)])
-                  for g in range(s.n_beams) for h in range(g, s.n_beams) if g != h or s.sizes[g] > 1})
+        R.append(
+            {
+                (g, h): reduced(psi, n, [bounds[g], bounds[h] + (g == h)])
+                for g in range(s.n_beams)
+                for h in range(g, s.n_beams)
+                if g != h or s.sizes[g] > 1
+            }
+        )
     return np.array(P), np.array(E), np.array(S), R
 
 
@@ -119,8 +131,15 @@ def scenario_groups(rng, sizes, omegas, theta, *, directions="random", flavors=N
 def shuffled_arrays(sc, rng):
     """The same scenario as arrays with group labels, members interleaved in random order."""
     perm = rng.permutation(sc.n)
-    return Scenario(sc.P0[perm], sc.omega[perm], sc.velocity[perm], gamma=sc.gamma, theta=sc.theta,
-                    mu=sc.mu, group=sc.group[perm].tolist())
+    return Scenario(
+        sc.P0[perm],
+        sc.omega[perm],
+        sc.velocity[perm],
+        gamma=sc.gamma,
+        theta=sc.theta,
+        mu=sc.mu,
+        group=sc.group[perm].tolist(),
+    )
 
 
 def beams_vs_engine(sc, times, tol=1e-10):
@@ -152,11 +171,14 @@ def beams_vs_engine(sc, times, tol=1e-10):
 # ----------------------------------------------------------------------------- vs the generic engine
 
 
-@pytest.mark.parametrize("sizes, omegas, theta", [
-    pytest.param([7, 5], [-0.5, 0.8], 0.1, id="2beams_N12_unequal"),
-    pytest.param([4, 3, 3], [1.3, -0.7, 0.2], 0.37, id="3beams_N10"),
-    pytest.param([5, 4, 4, 3], [0.9, -1.1, 0.0, 0.4], 0.2, id="4beams_N16"),
-])
+@pytest.mark.parametrize(
+    "sizes, omegas, theta",
+    [
+        pytest.param([7, 5], [-0.5, 0.8], 0.1, id="2beams_N12_unequal"),
+        pytest.param([4, 3, 3], [1.3, -0.7, 0.2], 0.37, id="3beams_N10"),
+        pytest.param([5, 4, 4, 3], [0.9, -1.1, 0.0, 0.4], 0.2, id="4beams_N16"),
+    ],
+)
 def test_equals_generic_exact_engine(rng, sizes, omegas, theta):
     sc = scenario_groups(rng, sizes, omegas, theta)
     beams_vs_engine(sc, TIMES)
@@ -171,9 +193,11 @@ def test_flavor_pendulum_equals_engine_any_construction(rng, tmp_path):
     out2 = beams_vs_engine(sc2, TIMES)
     np.testing.assert_allclose(out2["P"], out["P"], rtol=0, atol=1e-12)
     path = tmp_path / "beams.toml"
-    path.write_text("gamma = 0.1\ntheta = 0.1\n"
-                    "[[group]]\nname = 'e'\ncount = 6\nflavor = 'e'\nomega = -0.5\nvelocity = [0, 0, 1]\n"
-                    "[[group]]\nname = 'x'\ncount = 4\nflavor = 'x'\nomega = 0.5\nvelocity = [0, 0, -1]\n")
+    path.write_text(
+        "gamma = 0.1\ntheta = 0.1\n"
+        "[[group]]\nname = 'e'\ncount = 6\nflavor = 'e'\nomega = -0.5\nvelocity = [0, 0, 1]\n"
+        "[[group]]\nname = 'x'\ncount = 4\nflavor = 'x'\nomega = 0.5\nvelocity = [0, 0, -1]\n"
+    )
     s3 = beam_structure(Scenario.from_toml(path))
     assert s3.labels == ("e", "x")
     np.testing.assert_allclose(evolve_beams(s3, TIMES, observables=())["P"], out["P"], rtol=0, atol=1e-12)
@@ -182,19 +206,29 @@ def test_flavor_pendulum_equals_engine_any_construction(rng, tmp_path):
 # ----------------------------------------------------------------------------- vs dense expm
 
 
-@pytest.mark.parametrize("sizes, g_diag", [
-    pytest.param([3, 2, 2], [0.0, 0.0, 0.0], id="N7_gdiag0"),
-    pytest.param([3, 3, 2], [0.7, -0.4, 1.9], id="N8_gdiag_general"),
-    pytest.param([5], [1.1], id="N5_one_beam"),
-    pytest.param([4, 3], [0.0, 0.5], id="N7_two_beams_spectral"),
-])
+@pytest.mark.parametrize(
+    "sizes, g_diag",
+    [
+        pytest.param([3, 2, 2], [0.0, 0.0, 0.0], id="N7_gdiag0"),
+        pytest.param([3, 3, 2], [0.7, -0.4, 1.9], id="N8_gdiag_general"),
+        pytest.param([5], [1.1], id="N5_one_beam"),
+        pytest.param([4, 3], [0.0, 0.5], id="N7_two_beams_spectral"),
+    ],
+)
 def test_equals_dense_expm(rng, sizes, g_diag):
     G = len(sizes)
     V = random_unit(rng, G)
     g = 1 - V @ V.T
     np.fill_diagonal(g, g_diag)
-    s = BeamStructure(labels=None, sizes=np.array(sizes), omega=rng.uniform(-1.5, 1.5, G),
-                      P0_mass=random_bloch(rng, G, pure=True), coupling=g, mu=1.7, theta=0.3)
+    s = BeamStructure(
+        labels=None,
+        sizes=np.array(sizes),
+        omega=rng.uniform(-1.5, 1.5, G),
+        P0_mass=random_bloch(rng, G, pure=True),
+        coupling=g,
+        mu=1.7,
+        theta=0.3,
+    )
     out = evolve_beams(s, TIMES)
     P, E, S, R = dense_run(s, TIMES * 1.0)  # dense H is H/mu and times are mu t
     bounds = np.concatenate([[0], np.cumsum(s.sizes)])
@@ -214,8 +248,13 @@ def test_hamiltonian_equals_dense_on_symmetric_states(rng):
 
     sizes = np.array([2, 3])
     g = np.array([[0.3, 1.2], [1.2, -0.8]])
-    s = BeamStructure(labels=("a", "b"), sizes=sizes, omega=np.array([0.6, -1.4]),
-                      P0_mass=np.array([[0, 0, 1.0], [1.0, 0, 0]]), coupling=g)
+    s = BeamStructure(
+        labels=("a", "b"),
+        sizes=sizes,
+        omega=np.array([0.6, -1.4]),
+        P0_mass=np.array([[0, 0, 1.0], [1.0, 0, 0]]),
+        coupling=g,
+    )
     H, k = beam_hamiltonian(s)
     Hd, _ = dense_beam_hamiltonian(s)
     n = s.n
@@ -245,8 +284,9 @@ def test_conservation_three_beams_N90(rng):
     for key in ("S3_total", "energy", "norm"):
         assert np.ptp(out[key]) < 1e-10, key
     j = s.sizes / 2
-    np.testing.assert_allclose(out["spin_total"], np.broadcast_to(j * (j + 1), out["spin_total"].shape),
-                               rtol=1e-12, atol=0)
+    np.testing.assert_allclose(
+        out["spin_total"], np.broadcast_to(j * (j + 1), out["spin_total"].shape), rtol=1e-12, atol=0
+    )
     assert abs(out["norm"][0] - 1) < 1e-12
     # beam vs rest entropies of a pure state: every one bounded by log2(N_g + 1)
     assert np.all(out["entropy"] <= np.log2(s.sizes + 1) + 1e-12)
@@ -268,9 +308,13 @@ def collective_two_beam(n, omega_e, omega_x, times):
 
 def test_flavor_pendulum_large_N_equals_closed_form():
     n = 200
-    sc = Scenario.from_groups([dict(name="e", count=n // 2, flavor="e", omega=-0.5, velocity=[0, 0, 1]),
-                               dict(name="x", count=n // 2, flavor="x", omega=0.5, velocity=[0, 0, -1])],
-                              gamma=0.05)
+    sc = Scenario.from_groups(
+        [
+            dict(name="e", count=n // 2, flavor="e", omega=-0.5, velocity=[0, 0, 1]),
+            dict(name="x", count=n // 2, flavor="x", omega=0.5, velocity=[0, 0, -1]),
+        ],
+        gamma=0.05,
+    )
     s = beam_structure(sc)
     stats = {}
     times = np.linspace(0, 8, 9)
@@ -282,9 +326,14 @@ def test_flavor_pendulum_large_N_equals_closed_form():
 
 def test_tolerance_is_honoured():
     """The state error bound ``tol``: a loose run differs from a tight one by less than tol."""
-    s = BeamStructure(labels=("e", "x"), sizes=np.array([60, 40]), omega=np.array([-0.5, 0.5]),
-                      P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0, 0, -1.0]]), 0.1),
-                      coupling=np.array([[0, 2.0], [2.0, 0]]), theta=0.1)
+    s = BeamStructure(
+        labels=("e", "x"),
+        sizes=np.array([60, 40]),
+        omega=np.array([-0.5, 0.5]),
+        P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0, 0, -1.0]]), 0.1),
+        coupling=np.array([[0, 2.0], [2.0, 0]]),
+        theta=0.1,
+    )
     times = np.linspace(0, 10, 6)
     tight = evolve_beams(s, times, tol=1e-13, observables=("pairs",))
     for tol in (1e-4, 1e-7):
@@ -295,9 +344,14 @@ def test_tolerance_is_honoured():
 
 
 def test_sectors_are_dropped_and_counted():
-    s = BeamStructure(labels=("e", "x"), sizes=np.array([300, 300]), omega=np.array([0.5, -0.5]),
-                      P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0, 0, -1.0]]), 0.05),
-                      coupling=np.array([[0, 2.0], [2.0, 0]]), theta=0.05)
+    s = BeamStructure(
+        labels=("e", "x"),
+        sizes=np.array([300, 300]),
+        omega=np.array([0.5, -0.5]),
+        P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0, 0, -1.0]]), 0.05),
+        coupling=np.array([[0, 2.0], [2.0, 0]]),
+        theta=0.05,
+    )
     keep, dims, dropped = sector_plan(s, tol=1e-12)
     assert 0 < dropped <= 1e-28
     assert keep.size < 601 and np.all(np.diff(keep) == 1)
@@ -313,9 +367,14 @@ def test_mean_field_limit_stable_pendulum():
     times = np.linspace(0, 4, 5)
     dist = []
     for n in Ns:
-        sc = Scenario.from_groups([dict(name="e", count=n // 2, flavor="e", omega=0.5, velocity=[0, 0, 1]),
-                                   dict(name="x", count=n // 2, flavor="x", omega=-0.5, velocity=[0, 0, -1])],
-                                  gamma=0.05, theta=0.3)
+        sc = Scenario.from_groups(
+            [
+                dict(name="e", count=n // 2, flavor="e", omega=0.5, velocity=[0, 0, 1]),
+                dict(name="x", count=n // 2, flavor="x", omega=-0.5, velocity=[0, 0, -1]),
+            ],
+            gamma=0.05,
+            theta=0.3,
+        )
         s = beam_structure(sc)
         ex = mass_to_flavor(evolve_beams(s, times, observables=())["P"], sc.theta)
         mf = run(sc, "meanfield", times=times, rtol=1e-11, atol=1e-13).P.values
@@ -333,11 +392,17 @@ def _group(name, count, **kw):
     return dict(name=name, count=count, **kw)
 
 
-@pytest.mark.parametrize("groups, words", [
-    pytest.param([_group("e", 2, flavor="e", velocity=[0, 0, 1]), _group("x", 3, flavor="x")],
-                 ["'x'", "velocities"], id="isotropic"),
-    pytest.param([_group("e", 2, P=[0.5, 0, 0], velocity=[0, 0, 1])], ["'e'", "mixed"], id="mixed"),
-])
+@pytest.mark.parametrize(
+    "groups, words",
+    [
+        pytest.param(
+            [_group("e", 2, flavor="e", velocity=[0, 0, 1]), _group("x", 3, flavor="x")],
+            ["'x'", "velocities"],
+            id="isotropic",
+        ),
+        pytest.param([_group("e", 2, P=[0.5, 0, 0], velocity=[0, 0, 1])], ["'e'", "mixed"], id="mixed"),
+    ],
+)
 def test_not_a_beam_names_group(groups, words):
     sc = Scenario.from_groups(groups, gamma=0.1, seed=1)
     with pytest.raises(InputError) as err:
@@ -361,8 +426,13 @@ def test_not_a_beam_unequal_omega_or_state():
 
 
 def test_bad_arguments():
-    s = BeamStructure(labels=("e",), sizes=np.array([4]), omega=np.array([1.0]),
-                      P0_mass=np.array([[1.0, 0, 0]]), coupling=np.zeros((1, 1)))
+    s = BeamStructure(
+        labels=("e",),
+        sizes=np.array([4]),
+        omega=np.array([1.0]),
+        P0_mass=np.array([[1.0, 0, 0]]),
+        coupling=np.zeros((1, 1)),
+    )
     with pytest.raises(InputError, match="`times` must be non-decreasing"):
         evolve_beams(s, [1.0, 0.5])
     with pytest.raises(InputError, match="`observables`"):
@@ -370,8 +440,13 @@ def test_bad_arguments():
     with pytest.raises(InputError, match="memory limit"):
         evolve_beams(s, [1.0], memory_limit=1e6)
     with pytest.raises(InputError, match="P0_mass"):
-        BeamStructure(labels=None, sizes=np.array([4]), omega=np.array([1.0]), P0_mass=np.array([[0.5, 0, 0]]),
-                      coupling=np.zeros((1, 1)))
+        BeamStructure(
+            labels=None,
+            sizes=np.array([4]),
+            omega=np.array([1.0]),
+            P0_mass=np.array([[0.5, 0, 0]]),
+            coupling=np.zeros((1, 1)),
+        )
     # one beam: free precession dP/dt = -omega B x P, B = z (mass basis), omega = 1
     out = evolve_beams(s, [0.0, 1.0])
     np.testing.assert_allclose(out["P"][1, 0], [np.cos(1.0), -np.sin(1.0), 0.0], atol=1e-12)
@@ -380,9 +455,14 @@ def test_bad_arguments():
 def test_spectral_equals_chebyshev_two_beams():
     """The two propagators (sector eigenpairs in the energy window; Chebyshev series) agree on a
     two-beam gas with mixing, unequal beams and negative omega, far beyond the generic engine."""
-    s = BeamStructure(labels=("e", "x"), sizes=np.array([170, 130]), omega=np.array([-0.7, 0.4]),
-                      P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0.6, 0, -0.8]]), 0.1),
-                      coupling=np.array([[0, 1.6], [1.6, 0]]), theta=0.1)
+    s = BeamStructure(
+        labels=("e", "x"),
+        sizes=np.array([170, 130]),
+        omega=np.array([-0.7, 0.4]),
+        P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0.6, 0, -0.8]]), 0.1),
+        coupling=np.array([[0, 1.6], [1.6, 0]]),
+        theta=0.1,
+    )
     times = np.linspace(0, 6, 7)
     st_s, st_c = {}, {}
     a = evolve_beams(s, times, propagator="spectral", stats=st_s)
@@ -392,18 +472,26 @@ def test_spectral_equals_chebyshev_two_beams():
     for key in ("P", "rho2", "energy", "entropy"):
         np.testing.assert_allclose(a[key], b[key], rtol=0, atol=1e-10 * max(1, np.abs(b[key]).max()), err_msg=key)
     with pytest.raises(InputError, match="two beams"):
-        evolve_beams(BeamStructure(labels=None, sizes=np.array([2, 2, 2]), omega=np.zeros(3),
-                                   P0_mass=np.eye(3), coupling=np.ones((3, 3))), [1.0], propagator="spectral")
+        evolve_beams(
+            BeamStructure(
+                labels=None, sizes=np.array([2, 2, 2]), omega=np.zeros(3), P0_mass=np.eye(3), coupling=np.ones((3, 3))
+            ),
+            [1.0],
+            propagator="spectral",
+        )
 
 
 # ----------------------------------------------------------------------------- the exact engine's method "beams"
 
 
-@pytest.mark.parametrize("sizes, omegas, theta, flavor", [
-    pytest.param([6, 4], [-0.5, 0.5], 0.1, "ex", id="2beams_axis"),
-    pytest.param([4, 3, 2], [1.3, -0.7, 0.2], 0.37, None, id="3beams_random"),
-    pytest.param([4, 4, 3, 3], [0.9, -1.1, 0.0, 0.4], 0.2, None, id="4beams_random"),
-])
+@pytest.mark.parametrize(
+    "sizes, omegas, theta, flavor",
+    [
+        pytest.param([6, 4], [-0.5, 0.5], 0.1, "ex", id="2beams_axis"),
+        pytest.param([4, 3, 2], [1.3, -0.7, 0.2], 0.37, None, id="3beams_random"),
+        pytest.param([4, 4, 3, 3], [0.9, -1.1, 0.0, 0.4], 0.2, None, id="4beams_random"),
+    ],
+)
 def test_engine_method_beams_equals_generic(rng, sizes, omegas, theta, flavor):
     """``oile_q.run(sc, "exact", method="beams")`` equals the generic engine (2^N amplitudes) on
     every shared output: P, one-body purity and entropy, energy, S3, norm, and the concurrence and
@@ -411,8 +499,15 @@ def test_engine_method_beams_equals_generic(rng, sizes, omegas, theta, flavor):
     if flavor:
         sc = Scenario.beams(sizes, flavor=flavor, omega=omegas, directions="axis", gamma=0.1, theta=theta)
     else:
-        sc = Scenario.beams(sizes, P=random_bloch(rng, len(sizes), pure=True), omega=omegas,
-                            directions="random", seed=int(rng.integers(1000)), gamma=0.1, theta=theta)
+        sc = Scenario.beams(
+            sizes,
+            P=random_bloch(rng, len(sizes), pure=True),
+            omega=omegas,
+            directions="random",
+            seed=int(rng.integers(1000)),
+            gamma=0.1,
+            theta=theta,
+        )
     times = np.array([0.0, 0.4, 1.1, 2.0])
     b = run(sc, "exact", times=times, method="beams")
     pairs = [[int(a), int(c)] for a, c in zip(b["pair_a"].values, b["pair_b"].values)]
@@ -434,8 +529,15 @@ def test_engine_method_beams_equals_generic(rng, sizes, omegas, theta, flavor):
 
 def test_engine_beam_entropy_equals_dense():
     """The beam-vs-rest entanglement entropy of the engine equals the dense reduced state's."""
-    sc = Scenario.beams([3, 2, 2], P=[[0, 0, 1], [0.6, 0, -0.8], [0, 1, 0]], basis="mass", omega=[0.7, -0.4, 1.2],
-                        directions="ring", gamma=0.1, theta=0.3)
+    sc = Scenario.beams(
+        [3, 2, 2],
+        P=[[0, 0, 1], [0.6, 0, -0.8], [0, 1, 0]],
+        basis="mass",
+        omega=[0.7, -0.4, 1.2],
+        directions="ring",
+        gamma=0.1,
+        theta=0.3,
+    )
     times = np.array([0.0, 0.7, 1.9])
     ds = run(sc, "exact", times=times)  # auto: beams
     assert ds.attrs["method"] == "beams"
@@ -459,11 +561,17 @@ def test_auto_picks_beams_only_for_beams(rng, tmp_path):
     again = oile_q.rerun(back)
     np.testing.assert_array_equal(again.P.values, ds.P.values)
     # isotropic velocities, or a mixed member: no beam structure, so the generic method
-    iso = Scenario.from_groups([dict(name="e", count=3, flavor="e"), dict(name="x", count=3, flavor="x")],
-                               gamma=0.1, seed=1)
+    iso = Scenario.from_groups(
+        [dict(name="e", count=3, flavor="e"), dict(name="x", count=3, flavor="x")], gamma=0.1, seed=1
+    )
     assert run(iso, "exact", t_max=0.2).attrs["method"] == "chebyshev"
-    mixed = Scenario.from_groups([dict(name="e", count=3, P=[0, 0, 0.5], omega=0.3, velocity=[0, 0, 1]),
-                                  dict(name="x", count=2, flavor="x", velocity=[1, 0, 0])], gamma=0.1)
+    mixed = Scenario.from_groups(
+        [
+            dict(name="e", count=3, P=[0, 0, 0.5], omega=0.3, velocity=[0, 0, 1]),
+            dict(name="x", count=2, flavor="x", velocity=[1, 0, 0]),
+        ],
+        gamma=0.1,
+    )
     assert run(mixed, "exact", t_max=0.2).attrs["method"] == "chebyshev"
     # every beam a single particle: the collective space is the full one, the generic method is cheaper
     single = Scenario.beams([1] * 6, flavor="+", omega=np.linspace(-1, 1, 6), directions="random", seed=2, gamma=0.1)
@@ -471,8 +579,7 @@ def test_auto_picks_beams_only_for_beams(rng, tmp_path):
 
 
 def test_engine_pairs_option_maps_to_beam_pairs():
-    sc = Scenario.beams([3, 3], flavor="ex", omega=[0.4, -0.2], directions=[[0, 0, 1], [1, 0, 0]],
-                        gamma=0.1, theta=0.2)
+    sc = Scenario.beams([3, 3], flavor="ex", omega=[0.4, -0.2], directions=[[0, 0, 1], [1, 0, 0]], gamma=0.1, theta=0.2)
     times = [0.0, 0.8, 1.6]
     b = run(sc, "exact", times=times, method="beams", pairs="all")
     g = run(sc, "exact", times=times, method="chebyshev", pairs="all")
@@ -484,8 +591,11 @@ def test_engine_pairs_option_maps_to_beam_pairs():
 
 
 def test_engine_method_beams_errors_are_one_line():
-    iso = Scenario.from_groups([dict(name="e", count=3, flavor="e", velocity=[0, 0, 1]),
-                                dict(name="x", count=3, flavor="x")], gamma=0.1, seed=1)
+    iso = Scenario.from_groups(
+        [dict(name="e", count=3, flavor="e", velocity=[0, 0, 1]), dict(name="x", count=3, flavor="x")],
+        gamma=0.1,
+        seed=1,
+    )
     with pytest.raises(InputError) as err:
         run(iso, "exact", t_max=0.2, method="beams")
     msg = str(err.value)
@@ -510,8 +620,14 @@ def test_engine_estimate_and_options():
     eng, req = prepare(sc, "exact", times=np.linspace(0, 20, 201))
     cost = eng.estimate(req)
     assert "2 beams" in cost.what and 1 < cost.seconds < 600 and 4e8 < cost.memory_bytes < 5e9
-    ds = run(Scenario.beams([6, 5], flavor="ex", directions="axis", gamma=0.1, theta=0.1), "exact", t_max=0.5,
-             beams_propagator="chebyshev", entropy_max_dim=0, energy=False)
+    ds = run(
+        Scenario.beams([6, 5], flavor="ex", directions="axis", gamma=0.1, theta=0.1),
+        "exact",
+        t_max=0.5,
+        beams_propagator="chebyshev",
+        entropy_max_dim=0,
+        energy=False,
+    )
     assert "beam_entropy" not in ds and "energy" not in ds
     assert json.loads(ds.attrs["engine_stats"])["propagator"] == "chebyshev"
 
@@ -525,9 +641,14 @@ def test_several_passes_equal_one(propagator):
     equal one pass; spectral sectors are diagonalised again in each pass when they are not cached."""
     from oile_q.exact.beams import _memory_parts
 
-    s = BeamStructure(labels=("e", "x"), sizes=np.array([40, 30]), omega=np.array([-0.5, 0.9]),
-                      P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0.6, 0, -0.8]]), 0.2),
-                      coupling=np.array([[0, 1.5], [1.5, 0]]), theta=0.2)
+    s = BeamStructure(
+        labels=("e", "x"),
+        sizes=np.array([40, 30]),
+        omega=np.array([-0.5, 0.9]),
+        P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0.6, 0, -0.8]]), 0.2),
+        coupling=np.array([[0, 1.5], [1.5, 0]]),
+        theta=0.2,
+    )
     times = np.linspace(0, 4, 9)
     one, st1 = {}, {}
     one = evolve_beams(s, times, propagator=propagator, stats=st1)
@@ -535,8 +656,9 @@ def test_several_passes_equal_one(propagator):
     st2 = {}
     two = evolve_beams(s, times, propagator=propagator, window=2, stats=st2)
     assert st2["passes"] == 5
-    fixed, per, store, _ = _memory_parts(s, tol=1e-12, drop=None, chunk_states=1 << 15, entropy_max_dim=1024,
-                                         pairs=True, propagator=propagator)
+    fixed, per, store, _ = _memory_parts(
+        s, tol=1e-12, drop=None, chunk_states=1 << 15, entropy_max_dim=1024, pairs=True, propagator=propagator
+    )
     st3 = {}
     three = evolve_beams(s, times, propagator=propagator, memory_limit=fixed + 3.2 * (per + store), stats=st3)
     assert st3["passes"] == 3
@@ -553,14 +675,15 @@ def test_spectral_floor_at_N16384_equals_chebyshev():
     state is missed by any window) is the floor of the spectral residual; the floor keeps ~270
     pairs of the central sector (not the ~7300 that reaching 2e-13 took) and the state equals
     the Chebyshev series to 1e-10."""
-    from oile_q.exact.beams import _Basis, _chunk_hamiltonian, _Chebyshev, _initial_state, _Spectral
+    from oile_q.exact.beams import _Basis, _Chebyshev, _chunk_hamiltonian, _initial_state, _Spectral
 
-    s = beam_structure(Scenario.beams([8192, 8192], flavor="ex", omega=[-0.5, 0.5], directions="axis",
-                                      gamma=0.05, theta=0.1))
+    s = beam_structure(
+        Scenario.beams([8192, 8192], flavor="ex", omega=[-0.5, 0.5], directions="axis", gamma=0.05, theta=0.1)
+    )
     keep, _, _ = sector_plan(s)
     basis = _Basis(s.sizes, keep)
     psi = _initial_state(s, basis)
-    i = int(np.argmax([np.linalg.norm(psi[basis.offsets[k]:basis.offsets[k + 1]]) for k in range(keep.size)]))
+    i = int(np.argmax([np.linalg.norm(psi[basis.offsets[k] : basis.offsets[k + 1]]) for k in range(keep.size)]))
     lo, hi = basis.offsets[i], basis.offsets[i + 1]
     H = _chunk_hamiltonian(s, basis, lo, hi)
     sp = _Spectral(H, psi[lo:hi], 1e-12, target=1e-14)
@@ -603,22 +726,25 @@ def test_scenario_beams_geometries():
     np.testing.assert_allclose(s.coupling, [[0, 2], [2, 0]], atol=1e-15)  # ring of two: +z and -z
 
 
-@pytest.mark.parametrize("kw, words", [
-    (dict(counts=[2, 0], flavor="e"), "`counts[1]`"),
-    (dict(counts=[2, 2]), "`flavor` or `P`"),
-    (dict(counts=[2, 2], flavor="e", P=[[0, 0, 1]] * 2), "`flavor` or `P`"),
-    (dict(counts=[2, 2], flavor="exe"), "`flavor`"),
-    (dict(counts=[2, 2], flavor="q"), "`flavor`"),
-    (dict(counts=[2, 2], P=[[0, 0, 0.5], [0, 0, 1]]), "pure-state"),
-    (dict(counts=[2, 2], flavor="e", omega=[1.0]), "`omega`"),
-    (dict(counts=[2, 2, 2], flavor="e", directions="axis"), "'axis' needs exactly 2"),
-    (dict(counts=[2, 2], flavor="e", directions="tetrahedron"), "'tetrahedron' needs exactly 4"),
-    (dict(counts=[2, 2], flavor="e", directions="cube"), "`directions`"),
-    (dict(counts=[2, 2], flavor="e", directions=[[0, 0, 2], [1, 0, 0]]), "`directions`"),
-    (dict(counts=[2, 2], flavor="e", names=["a", "a"]), "`names`"),
-    (dict(counts=[2, 2], flavor="e", basis="mass"), "`basis` applies to `P`"),
-    (dict(counts=5, flavor="e"), "`counts`"),
-])
+@pytest.mark.parametrize(
+    "kw, words",
+    [
+        (dict(counts=[2, 0], flavor="e"), "`counts[1]`"),
+        (dict(counts=[2, 2]), "`flavor` or `P`"),
+        (dict(counts=[2, 2], flavor="e", P=[[0, 0, 1]] * 2), "`flavor` or `P`"),
+        (dict(counts=[2, 2], flavor="exe"), "`flavor`"),
+        (dict(counts=[2, 2], flavor="q"), "`flavor`"),
+        (dict(counts=[2, 2], P=[[0, 0, 0.5], [0, 0, 1]]), "pure-state"),
+        (dict(counts=[2, 2], flavor="e", omega=[1.0]), "`omega`"),
+        (dict(counts=[2, 2, 2], flavor="e", directions="axis"), "'axis' needs exactly 2"),
+        (dict(counts=[2, 2], flavor="e", directions="tetrahedron"), "'tetrahedron' needs exactly 4"),
+        (dict(counts=[2, 2], flavor="e", directions="cube"), "`directions`"),
+        (dict(counts=[2, 2], flavor="e", directions=[[0, 0, 2], [1, 0, 0]]), "`directions`"),
+        (dict(counts=[2, 2], flavor="e", names=["a", "a"]), "`names`"),
+        (dict(counts=[2, 2], flavor="e", basis="mass"), "`basis` applies to `P`"),
+        (dict(counts=5, flavor="e"), "`counts`"),
+    ],
+)
 def test_scenario_beams_bad_input_is_one_line(kw, words):
     with pytest.raises((InputError, TypeError)) as err:
         Scenario.beams(**kw, gamma=0.1)

@@ -11,19 +11,26 @@ import scipy.linalg
 
 pytest.importorskip("qiskit_aer")
 
+from conftest import random_bloch  # noqa: E402
 from qiskit import QuantumCircuit  # noqa: E402
 from qiskit.circuit import Parameter  # noqa: E402
 from qiskit.quantum_info import Operator, process_fidelity  # noqa: E402
 
-from conftest import random_bloch  # noqa: E402
 from oile_q import Scenario, run  # noqa: E402
-from oile_q.conventions import IDENTITY2, PAULI, bloch_to_rho, b_vector, rho_to_bloch  # noqa: E402
-from oile_q.encounter import SWAP, pair_propagator  # noqa: E402
-from oile_q.schedules import generate  # noqa: E402
-from oile_q.circuits import (EncounterGate, EncounterIsometryGate, SwapPowerGate, VacuumRotationGate,  # noqa: E402
-                             encounter_matrix, pass_manager, tree_cost)
+from oile_q.circuits import (
+    EncounterGate,
+    EncounterIsometryGate,
+    SwapPowerGate,
+    VacuumRotationGate,  # noqa: E402
+    encounter_matrix,
+    pass_manager,
+    tree_cost,
+)
 from oile_q.circuits.builders import partner_table  # noqa: E402
 from oile_q.circuits.transpile import two_qubit_count  # noqa: E402
+from oile_q.conventions import IDENTITY2, PAULI, b_vector, bloch_to_rho, rho_to_bloch  # noqa: E402
+from oile_q.encounter import SWAP, pair_propagator  # noqa: E402
+from oile_q.schedules import generate  # noqa: E402
 
 CX_BASIS = ["cx", "rz", "sx", "x"]
 
@@ -84,8 +91,9 @@ def test_encounter_gate_equals_core_pair_propagator(mode, frac, rng):
         tau = gamma * frac / mu
         ref = pair_propagator(wa, wb, g, gamma=gamma, theta=theta, mu=mu, duration=tau, propagator=mode)
         gate = EncounterGate(gamma * g, wa * tau, wb * tau, theta, mode)
-        np.testing.assert_allclose(encounter_matrix(gamma * g, wa * tau, wb * tau, theta, mode, order="core"),
-                                   ref, atol=1e-12)
+        np.testing.assert_allclose(
+            encounter_matrix(gamma * g, wa * tau, wb * tau, theta, mode, order="core"), ref, atol=1e-12
+        )
         np.testing.assert_allclose(np.asarray(gate), core_to_qiskit(ref), atol=1e-12)
         np.testing.assert_allclose(Operator(gate.definition).data, core_to_qiskit(ref), atol=1e-12)
         np.testing.assert_allclose(Operator(gate.inverse()).data @ np.asarray(gate), np.eye(4), atol=1e-12)
@@ -116,7 +124,7 @@ def _channel(u_core, Q):
             e = np.zeros((2, 2))
             e[i, j] = 1
             r = (u_core @ np.kron(e, rq) @ u_core.conj().T).reshape(2, 2, 2, 2)
-            C[2 * i:2 * i + 2, 2 * j:2 * j + 2] = np.einsum("ijkj->ik", r)
+            C[2 * i : 2 * i + 2, 2 * j : 2 * j + 2] = np.einsum("ijkj->ik", r)
     return C
 
 
@@ -159,8 +167,7 @@ def foreground(P=(0, 0, 1), Q=(0.6, -0.2, 0.7), **kw):
     return Scenario.foreground(list(P), list(Q), **kw)
 
 
-@pytest.mark.parametrize("compile,propagator", [("exact", "exact"), ("split", "split"),
-                                                ("symmetric", "symmetric")])
+@pytest.mark.parametrize("compile,propagator", [("exact", "exact"), ("split", "split"), ("symmetric", "symmetric")])
 def test_foreground_density_matrix_equals_oile(compile, propagator):
     sc = foreground()
     ref = run(sc, "oile", steps=60, propagator=propagator)
@@ -267,8 +274,11 @@ def closed_reference(sc, pairs, frac=1.0):
             if a < 0:
                 continue
             g = 1 - sc.velocity[a] @ sc.velocity[b]
-            U = op_on(pair_propagator(sc.omega[a], sc.omega[b], g, gamma=sc.gamma, theta=sc.theta, mu=sc.mu,
-                                      duration=tau), a, b)
+            U = op_on(
+                pair_propagator(sc.omega[a], sc.omega[b], g, gamma=sc.gamma, theta=sc.theta, mu=sc.mu, duration=tau),
+                a,
+                b,
+            )
             rho = U @ rho @ U.conj().T
             paired |= {a, b}
         for i in set(range(n)) - paired:
@@ -312,8 +322,17 @@ def test_tree_with_shots_within_four_standard_errors(rng):
     sc = ensemble(rng, n=4)
     pairs = generate("matching", 4, 3, seed=1)
     exact = run(sc, "circuit", steps=3, schedule=pairs, particles=[0])
-    ds = run(sc, "circuit", steps=3, schedule=pairs, particles=[0], backend="aer-shots", shots=2000,
-             seed_simulator=5, times=[0.9])
+    ds = run(
+        sc,
+        "circuit",
+        steps=3,
+        schedule=pairs,
+        particles=[0],
+        backend="aer-shots",
+        shots=2000,
+        seed_simulator=5,
+        times=[0.9],
+    )
     z = np.abs(ds.P.values[-1, 0] - exact.P.values[-1, 0]) / ds.P_stderr.values[-1, 0]
     assert z.max() < 4
 
@@ -324,8 +343,16 @@ def test_fake_backend_noisy_foreground_run(compile, twoq):
 
     sc = foreground(P=(0, 0, 1), Q=(0.6, 0.0, 0.8), gamma=0.3, omega=0.5, theta=0.1)
     steps = 12
-    ds = run(sc, "circuit", steps=steps, times=[steps * 0.3], backend="fake_manila", shots=4000,
-             seed_simulator=3, compile=compile)
+    ds = run(
+        sc,
+        "circuit",
+        steps=steps,
+        times=[steps * 0.3],
+        backend="fake_manila",
+        shots=4000,
+        seed_simulator=3,
+        compile=compile,
+    )
     assert ds.attrs["transpiled_2q_per_encounter"] == twoq
     assert ds.attrs["transpiled_2q_per_encounter_in_circuit"] == pytest.approx(twoq, abs=0.5)
     dev = np.abs(ds.P.values[-1, 0] - ds.P_ideal.values[-1, 0])
@@ -359,19 +386,22 @@ def test_aer_with_device_noise_model_matches_fake_backend_statistics():
 # --------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(backend="aer-shots", shots=0), "`shots` must be a positive integer"),
-    (dict(backend="aer-shots", shots=-5), "`shots` must be a positive integer"),
-    (dict(shots=100), "`shots` does not apply"),
-    (dict(backend="fake_nowhere"), "not a fake IBM backend"),
-    (dict(backend="quantum-toaster"), "`backend` must be"),
-    (dict(backend="fake_melbourne"), "does not support reset"),
-    (dict(compile="best"), "`compile` must be one of"),
-    (dict(wobble=1), "`wobble` is not an option"),
-    (dict(circuit="tree"), "`circuit` must be 'foreground'"),
-    (dict(compile="isometry"), "needs a pure background state"),
-    (dict(job_ids=["x"]), "`job_ids` applies"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(backend="aer-shots", shots=0), "`shots` must be a positive integer"),
+        (dict(backend="aer-shots", shots=-5), "`shots` must be a positive integer"),
+        (dict(shots=100), "`shots` does not apply"),
+        (dict(backend="fake_nowhere"), "not a fake IBM backend"),
+        (dict(backend="quantum-toaster"), "`backend` must be"),
+        (dict(backend="fake_melbourne"), "does not support reset"),
+        (dict(compile="best"), "`compile` must be one of"),
+        (dict(wobble=1), "`wobble` is not an option"),
+        (dict(circuit="tree"), "`circuit` must be 'foreground'"),
+        (dict(compile="isometry"), "needs a pure background state"),
+        (dict(job_ids=["x"]), "`job_ids` applies"),
+    ],
+)
 def test_bad_foreground_requests(kwargs, match):
     with pytest.raises(ValueError, match=match):
         run(foreground(), "circuit", steps=3, **kwargs)

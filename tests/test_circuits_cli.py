@@ -65,22 +65,48 @@ def test_run_writes_result_and_drawings(files, capsys):
 def test_run_ensemble_tree_with_shots(files):
     tmp, _, ens = files
     out = tmp / "ens.nc"
-    assert main(["run", str(ens), "--steps", "2", "--backend", "aer-shots", "--shots", "500", "--seed", "3",
-                 "--seed-simulator", "2", "--particles", "0,3", "--times", "0.6", "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                str(ens),
+                "--steps",
+                "2",
+                "--backend",
+                "aer-shots",
+                "--shots",
+                "500",
+                "--seed",
+                "3",
+                "--seed-simulator",
+                "2",
+                "--particles",
+                "0,3",
+                "--times",
+                "0.6",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     ds = load(out)
     assert ds.P_stderr.shape == ds.P.shape and int(ds.particle_computed.sum()) == 2
 
 
-@pytest.mark.parametrize("args,match", [
-    (["{ens}", "--steps", "6", "--backend", "fake_manila"], "needs 7 qubits"),
-    (["{fg}", "--steps", "3", "--backend", "aer-shots", "--shots", "0"], "`shots` must be a positive integer"),
-    (["{fg}", "--steps", "3", "--backend", "fake_atlantis"], "not a fake IBM backend"),
-    (["{fg}", "--steps", "3", "--backend", "fake_melbourne"], "does not support reset"),
-    (["{ens}", "--steps", "13"], "encounters"),
-    (["{fg}", "--steps", "3", "--compile", "magic"], "invalid choice"),
-    (["{tmp}/missing.toml", "--steps", "3"], "not found"),
-    (["fetch", "0123abc", "--scenario", "{fg}", "--steps", "3", "--backend", "fake_manila"], "ibm:<name>"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["{ens}", "--steps", "6", "--backend", "fake_manila"], "needs 7 qubits"),
+        (["{fg}", "--steps", "3", "--backend", "aer-shots", "--shots", "0"], "`shots` must be a positive integer"),
+        (["{fg}", "--steps", "3", "--backend", "fake_atlantis"], "not a fake IBM backend"),
+        (["{fg}", "--steps", "3", "--backend", "fake_melbourne"], "does not support reset"),
+        (["{ens}", "--steps", "13"], "encounters"),
+        (["{fg}", "--steps", "3", "--compile", "magic"], "invalid choice"),
+        (["{tmp}/missing.toml", "--steps", "3"], "not found"),
+        (["fetch", "0123abc", "--scenario", "{fg}", "--steps", "3", "--backend", "fake_manila"], "ibm:<name>"),
+    ],
+)
 def test_bad_input_one_line_status_2_no_file(files, capsys, args, match):
     tmp, fg, ens = files
     out = tmp / "bad.nc"
@@ -94,10 +120,17 @@ def test_bad_input_one_line_status_2_no_file(files, capsys, args, match):
 def test_ibm_run_and_fetch_without_credentials(files, tmp_path):
     _, fg, _ = files
     env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    for argv in (["run", str(fg), "--steps", "2", "--backend", "ibm:ibm_brisbane"],
-                 ["fetch", "d1abc", "--scenario", str(fg), "--steps", "2", "--backend", "ibm:ibm_brisbane"]):
-        proc = subprocess.run([sys.executable, "-m", "oile_q.cli", "circuit", *argv, "-o", str(tmp_path / "x.nc")],
-                              capture_output=True, text=True, env=env, timeout=120)
+    for argv in (
+        ["run", str(fg), "--steps", "2", "--backend", "ibm:ibm_brisbane"],
+        ["fetch", "d1abc", "--scenario", str(fg), "--steps", "2", "--backend", "ibm:ibm_brisbane"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "oile_q.cli", "circuit", *argv, "-o", str(tmp_path / "x.nc")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         assert proc.returncode == 2
         assert proc.stderr.count("\n") == 1 and "saved IBM Quantum account" in proc.stderr
         assert not (tmp_path / "x.nc").exists()
@@ -126,8 +159,27 @@ class _FakeService:
 def test_dry_run_prints_the_cost_and_prediction_and_writes_nothing(files, capsys):
     tmp, fg, _ = files
     before = sorted(tmp.iterdir())
-    assert main([str(fg), "--steps", "4", "--times", "0,0.8", "--backend", "aer-noise:fake_manila",
-                 "--mitigate", "readout,zne", "--shots", "3000", "--seed-simulator", "4", "--dry-run"]) == 0
+    assert (
+        main(
+            [
+                str(fg),
+                "--steps",
+                "4",
+                "--times",
+                "0,0.8",
+                "--backend",
+                "aer-noise:fake_manila",
+                "--mitigate",
+                "readout,zne",
+                "--shots",
+                "3000",
+                "--seed-simulator",
+                "4",
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert sorted(tmp.iterdir()) == before
     assert "nothing is submitted" in out and "6 measured circuits -> 18 device circuits" in out
@@ -144,28 +196,69 @@ def test_dry_run_on_ibm_hardware_goes_up_to_the_service_and_submits_nothing(file
     monkeypatch.setattr(backends, "_ibm_service", lambda: service)
     submitted = []
     monkeypatch.setattr(backends, "run_counts", lambda *a, **k: submitted.append(a))
-    assert main([str(fg), "--steps", "3", "--backend", "ibm:ibm_fake", "--mitigate", "all", "--twirls", "4",
-                 "--dry-run", "--no-predict"]) == 0
+    assert (
+        main(
+            [
+                str(fg),
+                "--steps",
+                "3",
+                "--backend",
+                "ibm:ibm_fake",
+                "--mitigate",
+                "all",
+                "--twirls",
+                "4",
+                "--dry-run",
+                "--no-predict",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert service.asked == ["ibm_fake"] and submitted == []
     assert "here: readout,zne; by the service: twirl,dd" in out
     assert "predicted deviation" not in out
 
 
-@pytest.mark.parametrize("args,match", [
-    (["{fg}", "--steps", "3", "--backend", "aer-noise:fake_manila", "--dry-run", "-o", "{tmp}/x.nc"],
-     "writes nothing"),
-    (["{fg}", "--steps", "3", "--backend", "aer", "--dry-run"], "backend 'aer' is exact"),
-    (["{fg}", "--steps", "3", "--backend", "aer-noise:fake_manila", "--no-predict", "-o", "{tmp}/x.nc"],
-     "--dry-run only"),
-    (["{fg}", "--steps", "3", "--backend", "aer-noise:fake_manila"], "`--output` is required"),
-    (["{fg}", "--steps", "3", "--backend", "aer-shots", "--mitigate", "twirl", "-o", "{tmp}/x.nc"],
-     "need a device backend"),
-    (["{fg}", "--steps", "3", "--backend", "aer-noise:fake_manila", "--mitigate", "zen", "-o", "{tmp}/x.nc"],
-     "`mitigate` takes"),
-    (["{fg}", "--steps", "3", "--backend", "aer-noise:fake_manila", "--mitigate", "zne", "--zne-scales", "1,2",
-      "-o", "{tmp}/x.nc"], "odd integers"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (
+            ["{fg}", "--steps", "3", "--backend", "aer-noise:fake_manila", "--dry-run", "-o", "{tmp}/x.nc"],
+            "writes nothing",
+        ),
+        (["{fg}", "--steps", "3", "--backend", "aer", "--dry-run"], "backend 'aer' is exact"),
+        (
+            ["{fg}", "--steps", "3", "--backend", "aer-noise:fake_manila", "--no-predict", "-o", "{tmp}/x.nc"],
+            "--dry-run only",
+        ),
+        (["{fg}", "--steps", "3", "--backend", "aer-noise:fake_manila"], "`--output` is required"),
+        (
+            ["{fg}", "--steps", "3", "--backend", "aer-shots", "--mitigate", "twirl", "-o", "{tmp}/x.nc"],
+            "need a device backend",
+        ),
+        (
+            ["{fg}", "--steps", "3", "--backend", "aer-noise:fake_manila", "--mitigate", "zen", "-o", "{tmp}/x.nc"],
+            "`mitigate` takes",
+        ),
+        (
+            [
+                "{fg}",
+                "--steps",
+                "3",
+                "--backend",
+                "aer-noise:fake_manila",
+                "--mitigate",
+                "zne",
+                "--zne-scales",
+                "1,2",
+                "-o",
+                "{tmp}/x.nc",
+            ],
+            "odd integers",
+        ),
+    ],
+)
 def test_dry_run_and_mitigation_bad_input(files, capsys, args, match):
     tmp, fg, ens = files
     argv = [a.format(fg=fg, ens=ens, tmp=tmp) for a in args]

@@ -110,8 +110,13 @@ def test_select_on_fez_beats_every_embedding(fez, k):
     g = rx.PyGraph()
     g.add_nodes_from(range(t.num_qubits))
     g.add_edges_from_no_data(edges)
-    paths = [list(p) for by_end in rx.all_pairs_all_simple_paths(g, min_depth=k, cutoff=k).values()
-             for ps in by_end.values() for p in ps if len(p) == k]
+    paths = [
+        list(p)
+        for by_end in rx.all_pairs_all_simple_paths(g, min_depth=k, cutoff=k).values()
+        for ps in by_end.values()
+        for p in ps
+        if len(p) == k
+    ]
     if k == 2:
         paths = [[a, b] for a, b in edges] + [[b, a] for a, b in edges]
     assert info["candidates"] == len(paths)
@@ -172,8 +177,7 @@ def test_select_avoids_a_bad_edge(fez, manila):
     # on Manila's line 0-1-2-3-4 a 4-qubit path must avoid a bad (3, 4): only 0-1-2-3 is left
     t = copy.deepcopy(manila.target)
     for qargs in ((3, 4), (4, 3)):
-        t.update_instruction_properties("cx", qargs, InstructionProperties(duration=t["cx"][qargs].duration,
-                                                                           error=0.5))
+        t.update_instruction_properties("cx", qargs, InstructionProperties(duration=t["cx"][qargs].duration, error=0.5))
     assert select_qubits(t, path_circuit(4))[0] in ([0, 1, 2, 3], [3, 2, 1, 0])
     assert select_qubits(manila, path_circuit(4))[0] in ([1, 2, 3, 4], [4, 3, 2, 1])
 
@@ -211,8 +215,9 @@ def test_select_returns_none_when_it_cannot_choose(manila):
 
     layout, info = select_qubits(AerSimulator(), path_circuit(3))
     assert layout is None and "coupling map" in info["reason"]
-    bare = Target.from_configuration(basis_gates=["cx", "sx", "rz", "x", "measure"], num_qubits=5,
-                                     coupling_map=CouplingMap.from_line(5))
+    bare = Target.from_configuration(
+        basis_gates=["cx", "sx", "rz", "x", "measure"], num_qubits=5, coupling_map=CouplingMap.from_line(5)
+    )
     layout, info = select_qubits(bare, path_circuit(3))
     assert layout is None and "no gate or readout errors" in info["reason"]
 
@@ -266,8 +271,7 @@ def test_estimated_fidelity_is_the_hand_product(manila):
     isa.measure(2, 1)
     e = lambda name, *q: t[name][q].error  # noqa: E731
     assert t["reset"][(3,)].error is None
-    hand = ((1 - e("sx", 1)) * (1 - e("cx", 1, 2)) * (1 - e("x", 2)) * (1 - e("measure", 1))
-            * (1 - e("measure", 2)))
+    hand = (1 - e("sx", 1)) * (1 - e("cx", 1, 2)) * (1 - e("x", 2)) * (1 - e("measure", 1)) * (1 - e("measure", 2))
     assert estimated_fidelity(isa, manila) == pytest.approx(hand, rel=1e-12, abs=0)
     assert estimated_fidelity(isa, t) == estimated_fidelity(isa, manila)
     logical = QuantumCircuit(2)

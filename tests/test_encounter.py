@@ -3,12 +3,19 @@
 import numpy as np
 import pytest
 import scipy.linalg
-
 from conftest import random_bloch
-from oile_q.conventions import (b_vector, bloch_to_rho, flavor_to_mass, mass_to_flavor,
-                                rho_to_bloch, PAULI)
-from oile_q.encounter import (PROPAGATORS, SWAP, encounter_bloch, encounter_rho,
-                              pair_hamiltonian, pair_propagator, swap_map, swap_power)
+
+from oile_q.conventions import PAULI, b_vector, bloch_to_rho, flavor_to_mass, mass_to_flavor, rho_to_bloch
+from oile_q.encounter import (
+    PROPAGATORS,
+    SWAP,
+    encounter_bloch,
+    encounter_rho,
+    pair_hamiltonian,
+    pair_propagator,
+    swap_map,
+    swap_power,
+)
 
 
 def test_mass_basis_rotation_maps_B_to_z():
@@ -74,8 +81,9 @@ def test_swap_map_closed_form(rng):
 def test_vacuum_encounter_conserves_mass_basis_p3_sum(rng):
     Pa, Pb = random_bloch(rng, 100), random_bloch(rng, 100)
     theta = 0.3
-    a, b = encounter_bloch(Pa, Pb, rng.normal(size=100), rng.normal(size=100), rng.uniform(0, 2, 100),
-                           gamma=0.8, theta=theta)
+    a, b = encounter_bloch(
+        Pa, Pb, rng.normal(size=100), rng.normal(size=100), rng.uniform(0, 2, 100), gamma=0.8, theta=theta
+    )
     before = flavor_to_mass(Pa, theta)[:, 2] + flavor_to_mass(Pb, theta)[:, 2]
     after = flavor_to_mass(a, theta)[:, 2] + flavor_to_mass(b, theta)[:, 2]
     np.testing.assert_allclose(after, before, atol=1e-14)
@@ -99,8 +107,9 @@ def test_split_orders(rng):
     for gamma in gammas:
         ex = encounter_bloch(Pa, Pb, 1.0, -1.5, 1.2, gamma=gamma, theta=0.3)[0]
         for prop in errs:
-            errs[prop].append(np.abs(encounter_bloch(Pa, Pb, 1.0, -1.5, 1.2, gamma=gamma, theta=0.3,
-                                                     propagator=prop)[0] - ex).max())
+            errs[prop].append(
+                np.abs(encounter_bloch(Pa, Pb, 1.0, -1.5, 1.2, gamma=gamma, theta=0.3, propagator=prop)[0] - ex).max()
+            )
     slope = {k: np.polyfit(np.log(gammas), np.log(v), 1)[0] for k, v in errs.items()}
     assert 1.9 < slope["split"] < 2.1
     assert 2.9 < slope["symmetric"] < 3.1

@@ -59,8 +59,18 @@ def test_layout_and_attrs(name, results):
     assert list(ds["component"].values) == ["x", "y", "z"]
     for coord in ("time", "particle", "group", "omega", "velocity"):
         assert coord in ds.coords
-    for key in ("engine", "gamma", "mu", "theta", "scenario_kind", "version", "scenario", "options",
-                "schedule", "engine_stats"):
+    for key in (
+        "engine",
+        "gamma",
+        "mu",
+        "theta",
+        "scenario_kind",
+        "version",
+        "scenario",
+        "options",
+        "schedule",
+        "engine_stats",
+    ):
         assert key in ds.attrs, key
     assert ds.attrs["engine"] == name
     stats = json.loads(ds.attrs["engine_stats"])

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 import scipy.linalg
-
 from conftest import random_bloch
+
 from oile_q import Scenario, run
 from oile_q.conventions import PAULI, b_vector, flavor_to_mass
 from oile_q.encounter import pair_propagator
@@ -20,8 +20,8 @@ pytest.importorskip("quspin")
 from oile_q.exact import Model, estimate_bytes, largest_n, quspin_hamiltonian, sector_matrix, spin_basis  # noqa: E402
 from oile_q.exact.hamiltonian import basis_states  # noqa: E402
 
-
 # ----------------------------------------------------------------------------- references
+
 
 def pure_amplitudes(P):
     """(|0>, |1>) amplitudes of the pure qubit state with unit Bloch vector P (|0> = +z)."""
@@ -87,19 +87,24 @@ def two_neutrino(P1, P2, w1, w2, g, theta, t):
     out = np.empty(4, complex)
     out[0] = np.exp(-1j * (-(w1 + w2) / 2 + g / 2) * t) * psi[0]
     out[3] = np.exp(-1j * ((w1 + w2) / 2 + g / 2) * t) * psi[3]
-    blk = np.exp(1j * g * t / 2) * (np.cos(W * t) * np.eye(2)
-                                    - 1j * np.sin(W * t) / W * np.array([[-d, g], [g, d]]))
+    blk = np.exp(1j * g * t / 2) * (np.cos(W * t) * np.eye(2) - 1j * np.sin(W * t) / W * np.array([[-d, g], [g, d]]))
     out[1:3] = blk @ psi[1:3]
     rho = np.outer(out, out.conj())
     return dense_bloch(rho, 2)  # mass basis
 
 
 def ensemble(n, rng, *, theta=0.3, pure=True, omega_scale=1.0):
-    return Scenario(random_bloch(rng, n, pure=pure), omega_scale * rng.normal(size=n),
-                    random_bloch(rng, n, pure=True), gamma=0.1, theta=theta)
+    return Scenario(
+        random_bloch(rng, n, pure=pure),
+        omega_scale * rng.normal(size=n),
+        random_bloch(rng, n, pure=True),
+        gamma=0.1,
+        theta=theta,
+    )
 
 
 # ----------------------------------------------------------------------------- Hamiltonian
+
 
 @pytest.mark.parametrize("nup", [None, 0, 2, 3, 5])
 def test_fast_builder_equals_quspin_builder(rng, nup):
@@ -131,9 +136,16 @@ def test_mass_basis_hamiltonian_is_the_flavor_one(rng):
 
 # ----------------------------------------------------------------------------- exact engine
 
-@pytest.mark.parametrize("w1,w2,g,theta,method", [
-    (0.0, 0.0, 1.0, 0.0, "chebyshev"), (0.7, 0.7, 0.4, 0.3, "chebyshev"),
-    (1.1, -0.6, 1.7, 0.2, "chebyshev"), (1.1, -0.6, 1.7, 0.2, "expm")])
+
+@pytest.mark.parametrize(
+    "w1,w2,g,theta,method",
+    [
+        (0.0, 0.0, 1.0, 0.0, "chebyshev"),
+        (0.7, 0.7, 0.4, 0.3, "chebyshev"),
+        (1.1, -0.6, 1.7, 0.2, "chebyshev"),
+        (1.1, -0.6, 1.7, 0.2, "expm"),
+    ],
+)
 def test_two_neutrinos_match_analytic_solution(rng, w1, w2, g, theta, method):
     P0 = random_bloch(rng, 2, pure=True)
     vz = np.array([0.0, 0.0, 1.0])
@@ -153,8 +165,7 @@ def test_two_neutrinos_match_analytic_solution(rng, w1, w2, g, theta, method):
         assert np.abs(ds.P.values[:, 0] - Pa).max() < 1e-10
 
 
-@pytest.mark.parametrize("n,method", [(3, "chebyshev"), (6, "chebyshev"), (8, "chebyshev"),
-                                      (3, "expm"), (8, "expm")])
+@pytest.mark.parametrize("n,method", [(3, "chebyshev"), (6, "chebyshev"), (8, "chebyshev"), (3, "expm"), (8, "expm")])
 def test_exact_matches_dense_expm(rng, n, method):
     sc = ensemble(n, rng)
     times = [0.0, 0.37, 1.0, 2.5]
@@ -238,11 +249,18 @@ def test_default_grid_is_the_step_grid_and_times_are_kept(rng):
 def test_exact_agrees_with_meanfield_at_short_times_better_for_larger_n():
     """Product initial state, mu t <= 0.4 (well before the log N onset): the deviation from
     mean field is small and shrinks with N (measured: 0.055, 0.045, 0.019 for N = 4, 8, 12)."""
+
     def scen(n):
         return Scenario.from_groups(
-            [dict(name="a", count=n // 2, P=[0.6, 0.0, 0.8], omega=0.5),
-             dict(name="b", count=n // 2, P=[0.0, 0.6, -0.8], omega=-0.3)],
-            gamma=0.05, theta=0.2, seed=7)
+            [
+                dict(name="a", count=n // 2, P=[0.6, 0.0, 0.8], omega=0.5),
+                dict(name="b", count=n // 2, P=[0.0, 0.6, -0.8], omega=-0.3),
+            ],
+            gamma=0.05,
+            theta=0.2,
+            seed=7,
+        )
+
     times = np.linspace(0, 0.4, 5)
     dev = []
     for n in (4, 8, 12):
@@ -256,9 +274,9 @@ def test_exact_agrees_with_meanfield_at_short_times_better_for_larger_n():
 
 # ----------------------------------------------------------------------------- closed engine
 
+
 @pytest.mark.parametrize("propagator", ["exact", "split", "symmetric"])
-@pytest.mark.parametrize("kw", [dict(), dict(omega=0.8, theta=0.3, vdotu=0.4),
-                                dict(omega=-1.3, theta=0.1, vdotu=-0.7)])
+@pytest.mark.parametrize("kw", [dict(), dict(omega=0.8, theta=0.3, vdotu=0.4), dict(omega=-1.3, theta=0.1, vdotu=-0.7)])
 def test_closed_foreground_equals_oile(propagator, kw):
     sc = Scenario.foreground([0.6, 0.0, 0.8], [0.0, 0.5, -0.5], gamma=0.2, **kw)
     a = run(sc, "closed", steps=300, propagator=propagator)
@@ -271,8 +289,7 @@ def test_closed_foreground_equals_oile(propagator, kw):
 
 @pytest.mark.parametrize("propagator", ["exact", "split", "symmetric"])
 def test_closed_one_step_equals_oile_for_two_particles(rng, propagator):
-    sc = Scenario(random_bloch(rng, 2), [0.9, -0.4], random_bloch(rng, 2, pure=True),
-                  gamma=0.3, theta=0.25)
+    sc = Scenario(random_bloch(rng, 2), [0.9, -0.4], random_bloch(rng, 2, pure=True), gamma=0.3, theta=0.25)
     a = run(sc, "closed", steps=1, propagator=propagator)
     b = run(sc, "oile", steps=1, propagator=propagator)
     assert np.abs(a.P.values - b.P.values).max() < 1e-12
@@ -282,8 +299,9 @@ def test_closed_matches_dense_pair_propagators(rng):
     """An explicit schedule with padding and Poisson step length, replayed with the scipy
     4x4 reference propagator of oile_q.encounter on the dense N-spin state."""
     n, gamma, p, steps = 5, 0.3, 0.5, 12
-    sc = Scenario(random_bloch(rng, n, pure=True), rng.normal(size=n),
-                  random_bloch(rng, n, pure=True), gamma=gamma, theta=0.35)
+    sc = Scenario(
+        random_bloch(rng, n, pure=True), rng.normal(size=n), random_bloch(rng, n, pure=True), gamma=gamma, theta=0.35
+    )
     pairs = generate("poisson", n, steps, seed=3, p=p)
     ds = run(sc, "closed", steps=steps, schedule=pairs, p=p)
     psi = np.array([1.0 + 0j])
@@ -297,15 +315,16 @@ def test_closed_matches_dense_pair_propagators(rng):
             if a < 0:
                 continue
             g = 1 - sc.velocity[a] @ sc.velocity[b]
-            U4 = pair_propagator(sc.omega[a], sc.omega[b], g, gamma=gamma, theta=sc.theta,
-                                 duration=tau).reshape(2, 2, 2, 2)
+            U4 = pair_propagator(sc.omega[a], sc.omega[b], g, gamma=gamma, theta=sc.theta, duration=tau).reshape(
+                2, 2, 2, 2
+            )
             t = psi.reshape((2,) * n)
             t = np.moveaxis(np.tensordot(U4, t, axes=([2, 3], [a, b])), [0, 1], [a, b])
             psi = t.reshape(-1)
             met |= {a, b}
         for a in set(range(n)) - met:
             u = scipy.linalg.expm(1j * sc.omega[a] * tau / 2 * bs)
-            psi = (op_on(n, a, u) @ psi)
+            psi = op_on(n, a, u) @ psi
     rho = np.outer(psi, psi.conj())
     assert np.abs(ds.P.values[-1] - dense_bloch(rho, n)).max() < 1e-10
     assert np.ptp(ds.S3_total.values) < 1e-12
@@ -321,8 +340,11 @@ def _error_vs_exact(sc, schedule, gamma, t, seed=None):
 
 def _conv_scenario():
     return Scenario.from_groups(
-        [dict(name="e", count=3, flavor="e", omega=0.5),
-         dict(name="x", count=3, flavor="x", omega=-0.5)], gamma=0.1, theta=0.3, seed=11)
+        [dict(name="e", count=3, flavor="e", omega=0.5), dict(name="x", count=3, flavor="x", omega=-0.5)],
+        gamma=0.1,
+        theta=0.3,
+        seed=11,
+    )
 
 
 def test_closed_round_robin_converges_to_exact_linearly():
@@ -337,13 +359,15 @@ def test_closed_round_robin_converges_to_exact_linearly():
 def test_closed_random_matchings_converge_as_sqrt_gamma():
     sc = _conv_scenario()
     gammas = np.array([0.1, 0.03, 0.01])
-    err = np.array([np.sqrt(np.mean([_error_vs_exact(sc, "matching", g, 2.0, seed=s) ** 2
-                                     for s in range(8)])) for g in gammas])
+    err = np.array(
+        [np.sqrt(np.mean([_error_vs_exact(sc, "matching", g, 2.0, seed=s) ** 2 for s in range(8)])) for g in gammas]
+    )
     slope = np.polyfit(np.log(gammas), np.log(err), 1)[0]
     assert 0.3 < slope < 0.7, (err, slope)
 
 
 # ----------------------------------------------------------------------------- guards and errors
+
 
 def test_memory_guard_names_estimate_and_largest_n(rng):
     sc = ensemble(10, rng)
@@ -370,16 +394,19 @@ def test_cli_too_large_is_one_line_and_exit_2(tmp_path, capsys):
     assert not (tmp_path / "o.nc").exists()
 
 
-@pytest.mark.parametrize("engine,opts,match", [
-    ("exact", dict(bogus=1), "`bogus` is not an option"),
-    ("closed", dict(method="expm"), "`method` is not an option"),
-    ("exact", dict(method="rk4"), "`method` must be"),
-    ("exact", dict(basis="full"), "apply to method 'expm'"),
-    ("exact", dict(pairs=[(0, 0)]), "two different"),
-    ("exact", dict(pairs=[(0, 9)]), "particle indices"),
-    ("closed", dict(propagator="magic"), "`propagator` must be"),
-    ("exact", dict(mixed="sample"), "`mixed` must be"),
-])
+@pytest.mark.parametrize(
+    "engine,opts,match",
+    [
+        ("exact", dict(bogus=1), "`bogus` is not an option"),
+        ("closed", dict(method="expm"), "`method` is not an option"),
+        ("exact", dict(method="rk4"), "`method` must be"),
+        ("exact", dict(basis="full"), "apply to method 'expm'"),
+        ("exact", dict(pairs=[(0, 0)]), "two different"),
+        ("exact", dict(pairs=[(0, 9)]), "particle indices"),
+        ("closed", dict(propagator="magic"), "`propagator` must be"),
+        ("exact", dict(mixed="sample"), "`mixed` must be"),
+    ],
+)
 def test_bad_options_name_the_parameter(rng, engine, opts, match):
     sc = ensemble(4, rng)
     with pytest.raises((ValueError, TypeError), match=match):
@@ -393,6 +420,7 @@ def test_exact_refuses_foreground():
 
 
 # ----------------------------------------------------------------------------- slow
+
 
 @pytest.mark.slow
 def test_sector_by_sector_equals_full_basis_n12(rng):
@@ -408,8 +436,11 @@ def test_sector_by_sector_equals_full_basis_n12(rng):
 @pytest.mark.slow
 def test_closed_round_robin_converges_n8():
     sc = Scenario.from_groups(
-        [dict(name="e", count=4, flavor="e", omega=0.5),
-         dict(name="x", count=4, flavor="x", omega=-0.5)], gamma=0.1, theta=0.3, seed=3)
+        [dict(name="e", count=4, flavor="e", omega=0.5), dict(name="x", count=4, flavor="x", omega=-0.5)],
+        gamma=0.1,
+        theta=0.3,
+        seed=3,
+    )
     gammas = np.array([0.04, 0.02, 0.01, 0.005])
     err = np.array([_error_vs_exact(sc, "round-robin", g, 3.0) for g in gammas])
     slope = np.polyfit(np.log(gammas), np.log(err), 1)[0]

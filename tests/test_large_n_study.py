@@ -24,8 +24,9 @@ def study():
 PENDULUM = {"counts": [1, 1], "flavor": "ex", "omega": [-0.5, 0.5], "directions": "axis", "theta": 0.0}
 
 
-@pytest.mark.parametrize("n, gamma", [pytest.param(64, 0.05, id="N64_gamma0.05"),
-                                      pytest.param(256, 0.1, id="N256_gamma0.1")])
+@pytest.mark.parametrize(
+    "n, gamma", [pytest.param(64, 0.05, id="N64_gamma0.05"), pytest.param(256, 0.1, id="N256_gamma0.1")]
+)
 def test_theta0_oile_retention_is_the_closed_form(study, n, gamma):
     """theta = 0 pendulum: the schedule-averaged flavor retention of the OILE map decays by
     (1 - 2 q sin^2 2 gamma) per step (q = (N/2)/(N-1)); checked step by step against 12

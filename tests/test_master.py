@@ -11,9 +11,14 @@ from oile_q.results import group_means, mass_p3_sum
 
 def bipolar(n, gamma, theta=0.2, seed=1, w=(0.5, -0.8), velocity="isotropic"):
     return Scenario.from_groups(
-        [dict(name="e", count=n * 6 // 10, flavor="e", omega=w[0], velocity=velocity),
-         dict(name="x", count=n - n * 6 // 10, flavor="x", omega=w[1], velocity=velocity)],
-        gamma=gamma, theta=theta, seed=seed)
+        [
+            dict(name="e", count=n * 6 // 10, flavor="e", omega=w[0], velocity=velocity),
+            dict(name="x", count=n - n * 6 // 10, flavor="x", omega=w[1], velocity=velocity),
+        ],
+        gamma=gamma,
+        theta=theta,
+        seed=seed,
+    )
 
 
 def test_moments_match_pairwise_sums(rng):
@@ -156,8 +161,11 @@ def test_compiled_right_hand_side_equals_the_moment_formula(rng):
     g2 = mom.g2_sum * inv
     M = mom.g_sum(P) * inv
     W = np.cross(M, P)
-    ref = (np.cross(-wB + M, P) - gamma * (g2[:, None] * P - mom.g2_sum_of(P) * inv)
-           - 0.5 * s * gamma * (np.cross(M, W) + np.cross(mom.g_sum(W) * inv, P)))
+    ref = (
+        np.cross(-wB + M, P)
+        - gamma * (g2[:, None] * P - mom.g2_sum_of(P) * inv)
+        - 0.5 * s * gamma * (np.cross(M, W) + np.cross(mom.g_sum(W) * inv, P))
+    )
     out = np.empty((n, 3))
     master_rhs(P, V, wB, g2, inv, gamma, s, out)
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-13)

@@ -34,9 +34,12 @@ def exact_qss_scenario(ce, cx, gamma, *, M3=0.2, ne=6, nx=4, theta=0.0, seed=Non
 
 
 def paper1_gas(gamma, *, n_e=60, n_x=40, seed=1):
-    return Scenario.from_groups([dict(name="nu_e", count=n_e, flavor="e", omega=0.1),
-                                 dict(name="nu_x", count=n_x, flavor="x", omega=0.2)],
-                                gamma=gamma, theta=1e-3, seed=seed)
+    return Scenario.from_groups(
+        [dict(name="nu_e", count=n_e, flavor="e", omega=0.1), dict(name="nu_x", count=n_x, flavor="x", omega=0.2)],
+        gamma=gamma,
+        theta=1e-3,
+        seed=seed,
+    )
 
 
 def group_obs(ds):
@@ -59,9 +62,14 @@ def misci_obs(ds):
 # --------------------------------------------------------------------------- the solver
 
 
-@pytest.mark.parametrize("c, M3", [pytest.param((0.24, 0.23), 0.2, id="late"),
-                                   pytest.param((0.9, -0.5), 0.2, id="antiparallel"),
-                                   pytest.param((0.9, -0.5), 0.4, id="M3_0.4")])
+@pytest.mark.parametrize(
+    "c, M3",
+    [
+        pytest.param((0.24, 0.23), 0.2, id="late"),
+        pytest.param((0.9, -0.5), 0.2, id="antiparallel"),
+        pytest.param((0.9, -0.5), 0.4, id="M3_0.4"),
+    ],
+)
 def test_solver_solves_q1_q2(c, M3):
     q = solve_qss(c, W, M3=M3, weights=[0.6, 0.4])
     assert q.residual <= 1e-12 and q.m > 0
@@ -166,7 +174,7 @@ def test_extraction_recovers_the_qss_and_the_dephased_parts():
     fit = qss_from_samples(t, P, w, window=50.0)
     assert abs(fit.qss.Omega - q.Omega) < 1e-10 and abs(fit.qss.m - q.m) < 1e-10
     np.testing.assert_allclose(fit.c, c, atol=1e-10)
-    np.testing.assert_allclose(fit.q2, qa ** 2, atol=1e-10)
+    np.testing.assert_allclose(fit.q2, qa**2, atol=1e-10)
 
 
 def test_extraction_from_a_dataset_matches_the_arrays():
@@ -202,19 +210,24 @@ def test_source_equals_the_exact_maps_excess_and_the_pairwise_sum(rng):
     dc, dq2, S, M_flow = flow_terms(state, c, np.zeros(n), h)
     np.testing.assert_allclose(M_flow, M, atol=1e-14)
     # the c-flow: -(<g^2> c_a - h_a.<g^2 P_b>) + (1/2) c_a |M_a x h_a|^2, by hand
-    g2 = (g ** 2).sum(1) / (n - 1)
-    hand = -(g2 * c - np.einsum("ai,ai->a", h, (g ** 2 @ P) / (n - 1))) + 0.5 * c * (np.cross(M, h) ** 2).sum(1)
+    g2 = (g**2).sum(1) / (n - 1)
+    hand = -(g2 * c - np.einsum("ai,ai->a", h, (g**2 @ P) / (n - 1))) + 0.5 * c * (np.cross(M, h) ** 2).sum(1)
     np.testing.assert_allclose(dc, hand, atol=1e-14)
-    pair = np.array([sum(g[a, b] ** 2 * np.sum(np.cross(P[b], P[a]) ** 2) for b in range(n)) / (n - 1)
-                     - np.sum(np.cross(M[a], P[a]) ** 2) for a in range(n)])
+    pair = np.array(
+        [
+            sum(g[a, b] ** 2 * np.sum(np.cross(P[b], P[a]) ** 2) for b in range(n)) / (n - 1)
+            - np.sum(np.cross(M[a], P[a]) ** 2)
+            for a in range(n)
+        ]
+    )
     np.testing.assert_allclose(S, pair, atol=1e-13)
     assert np.all(S >= -1e-14)
     # (ii) exact map: E_b d|P_a|^2 / gamma^2 minus the master equation's rate, gamma -> 0
     gamma = 1e-4
     for a in range(3):
         d = [np.sum(swap_map(P[a], P[b], gamma * g[a, b])[0] ** 2) - np.sum(P[a] ** 2) for b in range(n) if b != a]
-        exact = np.mean(d) / gamma ** 2
-        master = (-2 * np.sum(g[a] ** 2 * (P[a] @ P[a] - P @ P[a])) / (n - 1) + np.sum(np.cross(M[a], P[a]) ** 2))
+        exact = np.mean(d) / gamma**2
+        master = -2 * np.sum(g[a] ** 2 * (P[a] @ P[a] - P @ P[a])) / (n - 1) + np.sum(np.cross(M[a], P[a]) ** 2)
         assert abs(exact - master - S[a]) < 1e-6
 
 
@@ -245,9 +258,14 @@ def test_source_phase_average_with_dephased_parts(rng):
     for phs in itertools.product(ang, repeat=n):
         phs = np.array(phs)
         Pp = c[:, None] * h + np.sqrt(q2)[:, None] * (np.cos(phs)[:, None] * e1 + np.sin(phs)[:, None] * e2)
-        avg += np.array([sum(g[a, b] ** 2 * np.sum(np.cross(Pp[b], Pp[a]) ** 2) for b in range(n)) / (n - 1)
-                         - s_p * np.sum(np.cross(M[a], Pp[a]) ** 2) for a in range(n)])
-    np.testing.assert_allclose(S, avg / k ** n, atol=1e-13)
+        avg += np.array(
+            [
+                sum(g[a, b] ** 2 * np.sum(np.cross(Pp[b], Pp[a]) ** 2) for b in range(n)) / (n - 1)
+                - s_p * np.sum(np.cross(M[a], Pp[a]) ** 2)
+                for a in range(n)
+            ]
+        )
+    np.testing.assert_allclose(S, avg / k**n, atol=1e-13)
 
 
 @pytest.mark.parametrize("isotropic", [False, True])
@@ -272,7 +290,7 @@ def test_spread_source_is_the_phase_average_of_the_pairwise_source(rng, isotropi
     else:
         g = 1 - V @ V.T
         norm = n - 1
-        g2w, g2 = g ** 2, (g ** 2).sum(1) / (n - 1)
+        g2w, g2 = g**2, (g**2).sum(1) / (n - 1)
     M = (g @ P) / norm
     u = P / np.linalg.norm(P, axis=1, keepdims=True)
     e1 = np.cross(u, [0.3, 0.5, 0.7])
@@ -281,8 +299,13 @@ def test_spread_source_is_the_phase_average_of_the_pairwise_source(rng, isotropi
     ang = 2 * np.pi * np.arange(k) / k
 
     def pairwise(Pp):
-        return np.array([sum(g2w[a, b] * np.sum(np.cross(Pp[b], Pp[a]) ** 2) for b in range(n)) / norm
-                         - s_p * np.sum(np.cross(M[a], Pp[a]) ** 2) for a in range(n)])
+        return np.array(
+            [
+                sum(g2w[a, b] * np.sum(np.cross(Pp[b], Pp[a]) ** 2) for b in range(n)) / norm
+                - s_p * np.sum(np.cross(M[a], Pp[a]) ** 2)
+                for a in range(n)
+            ]
+        )
 
     S0, r0 = spread_source(P, np.zeros(n), V, np.ones(n), g2, s_p, isotropic)
     np.testing.assert_allclose(S0, pairwise(P), atol=1e-13)
@@ -291,8 +314,8 @@ def test_spread_source_is_the_phase_average_of_the_pairwise_source(rng, isotropi
         phs = np.array(phs)
         avg += pairwise(P + np.sqrt(X)[:, None] * (np.cos(phs)[:, None] * e1 + np.sin(phs)[:, None] * e2))
     S, r = spread_source(P, X, V, np.ones(n), g2, s_p, isotropic)
-    np.testing.assert_allclose(S, avg / k ** n, atol=1e-13)
-    hand = -2 * g2 + s_p * ((M ** 2).sum(1) - 0.5 * (np.cross(M, u) ** 2).sum(1))
+    np.testing.assert_allclose(S, avg / k**n, atol=1e-13)
+    hand = -2 * g2 + s_p * ((M**2).sum(1) - 0.5 * (np.cross(M, u) ** 2).sum(1))
     np.testing.assert_allclose(r, hand, atol=1e-13)
     np.testing.assert_allclose(r0, hand, atol=1e-13)
 
@@ -466,8 +489,9 @@ def test_weighted_kernels_equal_the_gas_with_repeated_particles(rng):
     N = len(rep)
     g2_full = Moments(V[rep]).g2_sum / (N - 1)
     out_full = np.empty((N, 3))
-    master_rhs(P[rep], np.ascontiguousarray(V[rep]), np.ascontiguousarray(wB[rep]), g2_full, 1 / (N - 1), 0.03,
-               0.7, out_full)
+    master_rhs(
+        P[rep], np.ascontiguousarray(V[rep]), np.ascontiguousarray(wB[rep]), g2_full, 1 / (N - 1), 0.03, 0.7, out_full
+    )
     g = 1 - V @ V.T
     g2 = (g * g) @ w / (N - 1)
     np.testing.assert_allclose(g2, g2_full[np.searchsorted(rep, np.arange(n))], atol=1e-14)
@@ -562,8 +586,11 @@ def test_bad_input_gives_one_clear_line():
     with pytest.raises(InputError, match="start") as e:
         run(sc, "misci", t_max=100, start="not a dataset")
     _one_line(e)
-    for kw, msg in [(dict(quadrature=5), "at least 16"), (dict(quadrature=64, weights="isotropic"), "weights 'g'"),
-                    (dict(quadrature=64, start_sample=8), "only one of")]:
+    for kw, msg in [
+        (dict(quadrature=5), "at least 16"),
+        (dict(quadrature=64, weights="isotropic"), "weights 'g'"),
+        (dict(quadrature=64, start_sample=8), "only one of"),
+    ]:
         with pytest.raises(InputError, match=msg) as e:
             run(sc, "misci", t_max=100, **kw)
         _one_line(e)

@@ -17,20 +17,40 @@ pytest.importorskip("qiskit_aer")
 pytest.importorskip("qiskit_ibm_runtime")
 pytest.importorskip("mthree")
 
+from conftest import random_bloch  # noqa: E402
 from qiskit_aer import AerSimulator  # noqa: E402
 from qiskit_aer.library import SaveDensityMatrix  # noqa: E402
 from qiskit_aer.noise import NoiseModel, ReadoutError  # noqa: E402
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2  # noqa: E402
 
-from conftest import random_bloch  # noqa: E402
 from oile_q import Scenario, run  # noqa: E402
 from oile_q.circuits import backends  # noqa: E402
-from oile_q.circuits.backends import (BackendChoice, fake_backend, resolve_backend, run_counts, run_exact,  # noqa: E402
-                                      runtime_sampler)
-from oile_q.circuits.builders import (BASES, foreground_circuit, measured, save_label, tree_circuit,  # noqa: E402
-                                      with_saves)
-from oile_q.circuits.mitigation import (Mitigation, assignment_matrices, extrapolate, fold_encounters,  # noqa: E402
-                                        readout_calibration_circuits, readout_correct, schedule, twirl)
+from oile_q.circuits.backends import (
+    BackendChoice,
+    fake_backend,
+    resolve_backend,
+    run_counts,
+    run_exact,  # noqa: E402
+    runtime_sampler,
+)
+from oile_q.circuits.builders import (
+    BASES,
+    foreground_circuit,
+    measured,
+    save_label,
+    tree_circuit,  # noqa: E402
+    with_saves,
+)
+from oile_q.circuits.mitigation import (
+    Mitigation,
+    assignment_matrices,
+    extrapolate,
+    fold_encounters,  # noqa: E402
+    readout_calibration_circuits,
+    readout_correct,
+    schedule,
+    twirl,
+)
 from oile_q.circuits.shots import execute, prepare  # noqa: E402
 from oile_q.circuits.transpile import pass_manager, to_aer, two_qubit_count  # noqa: E402
 from oile_q.errors import InputError  # noqa: E402
@@ -53,8 +73,11 @@ def tree_scenario():
 
 def encounter_instructions(qc):
     """Encounters and their inverses (an inverse may be a unitary labelled ``encounter_iso_dg``)."""
-    return sum(1 for inst in qc.data if inst.operation.name.startswith("encounter")
-               or (inst.operation.label or "").startswith("encounter"))
+    return sum(
+        1
+        for inst in qc.data
+        if inst.operation.name.startswith("encounter") or (inst.operation.label or "").startswith("encounter")
+    )
 
 
 # --------------------------------------------------------------------------- folding
@@ -80,14 +103,21 @@ def test_folding_keeps_the_ideal_output(case, scale):
     labels = [save_label(k, j) for k, _, qubits in spec.records for j in range(len(qubits))]
     assert len(labels) == (4 if spec.kind == "tree" else 7)
     for label in labels:
-        np.testing.assert_allclose(np.asarray(got[label]), np.asarray(ref[label]), rtol=0, atol=1e-10,
-                                   err_msg=label)
+        np.testing.assert_allclose(np.asarray(got[label]), np.asarray(ref[label]), rtol=0, atol=1e-10, err_msg=label)
 
 
 def test_folding_scales_the_noise_on_a_device_noise_model():
     shots = 12_000
-    ds = run(foreground(), "circuit", steps=6, times=[1.8], backend="aer-noise:fake_manila", shots=shots,
-             mitigate="zne", seed_simulator=3)
+    ds = run(
+        foreground(),
+        "circuit",
+        steps=6,
+        times=[1.8],
+        backend="aer-noise:fake_manila",
+        shots=shots,
+        mitigate="zne",
+        seed_simulator=3,
+    )
     assert ds.P_noise_scaled.noise_scale.values.tolist() == [1, 3, 5]
     per = ds.attrs["shots_per_instance"]
     assert per == shots // 3
@@ -183,8 +213,9 @@ def test_assignment_matrices_and_readout_correction_of_hand_made_counts():
 
     raw0 = (1 - 1 / 16 - 1 / 8) * 0.25 + (1 / 8 - 1 / 16)
     raw1 = (1 - 1 / 32 - 1 / 4) * 0.0 + (1 / 4 - 1 / 32)
-    np.testing.assert_allclose(errs[0], [err(0.25, raw0, shots, 1 / 16, 1 / 8), err(0.0, raw1, shots, 1 / 32, 1 / 4)],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        errs[0], [err(0.25, raw0, shots, 1 / 16, 1 / 8), err(0.0, raw1, shots, 1 / 32, 1 / 4)], rtol=1e-12
+    )
     np.testing.assert_allclose(errs[1], [err(z_one, 0.5, 4096, 1 / 32, 1 / 4)], rtol=1e-6)
 
 
@@ -217,8 +248,9 @@ def noiseless_rho(circuits):
 
 
 def active(qc):
-    return {qc.find_bit(q).index for inst in qc.data if inst.operation.name not in ("barrier", "delay")
-            for q in inst.qubits}
+    return {
+        qc.find_bit(q).index for inst in qc.data if inst.operation.name not in ("barrier", "delay") for q in inst.qubits
+    }
 
 
 def test_twirled_copies_keep_the_ideal_output_in_the_target_basis(device_isa):
@@ -239,8 +271,16 @@ def test_client_side_decoupling_is_xx_only(device_isa):
     with pytest.raises(InputError, match="dd_sequence.*IBM Runtime service only"):
         schedule(isa, target, dd="XY4")
     with pytest.raises(InputError, match="dd_sequence.*uses 'XX'"):
-        run(foreground(), "circuit", steps=2, times=[0.6], backend="fake_manila", shots=100, mitigate="dd",
-            dd_sequence="XY4")
+        run(
+            foreground(),
+            "circuit",
+            steps=2,
+            times=[0.6],
+            backend="fake_manila",
+            shots=100,
+            mitigate="dd",
+            dd_sequence="XY4",
+        )
 
 
 @pytest.mark.parametrize("dd", [None, "XX"])
@@ -262,8 +302,16 @@ def test_schedule_keeps_the_ideal_output_and_pads_only_active_qubits(device_isa,
 
 
 def test_decoupling_on_a_large_device_noise_model():
-    ds = run(foreground(), "circuit", steps=4, times=[1.2], backend="aer-noise:fake_fez", shots=2000,
-             mitigate="dd", seed_simulator=3)
+    ds = run(
+        foreground(),
+        "circuit",
+        steps=4,
+        times=[1.2],
+        backend="aer-noise:fake_fez",
+        shots=2000,
+        mitigate="dd",
+        seed_simulator=3,
+    )
     a = ds.attrs
     assert a["mitigation_client_side"] == "dd" and a["dd_sequence"] == "XX" and a["idle_noise"] == 1
     # with estimated fidelity F, at most a fraction 1 - F of the state is wrong: |dP| <= 2 (1 - F),
@@ -294,14 +342,14 @@ def test_linear_extrapolation_is_weighted_least_squares():
 @pytest.mark.parametrize("scales,weights", [((1, 3, 5), (15 / 8, -5 / 4, 3 / 8)), ((1, 3), (3 / 2, -1 / 2))])
 def test_richardson_extrapolation_is_the_interpolating_polynomial(scales, weights):
     c = np.array(scales, dtype=float)
-    s = np.array([0.01, 0.03, 0.05])[:len(c)]
+    s = np.array([0.01, 0.03, 0.05])[: len(c)]
     poly = 0.7 - 0.1 * c + (0.004 * c**2 if len(c) == 3 else 0)
     value, error, fit = extrapolate(c, poly, s, "richardson")
     assert fit == "richardson"
     assert value == pytest.approx(0.7, abs=1e-12)
     w = np.array(weights)  # Lagrange weights at c = 0
     assert error == pytest.approx(np.sqrt(np.sum(w**2 * s**2)), rel=1e-12)
-    y = np.array([0.6, -0.2, 0.3])[:len(c)]
+    y = np.array([0.6, -0.2, 0.3])[: len(c)]
     assert extrapolate(c, y, s, "richardson")[0] == pytest.approx(w @ y, abs=1e-12)
 
 
@@ -315,15 +363,22 @@ def test_exponential_extrapolation_recovers_a_decay(sign):
     assert value == pytest.approx(sign * 0.8, abs=1e-8)
     # at an exact fit the covariance error is the linear propagation of the data errors
     h = 1e-6
-    grad = [(extrapolate(c, y + h * e, s, "exponential")[0] - extrapolate(c, y - h * e, s, "exponential")[0]) / (2 * h)
-            for e in np.eye(3)]
+    grad = [
+        (extrapolate(c, y + h * e, s, "exponential")[0] - extrapolate(c, y - h * e, s, "exponential")[0]) / (2 * h)
+        for e in np.eye(3)
+    ]
     assert error == pytest.approx(np.sqrt(np.sum((np.array(grad) * s) ** 2)), rel=1e-4)
 
 
-@pytest.mark.parametrize("y", [[0.5, 0.1, -0.2],  # changes sign
-                               [0.5, 0.3, 0.05],  # last point within 2 sigma of zero
-                               [0.3, 0.4, 0.5]],  # grows
-                         ids=["sign", "zero", "growth"])
+@pytest.mark.parametrize(
+    "y",
+    [
+        [0.5, 0.1, -0.2],  # changes sign
+        [0.5, 0.3, 0.05],  # last point within 2 sigma of zero
+        [0.3, 0.4, 0.5],
+    ],  # grows
+    ids=["sign", "zero", "growth"],
+)
 def test_exponential_extrapolation_falls_back_to_linear(y):
     c, s = [1, 3, 5], [0.03, 0.03, 0.03]
     value, error, fit = extrapolate(c, y, s, "exponential")
@@ -339,19 +394,33 @@ def test_extrapolation_refuses_an_unknown_fit():
 # --------------------------------------------------------------------------- engine options
 
 
-@pytest.mark.parametrize("kwargs,name", [
-    (dict(backend="aer-shots", mitigate="bogus"), "mitigate"),
-    (dict(backend="aer-shots", mitigate="zne", zne_scales=[1, 2]), "zne_scales"),
-    (dict(backend="aer-shots", mitigate="zne", zne_scales=[3, 5]), "zne_scales"),
-    (dict(backend="aer-shots", mitigate="zne", zne_scales=[1]), "zne_scales"),
-    (dict(backend="aer-shots", mitigate="twirl"), "mitigate"),
-    (dict(backend="aer-shots", mitigate="dd"), "mitigate"),
-    (dict(mitigate="readout"), "mitigate"),
-    (dict(backend="aer", mitigate="zne"), "mitigate"),
-    (dict(backend="fake_manila", layout=[0, 7]), "layout"),
-    (dict(backend="fake_manila", mitigate="zne,twirl", twirls=4, shots=10), "shots"),
-], ids=["bogus", "even-scale", "no-scale-1", "one-scale", "twirl-no-device", "dd-no-device", "readout-exact",
-        "zne-exact", "layout-beyond-device", "shots-below-copies"])
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        (dict(backend="aer-shots", mitigate="bogus"), "mitigate"),
+        (dict(backend="aer-shots", mitigate="zne", zne_scales=[1, 2]), "zne_scales"),
+        (dict(backend="aer-shots", mitigate="zne", zne_scales=[3, 5]), "zne_scales"),
+        (dict(backend="aer-shots", mitigate="zne", zne_scales=[1]), "zne_scales"),
+        (dict(backend="aer-shots", mitigate="twirl"), "mitigate"),
+        (dict(backend="aer-shots", mitigate="dd"), "mitigate"),
+        (dict(mitigate="readout"), "mitigate"),
+        (dict(backend="aer", mitigate="zne"), "mitigate"),
+        (dict(backend="fake_manila", layout=[0, 7]), "layout"),
+        (dict(backend="fake_manila", mitigate="zne,twirl", twirls=4, shots=10), "shots"),
+    ],
+    ids=[
+        "bogus",
+        "even-scale",
+        "no-scale-1",
+        "one-scale",
+        "twirl-no-device",
+        "dd-no-device",
+        "readout-exact",
+        "zne-exact",
+        "layout-beyond-device",
+        "shots-below-copies",
+    ],
+)
 def test_bad_mitigation_requests_are_one_line_naming_the_option(kwargs, name):
     with pytest.raises(InputError) as info:
         run(foreground(), "circuit", steps=2, **kwargs)
@@ -367,8 +436,17 @@ def test_unmitigated_run_records_no_mitigation_options():
 
 
 def test_mitigated_run_records_what_it_did_with_equal_total_shots():
-    ds = run(foreground(), "circuit", steps=2, times=[0.6], backend="aer-noise:fake_manila", shots=600,
-             mitigate="zne,twirl", twirls=2, seed_simulator=1)
+    ds = run(
+        foreground(),
+        "circuit",
+        steps=2,
+        times=[0.6],
+        backend="aer-noise:fake_manila",
+        shots=600,
+        mitigate="zne,twirl",
+        twirls=2,
+        seed_simulator=1,
+    )
     a = ds.attrs
     assert a["mitigation"] == a["mitigation_client_side"] == "zne,twirl" and a["mitigation_service_side"] == "none"
     assert a["shots_per_instance"] == 100  # 600 over 3 scales x 2 twirls
@@ -412,8 +490,7 @@ def ibm_plan(methods, *, shots, twirls=4, readout_shots=None):
     spec = foreground_circuit(foreground(), 3, record_steps=[3])
     logical = [(0, measured(spec, 0, b)) for b in BASES]
     mit = Mitigation(methods=methods, twirls=twirls, readout_shots=readout_shots or shots)
-    return choice, logical, prepare(choice, [spec], logical, mit, shots=shots, optimization_level=1,
-                                    seed_transpiler=0)
+    return choice, logical, prepare(choice, [spec], logical, mit, shots=shots, optimization_level=1, seed_transpiler=0)
 
 
 def test_an_ibm_name_resolves_through_the_service(service):
@@ -461,8 +538,10 @@ def test_calibration_circuits_are_repeated_to_the_readout_shots():
 
 
 def test_service_options_are_not_set_in_local_testing_mode():
-    options = {"twirling": {"enable_gates": True, "num_randomizations": 4},
-               "dynamical_decoupling": {"enable": True, "sequence_type": "XX"}}
+    options = {
+        "twirling": {"enable_gates": True, "num_randomizations": 4},
+        "dynamical_decoupling": {"enable": True, "sequence_type": "XX"},
+    }
     sampler = runtime_sampler(BackendChoice("ibm:fake", "ibm", FakeManilaV2()), seed=1, service_options=options)
     assert not sampler.options.twirling.enable_gates and not sampler.options.dynamical_decoupling.enable
 
@@ -471,17 +550,30 @@ def test_service_options_leave_local_testing_results_alone():
     # run_counts: "in local testing mode they have no effect"; the calibration circuits must
     # read their prepared states (FakeManila's readout errors are a few percent)
     cal = readout_calibration_circuits([0, 1], 5)
-    options = {"twirling": {"enable_gates": True, "num_randomizations": 4},
-               "dynamical_decoupling": {"enable": True, "sequence_type": "XX"}}
-    counts, _ = run_counts(BackendChoice("ibm:fake", "ibm", FakeManilaV2()), cal, shots=1000, seed=1,
-                           service_options=options)
+    options = {
+        "twirling": {"enable_gates": True, "num_randomizations": 4},
+        "dynamical_decoupling": {"enable": True, "sequence_type": "XX"},
+    }
+    counts, _ = run_counts(
+        BackendChoice("ibm:fake", "ibm", FakeManilaV2()), cal, shots=1000, seed=1, service_options=options
+    )
     assert counts[0].get("00", 0) > 850 and counts[1].get("11", 0) > 850, counts
 
 
 def test_ibm_run_through_the_service_records_the_split_and_no_token(service):
     submitted = []
-    ds = run(foreground(), "circuit", steps=2, times=[0.6], backend="ibm:fake_manila", shots=1000,
-             readout_shots=1000, mitigate="dd,readout", seed_simulator=5, on_submit=submitted.append)
+    ds = run(
+        foreground(),
+        "circuit",
+        steps=2,
+        times=[0.6],
+        backend="ibm:fake_manila",
+        shots=1000,
+        readout_shots=1000,
+        mitigate="dd,readout",
+        seed_simulator=5,
+        on_submit=submitted.append,
+    )
     a = ds.attrs
     assert a["backend"] == "ibm:fake_manila" and service.asked == ["fake_manila"]
     assert a["mitigation_service_side"] == "dd" and a["mitigation_client_side"] == "readout"

@@ -48,8 +48,9 @@ def test_five_notebooks():
 def test_kernel_is_this_interpreter():
     """The kernel nbclient starts is ipykernel in the interpreter running the tests (the venv's),
     whatever kernelspecs the machine has installed."""
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "import os, sys\nprint(sys.executable)\nprint(os.environ['OILE_Q_QUICK'])")])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("import os, sys\nprint(sys.executable)\nprint(os.environ['OILE_Q_QUICK'])")]
+    )
     render.execute_notebook(nb, quick=True, timeout=120)
     text = "".join(o.get("text", "") for o in nb.cells[0].outputs)
     assert text.split() == [sys.executable, "1"]
@@ -59,9 +60,13 @@ def test_a_failing_cell_fails():
     """A cell that raises (as a notebook's own assert does) stops the run with an error."""
     from nbclient.exceptions import CellExecutionError
 
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
-                                         nbformat.v4.new_code_cell("assert x == 2, 'key number wrong'"),
-                                         nbformat.v4.new_code_cell("reached = True")])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("x = 1"),
+            nbformat.v4.new_code_cell("assert x == 2, 'key number wrong'"),
+            nbformat.v4.new_code_cell("reached = True"),
+        ]
+    )
     with pytest.raises(CellExecutionError, match="key number wrong"):
         render.execute_notebook(nb, quick=True, timeout=120)
     assert not nb.cells[2].get("outputs") and nb.cells[2].get("execution_count") is None
@@ -84,7 +89,7 @@ def test_teaching_parts(src):
     source = "\n".join(c.source for c in code)
     assert 'QUICK = os.environ.get("OILE_Q_QUICK", "0") == "1"' in source
     assert source.count("assert ") >= 4
-    assert "$$" in md                                  # displayed equations (KaTeX)
+    assert "$$" in md  # displayed equations (KaTeX)
 
 
 @pytest.mark.parametrize("src", SOURCES, ids=IDS)

@@ -2,20 +2,24 @@
 
 import numpy as np
 import pytest
-
 from conftest import random_bloch
+
 from oile_q import Scenario, run
-from oile_q.conventions import flavor_to_mass
-from oile_q.encounter import encounter_bloch, swap_map
+from oile_q.encounter import encounter_bloch
 from oile_q.results import mass_basis, mass_p3_sum, purity
 from oile_q.schedules import generate
 
 
 def bipolar(n=20, gamma=0.1, theta=0.2, seed=1, w=(0.5, -0.8)):
     return Scenario.from_groups(
-        [dict(name="e", count=n * 6 // 10, flavor="e", omega=w[0]),
-         dict(name="x", count=n - n * 6 // 10, flavor="x", omega=w[1])],
-        gamma=gamma, theta=theta, seed=seed)
+        [
+            dict(name="e", count=n * 6 // 10, flavor="e", omega=w[0]),
+            dict(name="x", count=n - n * 6 // 10, flavor="x", omega=w[1]),
+        ],
+        gamma=gamma,
+        theta=theta,
+        seed=seed,
+    )
 
 
 @pytest.mark.parametrize("vdotu", [0.0, 0.4, -0.9])
@@ -82,7 +86,9 @@ def test_poisson_unpaired_particles_precess_freely():
     for a, w in enumerate([1.0, 2.0, 3.0]):
         P0 = sc.P0[a]
         c, s = np.cos(-w * t), np.sin(-w * t)
-        np.testing.assert_allclose(ds.P.values[-1, a], [c * P0[0] - s * P0[1], s * P0[0] + c * P0[1], P0[2]], atol=1e-13)
+        np.testing.assert_allclose(
+            ds.P.values[-1, a], [c * P0[0] - s * P0[1], s * P0[0] + c * P0[1], P0[2]], atol=1e-13
+        )
 
 
 @pytest.mark.parametrize("schedule,p", [("matching", None), ("poisson", 0.25)])

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SKIP = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache",
-                              "out", "*.nc")
+SKIP = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "out", "*.nc"
+)
 
 
 def _run(cmd, **kw):
@@ -68,15 +69,23 @@ def test_installed_wheel_runs_a_study_in_the_current_folder(wheel, tmp_path):
     # The test environment's packages (numpy, qiskit, ...), as a plain path: .pth files in
     # that folder (the editable install's finder) are not processed.
     (purelib / "test_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    _run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index", "--quiet",
-          str(wheel)])
+    _run(
+        [sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index", "--quiet", str(wheel)]
+    )
 
     work = tmp_path / "work"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("OILE_Q_COMPARISONS", "PYTHONPATH")}
-    where = _run([str(py), "-c", "import oile_q, oile_q.studies as s; print(oile_q.__file__); "
-                  "print(s.studies_dir()); print(s.source_checkout()); print(list(s.list_studies()))"],
-                 cwd=work, env=env).stdout.splitlines()
+    where = _run(
+        [
+            str(py),
+            "-c",
+            "import oile_q, oile_q.studies as s; print(oile_q.__file__); "
+            "print(s.studies_dir()); print(s.source_checkout()); print(list(s.list_studies()))",
+        ],
+        cwd=work,
+        env=env,
+    ).stdout.splitlines()
     assert Path(where[0]).is_relative_to(purelib), where
     assert Path(where[1]) == purelib / "oile_q" / "comparisons", where
     assert where[2] == "False"
@@ -86,11 +95,23 @@ def test_installed_wheel_runs_a_study_in_the_current_folder(wheel, tmp_path):
     out = work / "encounter_channel"
     assert str(out) in res.stdout
     files = {p.name for p in out.iterdir()}
-    assert {"report.md", "report.json", "entanglement.png", "bloch_ball.png", "chain.png", "metrics.csv",
-            "data_oile.nc"} <= files, files
+    assert {
+        "report.md",
+        "report.json",
+        "entanglement.png",
+        "bloch_ball.png",
+        "chain.png",
+        "metrics.csv",
+        "data_oile.nc",
+    } <= files, files
     assert not (purelib / "oile_q" / "comparisons" / "out").exists()
 
-    bad = subprocess.run([str(venv / "bin" / "oile-q"), "study", "encounter_channel", "--publish"],
-                         capture_output=True, text=True, cwd=work, env=env)
+    bad = subprocess.run(
+        [str(venv / "bin" / "oile-q"), "study", "encounter_channel", "--publish"],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=env,
+    )
     assert bad.returncode == 2, bad.stderr
     assert "source checkout" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -15,8 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", README, re.S | re.M)
 PYTHON = [code for lang, code in BLOCKS if lang == "python"]
-COMMANDS = [line.strip() for lang, code in BLOCKS if lang == "sh" for line in code.splitlines()
-            if line.strip().startswith("oile-q ")]
+COMMANDS = [
+    line.strip()
+    for lang, code in BLOCKS
+    if lang == "sh"
+    for line in code.splitlines()
+    if line.strip().startswith("oile-q ")
+]
 
 
 @pytest.fixture

@@ -12,7 +12,10 @@ from oile_q.results import group_means, load, mass_basis, mass_p3_sum, purity, s
 def _scenario():
     return Scenario.from_groups(
         [dict(name="nu_e", count=6, flavor="e", omega=0.1), dict(name="nu_x", count=4, flavor="x", omega=0.2)],
-        gamma=0.05, theta=0.1, seed=5)
+        gamma=0.05,
+        theta=0.1,
+        seed=5,
+    )
 
 
 def test_layout_and_attrs():
@@ -55,7 +58,9 @@ def test_observables():
 
 
 def test_import_stays_light():
-    code = ("import sys, oile_q; heavy = [m for m in ('qiskit', 'quspin', 'numba', 'xarray', 'scipy', 'matplotlib')"
-            " if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, oile_q; heavy = [m for m in ('qiskit', 'quspin', 'numba', 'xarray', 'scipy', 'matplotlib')"
+        " if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

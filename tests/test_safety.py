@@ -19,8 +19,10 @@ from oile_q.cli import main
 from oile_q.results import load
 
 OILE_Q = [sys.executable, "-m", "oile_q.cli"]
-SMALL = 'gamma = 0.1\nseed = 1\n[[group]]\nname = "e"\ncount = 2\nflavor = "e"\nomega = 0.3\n' \
-        '[[group]]\nname = "x"\ncount = 2\nP = [0.6, 0.0, -0.8]\nomega = -0.2\n'
+SMALL = (
+    'gamma = 0.1\nseed = 1\n[[group]]\nname = "e"\ncount = 2\nflavor = "e"\nomega = 0.3\n'
+    '[[group]]\nname = "x"\ncount = 2\nP = [0.6, 0.0, -0.8]\nomega = -0.2\n'
+)
 # a result of about 100 MB (1,001 times x 4,000 particles x 3 components): its save takes a while
 LARGE = 'gamma = 0.01\nseed = 1\n[[group]]\nname = "e"\ncount = 4000\nflavor = "e"\nomega = 0.1\n'
 
@@ -51,8 +53,12 @@ def _signal_during_save(tmp_path, sig):
     scen = tmp_path / "large.toml"
     scen.write_text(LARGE)
     out = tmp_path / "large.nc"
-    proc = subprocess.Popen(OILE_Q + ["run", str(scen), "--steps", "1000", "--seed", "2", "-o", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        OILE_Q + ["run", str(scen), "--steps", "1000", "--seed", "2", "-o", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while not _temp_files(tmp_path):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -115,14 +121,21 @@ def test_long_runs_are_announced_and_refused_beyond_the_budget(small, tmp_path, 
     assert load(out).attrs["encounters"] == 4 * 7  # four light-cone trees of 2^3 - 1 encounters
 
 
-@pytest.mark.parametrize("engine,opts", [
-    ("circuit", {"backend": "aer-shots", "shots": 300}),  # no seed_simulator: one is drawn and recorded
-    ("oile", {"schedule": "poisson", "p": 0.4}),
-    ("closed", {"propagator": "symmetric"}),
-])
+@pytest.mark.parametrize(
+    "engine,opts",
+    [
+        ("circuit", {"backend": "aer-shots", "shots": 300}),  # no seed_simulator: one is drawn and recorded
+        ("oile", {"schedule": "poisson", "p": 0.4}),
+        ("closed", {"propagator": "symmetric"}),
+    ],
+)
 def test_rerun_is_bit_identical(engine, opts, tmp_path):
-    sc = oile_q.Scenario.from_groups([dict(name="e", count=2, flavor="e", omega=0.3),
-                                      dict(name="x", count=2, flavor="x", omega=-0.2)], gamma=0.1, theta=0.1, seed=4)
+    sc = oile_q.Scenario.from_groups(
+        [dict(name="e", count=2, flavor="e", omega=0.3), dict(name="x", count=2, flavor="x", omega=-0.2)],
+        gamma=0.1,
+        theta=0.1,
+        seed=4,
+    )
     ds = oile_q.run(sc, engine, steps=3, **opts)
     again = oile_q.rerun(ds)
     np.testing.assert_array_equal(again.P.values, ds.P.values)
@@ -177,8 +190,7 @@ def test_rerun_refuses_what_the_result_does_not_record():
         summary = "toy: P scaled by an unrecorded factor"
         grid = "continuous"
         supports = frozenset({"ensemble", "odd_n"})
-        options = (Option("factor", "a factor the result does not record", default=None, kind="float",
-                          record=False),)
+        options = (Option("factor", "a factor the result does not record", default=None, kind="float", record=False),)
 
         def run(self, request):
             f = 1.0 if request.options["factor"] is None else request.options["factor"]

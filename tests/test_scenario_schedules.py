@@ -1,7 +1,6 @@
 """Scenario construction and the schedules."""
 
 import numpy as np
-import pytest
 
 from oile_q import Scenario
 from oile_q.conventions import flavor_to_mass
@@ -10,25 +9,34 @@ from oile_q.schedules import generate, make_schedule
 
 def test_from_groups_builds_counts_flavors_and_velocities():
     sc = Scenario.from_groups(
-        [dict(name="nu_e", count=6, flavor="e", omega=0.1),
-         dict(name="nu_x", count=4, flavor="x", omega=0.2, velocity=[0, 0, 1])],
-        gamma=0.01, theta=1e-3, seed=3)
+        [
+            dict(name="nu_e", count=6, flavor="e", omega=0.1),
+            dict(name="nu_x", count=4, flavor="x", omega=0.2, velocity=[0, 0, 1]),
+        ],
+        gamma=0.01,
+        theta=1e-3,
+        seed=3,
+    )
     assert sc.n == 10 and sc.groups == ["nu_e", "nu_x"]
     np.testing.assert_allclose(sc.P0[:6], np.tile([0, 0, 1], (6, 1)))
     np.testing.assert_allclose(sc.P0[6:], np.tile([0, 0, -1], (4, 1)))
     np.testing.assert_allclose(np.linalg.norm(sc.velocity, axis=1), 1, atol=1e-12)
     np.testing.assert_allclose(sc.velocity[6:], np.tile([0, 0, 1], (4, 1)))
     again = Scenario.from_groups(
-        [dict(name="nu_e", count=6, flavor="e", omega=0.1),
-         dict(name="nu_x", count=4, flavor="x", omega=0.2, velocity=[0, 0, 1])],
-        gamma=0.01, theta=1e-3, seed=3)
+        [
+            dict(name="nu_e", count=6, flavor="e", omega=0.1),
+            dict(name="nu_x", count=4, flavor="x", omega=0.2, velocity=[0, 0, 1]),
+        ],
+        gamma=0.01,
+        theta=1e-3,
+        seed=3,
+    )
     assert again == sc  # seeded velocities are reproducible
 
 
 def test_mass_basis_initial_vectors():
     theta = 5e-4
-    sc = Scenario([[0, 0, 1], [0, 0, -1]], [0.1, 0.2], [[0, 0, 1], [1, 0, 0]], gamma=0.1,
-                  theta=theta, basis="mass")
+    sc = Scenario([[0, 0, 1], [0, 0, -1]], [0.1, 0.2], [[0, 0, 1], [1, 0, 0]], gamma=0.1, theta=theta, basis="mass")
     np.testing.assert_allclose(sc.P0_mass, [[0, 0, 1], [0, 0, -1]], atol=1e-15)
     # a flavor state nu_e has a Bloch angle 2 theta from the mass axis
     e = flavor_to_mass([0, 0, 1], theta)
@@ -38,16 +46,18 @@ def test_mass_basis_initial_vectors():
 def test_from_toml_group_foreground_and_particles(tmp_path):
     (tmp_path / "g.toml").write_text(
         'gamma = 0.1\ntheta = 0.01\nseed = 2\n[[group]]\nname = "a"\ncount = 3\nflavor = "e"\nomega = 1.0\n'
-        '[[group]]\nname = "b"\ncount = 3\nP = [0.5, 0, 0]\nbasis = "mass"\n[run]\nsteps = 10\n')
+        '[[group]]\nname = "b"\ncount = 3\nP = [0.5, 0, 0]\nbasis = "mass"\n[run]\nsteps = 10\n'
+    )
     sc = Scenario.from_toml(tmp_path / "g.toml")
     assert sc.n == 6 and sc.gamma == 0.1
     np.testing.assert_allclose(sc.P0_mass[3], [0.5, 0, 0], atol=1e-15)
-    (tmp_path / "f.toml").write_text('gamma = 1.0\n[foreground]\nP = [0, 0, 1]\nQ = [1, 0, 0]\nvdotu = 0.5\n')
+    (tmp_path / "f.toml").write_text("gamma = 1.0\n[foreground]\nP = [0, 0, 1]\nQ = [1, 0, 0]\nvdotu = 0.5\n")
     fg = Scenario.from_toml(tmp_path / "f.toml")
     assert fg.kind == "foreground" and fg.background["vdotu"] == 0.5
     (tmp_path / "p.toml").write_text(
-        'gamma = 0.2\n[particles]\nP0 = [[0, 0, 1], [1, 0, 0]]\nomega = [0.1, -0.1]\n'
-        'velocity = [[0, 0, 1], [0, 1, 0]]\ngroup = ["u", "v"]\n')
+        "gamma = 0.2\n[particles]\nP0 = [[0, 0, 1], [1, 0, 0]]\nomega = [0.1, -0.1]\n"
+        'velocity = [[0, 0, 1], [0, 1, 0]]\ngroup = ["u", "v"]\n'
+    )
     pt = Scenario.from_toml(tmp_path / "p.toml")
     assert pt.groups == ["u", "v"]
     assert Scenario.from_json(pt.to_json()) == pt
@@ -71,7 +81,7 @@ def test_round_robin_meets_every_pair_once_per_round():
     assert len(seen) == n * (n - 1) // 2
     for step in pairs:
         assert sorted(step.ravel().tolist()) == list(range(n))
-    np.testing.assert_array_equal(generate("round-robin", n, 2 * (n - 1))[n - 1:], pairs)
+    np.testing.assert_array_equal(generate("round-robin", n, 2 * (n - 1))[n - 1 :], pairs)
 
 
 def test_poisson_participation_probability():

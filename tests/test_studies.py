@@ -21,8 +21,9 @@ def test_studies_are_found_and_ordered_by_their_config():
     root = studies.studies_dir()
     on_disk = sorted(p.parent.name for p in root.glob("*/study.py"))
     assert sorted(STUDIES) == on_disk
-    orders = [tomllib.loads((root / n / "config.toml").read_text()).get("order", studies.DEFAULT_ORDER)
-              for n in STUDIES]
+    orders = [
+        tomllib.loads((root / n / "config.toml").read_text()).get("order", studies.DEFAULT_ORDER) for n in STUDIES
+    ]
     assert orders == sorted(orders)
     assert STUDIES[0] == "paper1_fig1"
 
@@ -74,8 +75,10 @@ t_max = 1.0
 def test_config_merges_quick_table_by_table(tmp_path):
     (tmp_path / "config.toml").write_text(CONFIG)
     study = Study(tmp_path / "study.py")
-    assert study.config() == {"scenario": {"theta": 0.1, "groups": [{"name": "a", "count": 2}]},
-                              "run": {"gammas": [0.1, 0.01], "t_max": 10.0}}
+    assert study.config() == {
+        "scenario": {"theta": 0.1, "groups": [{"name": "a", "count": 2}]},
+        "run": {"gammas": [0.1, 0.01], "t_max": 10.0},
+    }
     fast = study.config(quick=True)
     assert fast["run"] == {"gammas": [0.1, 0.01], "t_max": 1.0} and fast["scenario"]["theta"] == 0.1
 

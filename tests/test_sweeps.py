@@ -20,8 +20,11 @@ from oile_q.sweeps import _Store, cli_main, collect, load_spec, point_hash, swee
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUPS = [dict(name="nu_e", count=6, flavor="e", omega=0.1), dict(name="nu_x", count=4, flavor="x", omega=0.2)]
-BASE = dict(engine="oile", scenario=dict(gamma=0.1, theta=1e-3, seed=1, group=GROUPS),
-            run=dict(times=dict(linspace=[0.0, 2.0, 11])))
+BASE = dict(
+    engine="oile",
+    scenario=dict(gamma=0.1, theta=1e-3, seed=1, group=GROUPS),
+    run=dict(times=dict(linspace=[0.0, 2.0, 11])),
+)
 
 SPEC_TOML = """\
 engine = "oile"
@@ -73,8 +76,9 @@ def client():
 
     from distributed import Client, LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR
+    )
     cl = Client(cluster)
     yield cl
     cl.close()
@@ -85,8 +89,12 @@ def client():
 
 
 def test_axes_points_and_payloads():
-    s = load_spec(spec(grid={"gamma": [0.1, 0.05], "seed": {"range": [0, 3]}},
-                       zip={"size": {"N": [10, 20], "group.nu_e.omega": [0.1, 0.3]}}))
+    s = load_spec(
+        spec(
+            grid={"gamma": [0.1, 0.05], "seed": {"range": [0, 3]}},
+            zip={"size": {"N": [10, 20], "group.nu_e.omega": [0.1, 0.3]}},
+        )
+    )
     assert s.dims == ("gamma", "seed", "size") and s.shape == (2, 3, 2)
     pts = s.points()
     assert len(pts) == 12 and len({p.hash for p in pts}) == 12
@@ -102,9 +110,13 @@ def test_axes_points_and_payloads():
 
 
 def test_group_fields_engine_axis_and_options():
-    s = load_spec(spec(engine=None, options={"rtol": 1e-8},
-                       grid={"engine": ["oile", "master"], "seed": [0, 1],
-                             "group.nu_x.P": [[0.0, 0.0, -1.0], [0.6, 0.0, -0.8]]}))
+    s = load_spec(
+        spec(
+            engine=None,
+            options={"rtol": 1e-8},
+            grid={"engine": ["oile", "master"], "seed": [0, 1], "group.nu_x.P": [[0.0, 0.0, -1.0], [0.6, 0.0, -0.8]]},
+        )
+    )
     pts = s.points()
     oile_pt, master_pt = pts[0], pts[4]
     assert oile_pt.payload["engine"] == "oile" and oile_pt.payload["options"] == {}
@@ -133,10 +145,14 @@ def test_hash_is_stable_and_spelling_free():
 
 
 def test_spec_from_toml_with_scenario_file(tmp_path):
-    write(tmp_path / "gas.toml", "gamma = 0.1\nseed = 1\n[[group]]\nname = \"a\"\ncount = 4\nflavor = \"e\"\n"
-                                 "[run]\nt_max = 99\n")
-    f = write(tmp_path / "s.toml", 'engine = "oile"\nscenario = "gas.toml"\n[run]\nt_max = 1.0\n'
-                                   "[grid]\n\"scenario.seed\" = [1, 2]\n")
+    write(
+        tmp_path / "gas.toml",
+        'gamma = 0.1\nseed = 1\n[[group]]\nname = "a"\ncount = 4\nflavor = "e"\n[run]\nt_max = 99\n',
+    )
+    f = write(
+        tmp_path / "s.toml",
+        'engine = "oile"\nscenario = "gas.toml"\n[run]\nt_max = 1.0\n[grid]\n"scenario.seed" = [1, 2]\n',
+    )
     s = load_spec(f)
     assert s.scenario["group"][0]["count"] == 4 and "run" not in s.scenario
     pts = s.points()
@@ -158,8 +174,10 @@ def test_public_entry_point():
 
 
 def test_import_oile_q_stays_light():
-    code = ("import sys, oile_q, oile_q.sweeps; bad = [m for m in ('dask', 'distributed', 'xarray') "
-            "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, oile_q, oile_q.sweeps; bad = [m for m in ('dask', 'distributed', 'xarray') "
+        "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
 
@@ -189,13 +207,21 @@ def test_localcluster_bit_identical_to_serial_runs(client, tmp_path):
         assert np.array_equal(ds.P.sel(gamma=g, seed=sd).values, want.P.values)
     # seed statistics against oile_q.results.group_means (an independent implementation)
     for g in (0.1, 0.05):
-        gm = np.stack([group_means(runs[(g, sd)], basis="mass")["mean"].sel(group=["nu_e", "nu_x"])
-                       .transpose("time", "group", "component").values for sd in range(3)])
+        gm = np.stack(
+            [
+                group_means(runs[(g, sd)], basis="mass")["mean"]
+                .sel(group=["nu_e", "nu_x"])
+                .transpose("time", "group", "component")
+                .values
+                for sd in range(3)
+            ]
+        )
         np.testing.assert_allclose(ds.group_mean.sel(gamma=g).values, gm, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(ds.group_mean_mean.sel(gamma=g).values, gm.mean(0), rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(ds.group_mean_std.sel(gamma=g).values, gm.std(0, ddof=1), rtol=1e-10, atol=1e-15)
-        np.testing.assert_allclose(ds.group_mean_sem.sel(gamma=g).values, gm.std(0, ddof=1) / np.sqrt(3),
-                                   rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(
+            ds.group_mean_sem.sel(gamma=g).values, gm.std(0, ddof=1) / np.sqrt(3), rtol=1e-10, atol=1e-15
+        )
     # running again computes nothing
     again = sweep(s, tmp_path / "out", client=client, progress=False)
     assert again.computed == 0 and again.reused == 6
@@ -273,8 +299,20 @@ def test_crash_kill9_and_resume(client, tmp_path):
     assert ref.ok and ref.computed == 16
     out = tmp_path / "out"
     # its own LocalCluster (one worker process: the test stays light on a shared machine)
-    cmd = [sys.executable, "-m", "oile_q.cli", "sweep", str(f), "-o", str(out), "--workers", "1", "--batch", "1",
-           "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "oile_q.cli",
+        "sweep",
+        str(f),
+        "-o",
+        str(out),
+        "--workers",
+        "1",
+        "--batch",
+        "1",
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     store = _Store(out)
     deadline = time.monotonic() + 300
@@ -358,8 +396,9 @@ def test_collect_incomplete_missing_and_cli_output(tmp_path):
     import xarray as xr
 
     with xr.open_dataset(tmp_path / "all.nc", engine="h5netcdf") as back:
-        xr.testing.assert_allclose(back.load().drop_vars("done"),
-                                   collect(out, basis="mass").compute().drop_vars("done"), rtol=0, atol=0)
+        xr.testing.assert_allclose(
+            back.load().drop_vars("done"), collect(out, basis="mass").compute().drop_vars("done"), rtol=0, atol=0
+        )
         assert back.attrs["group_basis"] == "mass"
 
 
@@ -409,9 +448,15 @@ def test_collect_mixed_engines_and_step_ends_one_chunk_per_point(tmp_path):
     import json
 
     out = tmp_path / "out"
-    s = load_spec(spec(engine=None, options={"rtol": 1e-9, "atol": 1e-11}, run={"times": {"linspace": [0.0, 1.0, 6]}},
-                       grid={"seed": [0, 1]},
-                       zip={"model": {"engine": ["oile", "oile", "master"], "gamma": [0.1, 0.03, 0.1]}}))
+    s = load_spec(
+        spec(
+            engine=None,
+            options={"rtol": 1e-9, "atol": 1e-11},
+            run={"times": {"linspace": [0.0, 1.0, 6]}},
+            grid={"seed": [0, 1]},
+            zip={"model": {"engine": ["oile", "oile", "master"], "gamma": [0.1, 0.03, 0.1]}},
+        )
+    )
     res = sweep(s, out, client="serial", progress=False)
     assert res.ok and res.total == 6 and res.unique == 5  # master ignores the schedule seed
     ds = collect(out)
@@ -447,17 +492,21 @@ BAD = [
     ("zip_lengths", SPEC_TOML + "[zip.z]\ngamma = [0.1, 0.2]\nseed = [1]\n", "one length"),
     ("point_invalid", SPEC_TOML + "[grid]\ngamma = [0.1, -0.1]\n", "point #1 (gamma=-0.1): `gamma` must be positive"),
     ("point_bad_seed", SPEC_TOML + "[grid]\nseed = [1, 2.5]\n", "point #1 (seed=2.5): `seed` must be an integer"),
-    ("unknown_group", SPEC_TOML + "[grid]\n\"group.nu_mu.count\" = [2]\n", "no group named 'nu_mu'"),
-    ("unknown_group_field", SPEC_TOML + "[grid]\n\"group.nu_e.colour\" = [2]\n", "not a group field"),
-    ("odd_count", SPEC_TOML + "[grid]\n\"group.nu_e.count\" = [6, 5]\n", "point #1 (group.nu_e.count=5)"),
+    ("unknown_group", SPEC_TOML + '[grid]\n"group.nu_mu.count" = [2]\n', "no group named 'nu_mu'"),
+    ("unknown_group_field", SPEC_TOML + '[grid]\n"group.nu_e.colour" = [2]\n', "not a group field"),
+    ("odd_count", SPEC_TOML + '[grid]\n"group.nu_e.count" = [6, 5]\n', "point #1 (group.nu_e.count=5)"),
     ("N_not_proportional", SPEC_TOML + "[grid]\nN = [10, 7]\n", "point #1 (N=7): `N` = 7 does not split"),
     ("unknown_engine", SPEC_TOML.replace('"oile"', '"quantum"'), "`engine` must be one of"),
     ("unknown_option", SPEC_TOML + "[options]\nrtol = 1e-9\n", "`options.rtol` is not an option"),
-    ("option_axis_bad_value", SPEC_TOML + "[grid]\n\"options.propagator\" = [\"fast\"]\n", "`propagator` must be one of"),
-    ("steps_and_t_max", SPEC_TOML.replace("[run]\n", "[run]\nsteps = 3\nt_max = 1.0\n"), "only one of `steps` or `t_max`"),
+    ("option_axis_bad_value", SPEC_TOML + '[grid]\n"options.propagator" = ["fast"]\n', "`propagator` must be one of"),
+    (
+        "steps_and_t_max",
+        SPEC_TOML.replace("[run]\n", "[run]\nsteps = 3\nt_max = 1.0\n"),
+        "only one of `steps` or `t_max`",
+    ),
     ("no_run_length", SPEC_TOML.replace("times = { linspace = [0.0, 2.0, 11] }\n", ""), "run length"),
     ("swept_twice", SPEC_TOML + "[grid]\nseed = [1]\n[zip.z]\nseed = [2]\n", "`seed` is swept twice"),
-    ("engine_twice", SPEC_TOML + "[grid]\nengine = [\"oile\"]\n", "both as a fixed value and as an axis"),
+    ("engine_twice", SPEC_TOML + '[grid]\nengine = ["oile"]\n', "both as a fixed value and as an axis"),
     ("no_scenario", 'engine = "oile"\n[run]\nt_max = 1.0\n', "`scenario` is required"),
     ("scenario_file_missing", 'engine = "oile"\nscenario = "nope.toml"\n[run]\nt_max = 1.0\n', "nope.toml"),
     ("not_toml", "engine = = 3\n", "not valid TOML"),
@@ -480,21 +529,32 @@ def test_malformed_spec_one_line_exit_2_nothing_written(tmp_path, text, words):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("argv, words", [
-    pytest.param(["-o", "X"], "spec", id="no_spec"),
-    pytest.param(["{spec}"], "-o/--output", id="no_output"),
-    pytest.param(["{spec}", "-o", "{tmp}/out", "--workers", "0"], "`workers` must be an integer >= 1", id="workers_0"),
-    pytest.param(["{spec}", "-o", "{tmp}/out", "--batch", "0"], "`batch`", id="batch_0"),
-    pytest.param(["{spec}", "-o", "{tmp}/out", "--scheduler", "localhost"], "`scheduler` must be an address",
-                 id="scheduler_not_address"),
-    pytest.param(["{spec}", "-o", "{tmp}/out", "--scheduler", "tcp://127.0.0.1:9"], "`scheduler` cannot be reached",
-                 id="scheduler_unreachable"),
-    pytest.param(["{spec}", "-o", "{tmp}/no/such/out"], "does not exist", id="out_parent_missing"),
-    pytest.param(["{spec}", "-o", "{spec}"], "must be a folder", id="out_is_file"),
-    pytest.param(["{spec}", "-o", "{tmp}"], "holds no sweep but other files", id="out_is_foreign_folder"),
-    pytest.param(["collect", "{tmp}"], "holds no sweep", id="collect_not_a_sweep"),
-    pytest.param(["collect", "{tmp}/nope"], "not a folder", id="collect_missing"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        pytest.param(["-o", "X"], "spec", id="no_spec"),
+        pytest.param(["{spec}"], "-o/--output", id="no_output"),
+        pytest.param(
+            ["{spec}", "-o", "{tmp}/out", "--workers", "0"], "`workers` must be an integer >= 1", id="workers_0"
+        ),
+        pytest.param(["{spec}", "-o", "{tmp}/out", "--batch", "0"], "`batch`", id="batch_0"),
+        pytest.param(
+            ["{spec}", "-o", "{tmp}/out", "--scheduler", "localhost"],
+            "`scheduler` must be an address",
+            id="scheduler_not_address",
+        ),
+        pytest.param(
+            ["{spec}", "-o", "{tmp}/out", "--scheduler", "tcp://127.0.0.1:9"],
+            "`scheduler` cannot be reached",
+            id="scheduler_unreachable",
+        ),
+        pytest.param(["{spec}", "-o", "{tmp}/no/such/out"], "does not exist", id="out_parent_missing"),
+        pytest.param(["{spec}", "-o", "{spec}"], "must be a folder", id="out_is_file"),
+        pytest.param(["{spec}", "-o", "{tmp}"], "holds no sweep but other files", id="out_is_foreign_folder"),
+        pytest.param(["collect", "{tmp}"], "holds no sweep", id="collect_not_a_sweep"),
+        pytest.param(["collect", "{tmp}/nope"], "not a folder", id="collect_missing"),
+    ],
+)
 def test_bad_command_line(tmp_path, argv, words):
     f = write(tmp_path / "spec.toml", SPEC_TOML)
     argv = [a.format(spec=f, tmp=tmp_path) for a in argv]
@@ -508,11 +568,16 @@ def test_cli_entry_point_subcommand(tmp_path):
     """`oile-q sweep` and `oile-q sweep collect` through the real console entry point."""
     f = write(tmp_path / "s.toml", SPEC_TOML + "[grid]\nseed = [0, 1]\n")
     exe = Path(sys.executable).with_name("oile-q")
-    res = subprocess.run([str(exe), "sweep", str(f), "-o", str(tmp_path / "out"), "--serial", "--no-progress"],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [str(exe), "sweep", str(f), "-o", str(tmp_path / "out"), "--serial", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
-    res = subprocess.run([str(exe), "sweep", "collect", str(tmp_path / "out")], capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run(
+        [str(exe), "sweep", "collect", str(tmp_path / "out")], capture_output=True, text=True, timeout=300
+    )
     assert res.returncode == 0 and "group_mean_sem" in res.stdout, res.stderr
     res = subprocess.run([str(exe), "sweep", str(f)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and res.stderr.startswith("oile-q sweep: error:") and res.stderr.count("\n") == 1

@@ -51,8 +51,9 @@ def test_recipe_is_a_dozen_lines():
 
 
 def test_toy_engine_through_run(damped):
-    sc = oile_q.Scenario.from_groups([dict(name="e", count=3, flavor="e"), dict(name="x", count=2, flavor="x")],
-                                     gamma=0.1, seed=2)  # odd N: the engine says it copes
+    sc = oile_q.Scenario.from_groups(
+        [dict(name="e", count=3, flavor="e"), dict(name="x", count=2, flavor="x")], gamma=0.1, seed=2
+    )  # odd N: the engine says it copes
     ds = oile_q.run(sc, "damped", t_max=1.0, times=[0.0, 0.5, 1.0], rate=0.5)
     np.testing.assert_allclose(ds.P.values[:, 0, 2], np.exp(-0.5 * np.array([0.0, 0.5, 1.0])), rtol=1e-14)
     assert json.loads(ds.attrs["options"]) == {"rate": 0.5}
@@ -74,8 +75,25 @@ def test_toy_engine_through_the_command_line(damped, tmp_path, capsys):
     assert main(["engines"]) == 0
     assert "damped: toy" in capsys.readouterr().out
     cmp = tmp_path / "cmp"
-    assert main(["compare", str(scen), "--engines", "damped,meanfield", "--t-max", "1",
-                 "--set", "damped.rate=2", "--set", "meanfield.rtol=1e-8", "-o", str(cmp)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(scen),
+                "--engines",
+                "damped,meanfield",
+                "--t-max",
+                "1",
+                "--set",
+                "damped.rate=2",
+                "--set",
+                "meanfield.rtol=1e-8",
+                "-o",
+                str(cmp),
+            ]
+        )
+        == 0
+    )
     assert (cmp / "compare.png").is_file() and (cmp / "damped.nc").is_file()
     np.testing.assert_allclose(load(cmp / "damped.nc").P.values[-1, 0, 2], np.exp(-2.0), rtol=1e-12)
     assert json.loads(load(cmp / "meanfield.nc").attrs["options"])["rtol"] == 1e-8
@@ -85,8 +103,20 @@ def test_compare_validates_every_engine_before_running_any(damped, tmp_path, cap
     scen = tmp_path / "s.toml"
     scen.write_text(SCENARIO)
     cmp = tmp_path / "cmp"
-    rc = main(["compare", str(scen), "--engines", "damped,meanfield", "--t-max", "1", "--set", "meanfield.rtol=-1",
-               "-o", str(cmp)])
+    rc = main(
+        [
+            "compare",
+            str(scen),
+            "--engines",
+            "damped,meanfield",
+            "--t-max",
+            "1",
+            "--set",
+            "meanfield.rtol=-1",
+            "-o",
+            str(cmp),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "`rtol` must be positive" in err
     assert not cmp.exists() or not any(cmp.iterdir())
@@ -124,8 +154,9 @@ def test_a_plugin_package_registers_through_the_entry_point_group(tmp_path, monk
     change to oile-q: here a minimal installed distribution on sys.path."""
     import oile_q.engine as registry
 
-    (tmp_path / "toyplug.py").write_text(recipe().replace("register_engine(Damped)\n", "")
-                                         .replace('name = "damped"', 'name = "plugged"'))
+    (tmp_path / "toyplug.py").write_text(
+        recipe().replace("register_engine(Damped)\n", "").replace('name = "damped"', 'name = "plugged"')
+    )
     dist = tmp_path / "toyplug-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toyplug\nVersion: 0.1\n")

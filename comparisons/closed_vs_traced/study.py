@@ -39,6 +39,7 @@ COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
 
 # ----------------------------------------------------------------------------- set-up
 
+
 def config(run):
     cfg = run.config
     cfg["drift"]["gammas"] = sorted((float(g) for g in cfg["drift"]["gammas"]), reverse=True)
@@ -57,8 +58,9 @@ def bipolar(sc_cfg, count, gamma):
     velocity = np.stack([sin_t * np.cos(phi), sin_t * np.sin(phi), cos_t], axis=-1)
     P0 = np.array([[0.0, 0.0, 1.0]] * count + [[0.0, 0.0, -1.0]] * count)
     omega = np.concatenate([np.linspace(*sc_cfg["nu_e_omega"], count), np.linspace(*sc_cfg["nu_x_omega"], count)])
-    return oile_q.Scenario(P0, omega, velocity, gamma=gamma, theta=sc_cfg["theta"],
-                           group=["nu_e"] * count + ["nu_x"] * count)
+    return oile_q.Scenario(
+        P0, omega, velocity, gamma=gamma, theta=sc_cfg["theta"], group=["nu_e"] * count + ["nu_x"] * count
+    )
 
 
 def dP(a, b):
@@ -91,6 +93,7 @@ def first_overlap_step(pairs, n):
 
 # ----------------------------------------------------------------------------- 1. drift
 
+
 def run_drift(cfg, run):
     """closed and oile on one explicit schedule per (schedule, gamma); exact and meanfield once
     (neither depends on gamma or the schedule)."""
@@ -113,8 +116,18 @@ def run_drift(cfg, run):
         tag = f"{kind}_gamma_{gamma:g}"
         run.save(cl, f"data_drift_{tag}_closed.nc")
         run.save(oi, f"data_drift_{tag}_oile.nc")
-        runs.append({"schedule": kind, "gamma": gamma, "contrast": contrast, "sc": sc, "pairs": pairs,
-                     "closed": cl, "oile": oi, "overlap_step": first_overlap_step(pairs, sc.n)})
+        runs.append(
+            {
+                "schedule": kind,
+                "gamma": gamma,
+                "contrast": contrast,
+                "sc": sc,
+                "pairs": pairs,
+                "closed": cl,
+                "oile": oi,
+                "overlap_step": first_overlap_step(pairs, sc.n),
+            }
+        )
     return exact, mf, runs
 
 
@@ -137,13 +150,17 @@ def drift_rows(cfg, exact, mf, runs):
     rows = []
     for dr in runs:
         s = drift_series(dr)
-        k = lambda t: int(np.argmin(np.abs(s["t"] - t)))  # noqa: E731
+        k = lambda t, s=s: int(np.argmin(np.abs(s["t"] - t)))
         ref = at_times(dr["closed"], t_ref)
         ov = dr["overlap_step"]
         zero = float(s["drift"][:ov].max()) if ov else float(s["drift"].max())
         imax = int(np.argmax(s["drift"]))
-        row = {"schedule": dr["schedule"], "gamma": dr["gamma"], "overlap_step": ov if ov is not None else -1,
-               "drift_before_overlap": zero}
+        row = {
+            "schedule": dr["schedule"],
+            "gamma": dr["gamma"],
+            "overlap_step": ov if ov is not None else -1,
+            "drift_before_overlap": zero,
+        }
         row.update({f"drift_t{t:g}": float(s["drift"][k(t)]) for t in marks})
         row["drift_max"] = float(s["drift"][imax])
         row["t_at_max"] = float(s["t"][imax])
@@ -159,9 +176,18 @@ def drift_rows(cfg, exact, mf, runs):
     S_ex = exact["entropy"].values.mean(axis=1)
     k = lambda t: int(np.argmin(np.abs(t_ref - t)))  # noqa: E731
     row = {key: np.nan for key in rows[0]}
-    row.update({"schedule": "limit: exact vs meanfield", "gamma": 0.0, "overlap_step": -1,
-                "drift_max": float(lim.max()), "t_at_max": float(t_ref[int(np.argmax(lim))]),
-                "drift_minus_limit_max": 0.0, "S_closed_end": float(S_ex[-1]), "closed_vs_exact_max": 0.0})
+    row.update(
+        {
+            "schedule": "limit: exact vs meanfield",
+            "gamma": 0.0,
+            "overlap_step": -1,
+            "drift_max": float(lim.max()),
+            "t_at_max": float(t_ref[int(np.argmax(lim))]),
+            "drift_minus_limit_max": 0.0,
+            "S_closed_end": float(S_ex[-1]),
+            "closed_vs_exact_max": 0.0,
+        }
+    )
     row.update({f"drift_t{t:g}": float(lim[k(t)]) for t in marks})
     row.update({f"S_closed_t{t:g}": float(S_ex[k(t)]) for t in marks})
     rows.append(row)
@@ -204,18 +230,23 @@ def plot_drift(run, cfg, exact, mf, runs, name):
     n = exact.sizes["particle"]
     ax_d.set_ylabel("max_a |P_a - P_a'|")
     ax_d.set_xlabel("mu t")
-    ax_d.set_title(f"N = {n} bipolar ensemble: one explicit schedule per gamma, replayed by closed and oile",
-                   fontsize=10)
+    ax_d.set_title(
+        f"N = {n} bipolar ensemble: one explicit schedule per gamma, replayed by closed and oile", fontsize=10
+    )
     ax_d.set_ylim(1e-4, 2.5)
-    style = [Line2D([], [], color="0.3", ls="-", lw=1.5, label="closed vs oile (same schedule)"),
-             Line2D([], [], color="0.3", ls="--", lw=1.0, label="closed vs exact"),
-             Line2D([], [], color="k", ls=":", lw=1.8, label="exact vs meanfield (gamma -> 0 limit)")]
+    style = [
+        Line2D([], [], color="0.3", ls="-", lw=1.5, label="closed vs oile (same schedule)"),
+        Line2D([], [], color="0.3", ls="--", lw=1.0, label="closed vs exact"),
+        Line2D([], [], color="k", ls=":", lw=1.8, label="exact vs meanfield (gamma -> 0 limit)"),
+    ]
     ax_d.legend(handles=style, fontsize=8, loc="lower right")
     ax_e.set_ylabel("entanglement / mixedness")
     ax_e.set_xlabel("mu t")
-    style = [Line2D([], [], color="0.3", ls="-", lw=1.5, label="closed: mean one-body entropy S (bits)"),
-             Line2D([], [], color="k", ls=":", lw=1.8, label="exact: mean one-body entropy S (bits)"),
-             Line2D([], [], color="0.3", ls="--", lw=1.2, label="oile: mixedness 1 - <|P|>")]
+    style = [
+        Line2D([], [], color="0.3", ls="-", lw=1.5, label="closed: mean one-body entropy S (bits)"),
+        Line2D([], [], color="k", ls=":", lw=1.8, label="exact: mean one-body entropy S (bits)"),
+        Line2D([], [], color="0.3", ls="--", lw=1.2, label="oile: mixedness 1 - <|P|>"),
+    ]
     leg = ax_e.legend(handles=style, fontsize=8, loc="upper left")
     ax_e.add_artist(leg)
     ax_e.legend(handles=colors, fontsize=8, loc="lower right")
@@ -234,6 +265,7 @@ def plot_drift(run, cfg, exact, mf, runs, name):
 
 # ----------------------------------------------------------------------------- circuit cross-check
 
+
 def run_circuits(cfg, run):
     c = cfg["circuit"]
     rows = []
@@ -251,20 +283,35 @@ def run_circuits(cfg, run):
         run.save(cc, f"data_circuit_N{sc.n}_closed.nc")
         run.save(tr, f"data_circuit_N{sc.n}_tree.nc")
         common = {"N": sc.n, "steps": steps, "gamma": float(chk["gamma"])}
-        rows.append({"check": "closed circuit == closed", **common, "qubits": int(cc.attrs["qubits"]),
-                     "encounters": int(cc.attrs["encounters"]), "aer_method": cc.attrs.get("aer_method", ""),
-                     "max_dP": float(dP(cc.P.values, cl.P.values).max()),
-                     "max_dP_to_other_engine": float(dP(cc.P.values, oi.P.values).max()),
-                     "seconds": t1 - t0})
-        rows.append({"check": "tree circuit == oile", **common, "qubits": int(tr.attrs["qubits"]),
-                     "encounters": int(tr.attrs["encounters"]), "aer_method": tr.attrs.get("aer_method", ""),
-                     "max_dP": float(dP(tr.P.values, oi.P.values).max()),
-                     "max_dP_to_other_engine": float(dP(tr.P.values, cl.P.values).max()),
-                     "seconds": t2 - t1})
+        rows.append(
+            {
+                "check": "closed circuit == closed",
+                **common,
+                "qubits": int(cc.attrs["qubits"]),
+                "encounters": int(cc.attrs["encounters"]),
+                "aer_method": cc.attrs.get("aer_method", ""),
+                "max_dP": float(dP(cc.P.values, cl.P.values).max()),
+                "max_dP_to_other_engine": float(dP(cc.P.values, oi.P.values).max()),
+                "seconds": t1 - t0,
+            }
+        )
+        rows.append(
+            {
+                "check": "tree circuit == oile",
+                **common,
+                "qubits": int(tr.attrs["qubits"]),
+                "encounters": int(tr.attrs["encounters"]),
+                "aer_method": tr.attrs.get("aer_method", ""),
+                "max_dP": float(dP(tr.P.values, oi.P.values).max()),
+                "max_dP_to_other_engine": float(dP(tr.P.values, cl.P.values).max()),
+                "seconds": t2 - t1,
+            }
+        )
     return rows
 
 
 # ----------------------------------------------------------------------------- 2. convergence
+
 
 def run_convergence(cfg, run):
     import xarray as xr
@@ -283,10 +330,17 @@ def run_convergence(cfg, run):
         for k in range(c["seeds"]):
             P = oile_q.run(s, "closed", steps=steps, schedule="matching", seed=k, times=[t]).P.values[-1:]
             rm[i, k] = dP(P, ex[None])[0]
-    ds = xr.Dataset({"error_round_robin": ("gamma", rr), "error_matching": (("gamma", "seed"), rm)},
-                    coords={"gamma": gammas, "seed": np.arange(c["seeds"])},
-                    attrs={"mu_t": t, "N": sc.n, "theta": sc.theta, "error": "max_a |P_a^closed - P_a^exact|",
-                           "scenario": sc.to_json()})
+    ds = xr.Dataset(
+        {"error_round_robin": ("gamma", rr), "error_matching": (("gamma", "seed"), rm)},
+        coords={"gamma": gammas, "seed": np.arange(c["seeds"])},
+        attrs={
+            "mu_t": t,
+            "N": sc.n,
+            "theta": sc.theta,
+            "error": "max_a |P_a^closed - P_a^exact|",
+            "scenario": sc.to_json(),
+        },
+    )
     run.save(ds, "convergence.nc")
     rms = np.sqrt((rm**2).mean(axis=1))
     slope_rr, icpt_rr = np.polyfit(np.log(gammas), np.log(rr), 1)
@@ -303,14 +357,31 @@ def run_convergence(cfg, run):
     rows = []
     for i, g in enumerate(gammas):
         q = design.get(round(float(g), 12), np.nan)
-        rows.append({"gamma": float(g), "steps": int(round(t / g)), "error_round_robin": float(rr[i]),
-                     "design_md_quoted": float(q), "ratio_to_quoted": float(rr[i] / q),
-                     "error_matching_rms": float(rms[i]), "matching_min": float(rm[i].min()),
-                     "matching_max": float(rm[i].max()), "seeds": int(c["seeds"])})
-    fit = {"slope_rr": float(slope_rr), "icpt_rr": float(icpt_rr), "slope_rm": float(slope_rm),
-           "icpt_rm": float(icpt_rm), "slope_rm_lo": float(lo), "slope_rm_hi": float(hi),
-           "local_rr": np.diff(np.log(rr)) / np.diff(np.log(gammas)), "N": sc.n, "t": t,
-           "comparable": comparable}
+        rows.append(
+            {
+                "gamma": float(g),
+                "steps": int(round(t / g)),
+                "error_round_robin": float(rr[i]),
+                "design_md_quoted": float(q),
+                "ratio_to_quoted": float(rr[i] / q),
+                "error_matching_rms": float(rms[i]),
+                "matching_min": float(rm[i].min()),
+                "matching_max": float(rm[i].max()),
+                "seeds": int(c["seeds"]),
+            }
+        )
+    fit = {
+        "slope_rr": float(slope_rr),
+        "icpt_rr": float(icpt_rr),
+        "slope_rm": float(slope_rm),
+        "icpt_rm": float(icpt_rm),
+        "slope_rm_lo": float(lo),
+        "slope_rm_hi": float(hi),
+        "local_rr": np.diff(np.log(rr)) / np.diff(np.log(gammas)),
+        "N": sc.n,
+        "t": t,
+        "comparable": comparable,
+    }
     return rows, fit, gammas, rr, rm, rms
 
 
@@ -320,23 +391,43 @@ def plot_convergence(run, cfg, gammas, rr, rm, rms, fit, name):
     fig, ax = plt.subplots(figsize=(10.5, 5.6))
     g = np.geomspace(gammas.min() / 1.3, gammas.max() * 1.3, 50)
     for k in range(rm.shape[1]):
-        ax.loglog(gammas, rm[:, k], ".", color="tab:red", alpha=0.25, ms=5,
-                  label=f"random matchings, single seeds ({rm.shape[1]})" if k == 0 else None)
+        ax.loglog(
+            gammas,
+            rm[:, k],
+            ".",
+            color="tab:red",
+            alpha=0.25,
+            ms=5,
+            label=f"random matchings, single seeds ({rm.shape[1]})" if k == 0 else None,
+        )
     ax.loglog(gammas, rr, "o", color="tab:blue", ms=7, label="round-robin")
-    ax.loglog(g, np.exp(fit["icpt_rr"]) * g ** fit["slope_rr"], "-", color="tab:blue", lw=1,
-              label=f"fit: slope {fit['slope_rr']:.3f}")
+    ax.loglog(
+        g,
+        np.exp(fit["icpt_rr"]) * g ** fit["slope_rr"],
+        "-",
+        color="tab:blue",
+        lw=1,
+        label=f"fit: slope {fit['slope_rr']:.3f}",
+    )
     ax.loglog(gammas, rms, "s", color="tab:red", ms=7, label="random matchings, rms over seeds")
-    ax.loglog(g, np.exp(fit["icpt_rm"]) * g ** fit["slope_rm"], "-", color="tab:red", lw=1,
-              label=f"fit: slope {fit['slope_rm']:.3f}\n"
-                    f"(bootstrap 68%: {fit['slope_rm_lo']:.2f} to {fit['slope_rm_hi']:.2f})")
+    ax.loglog(
+        g,
+        np.exp(fit["icpt_rm"]) * g ** fit["slope_rm"],
+        "-",
+        color="tab:red",
+        lw=1,
+        label=f"fit: slope {fit['slope_rm']:.3f}\n"
+        f"(bootstrap 68%: {fit['slope_rm_lo']:.2f} to {fit['slope_rm_hi']:.2f})",
+    )
     # reference slopes 1 and 1/2 through the data's log-centroid, shifted down by a factor 2
     for data, p, lab in ((rr, 1.0, "slope 1 (reference, x 1/2)"), (rms, 0.5, "slope 1/2 (reference, x 1/2)")):
         a = np.exp(np.mean(np.log(data)) - p * np.mean(np.log(gammas))) / 2
         ax.loglog(g, a * g**p, ":", color="0.35", lw=1.2, label=lab)
     if fit["comparable"]:
         dg, de = np.array(c["design_gammas"]), np.array(c["design_errors"])
-        ax.loglog(dg, de, "D", mfc="none", mec="k", ms=7,
-                  label="DESIGN.md sec. 3 quoted\n(round-robin, scenario not stated)")
+        ax.loglog(
+            dg, de, "D", mfc="none", mec="k", ms=7, label="DESIGN.md sec. 3 quoted\n(round-robin, scenario not stated)"
+        )
     ax.set_xlabel("gamma = mu dz (one encounter)")
     ax.set_ylabel(f"max_a |P_a^closed - P_a^exact| at mu t = {fit['t']:g}")
     ax.set_title(f"closed -> exact as gamma -> 0 (N = {fit['N']}, mu t = {fit['t']:g}, fixed)", fontsize=10)
@@ -347,6 +438,7 @@ def plot_convergence(run, cfg, gammas, rr, rm, rms, fit, name):
 
 
 # ----------------------------------------------------------------------------- main
+
 
 def main(outdir, quick=False):
     run = STUDY.start(outdir, quick)
@@ -364,21 +456,40 @@ def main(outdir, quick=False):
     plot_convergence(run, cfg, gammas, rr, rm, rms, fit, "convergence.png")
 
     n = exact.sizes["particle"]
-    run.table(drows, "drift",
-              title=f"Drift of closed vs oile on one explicit schedule (N = {n}; max_a |dP_a| at mu t = 1, 2 "
-                    "and over the run; drift_minus_limit_max: max over mu t of |drift - (exact vs meanfield)|). "
-                    "The last row is the gamma -> 0 limit, exact vs meanfield, with exact's entropy in the S "
-                    "columns.")
+    run.table(
+        drows,
+        "drift",
+        title=f"Drift of closed vs oile on one explicit schedule (N = {n}; max_a |dP_a| at mu t = 1, 2 "
+        "and over the run; drift_minus_limit_max: max over mu t of |drift - (exact vs meanfield)|). "
+        "The last row is the gamma -> 0 limit, exact vs meanfield, with exact's entropy in the S "
+        "columns.",
+    )
     run.table(crows, "circuit_check", title="Circuit cross-check on exact Aer (max over time and particle of |dP|)")
-    run.table(vrows, "convergence",
-              title=f"closed vs exact at mu t = {fit['t']:g}, N = {fit['N']}: max_a |P_a^closed - P_a^exact|, "
-                    "round-robin and random matchings")
-    fits = [{"schedule": "round-robin", "fitted_slope": fit["slope_rr"], "expected": 1.0,
-             "slope_lo_68": np.nan, "slope_hi_68": np.nan},
-            {"schedule": "random matchings (rms)", "fitted_slope": fit["slope_rm"], "expected": 0.5,
-             "slope_lo_68": fit["slope_rm_lo"], "slope_hi_68": fit["slope_rm_hi"]}]
-    run.table(fits, "convergence_slopes",
-              title="Fitted log-log slopes (all gammas; bootstrap over seeds for the matchings)")
+    run.table(
+        vrows,
+        "convergence",
+        title=f"closed vs exact at mu t = {fit['t']:g}, N = {fit['N']}: max_a |P_a^closed - P_a^exact|, "
+        "round-robin and random matchings",
+    )
+    fits = [
+        {
+            "schedule": "round-robin",
+            "fitted_slope": fit["slope_rr"],
+            "expected": 1.0,
+            "slope_lo_68": np.nan,
+            "slope_hi_68": np.nan,
+        },
+        {
+            "schedule": "random matchings (rms)",
+            "fitted_slope": fit["slope_rm"],
+            "expected": 0.5,
+            "slope_lo_68": fit["slope_rm_lo"],
+            "slope_hi_68": fit["slope_rm_hi"],
+        },
+    ]
+    run.table(
+        fits, "convergence_slopes", title="Fitted log-log slopes (all gammas; bootstrap over seeds for the matchings)"
+    )
 
     # ------------------------------------------------------------------ numbers for the text
     d = cfg["drift"]
@@ -401,17 +512,19 @@ def main(outdir, quick=False):
     else:
         ov = "; ".join(f"step {r['overlap_step']} for {r['schedule']}, gamma = {r['gamma']:g}" for r in real)
     zero = max(r["drift_before_overlap"] for r in real)
-    after = [dP(dr["closed"].P.values, dr["oile"].P.values)[dr["overlap_step"]]
-             for dr in runs if dr["overlap_step"]]
+    after = [dP(dr["closed"].P.values, dr["oile"].P.values)[dr["overlap_step"]] for dr in runs if dr["overlap_step"]]
     mix = [r[f"mix_oile_t{tm:g}"] / (r["gamma"] * tm) for r in main_rows]
     dl = np.array([r["drift_minus_limit_max"] for r in main_rows])
     if len(main_rows) > 1 and np.all(np.diff(dl) < 0):
-        approach = (f"As gamma decreases the drift approaches that limit at every time: max over mu t of "
-                    f"|drift - limit| = {each(main_rows, 'drift_minus_limit_max')} for gamma = {gam}. The drift is "
-                    "the many-body entanglement that the product-state ansatz drops, not a step-size error.")
+        approach = (
+            f"As gamma decreases the drift approaches that limit at every time: max over mu t of "
+            f"|drift - limit| = {each(main_rows, 'drift_minus_limit_max')} for gamma = {gam}. The drift is "
+            "the many-body entanglement that the product-state ansatz drops, not a step-size error."
+        )
     else:
-        approach = (f"Max over mu t of |drift - limit|: {each(main_rows, 'drift_minus_limit_max')} for gamma = "
-                    f"{gam}" + (" (not monotone in gamma)." if len(main_rows) > 1 else "."))
+        approach = f"Max over mu t of |drift - limit|: {each(main_rows, 'drift_minus_limit_max')} for gamma = {gam}" + (
+            " (not monotone in gamma)." if len(main_rows) > 1 else "."
+        )
     S_end = min(r["S_closed_end"] for r in main_rows)
     if contrast:
         cr = contrast[0]
@@ -421,7 +534,8 @@ def main(outdir, quick=False):
             f"{cr['closed_vs_exact_max']:.3f} from `exact` (against {main_rows[-1]['closed_vs_exact_max']:.3f} for "
             f"round-robin at gamma = {main_rows[-1]['gamma']:g}), with one-body entropy {cr['S_closed_end']:.3f} "
             f"bits at mu t = {d['t_max']:g} (exact: {lim['S_closed_end']:.3f}): a random schedule adds "
-            "O(gamma^(1/2)) schedule noise on top of the closed-vs-traced difference (see the convergence below).")
+            "O(gamma^(1/2)) schedule noise on top of the closed-vs-traced difference (see the convergence below)."
+        )
     else:
         contrast_line = ""
     dq = [r for r in vrows if np.isfinite(r["design_md_quoted"])]
@@ -430,10 +544,12 @@ def main(outdir, quick=False):
             f"DESIGN.md section 3 quotes {each(dq, 'design_md_quoted', 'g')} for gamma = {each(dq, 'gamma', 'g')} "
             "(N = 6, mu t = 2, round-robin; its scenario and error measure are not stated). This scenario gives "
             f"{each(dq, 'error_round_robin', '.4f')} (ratio {each(dq, 'ratio_to_quoted', '.3f')}): the same O(gamma) "
-            "law, a prefactor about half as large, so DESIGN's figures come from another scenario (or error measure).")
+            "law, a prefactor about half as large, so DESIGN's figures come from another scenario (or error measure)."
+        )
     else:
-        design_line = ("(Quick run: the sizes differ from DESIGN.md's N = 6, mu t = 2, so no comparison with its "
-                       "quoted figures.)")
+        design_line = (
+            "(Quick run: the sizes differ from DESIGN.md's N = 6, mu t = 2, so no comparison with its quoted figures.)"
+        )
     return run.report(
         title="Closed vs traced",
         intro=[
@@ -443,8 +559,10 @@ def main(outdir, quick=False):
             f"theta = {sc_cfg['theta']:g}; N = {n} for the drift, N = {fit['N']} for the convergence. "
             f"Drift schedules: `oile_q.schedules.generate(kind, N, steps, seed={d['schedule_seed']})`, one per gamma, "
             "each replayed by `closed` and `oile` (stored as `schedule_pairs` in the netCDF files). The drift runs use "
-            f"the {d['schedule']} schedule, with which `closed` converges to `exact` at O(gamma), so that as gamma -> 0 "
-            "`closed` vs `oile` tends to `exact` vs `meanfield`."],
+            f"the {d['schedule']} schedule, with which `closed` converges to `exact` at O(gamma), so that "
+            "as gamma -> 0 "
+            "`closed` vs `oile` tends to `exact` vs `meanfield`."
+        ],
         shows=[
             f"Same schedule, with and without the trace: `closed` and `oile` agree to {zero:.1e} until two particles "
             f"whose past light cones overlap meet for the first time ({ov}; predicted from the schedule alone), and "
@@ -459,7 +577,8 @@ def main(outdir, quick=False):
             f"{lim['drift_max']:.3f} at mu t = {lim['t_at_max']:g}), with `exact`'s mean one-body entropy "
             f"{lim[f'S_closed_t{tm:g}']:.3f} bits. {approach}",
             f"The largest drift over mu t <= {d['t_max']:g} is {each(main_rows, 'drift_max')} at mu t = "
-            f"{each(main_rows, 't_at_max', 'g')} (gamma = {gam}). At mu t = {d['t_max']:g} the mean one-body entropy is "
+            f"{each(main_rows, 't_at_max', 'g')} (gamma = {gam}). At mu t = {d['t_max']:g} the mean "
+            "one-body entropy is "
             f"{each(main_rows, 'S_closed_end')} bits for `closed` and {lim['S_closed_end']:.3f} for `exact` "
             f"(1 bit: maximally entangled); `oile`'s mixedness is {each(main_rows, 'mix_oile_end')}"
             + (": both head for the fully mixed one-body state." if S_end > 0.9 else "."),
@@ -479,4 +598,5 @@ def main(outdir, quick=False):
             f"{verdict(0.5, fit['slope_rm_lo'], fit['slope_rm_hi'])}.",
             design_line,
         ],
-        detail=f"drift {t_drift:.0f} s, circuits {t_circ:.0f} s")
+        detail=f"drift {t_drift:.0f} s, circuits {t_circ:.0f} s",
+    )

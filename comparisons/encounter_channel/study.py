@@ -1,4 +1,5 @@
-"""One encounter as a quantum channel: entanglement made, purity lost, the Bloch ball mapped, and decoherence along a foreground run.
+"""One encounter as a quantum channel: entanglement made, purity lost, the Bloch ball mapped, and decoherence
+along a foreground run.
 
 For teaching. Two neutrinos in pure one-body states meet once: U = exp(-i phi SWAP),
 phi = gamma (1 - v.u). The study computes, with the public encounter algebra of
@@ -54,8 +55,13 @@ def pair_numbers(P, Q, phi):
     rho = U @ np.kron(bloch_to_rho(P), bloch_to_rho(Q)) @ U.conj().T
     ra, rb = encounter_rho(bloch_to_rho(P), bloch_to_rho(Q), U)
     sa, sb = entropy(ra), entropy(rb)
-    return {"phi": phi, "concurrence": concurrence(rho), "mutual_information": sa + sb - entropy(rho),
-            "partner_entropy": sb, "purity_loss": 1 - float(np.linalg.norm(rho_to_bloch(ra)))}
+    return {
+        "phi": phi,
+        "concurrence": concurrence(rho),
+        "mutual_information": sa + sb - entropy(rho),
+        "partner_entropy": sb,
+        "purity_loss": 1 - float(np.linalg.norm(rho_to_bloch(ra))),
+    }
 
 
 def chain(P, Q, gamma, steps):
@@ -72,8 +78,14 @@ def chain(P, Q, gamma, steps):
         psi = t.reshape(-1)
         m = psi.reshape(2, -1)
         rho1 = m @ m.conj().T
-        out.append({"step": n, "P": rho_to_bloch(rho1), "entropy": entropy(rho1),
-                    "global_purity": float(abs(np.vdot(psi, psi)) ** 2)})
+        out.append(
+            {
+                "step": n,
+                "P": rho_to_bloch(rho1),
+                "entropy": entropy(rho1),
+                "global_purity": float(abs(np.vdot(psi, psi)) ** 2),
+            }
+        )
     return out
 
 
@@ -90,8 +102,12 @@ def main(outdir, quick=False):
     order = float(np.polyfit(np.log(phis[small]), np.log(loss[small]), 1)[0])
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, lab in (("concurrence", "concurrence C"), ("mutual_information", "mutual information I (bits)"),
-                     ("partner_entropy", "partner entropy S_b (bits)"), ("purity_loss", "purity lost 1 - |P_a'|")):
+    for key, lab in (
+        ("concurrence", "concurrence C"),
+        ("mutual_information", "mutual information I (bits)"),
+        ("partner_entropy", "partner entropy S_b (bits)"),
+        ("purity_loss", "purity lost 1 - |P_a'|"),
+    ):
         ax.loglog(phis, [r[key] for r in pairs], label=lab)
     ax.loglog(phis, 0.5 * phis**2, "k:", lw=0.8, label="phi^2 / 2")
     ax.set_ylim(1e-7, 2)
@@ -109,8 +125,9 @@ def main(outdir, quick=False):
     for ax, (i, j, name) in zip(axes, ((0, 1, "x-y"), (0, 2, "x-z"), (1, 2, "y-z"))):
         circle = np.zeros((u.size, 3))
         circle[:, i], circle[:, j] = np.cos(u), np.sin(u)
-        img = np.array([rho_to_bloch(encounter_rho(bloch_to_rho(c), bloch_to_rho(Q), swap_power(phi))[0])
-                        for c in circle])
+        img = np.array(
+            [rho_to_bloch(encounter_rho(bloch_to_rho(c), bloch_to_rho(Q), swap_power(phi))[0]) for c in circle]
+        )
         ax.plot(circle[:, i], circle[:, j], "k-", lw=0.8, label="input: unit circle")
         ax.plot(img[:, i], img[:, j], "C3-", lw=1.5, label=f"after one encounter (phi = {phi:g})")
         ax.plot(Q[i], Q[j], "C0*", ms=10, label="partner Q")
@@ -142,8 +159,10 @@ def main(outdir, quick=False):
     ax.set_xlabel(f"encounters (mu t = {gamma:g} x encounters)")
     ax.set_ylim(-0.05, 1.1)
     ax.legend(fontsize=8)
-    ax.set_title(f"Entanglement with past partners, encounter by encounter (gamma = {gamma:g}); the whole stays pure",
-                 fontsize=10)
+    ax.set_title(
+        f"Entanglement with past partners, encounter by encounter (gamma = {gamma:g}); the whole stays pure",
+        fontsize=10,
+    )
     fig.tight_layout()
     run.figure(fig, "chain.png", alt="chain", dpi=110)
 
@@ -159,10 +178,12 @@ def main(outdir, quick=False):
     run.table(rows, "metrics", title="One encounter as a quantum channel")
     return run.report(
         title="One encounter as a quantum channel",
-        intro=[f"Two neutrinos in the pure one-body states P = {P.tolist()} and Q = {Q.tolist()} (flavor basis) "
-               f"meet once, U = exp(-i phi SWAP), for {phis.size} values of phi from {phis[0]:g} to {phis[-1]:.4g}; "
-               f"the Bloch ball is mapped at phi = {phi:g}; the foreground run has gamma = {gamma:g} and "
-               f"{steps} encounters with fresh partners in Q."],
+        intro=[
+            f"Two neutrinos in the pure one-body states P = {P.tolist()} and Q = {Q.tolist()} (flavor basis) "
+            f"meet once, U = exp(-i phi SWAP), for {phis.size} values of phi from {phis[0]:g} to {phis[-1]:.4g}; "
+            f"the Bloch ball is mapped at phi = {phi:g}; the foreground run has gamma = {gamma:g} and "
+            f"{steps} encounters with fresh partners in Q."
+        ],
         shows=[
             f"One encounter entangles the pair: concurrence and mutual information grow with phi; the purity the "
             f"tracked neutrino loses after tracing grows as phi^{order:.2f} (order phi^2) for small phi, which is why "
@@ -174,4 +195,5 @@ def main(outdir, quick=False):
             f"the closed chain of all {steps + 1} qubits stays pure "
             f"(1 - purity <= {max(1 - c['global_purity'] for c in ch):.1e}); the OILE engine and the closed chain "
             f"agree to {d_engine:.1e}, since every partner is fresh.",
-        ])
+        ],
+    )

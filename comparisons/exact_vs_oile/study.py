@@ -54,8 +54,10 @@ def config(run):
 
 
 def scenario(cfg, n, gamma=0.05):
-    groups = [dict(name="nu_e", count=n // 2, flavor="e", omega=cfg["omega_e"]),
-              dict(name="nu_x", count=n // 2, flavor="x", omega=cfg["omega_x"])]
+    groups = [
+        dict(name="nu_e", count=n // 2, flavor="e", omega=cfg["omega_e"]),
+        dict(name="nu_x", count=n // 2, flavor="x", omega=cfg["omega_x"]),
+    ]
     return oile_q.Scenario.from_groups(groups, gamma=gamma, theta=cfg["theta"], seed=cfg["seed"])
 
 
@@ -78,9 +80,15 @@ def nue_pz(ds):
 def base_scenario(cfg):
     """The sweeps' base scenario: one particle per group, scaled to N/2 + N/2 by the N axis
     (the same groups, velocity seed and draw as ``scenario(cfg, N)``)."""
-    return {"gamma": 0.05, "theta": cfg["theta"], "seed": cfg["seed"],
-            "group": [dict(name="nu_e", count=1, flavor="e", omega=cfg["omega_e"]),
-                      dict(name="nu_x", count=1, flavor="x", omega=cfg["omega_x"])]}
+    return {
+        "gamma": 0.05,
+        "theta": cfg["theta"],
+        "seed": cfg["seed"],
+        "group": [
+            dict(name="nu_e", count=1, flavor="e", omega=cfg["omega_e"]),
+            dict(name="nu_x", count=1, flavor="x", omega=cfg["omega_x"]),
+        ],
+    }
 
 
 def run_sweep(run, spec, name):
@@ -96,8 +104,9 @@ def observables(ds):
     the nu_e group's flavor-basis <P_z>, from a collected sweep, loaded: (*dims, time)."""
     import dask
 
-    ab, pz = dask.compute(ds["group_mean_abs"].mean("group_name"),
-                          ds["group_mean"].sel(group_name="nu_e", component="z", drop=True))
+    ab, pz = dask.compute(
+        ds["group_mean_abs"].mean("group_name"), ds["group_mean"].sel(group_name="nu_e", component="z", drop=True)
+    )
     return ab, pz
 
 
@@ -117,8 +126,7 @@ def main_spec(cfg, times):
         "options": {"energy": False, "rtol": 1e-10, "atol": 1e-12},  # exact: energy; meanfield: rtol, atol
         # largest N first: its exact run (most of the work) starts at once
         "grid": {"N": sorted(cfg["Ns"], reverse=True), "seed": {"range": [0, cfg["schedule_seeds"]]}},
-        "zip": {"model": {"engine": ["exact", "meanfield"] + ["oile"] * len(gammas),
-                          "gamma": [0.05, 0.05] + gammas}},
+        "zip": {"model": {"engine": ["exact", "meanfield"] + ["oile"] * len(gammas), "gamma": [0.05, 0.05] + gammas}},
     }
 
 
@@ -142,9 +150,13 @@ def engine_result(ds, n, k, times):
     keep = [v for v in r.data_vars if not v.startswith("group_") and v not in ("done", "engine_stats")]
     r = r[keep].compute()
     r = r.drop_vars([v for v in keep if r[v].dtype.kind == "f" and bool(np.isnan(r[v]).all())])
-    r.attrs = {"engine": str(ds["engine"].values[k]), "N": n, "theta": ds.attrs.get("theta"),
-               "engine_stats": str(ds["engine_stats"].sel(N=n).values[0, k]),
-               "source": "collected from the sweep in sweep/ (oile_q.sweep.collect)"}
+    r.attrs = {
+        "engine": str(ds["engine"].values[k]),
+        "N": n,
+        "theta": ds.attrs.get("theta"),
+        "engine_stats": str(ds["engine_stats"].sel(N=n).values[0, k]),
+        "source": "collected from the sweep in sweep/ (oile_q.sweep.collect)",
+    }
     return r
 
 
@@ -153,17 +165,27 @@ def start_n(cfg, n, times, ds, ab, pz):
     grid (per seed), and the gamma_eff scan with its parabola-refined candidates."""
     engines = [str(e) for e in ds["engine"].values]
     gammas = [float(g) for g in ds["gamma"].values]
-    ex, mf = engine_result(ds, n, engines.index("exact"), times), engine_result(ds, n, engines.index("meanfield"), times)
+    ex, mf = (
+        engine_result(ds, n, engines.index("exact"), times),
+        engine_result(ds, n, engines.index("meanfield"), times),
+    )
     seeds = ds.sizes["seed"]
     curves = {}
     for k, (e, g) in enumerate(zip(engines, gammas)):
         if e == "oile":
-            curves[g] = tuple(np.array([on_grid(times, x.sel(N=n).isel(seed=s, model=k)) for s in range(seeds)])
-                              for x in (ab, pz))
+            curves[g] = tuple(
+                np.array([on_grid(times, x.sel(N=n).isel(seed=s, model=k)) for s in range(seeds)]) for x in (ab, pz)
+            )
     wall = json.loads(str(ds["engine_stats"].sel(N=n).values[0, engines.index("exact")])).get("wall_s", float("nan"))
     target = mean_abs_P(ex)
-    res = {"exact": ex, "meanfield": mf, "t_exact": wall, "target": target, "curves": curves,
-           "oile": {g: curves[g] for g in cfg["gammas"]}}
+    res = {
+        "exact": ex,
+        "meanfield": mf,
+        "t_exact": wall,
+        "target": target,
+        "curves": curves,
+        "oile": {g: curves[g] for g in cfg["gammas"]},
+    }
     grid = scan_grid(cfg)
     scan_curves = np.array([curves[float(g)][0] for g in grid])  # (gamma, seed, time)
     res["grid"], res["scan"], res["cand"] = grid, {}, {}
@@ -194,8 +216,11 @@ def finish_n(cfg, n, res, times, refined):
 def deviation_row(cfg, n, res, times):
     ex_ab, ex_pz = mean_abs_P(res["exact"]), nue_pz(res["exact"])
     T = cfg["t_max"]
-    row = {"N": n, "exact_seconds": round(res["t_exact"], 2),
-           "rms_dabsP_meanfield": float(rms(times, mean_abs_P(res["meanfield"]) - ex_ab, T))}
+    row = {
+        "N": n,
+        "exact_seconds": round(res["t_exact"], 2),
+        "rms_dabsP_meanfield": float(rms(times, mean_abs_P(res["meanfield"]) - ex_ab, T)),
+    }
     for g, (ab, _) in res["oile"].items():
         row[f"rms_dabsP_oile_g{g:g}"] = float(rms(times, ab.mean(0) - ex_ab, T))
     row["rms_dPz_meanfield"] = float(rms(times, nue_pz(res["meanfield"]) - ex_pz, T))
@@ -250,8 +275,7 @@ def plot_series(run, cfg, runs, times, name, which):
         ax.plot(times, mean_abs_P(runs[ns[-1]]["meanfield"]), "k--", lw=1, label="mean field (any N)")
     else:
         ax.plot(times, nue_pz(runs[ns[-1]]["meanfield"]), "k--", lw=1, label=f"mean field, N = {ns[-1]}")
-    ax.set_title(f"(a) exact, every N (dotted: end of the short fit window, mu t = {cfg['t_short']:g})",
-                 fontsize=10)
+    ax.set_title(f"(a) exact, every N (dotted: end of the short fit window, mu t = {cfg['t_short']:g})", fontsize=10)
     ax.legend(fontsize=7, ncol=2, loc="lower left")
     for j, n in enumerate(show):
         ax = axes.ravel()[j + 1]
@@ -263,23 +287,41 @@ def plot_series(run, cfg, runs, times, name, which):
             ax.fill_between(times, y.mean(0) - y.std(0), y.mean(0) + y.std(0), color=c, alpha=0.2, lw=0)
             ax.plot(times, y.mean(0), color=c, lw=1.2, label=f"OILE, gamma = {g:g} (+-1 sd over schedules)")
         gs, gf = res["fit"]["short"]["gamma_eff"], res["fit"]["full"]["gamma_eff"]
-        ax.plot(times, res["oile_eff"]["short"][k].mean(0), ":", color="tab:blue", lw=2,
-                label=f"OILE at gamma_eff fitted over mu t <= {cfg['t_short']:g}")
-        ax.plot(times, res["oile_eff"]["full"][k].mean(0), "-.", color="tab:cyan", lw=1.6,
-                label=f"OILE at gamma_eff fitted over mu t <= {cfg['t_max']:g}")
-        ax.set_title(f"({'bcd'[j]}) N = {n}: gamma_eff = {gs:.3g} (mu t <= {cfg['t_short']:g}), "
-                     f"{gf:.3g} (mu t <= {cfg['t_max']:g})", fontsize=10)
+        ax.plot(
+            times,
+            res["oile_eff"]["short"][k].mean(0),
+            ":",
+            color="tab:blue",
+            lw=2,
+            label=f"OILE at gamma_eff fitted over mu t <= {cfg['t_short']:g}",
+        )
+        ax.plot(
+            times,
+            res["oile_eff"]["full"][k].mean(0),
+            "-.",
+            color="tab:cyan",
+            lw=1.6,
+            label=f"OILE at gamma_eff fitted over mu t <= {cfg['t_max']:g}",
+        )
+        ax.set_title(
+            f"({'bcd'[j]}) N = {n}: gamma_eff = {gs:.3g} (mu t <= {cfg['t_short']:g}), "
+            f"{gf:.3g} (mu t <= {cfg['t_max']:g})",
+            fontsize=10,
+        )
     for ax in axes.ravel():
         ax.set_ylabel(ylabel)
         ax.axvline(cfg["t_short"], color="0.75", lw=0.6, ls=":")
         ax.set_ylim(-0.02, 1.04)
     for ax in axes[1]:
         ax.set_xlabel("mu t")
-    for ax in axes.ravel()[len(show) + 1:]:
+    for ax in axes.ravel()[len(show) + 1 :]:
         ax.set_visible(False)
     what = "one-body purity <|P|>" if which == "absP" else "flavor content of the nu_e group"
-    fig.suptitle(f"Bipolar gas (omega = {cfg['omega_e']:g}/{cfg['omega_x']:g} mu, theta = {cfg['theta']:g}, "
-                 f"random velocities): {what}; OILE averaged over {cfg['schedule_seeds']} schedules", fontsize=11)
+    fig.suptitle(
+        f"Bipolar gas (omega = {cfg['omega_e']:g}/{cfg['omega_x']:g} mu, theta = {cfg['theta']:g}, "
+        f"random velocities): {what}; OILE averaged over {cfg['schedule_seeds']} schedules",
+        fontsize=11,
+    )
     handles, labels = axes.ravel()[1].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8.5, frameon=False)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
@@ -291,8 +333,10 @@ def plot_gamma_eff(run, cfg, rows, fits, name):
     ns = np.array([r["N"] for r in rows], float)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     ax = axes[0]
-    labels = {"short": f"initial relaxation, mu t <= {cfg['t_short']:g}",
-              "full": f"whole run, mu t <= {cfg['t_max']:g}"}
+    labels = {
+        "short": f"initial relaxation, mu t <= {cfg['t_short']:g}",
+        "full": f"whole run, mu t <= {cfg['t_max']:g}",
+    }
     for c, key in zip(("tab:blue", "tab:red"), ("short", "full")):
         g = np.array([r[f"gamma_eff_{key}"] for r in rows])
         sd = np.array([r[f"seed_sd_{key}"] for r in rows])
@@ -302,7 +346,14 @@ def plot_gamma_eff(run, cfg, rows, fits, name):
         ax.plot(nn, A * nn**p, "-", color=c, lw=0.9, label=f"fit over N >= {cfg['fit_N_min']}: {A:.3g} N^({p:.2f})")
     sel = ns >= cfg["fit_N_min"]
     a1 = float(np.mean(ns[sel] * np.array([r["gamma_eff_short"] for r in rows])[sel]))
-    ax.plot(ns, a1 / ns, "--", color="0.5", lw=0.9, label=f"{a1:.2f}/N (mean N gamma_eff, short window, N >= {cfg['fit_N_min']})")
+    ax.plot(
+        ns,
+        a1 / ns,
+        "--",
+        color="0.5",
+        lw=0.9,
+        label=f"{a1:.2f}/N (mean N gamma_eff, short window, N >= {cfg['fit_N_min']})",
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(ns)
@@ -310,14 +361,16 @@ def plot_gamma_eff(run, cfg, rows, fits, name):
     ax.minorticks_off()
     ax.set_xlabel("N")
     ax.set_ylabel("gamma_eff")
-    ax.set_title("(a) gamma minimising rms(<|P|>_OILE - <|P|>_exact)\nerror bars: sd of per-schedule optima",
-                 fontsize=10)
+    ax.set_title(
+        "(a) gamma minimising rms(<|P|>_OILE - <|P|>_exact)\nerror bars: sd of per-schedule optima", fontsize=10
+    )
     ax.legend(fontsize=8)
     ax = axes[1]
     for c, key in zip(("tab:blue", "tab:red"), ("short", "full")):
-        ax.plot(ns, [r[f"rms_at_gamma_eff_{key}"] for r in rows], "o-", color=c, label=f"OILE at gamma_eff, {labels[key]}")
-    ax.plot(ns, [r["rms_dabsP_meanfield_full"] for r in rows], "s--", color="0.4",
-            label="mean field, whole run")
+        ax.plot(
+            ns, [r[f"rms_at_gamma_eff_{key}"] for r in rows], "o-", color=c, label=f"OILE at gamma_eff, {labels[key]}"
+        )
+    ax.plot(ns, [r["rms_dabsP_meanfield_full"] for r in rows], "s--", color="0.4", label="mean field, whole run")
     ax.set_xlabel("N")
     ax.set_ylabel("rms deviation of <|P|> from exact")
     ax.set_ylim(bottom=0)
@@ -347,8 +400,10 @@ def main(outdir, quick=False):
         refined = {}
         for i, (m, g) in enumerate(pairs):
             if m == n:
-                refined[g] = tuple(np.array([on_grid(times, x.isel(fit=i, seed=s)) for s in range(ds2.sizes["seed"])])
-                                   for x in (ab2, pz2))
+                refined[g] = tuple(
+                    np.array([on_grid(times, x.isel(fit=i, seed=s)) for s in range(ds2.sizes["seed"])])
+                    for x in (ab2, pz2)
+                )
         res = finish_n(cfg, n, runs[n], times, refined)
         run.save(res["exact"], f"data_exact_N{n}.nc")
         run.save(res["meanfield"], f"data_meanfield_N{n}.nc")
@@ -365,7 +420,10 @@ def main(outdir, quick=False):
         {
             "absP_mean": (("N", "gamma", "time"), [[runs[n]["oile"][g][0].mean(0) for g in cfg["gammas"]] for n in ns]),
             "absP_sd": (("N", "gamma", "time"), [[runs[n]["oile"][g][0].std(0) for g in cfg["gammas"]] for n in ns]),
-            "Pz_nue_mean": (("N", "gamma", "time"), [[runs[n]["oile"][g][1].mean(0) for g in cfg["gammas"]] for n in ns]),
+            "Pz_nue_mean": (
+                ("N", "gamma", "time"),
+                [[runs[n]["oile"][g][1].mean(0) for g in cfg["gammas"]] for n in ns],
+            ),
             "Pz_nue_sd": (("N", "gamma", "time"), [[runs[n]["oile"][g][1].std(0) for g in cfg["gammas"]] for n in ns]),
             "scan_rms_short": (("N", "gamma_scan"), [runs[n]["scan"]["short"] for n in ns]),
             "scan_rms_full": (("N", "gamma_scan"), [runs[n]["scan"]["full"] for n in ns]),
@@ -373,19 +431,28 @@ def main(outdir, quick=False):
             "gamma_eff_full": (("N",), [r["gamma_eff_full"] for r in met_rows]),
         },
         coords={"N": ns, "gamma": cfg["gammas"], "time": times, "gamma_scan": runs[ns[0]]["grid"]},
-        attrs={"description": "OILE map (engine oile, random matchings) averaged over schedule seeds "
-                              "0..schedule_seeds-1, interpolated onto the exact engine's output times (mu t)",
-               "schedule_seeds": cfg["schedule_seeds"], "theta": cfg["theta"], "velocity_seed": cfg["seed"]},
+        attrs={
+            "description": "OILE map (engine oile, random matchings) averaged over schedule seeds "
+            "0..schedule_seeds-1, interpolated onto the exact engine's output times (mu t)",
+            "schedule_seeds": cfg["schedule_seeds"],
+            "theta": cfg["theta"],
+            "velocity_seed": cfg["seed"],
+        },
     )
     run.save(curves, "data_oile_curves.nc")
 
     plot_series(run, cfg, runs, times, "purity.png", "absP")
     plot_series(run, cfg, runs, times, "flavor.png", "Pz")
     plot_gamma_eff(run, cfg, plot_rows, fits, "gamma_eff.png")
-    run.table(dev_rows, "deviations",
-              title=f"Exact vs OILE vs mean field: rms deviation from exact over 0 <= mu t <= {cfg['t_max']:g} "
-                    f"(<|P|> all particles; nu_e flavor <P_z>); OILE averaged over {cfg['schedule_seeds']} schedules")
-    run.table(met_rows, "metrics", title="gamma_eff: the OILE gamma closest to the exact <|P|>(t), per N and fit window")
+    run.table(
+        dev_rows,
+        "deviations",
+        title=f"Exact vs OILE vs mean field: rms deviation from exact over 0 <= mu t <= {cfg['t_max']:g} "
+        f"(<|P|> all particles; nu_e flavor <P_z>); OILE averaged over {cfg['schedule_seeds']} schedules",
+    )
+    run.table(
+        met_rows, "metrics", title="gamma_eff: the OILE gamma closest to the exact <|P|>(t), per N and fit window"
+    )
 
     lo, hi = met_rows[0], met_rows[-1]
     best_g = {}
@@ -411,14 +478,22 @@ def main(outdir, quick=False):
             f"Every run is a point of `oile_q.sweep`: {res_main.total} points ({res_main.unique} distinct; N x seed x "
             f"model, a model being exact, mean field or the map at one of {ds.sizes['model'] - 2} gammas) in "
             f"{res_main.seconds:.0f} s, then {res_refine.total} points at the refined gamma_eff in "
-            f"{res_refine.seconds:.0f} s, on " + ("this process" if run.config["sweep"]["client"] == "serial" else
-                                                  f"a LocalCluster of {run.config['sweep']['workers']} workers")
-            + f"; reading them back with `oile_q.sweep.collect` took {t_main + t_refine - res_main.seconds - res_refine.seconds:.0f} s."],
+            f"{res_refine.seconds:.0f} s, on "
+            + (
+                "this process"
+                if run.config["sweep"]["client"] == "serial"
+                else f"a LocalCluster of {run.config['sweep']['workers']} workers"
+            )
+            + "; reading them back with `oile_q.sweep.collect` took "
+            f"{t_main + t_refine - res_main.seconds - res_refine.seconds:.0f} s.",
+        ],
         shows=[
             "The exact one-body purity does not decay: after an initial drop (minimum <|P|> "
-            + ", ".join(f"{r['exact_absP_min']:.2f}" for r in met_rows) + f" for N = {', '.join(map(str, ns))}) it "
+            + ", ".join(f"{r['exact_absP_min']:.2f}" for r in met_rows)
+            + f" for N = {', '.join(map(str, ns))}) it "
             f"fluctuates about a plateau (mean <|P|> over mu t >= {cfg['t_max'] / 2:g}: "
-            + ", ".join(f"{r['exact_absP_late_mean']:.2f}" for r in met_rows) + "). "
+            + ", ".join(f"{r['exact_absP_late_mean']:.2f}" for r in met_rows)
+            + "). "
             "Mean field keeps |P| = 1; the OILE map decays towards its fixed point (<|P|> -> 0 here, <P_3> = 0).",
             f"Initial relaxation (mu t <= {cfg['t_short']:g}): gamma_eff = "
             + ", ".join(f"{r['gamma_eff_short']:.3g} +- {r['seed_sd_short']:.2g}" for r in met_rows)
@@ -426,24 +501,28 @@ def main(outdir, quick=False):
             f"N^({fits['short'][1]:.2f}), i.e. N gamma_eff = "
             + ", ".join(f"{r['N_x_gamma_eff_short']:.2f}" for r in fit_rows)
             + ". The rms mismatch left there is "
-            + ", ".join(f"{r['rms_at_gamma_eff_short']:.3f}" for r in met_rows) + ".",
+            + ", ".join(f"{r['rms_at_gamma_eff_short']:.3f}" for r in met_rows)
+            + ".",
             f"Whole run (mu t <= {cfg['t_max']:g}): the best single gamma is gamma_eff = "
             + ", ".join(f"{r['gamma_eff_full']:.3g}" for r in met_rows)
             + f" (over N >= {cfg['fit_N_min']}: {fits['full'][0]:.3g} N^({fits['full'][1]:.2f})), and it leaves rms "
             + ", ".join(f"{r['rms_at_gamma_eff_full']:.3f}" for r in met_rows)
             + f", {min(ratio_full):.1f} to {max(ratio_full):.1f} times the short-window mismatch: OILE decays "
             "towards <|P|> = 0 while exact stays on its plateau. Mean field (|P| = 1) is off by "
-            + ", ".join(f"{r['rms_dabsP_meanfield']:.3f}" for r in dev_rows) + ".",
+            + ", ".join(f"{r['rms_dabsP_meanfield']:.3f}" for r in dev_rows)
+            + ".",
             f"Of the fixed gammas {', '.join(f'{g:g}' for g in cfg['gammas'])}, the one closest to exact over the "
             "whole run is " + ", ".join(f"{best_g[n]:g} (N = {n})" for n in ns) + ".",
             "Flavor (nu_e <P_z>): rms deviation from exact of mean field "
             + ", ".join(f"{r['rms_dPz_meanfield']:.3f}" for r in dev_rows)
             + f", of OILE at gamma = {g_small:g} "
-            + ", ".join(f"{r[key_small]:.3f}" for r in dev_rows) + ".",
+            + ", ".join(f"{r[key_small]:.3f}" for r in dev_rows)
+            + ".",
             f"Schedule noise: the largest seed-to-seed sd of OILE's <|P|>(t) (any gamma shown) is "
             f"{dev_rows[0]['max_seed_sd_absP']:.3f} at N = {lo['N']} and {dev_rows[-1]['max_seed_sd_absP']:.3f} at "
             f"N = {hi['N']}. gamma_eff at a scan edge: {n_edge} of {2 * len(ns)} fits; "
             f"exact norm conserved to {norm_dev:.1e}.",
         ],
         detail=f"sweeps {res_main.seconds + res_refine.seconds:.0f} s of it, exact engine "
-               f"{sum(r['exact_seconds'] for r in dev_rows):.0f} s of worker time")
+        f"{sum(r['exact_seconds'] for r in dev_rows):.0f} s of worker time",
+    )

@@ -50,8 +50,12 @@ def sweep_spec(cfg, times):
         "name": "fig2_ensemble",
         "description": f"Paper I Fig. 2 set-up, gamma = {cfg['gamma']:g}, {cfg['seeds']} schedule seeds",
         "engine": "oile",
-        "scenario": {"gamma": cfg["gamma"], "theta": cfg["theta"], "seed": cfg["seed"],
-                     "group": [dict(g) for g in cfg["groups"]]},
+        "scenario": {
+            "gamma": cfg["gamma"],
+            "theta": cfg["theta"],
+            "seed": cfg["seed"],
+            "group": [dict(g) for g in cfg["groups"]],
+        },
         "run": {"times": [float(t) for t in times], "schedule": "matching"},
         "grid": {"seed": {"range": [0, cfg["seeds"]]}},
     }
@@ -66,9 +70,13 @@ def run_ensemble(run, cfg, times):
     stats = ds[names + ["group_mean"]].compute()
     stats["n_seeds"] = ds["group_mean"].isel(component=0, group_name=0).count("seed").compute()
     t_collect = time.perf_counter() - t0
-    stats.attrs = {"description": "OILE map over schedule seeds (oile_q.sweep); group observables in the mass "
-                                  "basis; mean, std (ddof=1) and sem = std/sqrt(n) over seeds",
-                   "velocity_seed": cfg["seed"], "theta": cfg["theta"], "gamma": cfg["gamma"]}
+    stats.attrs = {
+        "description": "OILE map over schedule seeds (oile_q.sweep); group observables in the mass "
+        "basis; mean, std (ddof=1) and sem = std/sqrt(n) over seeds",
+        "velocity_seed": cfg["seed"],
+        "theta": cfg["theta"],
+        "gamma": cfg["gamma"],
+    }
     return stats, res, t_sweep, t_collect
 
 
@@ -103,17 +111,24 @@ def table_rows(cfg, stats, eq, groups):
         for g in groups:
             c = curves(stats, eq, g)
             gm, ga, gb = c["group_mean"], c["group_abs_mean"], c["group_mean_abs"]
-            rows.append({
-                "mu_t": float(t[k]), "group": g,
-                "P3_mean": float(gm["mean"][k, 2]), "P3_sem": float(gm["sem"][k, 2]),
-                "P3_eq14": float(gm["eq14"][k, 2]),
-                "abs_mean_mean": float(ga["mean"][k]), "abs_mean_sem": float(ga["sem"][k]),
-                "abs_mean_eq14": float(ga["eq14"][k]),
-                "mean_abs_mean": float(gb["mean"][k]), "mean_abs_sem": float(gb["sem"][k]),
-                "mean_abs_eq14": float(gb["eq14"][k]),
-                "seed_sd_P": float(c["sd"][k]), "seed_sd_abs_mean": float(ga["std"][k]),
-                "dev_eq14_over_sem": float(c["dev"][k] / c["se"][k]) if c["se"][k] > 0 else float("nan"),
-            })
+            rows.append(
+                {
+                    "mu_t": float(t[k]),
+                    "group": g,
+                    "P3_mean": float(gm["mean"][k, 2]),
+                    "P3_sem": float(gm["sem"][k, 2]),
+                    "P3_eq14": float(gm["eq14"][k, 2]),
+                    "abs_mean_mean": float(ga["mean"][k]),
+                    "abs_mean_sem": float(ga["sem"][k]),
+                    "abs_mean_eq14": float(ga["eq14"][k]),
+                    "mean_abs_mean": float(gb["mean"][k]),
+                    "mean_abs_sem": float(gb["sem"][k]),
+                    "mean_abs_eq14": float(gb["eq14"][k]),
+                    "seed_sd_P": float(c["sd"][k]),
+                    "seed_sd_abs_mean": float(ga["std"][k]),
+                    "dev_eq14_over_sem": float(c["dev"][k] / c["se"][k]) if c["se"][k] > 0 else float("nan"),
+                }
+            )
     return rows
 
 
@@ -125,8 +140,10 @@ def purity_text(purity, groups, vector_ratio):
         return ": within the schedule noise."
     text = f": for {', '.join(far)} no schedule noise but a systematic difference of the map"
     if all(purity[g][3] > 0 for g in far):
-        text += " (its purity is higher: the random choice of partners adds a purity source Eq. (14) lacks; " \
-                "DESIGN.md section 7)"
+        text += (
+            " (its purity is higher: the random choice of partners adds a purity source Eq. (14) lacks; "
+            "DESIGN.md section 7)"
+        )
     if vector_ratio < 4:
         text += ", while the mean Bloch vector stays within the noise of Eq. (14)"
     return text + "."
@@ -160,8 +177,9 @@ def panels(run, cfg, stats, eq, groups, stat, height, title):
 
 
 def plot_ensemble(run, cfg, stats, eq, groups, name):
-    fig, axes, cells = panels(run, cfg, stats, eq, groups, ("mean", "sem", "std", "eq14"), 13,
-                              lambda g, n: f"{g} group ({n} particles)")
+    fig, axes, cells = panels(
+        run, cfg, stats, eq, groups, ("mean", "sem", "std", "eq14"), 13, lambda g, n: f"{g} group ({n} particles)"
+    )
     for ax, col, t, (mean, sem, sd, e14), n_seeds in cells:
         seed_band(ax, t, mean, sem, sd, col, n_seeds, lw=1.0)
         ax.plot(t, e14, "-", color="k", lw=0.7, label="Eq. (14)")
@@ -170,21 +188,36 @@ def plot_ensemble(run, cfg, stats, eq, groups, name):
         axes[i, 0].set_ylabel(f"{lab} (mass basis)" if i < 3 else lab)
     axes[0, 0].legend(fontsize=8, loc="lower left")
     n_all = sum(gr["count"] for gr in cfg["groups"])
-    fig.suptitle(f"Paper I Fig. 2 set-up as an ensemble: N = {n_all}, gamma = {cfg['gamma']:g}, "
-                 f"theta = {cfg['theta']:g}, {int(stats['n_seeds'].min())} schedule seeds", fontsize=11)
+    fig.suptitle(
+        f"Paper I Fig. 2 set-up as an ensemble: N = {n_all}, gamma = {cfg['gamma']:g}, "
+        f"theta = {cfg['theta']:g}, {int(stats['n_seeds'].min())} schedule seeds",
+        fontsize=11,
+    )
     fig.tight_layout()
-    run.figure(fig, name, alt="ensemble means",
-               caption="Group means in the mass basis over schedule seeds: the seed average (line) with +-2 "
-                       "standard errors (dark band) and +-1 seed-to-seed standard deviation (light band), and the "
-                       "master equation (Eq. 14, black). Log time axis. At this scale the bands are mostly narrower "
-                       "than the lines; bands.png shows them against Eq. (14).")
+    run.figure(
+        fig,
+        name,
+        alt="ensemble means",
+        caption="Group means in the mass basis over schedule seeds: the seed average (line) with +-2 "
+        "standard errors (dark band) and +-1 seed-to-seed standard deviation (light band), and the "
+        "master equation (Eq. 14, black). Log time axis. At this scale the bands are mostly narrower "
+        "than the lines; bands.png shows them against Eq. (14).",
+    )
 
 
 def plot_bands(run, cfg, stats, eq, groups, name):
     """The seed average minus Eq. (14), with its +-2 standard-error band: where the bands of
     ensemble.png (narrower than a line there) are resolved."""
-    fig, axes, cells = panels(run, cfg, stats, eq, groups, ("mean", "sem", "eq14"), 12,
-                              lambda g, n: f"{g} group ({n} particles): seed average minus Eq. (14)")
+    fig, axes, cells = panels(
+        run,
+        cfg,
+        stats,
+        eq,
+        groups,
+        ("mean", "sem", "eq14"),
+        12,
+        lambda g, n: f"{g} group ({n} particles): seed average minus Eq. (14)",
+    )
     for ax, col, t, (mean, sem, e14), _ in cells:
         d = mean - e14
         ax.fill_between(t, d - 2 * sem, d + 2 * sem, color=col, alpha=0.4, lw=0, label="+-2 s.e. of the seed average")
@@ -193,13 +226,18 @@ def plot_bands(run, cfg, stats, eq, groups, name):
     for i, lab in enumerate(LABELS):
         axes[i, 0].set_ylabel(f"d{lab} (mass basis)" if i < 3 else f"d{lab}")
     axes[0, 0].legend(fontsize=8, loc="lower left")
-    fig.suptitle(f"The {int(stats['n_seeds'].min())}-seed average against Eq. (14), with its standard-error band",
-                 fontsize=11)
+    fig.suptitle(
+        f"The {int(stats['n_seeds'].min())}-seed average against Eq. (14), with its standard-error band", fontsize=11
+    )
     fig.tight_layout()
-    run.figure(fig, name, alt="seed average minus Eq. (14)",
-               caption="The seed-averaged group observables minus the master equation (Eq. 14), with +-2 standard "
-                       "errors of the average shaded (log time axis). Where zero lies outside the band the map's "
-                       "schedule average and Eq. (14) differ by more than the schedule noise.")
+    run.figure(
+        fig,
+        name,
+        alt="seed average minus Eq. (14)",
+        caption="The seed-averaged group observables minus the master equation (Eq. 14), with +-2 standard "
+        "errors of the average shaded (log time axis). Where zero lies outside the band the map's "
+        "schedule average and Eq. (14) differ by more than the schedule noise.",
+    )
 
 
 def plot_scatter(run, cfg, stats, eq, groups, name):
@@ -225,10 +263,14 @@ def plot_scatter(run, cfg, stats, eq, groups, name):
         lo = ax.get_ylim()[1] * 1e-6
         ax.set_ylim(bottom=max(ax.get_ylim()[0], lo))
     fig.tight_layout()
-    run.figure(fig, name, alt="seed scatter",
-               caption="(a) The schedule-to-schedule standard deviation of each group's mean Bloch vector (norm of "
-                       "the per-component sd), of |<P>| and of <|P|>, against time. (b) The distance of the seed "
-                       "average from Eq. (14) and twice the norm of its standard error.")
+    run.figure(
+        fig,
+        name,
+        alt="seed scatter",
+        caption="(a) The schedule-to-schedule standard deviation of each group's mean Bloch vector (norm of "
+        "the per-component sd), of |<P>| and of <|P|>, against time. (b) The distance of the seed "
+        "average from Eq. (14) and twice the norm of its standard error.",
+    )
 
 
 # --------------------------------------------------------------------------- main
@@ -253,21 +295,35 @@ def main(outdir, quick=False):
     plot_scatter(run, cfg, stats, eq, groups, "scatter.png")
     rows = table_rows(cfg, stats, eq, groups)
     n = int(stats["n_seeds"].min())
-    run.table(rows, "ensemble",
-              title=f"Group observables (mass basis) over {n} schedule seeds: seed average +- standard error, "
-                    "seed-to-seed standard deviation, and Eq. (14)",
-              note="`seed_sd_P`: norm of the per-component standard deviation of the group mean <P> over seeds; "
-                   "`dev_eq14_over_sem`: distance of the seed-averaged <P> from Eq. (14) over the norm of its "
-                   "standard error.")
+    run.table(
+        rows,
+        "ensemble",
+        title=f"Group observables (mass basis) over {n} schedule seeds: seed average +- standard error, "
+        "seed-to-seed standard deviation, and Eq. (14)",
+        note="`seed_sd_P`: norm of the per-component standard deviation of the group mean <P> over seeds; "
+        "`dev_eq14_over_sem`: distance of the seed-averaged <P> from Eq. (14) over the norm of its "
+        "standard error.",
+    )
     drift, p3 = invariant(cfg, stats)
     c = {g: curves(stats, eq, g) for g in groups}
     t = stats.time.values
     early = t <= cfg["t_early"] + 1e-9
-    where = "this process" if run.config["sweep"]["client"] == "serial" else \
-        f"a LocalCluster of {run.config['sweep']['workers']} workers"
-    sweep_row = {"points": res.total, "computed": res.computed, "where": where, "sweep_seconds": round(t_sweep, 2),
-                 "collect_seconds": round(t_collect, 2), "master_seconds": round(t_master, 2),
-                 "recorded_times": int(t.size), "P3_total": p3, "P3_total_drift": drift}
+    where = (
+        "this process"
+        if run.config["sweep"]["client"] == "serial"
+        else f"a LocalCluster of {run.config['sweep']['workers']} workers"
+    )
+    sweep_row = {
+        "points": res.total,
+        "computed": res.computed,
+        "where": where,
+        "sweep_seconds": round(t_sweep, 2),
+        "collect_seconds": round(t_collect, 2),
+        "master_seconds": round(t_master, 2),
+        "recorded_times": int(t.size),
+        "P3_total": p3,
+        "P3_total_drift": drift,
+    }
     run.table([sweep_row], "sweep", title="The sweep and the conserved total <P_3> (mass basis)", index=False)
     data_dir = run.outdir / "sweep"
     size_mb = sum(f.stat().st_size for f in (data_dir / "points").glob("*.nc")) / 1e6
@@ -285,15 +341,17 @@ def main(outdir, quick=False):
 
     return run.report(
         title="Paper I Fig. 2 as a seed ensemble: schedule-averaged group means with standard errors",
-        intro=[f"{sum(g['count'] for g in cfg['groups'])} particles ("
-               + ", ".join(f"{g['count']} {g['name']} with omega = {g['omega']:g} mu" for g in cfg["groups"])
-               + f"), isotropic velocities drawn once (seed {cfg['seed']}), mixing angle theta = {cfg['theta']:g}, "
-               f"gamma = {cfg['gamma']:g}, random perfect matchings every step, {n} schedule seeds (0 .. {n - 1}), "
-               f"0 <= mu t <= {cfg['t_max']:g} ({int(round(cfg['t_max'] / cfg['gamma']))} steps per seed). The "
-               f"ensemble is one `oile_q.sweep` (a spec built in study.py with a `seed` axis) run on {where}, "
-               f"{size_mb:.3g} MB of point files in `sweep/`, combined lazily by `oile_q.sweep.collect` (mass basis), "
-               "which also gives the mean, standard deviation (ddof = 1) and standard error over seeds. Eq. (14) is "
-               "the master equation (engine `master`) for the same velocities."],
+        intro=[
+            f"{sum(g['count'] for g in cfg['groups'])} particles ("
+            + ", ".join(f"{g['count']} {g['name']} with omega = {g['omega']:g} mu" for g in cfg["groups"])
+            + f"), isotropic velocities drawn once (seed {cfg['seed']}), mixing angle theta = {cfg['theta']:g}, "
+            f"gamma = {cfg['gamma']:g}, random perfect matchings every step, {n} schedule seeds (0 .. {n - 1}), "
+            f"0 <= mu t <= {cfg['t_max']:g} ({int(round(cfg['t_max'] / cfg['gamma']))} steps per seed). The "
+            f"ensemble is one `oile_q.sweep` (a spec built in study.py with a `seed` axis) run on {where}, "
+            f"{size_mb:.3g} MB of point files in `sweep/`, combined lazily by `oile_q.sweep.collect` (mass basis), "
+            "which also gives the mean, standard deviation (ddof = 1) and standard error over seeds. Eq. (14) is "
+            "the master equation (engine `master`) for the same velocities."
+        ],
         shows=[
             "The seed average follows Eq. (14): the largest distance of a group's seed-averaged <P> from it is "
             + ", ".join(f"{c[g]['dev'][early].max():.2g} ({g})" for g in groups)
@@ -303,21 +361,30 @@ def main(outdir, quick=False):
             + ", ".join(f"{np.nanmax(c[g]['dev'][1:] / c[g]['se'][1:]):.1f} ({g})" for g in groups)
             + f" standard errors (the largest over {t.size} recorded times: what schedule noise alone gives).",
             "Purity: the seed-averaged <|P|> departs from Eq. (14) by up to "
-            + ", ".join(f"{purity[g][0]:.2g} at mu t = {purity[g][1]:.3g} ({purity[g][2]:.1f} standard errors, "
-                        f"{'above' if purity[g][3] > 0 else 'below'} it; {g})" for g in groups)
+            + ", ".join(
+                f"{purity[g][0]:.2g} at mu t = {purity[g][1]:.3g} ({purity[g][2]:.1f} standard errors, "
+                f"{'above' if purity[g][3] > 0 else 'below'} it; {g})"
+                for g in groups
+            )
             + purity_text(purity, groups, max(np.nanmax(c[g]["dev"][1:] / c[g]["se"][1:]) for g in groups)),
             "The schedules scatter the group means: the seed-to-seed standard deviation of <P> peaks at "
             + ", ".join(f"{peak(g)} ({g})" for g in groups)
-            + " and falls to " + ", ".join(f"{c[g]['sd'][-1]:.2g} ({g})" for g in groups)
+            + " and falls to "
+            + ", ".join(f"{c[g]['sd'][-1]:.2g} ({g})" for g in groups)
             + f" at mu t = {t[-1]:g}, as every schedule decoheres towards the same fixed point (Eq. 19). The "
             f"standard error of the average is that over sqrt({n}).",
             f"Decoherence: <|P|> (seed average +- s.e.) at mu t = {t[-1]:g} is "
-            + ", ".join(f"{c[g]['group_mean_abs']['mean'][-1]:.4f} +- {c[g]['group_mean_abs']['sem'][-1]:.1g} ({g})"
-                        for g in groups)
-            + "; Eq. (14) gives " + ", ".join(f"{c[g]['group_mean_abs']['eq14'][-1]:.4f} ({g})" for g in groups) + ".",
+            + ", ".join(
+                f"{c[g]['group_mean_abs']['mean'][-1]:.4f} +- {c[g]['group_mean_abs']['sem'][-1]:.1g} ({g})"
+                for g in groups
+            )
+            + "; Eq. (14) gives "
+            + ", ".join(f"{c[g]['group_mean_abs']['eq14'][-1]:.4f} ({g})" for g in groups)
+            + ".",
             f"The total <P_3> = {p3:.6f} (mass basis) is conserved by every schedule: largest drift {drift:.1e} "
             f"over {n} seeds and {t.size} times.",
             f"The sweep of {res.total} points took {t_sweep:.0f} s on {where} (collection and statistics "
             f"{t_collect:.0f} s, Eq. (14) {t_master:.0f} s).",
         ],
-        detail=f"sweep {t_sweep:.0f} s of it")
+        detail=f"sweep {t_sweep:.0f} s of it",
+    )

@@ -40,8 +40,10 @@ STUDY = Study(__file__)
 
 
 def scenario(cfg, n, theta=0.0):
-    groups = [dict(name="nu_e", count=n // 2, flavor="e", omega=cfg["omega_e"], velocity=[0.0, 0.0, 1.0]),
-              dict(name="nu_x", count=n // 2, flavor="x", omega=cfg["omega_x"], velocity=[0.0, 0.0, -1.0])]
+    groups = [
+        dict(name="nu_e", count=n // 2, flavor="e", omega=cfg["omega_e"], velocity=[0.0, 0.0, 1.0]),
+        dict(name="nu_x", count=n // 2, flavor="x", omega=cfg["omega_x"], velocity=[0.0, 0.0, -1.0]),
+    ]
     return oile_q.Scenario.from_groups(groups, gamma=0.05, theta=theta)
 
 
@@ -104,13 +106,21 @@ def exact_scan(run, cfg, times):
     into ``outdir/sweep_exact``: {N: (D(t), the run's wall seconds)}."""
     import json
 
-    spec = {"name": "onset_time_exact", "engine": "exact",
-            "scenario": {"gamma": 0.05, "theta": 0.0,
-                         "group": [dict(name="nu_e", count=1, flavor="e", omega=cfg["omega_e"], velocity=[0.0, 0.0, 1.0]),
-                                   dict(name="nu_x", count=1, flavor="x", omega=cfg["omega_x"], velocity=[0.0, 0.0, -1.0])]},
-            "run": {"times": [float(t) for t in times]},
-            "options": {"method": "chebyshev", "energy": False},
-            "grid": {"N": [int(n) for n in cfg["Ns_exact"]]}}
+    spec = {
+        "name": "onset_time_exact",
+        "engine": "exact",
+        "scenario": {
+            "gamma": 0.05,
+            "theta": 0.0,
+            "group": [
+                dict(name="nu_e", count=1, flavor="e", omega=cfg["omega_e"], velocity=[0.0, 0.0, 1.0]),
+                dict(name="nu_x", count=1, flavor="x", omega=cfg["omega_x"], velocity=[0.0, 0.0, -1.0]),
+            ],
+        },
+        "run": {"times": [float(t) for t in times]},
+        "options": {"method": "chebyshev", "energy": False},
+        "grid": {"N": [int(n) for n in cfg["Ns_exact"]]},
+    }
     _, folder, _ = run.sweep(spec, "sweep_exact", **run.config["sweep"])
     ds = oile_q.sweep.collect(folder).compute()
     out = {}
@@ -147,23 +157,40 @@ def plot_onset(run, cfg, ex, co, mf, fits, om_inf, om_mf, name):
     plt = run.pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
     ax = axes[0]
-    ax.plot(co["N"], co["tau"], "o", ms=4, color="tab:blue", mfc="none",
-            label="symmetric subspace (same H)")
+    ax.plot(co["N"], co["tau"], "o", ms=4, color="tab:blue", mfc="none", label="symmetric subspace (same H)")
     ax.plot(ex["N"], ex["tau"], "s", ms=6, color="k", label="exact engine")
     nn = np.geomspace(min(ex["N"]), max(co["N"]), 100)
     s, b = fits["exact"]
-    ax.plot(nn[nn <= max(ex["N"]) * 1.5], s * np.log(nn[nn <= max(ex["N"]) * 1.5]) + b, "-", color="0.3", lw=1.2,
-            label=f"fit to exact, N <= {int(max(ex['N']))}: slope {s:.3f}")
+    ax.plot(
+        nn[nn <= max(ex["N"]) * 1.5],
+        s * np.log(nn[nn <= max(ex["N"]) * 1.5]) + b,
+        "-",
+        color="0.3",
+        lw=1.2,
+        label=f"fit to exact, N <= {int(max(ex['N']))}: slope {s:.3f}",
+    )
     s2, b2 = fits["large"]
     nl = nn[nn >= cfg["large_N_fit_min"] / 1.5]
-    ax.plot(nl, s2 * np.log(nl) + b2, "-", color="tab:blue", lw=1.2,
-            label=f"fit to symmetric subspace, N >= {cfg['large_N_fit_min']}: slope {s2:.3f}")
+    ax.plot(
+        nl,
+        s2 * np.log(nl) + b2,
+        "-",
+        color="tab:blue",
+        lw=1.2,
+        label=f"fit to symmetric subspace, N >= {cfg['large_N_fit_min']}: slope {s2:.3f}",
+    )
     anchor_N, anchor_t = co["N"][-1], co["tau"][-1]
-    ax.plot(nn, anchor_t + (np.log(nn) - np.log(anchor_N)) / (2 * om_inf), "--", color="tab:red", lw=1.2,
-            label=f"(1/(2 Omega)) ln N, slope {1 / (2 * om_inf):.3f}\n(through the largest N)")
+    ax.plot(
+        nn,
+        anchor_t + (np.log(nn) - np.log(anchor_N)) / (2 * om_inf),
+        "--",
+        color="tab:red",
+        lw=1.2,
+        label=f"(1/(2 Omega)) ln N, slope {1 / (2 * om_inf):.3f}\n(through the largest N)",
+    )
     ax.set_xscale("log")
     ax.set_xlabel("N (log scale)")
-    ax.set_ylabel("onset mu t (D drops by %g)" % cfg["threshold"])
+    ax.set_ylabel(f"onset mu t (D drops by {cfg['threshold']:g})")
     ax.set_title("(a) quantum-seeded onset, theta = 0", fontsize=10)
     ax.legend(fontsize=7.5, loc="upper left")
 
@@ -187,17 +214,26 @@ def plot_onset(run, cfg, ex, co, mf, fits, om_inf, om_mf, name):
     tt = np.geomspace(th.min() / 3, th.max() * 3, 50)
     ax.plot(tt, s3 * (-np.log(tt)) + b3, "-", color="tab:green", lw=1, label=f"fit: slope {s3:.3f}")
     vt = np.arccos(1 - cfg["threshold"])
-    ax.plot(tt, np.log(2 * vt / (2 * tt)) / om_mf, "--", color="tab:red", lw=1.2,
-            label=f"Eq. (28): ln(2 v_tau / v_0) / Omega, slope 1/Omega = {1 / om_mf:.3f}\n"
-                  f"(v_0 = 2 theta_0, v_tau = arccos(1 - {cfg['threshold']:g}))")
+    ax.plot(
+        tt,
+        np.log(2 * vt / (2 * tt)) / om_mf,
+        "--",
+        color="tab:red",
+        lw=1.2,
+        label=f"Eq. (28): ln(2 v_tau / v_0) / Omega, slope 1/Omega = {1 / om_mf:.3f}\n"
+        f"(v_0 = 2 theta_0, v_tau = arccos(1 - {cfg['threshold']:g}))",
+    )
     ax.set_xscale("log")
     ax.invert_xaxis()
     ax.set_xlabel("mixing angle theta_0 (log scale, decreasing)")
     ax.set_ylabel("onset mu t")
     ax.set_title("(c) classically seeded onset (mean field)", fontsize=10)
     ax.legend(fontsize=7.5, loc="upper left")
-    fig.suptitle(f"Flavor pendulum (two beams, omega = {cfg['omega_e']:g}/{cfg['omega_x']:g} mu): onset of "
-                 f"flavor conversion, Omega_inf = {om_inf:.4f} mu", fontsize=11)
+    fig.suptitle(
+        f"Flavor pendulum (two beams, omega = {cfg['omega_e']:g}/{cfg['omega_x']:g} mu): onset of "
+        f"flavor conversion, Omega_inf = {om_inf:.4f} mu",
+        fontsize=11,
+    )
     fig.tight_layout()
     run.figure(fig, name, alt="onset")
 
@@ -218,8 +254,11 @@ def plot_traces(run, cfg, ex_curves, co_curves, mf_curves, name):
     ax.set_xlim(0, cfg["t_max_collective"])
     ax.set_xlabel("mu t")
     ax.set_ylabel("flavor retention D = <P(t).P(0)>")
-    ax.set_title(f"(a) theta = 0: the many-body state departs, mean field does not\n"
-                 f"(exact engine run to mu t = {cfg['t_max_exact']:g})", fontsize=10)
+    ax.set_title(
+        f"(a) theta = 0: the many-body state departs, mean field does not\n"
+        f"(exact engine run to mu t = {cfg['t_max_exact']:g})",
+        fontsize=10,
+    )
     ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax = axes[1]
     cm2 = plt.get_cmap("plasma")
@@ -261,8 +300,18 @@ def main(outdir, quick=False):
         tau = onset(t_ex, D, thr)
         ex["N"].append(n), ex["tau"].append(tau), ex["omega"].append(om)
         ex_curves[n] = (t_ex, D)
-        rows.append({"case": "exact", "N": n, "theta0": 0.0, "Omega": om, "Omega_formula": omega_formula(cfg, n),
-                     "onset": tau, "Omega_x_onset": om * tau, "seconds": secs})
+        rows.append(
+            {
+                "case": "exact",
+                "N": n,
+                "theta0": 0.0,
+                "Omega": om,
+                "Omega_formula": omega_formula(cfg, n),
+                "onset": tau,
+                "Omega_x_onset": om * tau,
+                "seconds": secs,
+            }
+        )
     # symmetric subspace to large N (the engine's method "beams")
     co = {"N": [], "tau": []}
     residual = 0.0
@@ -275,8 +324,18 @@ def main(outdir, quick=False):
         co["N"].append(n), co["tau"].append(tau)
         co_curves[n] = (t_co, D)
         om = omega_formula(cfg, n)
-        rows.append({"case": "symmetric subspace", "N": n, "theta0": 0.0, "Omega": om, "Omega_formula": om,
-                     "onset": tau, "Omega_x_onset": om * tau, "seconds": secs})
+        rows.append(
+            {
+                "case": "symmetric subspace",
+                "N": n,
+                "theta0": 0.0,
+                "Omega": om,
+                "Omega_formula": om,
+                "onset": tau,
+                "Omega_x_onset": om * tau,
+                "seconds": secs,
+            }
+        )
     # mean field with small mixing angles
     om_mf = measured_omega(cfg, cfg["N_mf"])
     om_inf = omega_formula(cfg, 10**12)
@@ -292,9 +351,18 @@ def main(outdir, quick=False):
         tau = onset(t_mf, D, thr)
         mf["theta"].append(th), mf["tau"].append(tau)
         mf_curves[th] = (t_mf, D)
-        rows.append({"case": "meanfield", "N": cfg["N_mf"], "theta0": th, "Omega": om_mf,
-                     "Omega_formula": omega_formula(cfg, cfg["N_mf"]), "onset": tau,
-                     "Omega_x_onset": om_mf * tau, "seconds": secs})
+        rows.append(
+            {
+                "case": "meanfield",
+                "N": cfg["N_mf"],
+                "theta0": th,
+                "Omega": om_mf,
+                "Omega_formula": omega_formula(cfg, cfg["N_mf"]),
+                "onset": tau,
+                "Omega_x_onset": om_mf * tau,
+                "seconds": secs,
+            }
+        )
     for d in (ex, co, mf):
         for k in d:
             d[k] = np.asarray(d[k], float)
@@ -319,25 +387,49 @@ def main(outdir, quick=False):
         r["seconds"] = r.pop("seconds")
     ext = co["N"][-1]
     theta_equiv = float(np.exp(-(co["tau"][-1] - b_m) / s_m))
-    teq_big = [r["theta_equiv_x_sqrtN"] for r in rows if r["case"] == "symmetric subspace"
-               and r["N"] >= cfg["large_N_fit_min"]]
+    teq_big = [
+        r["theta_equiv_x_sqrtN"] for r in rows if r["case"] == "symmetric subspace" and r["N"] >= cfg["large_N_fit_min"]
+    ]
     teq_ex = [r["theta_equiv_x_sqrtN"] for r in rows if r["case"] == "exact"]
     ex_max, co_max = int(ex["N"].max()), int(co["N"].max())
     co_big_min = int(co["N"][big].min())
     met = [
-        {"fit": f"exact engine, onset vs ln N, N = {int(ex['N'].min())}-{ex_max}",
-         "slope": fits["exact"][0], "theory": 1 / (2 * om_inf), "theory_is": "1/(2 Omega_inf)",
-         "ratio": fits["exact"][0] * 2 * om_inf},
-        {"fit": f"exact engine, Omega_N x onset vs ln N, N = {int(ex['N'].min())}-{ex_max}",
-         "slope": scaled_exact[0], "theory": 0.5, "theory_is": "1/2", "ratio": scaled_exact[0] / 0.5},
-        {"fit": f"symmetric subspace, onset vs ln N, N = {co_big_min}-{co_max}",
-         "slope": fits["large"][0], "theory": 1 / (2 * om_inf), "theory_is": "1/(2 Omega_inf)",
-         "ratio": fits["large"][0] * 2 * om_inf},
-        {"fit": f"symmetric subspace, Omega_N x onset vs ln N, N = {co_big_min}-{co_max}",
-         "slope": scaled_large[0], "theory": 0.5, "theory_is": "1/2", "ratio": scaled_large[0] / 0.5},
-        {"fit": f"meanfield N = {cfg['N_mf']}, onset vs -ln theta_0, theta_0 = {mf['theta'].max():.0e}-{mf['theta'].min():.0e}",
-         "slope": fits["meanfield"][0], "theory": 1 / om_mf, "theory_is": "1/Omega_Nmf",
-         "ratio": fits["meanfield"][0] * om_mf},
+        {
+            "fit": f"exact engine, onset vs ln N, N = {int(ex['N'].min())}-{ex_max}",
+            "slope": fits["exact"][0],
+            "theory": 1 / (2 * om_inf),
+            "theory_is": "1/(2 Omega_inf)",
+            "ratio": fits["exact"][0] * 2 * om_inf,
+        },
+        {
+            "fit": f"exact engine, Omega_N x onset vs ln N, N = {int(ex['N'].min())}-{ex_max}",
+            "slope": scaled_exact[0],
+            "theory": 0.5,
+            "theory_is": "1/2",
+            "ratio": scaled_exact[0] / 0.5,
+        },
+        {
+            "fit": f"symmetric subspace, onset vs ln N, N = {co_big_min}-{co_max}",
+            "slope": fits["large"][0],
+            "theory": 1 / (2 * om_inf),
+            "theory_is": "1/(2 Omega_inf)",
+            "ratio": fits["large"][0] * 2 * om_inf,
+        },
+        {
+            "fit": f"symmetric subspace, Omega_N x onset vs ln N, N = {co_big_min}-{co_max}",
+            "slope": scaled_large[0],
+            "theory": 0.5,
+            "theory_is": "1/2",
+            "ratio": scaled_large[0] / 0.5,
+        },
+        {
+            "fit": f"meanfield N = {cfg['N_mf']}, onset vs -ln theta_0, theta_0 = "
+            "{mf['theta'].max():.0e}-{mf['theta'].min():.0e}",
+            "slope": fits["meanfield"][0],
+            "theory": 1 / om_mf,
+            "theory_is": "1/Omega_Nmf",
+            "ratio": fits["meanfield"][0] * om_mf,
+        },
     ]
     for r in met:
         r["ratio"] = float(r["ratio"])
@@ -353,18 +445,31 @@ def main(outdir, quick=False):
             "onset_symmetric": (("N_symmetric",), co["tau"]),
             "onset_meanfield": (("theta0",), mf["tau"]),
         },
-        coords={"N_exact": ex["N"].astype(int), "N_symmetric": co["N"].astype(int), "theta0": mf["theta"],
-                "time_exact": t_ex, "time_symmetric": t_co, "time_meanfield": t_mf},
-        attrs={"threshold": thr, "omega_e": cfg["omega_e"], "omega_x": cfg["omega_x"], "N_mf": cfg["N_mf"],
-               "Omega_meanfield": om_mf, "Omega_inf": om_inf,
-               "description": "flavor retention D(t) = mean_a P_a(t).P_a(0) (flavor basis), times mu t"},
+        coords={
+            "N_exact": ex["N"].astype(int),
+            "N_symmetric": co["N"].astype(int),
+            "theta0": mf["theta"],
+            "time_exact": t_ex,
+            "time_symmetric": t_co,
+            "time_meanfield": t_mf,
+        },
+        attrs={
+            "threshold": thr,
+            "omega_e": cfg["omega_e"],
+            "omega_x": cfg["omega_x"],
+            "N_mf": cfg["N_mf"],
+            "Omega_meanfield": om_mf,
+            "Omega_inf": om_inf,
+            "description": "flavor retention D(t) = mean_a P_a(t).P_a(0) (flavor basis), times mu t",
+        },
     )
     run.save(curves, "data_onset_curves.nc")
 
     plot_onset(run, cfg, ex, co, mf, fits, om_inf, om_mf, "onset.png")
     plot_traces(run, cfg, ex_curves, co_curves, mf_curves, "traces.png")
-    run.table(met, "metrics",
-              title=f"Onset time (flavor retention drops by {thr:g}): fitted slopes vs Johns Eqs. (25), (29)")
+    run.table(
+        met, "metrics", title=f"Onset time (flavor retention drops by {thr:g}): fitted slopes vs Johns Eqs. (25), (29)"
+    )
     run.table(rows, "onsets", title="Onset times (mu t) and mean-field growth rates Omega (mu)", index=False)
 
     slopes = local_slopes(cfg, ex, co)[1]
@@ -380,9 +485,9 @@ def main(outdir, quick=False):
             f"growth of a theta = {cfg['theta_growth']:g} perturbation in `meanfield` and equal to "
             f"sqrt(c^2 - (c + omega_e)^2), c = N/(N-1), to {om_err:.1e}; Omega_inf = {om_inf:.4f} mu, "
             f"Omega(N = {cfg['N_mf']}) = {om_mf:.4f} mu.",
-            f"`exact` at theta = 0 for N = {', '.join(str(int(n)) for n in ex['N'])} with method \"chebyshev\" (2^N "
+            f'`exact` at theta = 0 for N = {", ".join(str(int(n)) for n in ex["N"])} with method "chebyshev" (2^N '
             f"amplitudes; mu t <= {cfg['t_max_exact']:g}, output every {cfg['dt_exact']:g}); the same Hamiltonian in "
-            f"the beams' symmetric subspace (`exact`, method \"beams\": two spins N/4, one sector of N/2 + 1 states, "
+            f'the beams\' symmetric subspace (`exact`, method "beams": two spins N/4, one sector of N/2 + 1 states, '
             f"diagonalised in the state's energy window; state error bound {residual:.0e}) for N up to {co_max}, "
             f"which agrees with the 2^N method to {check:.1e} at every N <= {ex_max}; `meanfield` (N = {cfg['N_mf']}) "
             f"for theta_0 = "
@@ -390,7 +495,8 @@ def main(outdir, quick=False):
         ],
         shows=[
             "With theta = 0 the mean field never moves, while the exact state departs: onset at mu t = "
-            + ", ".join(f"{t:.3f}" for t in ex["tau"]) + f" for N = {', '.join(str(int(n)) for n in ex['N'])}.",
+            + ", ".join(f"{t:.3f}" for t in ex["tau"])
+            + f" for N = {', '.join(str(int(n)) for n in ex['N'])}.",
             f"Exact engine, N = {int(ex['N'].min())}-{ex_max}: the onset grows with slope {fits['exact'][0]:.3f} per "
             f"unit ln N, {fits['exact'][0] * 2 * om_inf:.2f} x the 1/(2 Omega) = {1 / (2 * om_inf):.3f} of Eq. (25) "
             f"(Omega_N x onset: slope {scaled_exact[0]:.3f} vs 1/2)"
@@ -411,4 +517,5 @@ def main(outdir, quick=False):
             f"{co_big_min}-{co_max} (theta_equiv = {theta_equiv:.2g} at N = {int(ext)}): quantum fluctuations seed "
             "the instability like a mixing angle ~ 1/sqrt(N) (Eqs. 21, 24).",
         ],
-        detail=f"exact engine {t_exact_total:.0f} s of it")
+        detail=f"exact engine {t_exact_total:.0f} s of it",
+    )

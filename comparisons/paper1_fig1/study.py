@@ -46,8 +46,8 @@ STUDY = Study(__file__)
 # (assigned by decreasing gamma).
 MAP_STYLES = [":", "--", "-."]
 COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
-MARKER_MAX_POINTS = 100      # markers on the map only when it has at most this many points
-DENSE_EQ8_SPACING = 0.2      # Eq. (8) is drawn from its closed form when the step grid is coarser
+MARKER_MAX_POINTS = 100  # markers on the map only when it has at most this many points
+DENSE_EQ8_SPACING = 0.2  # Eq. (8) is drawn from its closed form when the step grid is coarser
 
 
 # ---------------------------------------------------------------------- configuration
@@ -126,8 +126,9 @@ def eq8_closed_form(P0, Q, gamma, vdotu, t):
 # ---------------------------------------------------------------------- runs and metrics
 def run_gamma(cfg: dict, gamma: float) -> dict:
     """Run the map and Eq. (8) for one gamma on the same grid (every step end)."""
-    sc = oile_q.Scenario.foreground(cfg["P0"], cfg["Q"], gamma=gamma, vdotu=cfg["vdotu"],
-                                    omega=cfg["omega"], theta=cfg["theta"])
+    sc = oile_q.Scenario.foreground(
+        cfg["P0"], cfg["Q"], gamma=gamma, vdotu=cfg["vdotu"], omega=cfg["omega"], theta=cfg["theta"]
+    )
     steps = int(round(cfg["t_max"] / gamma))
     # Record every step: by default runs longer than 10,000 steps record only 1,001 times.
     times = np.arange(steps + 1) * gamma
@@ -138,8 +139,7 @@ def run_gamma(cfg: dict, gamma: float) -> dict:
         raise RuntimeError(f"gamma = {gamma}: the map and Eq. (8) were not recorded on the same {steps + 1} step ends.")
     P_map = np.asarray(ds_map["P"])[:, 0, :]
     P_eq8 = np.asarray(ds_eq8["P"])[:, 0, :]
-    return {"gamma": gamma, "steps": steps, "t": t, "map": P_map, "eq8": P_eq8,
-            "ds_map": ds_map, "ds_eq8": ds_eq8}
+    return {"gamma": gamma, "steps": steps, "t": t, "map": P_map, "eq8": P_eq8, "ds_map": ds_map, "ds_eq8": ds_eq8}
 
 
 def run_circuits(cfg: dict, results: list) -> dict | None:
@@ -149,8 +149,9 @@ def run_circuits(cfg: dict, results: list) -> dict | None:
     if not c or c["gamma"] not in [r["gamma"] for r in results]:
         return None
     r = next(r for r in results if r["gamma"] == c["gamma"])
-    sc = oile_q.Scenario.foreground(cfg["P0"], cfg["Q"], gamma=c["gamma"], vdotu=cfg["vdotu"],
-                                    omega=cfg["omega"], theta=cfg["theta"])
+    sc = oile_q.Scenario.foreground(
+        cfg["P0"], cfg["Q"], gamma=c["gamma"], vdotu=cfg["vdotu"], omega=cfg["omega"], theta=cfg["theta"]
+    )
     grid = np.arange(0.0, cfg["t_max"] + 1e-9, c["every"])
     fake_grid = np.arange(0.0, min(c["fake_t_max"], cfg["t_max"]) + 1e-9, c["fake_every"])
     out = {"gamma": c["gamma"], "ref_t": r["t"], "ref": r["map"]}
@@ -158,12 +159,20 @@ def run_circuits(cfg: dict, results: list) -> dict | None:
     out["dm"] = oile_q.run(sc, "circuit", t_max=cfg["t_max"], times=grid, backend="aer")
     out["dm_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out["shots"] = oile_q.run(sc, "circuit", t_max=cfg["t_max"], times=grid, backend="aer-shots",
-                              shots=c["shots"], seed_simulator=c["seed_simulator"])
+    out["shots"] = oile_q.run(
+        sc,
+        "circuit",
+        t_max=cfg["t_max"],
+        times=grid,
+        backend="aer-shots",
+        shots=c["shots"],
+        seed_simulator=c["seed_simulator"],
+    )
     out["shots_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    out["fake"] = oile_q.run(sc, "circuit", times=fake_grid, backend=c["fake_backend"], shots=c["shots"],
-                             seed_simulator=c["seed_simulator"])
+    out["fake"] = oile_q.run(
+        sc, "circuit", times=fake_grid, backend=c["fake_backend"], shots=c["shots"], seed_simulator=c["seed_simulator"]
+    )
     out["fake_s"] = time.perf_counter() - t0
     return out
 
@@ -177,9 +186,14 @@ def circuit_rows(circ: dict) -> list:
         ref = circ["ref"][idx]
         P = ds.P.values[:, 0]
         dev = np.linalg.norm(P - ref, axis=-1)
-        row = {"run": label, "backend": str(ds.attrs["backend"]), "gamma": circ["gamma"],
-               "encounters": int(round(float(ds.time[-1]) / circ["gamma"])), "times": int(ds.sizes["time"]),
-               "max_dev_from_map": float(dev.max())}
+        row = {
+            "run": label,
+            "backend": str(ds.attrs["backend"]),
+            "gamma": circ["gamma"],
+            "encounters": int(round(float(ds.time[-1]) / circ["gamma"])),
+            "times": int(ds.sizes["time"]),
+            "max_dev_from_map": float(dev.max()),
+        }
         if "P_stderr" in ds:
             se = ds.P_stderr.values[:, 0]
             z = np.abs(P - ref) / np.where(se > 0, se, np.inf)
@@ -250,22 +264,35 @@ def plot_fig1(run, cfg, results, name, circ=None):
             t8, P8 = r["t"], r["eq8"]
         for c, ax in enumerate(axes):
             ax.plot(t8, P8[:, c], "-", color=color, lw=0.9, zorder=2)
-            h, = ax.plot(r["t"], r["map"][:, c], style, color=color, lw=1.6, marker=marker,
-                         ms=4, mfc="none", mew=1.0, zorder=3)
+            (h,) = ax.plot(
+                r["t"], r["map"][:, c], style, color=color, lw=1.6, marker=marker, ms=4, mfc="none", mew=1.0, zorder=3
+            )
         handles.append((h, f"{label}: OILE map"))
         handles.append((plt.Line2D([], [], color=color, lw=0.9), f"{label}: Eq. (8)"))
     if circ is not None:
         g = gamma_tex(circ["gamma"])
-        specs = (("dm", "s", "k", rf"$\gamma = {g}$: circuit, Aer density matrix"),
-                 ("shots", "D", "tab:red", rf"$\gamma = {g}$: circuit, Aer {cfg['circuit']['shots']} shots"),
-                 ("fake", "^", "tab:purple", rf"$\gamma = {g}$: circuit, {cfg['circuit']['fake_backend']} (noisy)"))
+        specs = (
+            ("dm", "s", "k", rf"$\gamma = {g}$: circuit, Aer density matrix"),
+            ("shots", "D", "tab:red", rf"$\gamma = {g}$: circuit, Aer {cfg['circuit']['shots']} shots"),
+            ("fake", "^", "tab:purple", rf"$\gamma = {g}$: circuit, {cfg['circuit']['fake_backend']} (noisy)"),
+        )
         for key, mk, col, lab in specs:
             ds = circ[key]
             t, P = ds.time.values, ds.P.values[:, 0]
             err = ds.P_stderr.values[:, 0] if "P_stderr" in ds else None
             for c, ax in enumerate(axes):
-                h = ax.errorbar(t, P[:, c], yerr=None if err is None else err[:, c], fmt=mk, color=col,
-                                ms=4 if key != "dm" else 5, mfc="none", capsize=2, lw=0.8, zorder=4)
+                h = ax.errorbar(
+                    t,
+                    P[:, c],
+                    yerr=None if err is None else err[:, c],
+                    fmt=mk,
+                    color=col,
+                    ms=4 if key != "dm" else 5,
+                    mfc="none",
+                    capsize=2,
+                    lw=0.8,
+                    zorder=4,
+                )
             handles.append((h, lab))
     for c, ax in enumerate(axes):
         ax.set_ylabel(rf"$P_{'xyz'[c]}$ (flavor basis)")
@@ -274,20 +301,38 @@ def plot_fig1(run, cfg, results, name, circ=None):
         ax.grid(alpha=0.25)
     axes[-1].set_xlabel(r"$\mu t$")
     axes[-1].set_xlim(0.0, max(r["t"][-1] for r in results))
-    fig.suptitle(r"Paper I Fig. 1: foreground $\nu_e$ through a $(\nu_e+\nu_x)/\sqrt{2}$ medium"
-                 r" ($\mathbf{v}\cdot\mathbf{u}=0$, $\omega=0$)", fontsize=11)
+    fig.suptitle(
+        r"Paper I Fig. 1: foreground $\nu_e$ through a $(\nu_e+\nu_x)/\sqrt{2}$ medium"
+        r" ($\mathbf{v}\cdot\mathbf{u}=0$, $\omega=0$)",
+        fontsize=11,
+    )
     # P_x stays >= 0 here, so the lower half of its panel is free for the legend.
-    axes[0].legend([h for h, _ in handles], [lab for _, lab in handles], loc="lower right",
-                   ncol=2 if circ is not None else len(results), fontsize=7.5, framealpha=0.9)
+    axes[0].legend(
+        [h for h, _ in handles],
+        [lab for _, lab in handles],
+        loc="lower right",
+        ncol=2 if circ is not None else len(results),
+        fontsize=7.5,
+        framealpha=0.9,
+    )
     names = {":": "dotted", "--": "dashed", "-.": "dash-dot"}
     style_txt = ", ".join(
         f"{names[MAP_STYLES[k % len(MAP_STYLES)]]}"
         f"{' with markers' if r['t'].size <= MARKER_MAX_POINTS else ''} (γ = {r['gamma']:g})"
-        for k, r in enumerate(results))
-    dense_txt = (f" (drawn from its closed-form solution where the step grid is coarser than "
-                 f"μt = {DENSE_EQ8_SPACING:g})" if max(r["gamma"] for r in results) > DENSE_EQ8_SPACING else "")
-    return run.figure(fig, name, alt="P_x, P_y, P_z of the foreground neutrino against mu t", dpi=130,
-                      caption=f"Map: {style_txt}; Eq. (8): thin solid lines of the same colour{dense_txt}.")
+        for k, r in enumerate(results)
+    )
+    dense_txt = (
+        f" (drawn from its closed-form solution where the step grid is coarser than μt = {DENSE_EQ8_SPACING:g})"
+        if max(r["gamma"] for r in results) > DENSE_EQ8_SPACING
+        else ""
+    )
+    return run.figure(
+        fig,
+        name,
+        alt="P_x, P_y, P_z of the foreground neutrino against mu t",
+        dpi=130,
+        caption=f"Map: {style_txt}; Eq. (8): thin solid lines of the same colour{dense_txt}.",
+    )
 
 
 def plot_deviation(run, results, name):
@@ -299,8 +344,17 @@ def plot_deviation(run, results, name):
         dev = np.linalg.norm(r["map"] - r["eq8"], axis=-1)
         keep = dev > 0  # t = 0 is exact; a log axis cannot show it
         marker = "o" if r["t"].size <= MARKER_MAX_POINTS else None
-        ax.semilogy(r["t"][keep], dev[keep], style, color=color, lw=1.6, marker=marker, ms=4,
-                    mfc="none", label=rf"$\gamma = {gamma_tex(r['gamma'])}$")
+        ax.semilogy(
+            r["t"][keep],
+            dev[keep],
+            style,
+            color=color,
+            lw=1.6,
+            marker=marker,
+            ms=4,
+            mfc="none",
+            label=rf"$\gamma = {gamma_tex(r['gamma'])}$",
+        )
     ax.set_xlabel(r"$\mu t$")
     ax.set_ylabel(r"$|\mathbf{P}_\mathrm{map} - \mathbf{P}_\mathrm{Eq.\,8}|$")
     ax.set_xlim(0.0, max(r["t"][-1] for r in results))
@@ -308,9 +362,13 @@ def plot_deviation(run, results, name):
     ax.legend(fontsize=9, loc="best")
     ax.set_title("Paper I Fig. 1: deviation of Eq. (8) from the OILE map (flavor basis)", fontsize=11)
     fig.tight_layout()
-    return run.figure(fig, name, alt="|P_map - P_Eq8| against mu t, log scale", dpi=130,
-                      caption="Below about 1e-9 the deviation curve shows the ODE solver's tolerance "
-                              "(rtol 1e-10) as well.")
+    return run.figure(
+        fig,
+        name,
+        alt="|P_map - P_Eq8| against mu t, log scale",
+        dpi=130,
+        caption="Below about 1e-9 the deviation curve shows the ODE solver's tolerance (rtol 1e-10) as well.",
+    )
 
 
 # ---------------------------------------------------------------------- report
@@ -334,8 +392,10 @@ def findings(cfg, results, rows, circ_rows=None):
     # 1. Coherent oscillation: mean spacing of the zero crossings of P_z (half a period).
     zeros = _zero_crossings(r_s["t"], r_s["map"][:, 2])
     if zeros.size >= 2:
-        osc = (f"for γ = {g_small:g} the {zeros.size} zero crossings of P_z are "
-               f"μt = {float(np.mean(np.diff(zeros))):.4f} apart on average (π = {np.pi:.4f})")
+        osc = (
+            f"for γ = {g_small:g} the {zeros.size} zero crossings of P_z are "
+            f"μt = {float(np.mean(np.diff(zeros))):.4f} apart on average (π = {np.pi:.4f})"
+        )
     else:
         osc = f"for γ = {g_small:g} the run is too short to measure the period"
 
@@ -348,17 +408,20 @@ def findings(cfg, results, rows, circ_rows=None):
         if t_in is not None:
             parts.append(f"for γ = {g:g} it is within 0.01 of Q from μt = {t_in:g} on")
         elif g * t_max >= 1:
-            parts.append(f"for γ = {g:g} (1/(γμ) = {1 / g:g}/μ) it ends at P = {_vec(r['map'][-1])}, "
-                         f"|P − Q| = {dQ[-1]:.3f}")
+            parts.append(
+                f"for γ = {g:g} (1/(γμ) = {1 / g:g}/μ) it ends at P = {_vec(r['map'][-1])}, |P − Q| = {dQ[-1]:.3f}"
+            )
         else:
-            parts.append(f"for γ = {g:g} (1/(γμ) = {1 / g:g}/μ ≫ {t_max:g}/μ) it is still nearly pure, "
-                         f"|P| = {row['absP_map_end']:.6f} at μt = {t_max:g}")
+            parts.append(
+                f"for γ = {g:g} (1/(γμ) = {1 / g:g}/μ ≫ {t_max:g}/μ) it is still nearly pure, "
+                f"|P| = {row['absP_map_end']:.6f} at μt = {t_max:g}"
+            )
     approach = "; ".join(parts)
 
     # 3. Eq. (8) against the map.
     devs = ", ".join(f"{_fmt(by_g[g][1]['max_dP_map_vs_Eq8'])} for γ = {g:g}" for g in reversed(gammas))
     small_ok = row_s["max_dP_map_vs_Eq8"] < 1e-4
-    verdict = (f" — agreement to better than 1e-4 for γ = {g_small:g}" if small_ok else "")
+    verdict = f" — agreement to better than 1e-4 for γ = {g_small:g}" if small_ok else ""
 
     # 4. Closed forms.
     out = [
@@ -370,11 +433,15 @@ def findings(cfg, results, rows, circ_rows=None):
     if abs(np.linalg.norm(Q) - 1.0) < 1e-12:  # the rates below assume a pure background
         pred_txt = ""
         if g_small * t_max < 0.1:  # leading order, valid while gamma mu t << 1
-            pred_txt = (f"; for γ = {g_small:g} that predicts a deviation of about μt γ³/6 = "
-                        f"{_fmt(t_max * g_small**3 / 6)} at μt = {t_max:g}")
-        out.append("Here both are known in closed form — the map multiplies P_∥ − 1 by cos²γ and |P_⊥| by cos γ "
-                   "per encounter and rotates P_⊥ by exactly γ, so Eq. (8)'s relaxation rates γμ and γμ/2 are off "
-                   f"by γ³μ/6 and γ³μ/12, an O(γ³) error per unit time, below the generic O(γ²) bound{pred_txt}.")
+            pred_txt = (
+                f"; for γ = {g_small:g} that predicts a deviation of about μt γ³/6 = "
+                f"{_fmt(t_max * g_small**3 / 6)} at μt = {t_max:g}"
+            )
+        out.append(
+            "Here both are known in closed form — the map multiplies P_∥ − 1 by cos²γ and |P_⊥| by cos γ "
+            "per encounter and rotates P_⊥ by exactly γ, so Eq. (8)'s relaxation rates γμ and γμ/2 are off "
+            f"by γ³μ/6 and γ³μ/12, an O(γ³) error per unit time, below the generic O(γ²) bound{pred_txt}."
+        )
     check_map = max(row["check_map_vs_closed_form"] for row in rows)
     check_eq8 = max(row["check_Eq8_vs_closed_form"] for row in rows)
     out.append(f"The engines reproduce the closed forms to {_fmt(check_map)} (map) and {_fmt(check_eq8)} (Eq. 8).")
@@ -387,12 +454,14 @@ def circuit_text(circ_rows):
     if not circ_rows:
         return ""
     dm, sh, fk = circ_rows
-    return (f"On circuits (γ = {dm['gamma']:g}, SWAP-power gate + reset of the partner qubit): Aer's density-matrix "
-            f"method reproduces the map to {_fmt(dm['max_dev_from_map'])} over {dm['encounters']} encounters; "
-            f"with shots every component lies within {sh['max_dev_in_stderr']:.2f} standard errors "
-            f"(median standard error {sh['median_stderr']:.3f}); on the noisy {fk['backend']} "
-            f"({fk['two_qubit_gates_per_encounter']:g} two-qubit gates per encounter after transpiling) the Bloch "
-            f"vector is off by up to {fk['max_dev_from_map']:.2f} after {fk['encounters']} encounters.")
+    return (
+        f"On circuits (γ = {dm['gamma']:g}, SWAP-power gate + reset of the partner qubit): Aer's density-matrix "
+        f"method reproduces the map to {_fmt(dm['max_dev_from_map'])} over {dm['encounters']} encounters; "
+        f"with shots every component lies within {sh['max_dev_in_stderr']:.2f} standard errors "
+        f"(median standard error {sh['median_stderr']:.3f}); on the noisy {fk['backend']} "
+        f"({fk['two_qubit_gates_per_encounter']:g} two-qubit gates per encounter after transpiling) the Bloch "
+        f"vector is off by up to {fk['max_dev_from_map']:.2f} after {fk['encounters']} encounters."
+    )
 
 
 # ---------------------------------------------------------------------- entry point
@@ -407,27 +476,36 @@ def main(outdir, quick: bool = False):
         g = gamma_label(r["gamma"])
         run.save(r["ds_map"], f"data_gamma_{g}_oile.nc")
         run.save(r["ds_eq8"], f"data_gamma_{g}_master.nc")
-    run.table(rows, "deviations",
-              title=f"Paper I Fig. 1: OILE map vs Eq. (8), foreground model, mu t <= {cfg['t_max']:g}",
-              note="`max_dP_map_vs_Eq8`: the largest |P_map − P_Eq8| (Euclidean norm of the 3-vector difference) "
-                   f"over all step ends, at `mu_t_at_max`; `absP_*_end` and `P*_map_end`: at μt = {cfg['t_max']:g}; "
-                   "`check_*`: largest distance of each engine from the closed-form solution (see `study.py`).")
+    run.table(
+        rows,
+        "deviations",
+        title=f"Paper I Fig. 1: OILE map vs Eq. (8), foreground model, mu t <= {cfg['t_max']:g}",
+        note="`max_dP_map_vs_Eq8`: the largest |P_map − P_Eq8| (Euclidean norm of the 3-vector difference) "
+        f"over all step ends, at `mu_t_at_max`; `absP_*_end` and `P*_map_end`: at μt = {cfg['t_max']:g}; "
+        "`check_*`: largest distance of each engine from the closed-form solution (see `study.py`).",
+    )
     circ = run_circuits(cfg, results)
     circ_rows = None
     if circ is not None:
         for key in ("dm", "shots", "fake"):
             run.save(circ[key], f"data_gamma_{gamma_label(circ['gamma'])}_circuit_{key}.nc")
         circ_rows = circuit_rows(circ)
-        run.table(circ_rows, "metrics",
-                  title=f"The same encounters as Qiskit circuits (gamma = {circ['gamma']:g}) vs the OILE map")
+        run.table(
+            circ_rows,
+            "metrics",
+            title=f"The same encounters as Qiskit circuits (gamma = {circ['gamma']:g}) vs the OILE map",
+        )
     plot_fig1(run, cfg, results, "fig1.png", circ)
     plot_deviation(run, results, "fig1_deviation.png")
     return run.report(
         title="Paper I Fig. 1: a foreground neutrino crossing a uniform medium",
-        intro=[f"Kost, Johns & Duan, arXiv:2402.05022, Sec. II. A foreground neutrino starts as ν_e, "
-               f"P0 = {_vec(cfg['P0'])} (flavor basis), and meets a fresh background neutrino in the state "
-               f"Q = {_vec(cfg['Q'])}, i.e. (ν_e + ν_x)/√2, in every interval Δz = γ/μ; v·u = {cfg['vdotu']:g}, "
-               "no vacuum terms. The discrete OILE map (engine `oile`, every step recorded) is compared with "
-               f"paper I Eq. (8) (engine `master`) for γ = {', '.join(f'{g:g}' for g in cfg['gammas'])} up to "
-               f"μt = {cfg['t_max']:g}."],
-        shows=findings(cfg, results, rows, circ_rows))
+        intro=[
+            f"Kost, Johns & Duan, arXiv:2402.05022, Sec. II. A foreground neutrino starts as ν_e, "
+            f"P0 = {_vec(cfg['P0'])} (flavor basis), and meets a fresh background neutrino in the state "
+            f"Q = {_vec(cfg['Q'])}, i.e. (ν_e + ν_x)/√2, in every interval Δz = γ/μ; v·u = {cfg['vdotu']:g}, "
+            "no vacuum terms. The discrete OILE map (engine `oile`, every step recorded) is compared with "
+            f"paper I Eq. (8) (engine `master`) for γ = {', '.join(f'{g:g}' for g in cfg['gammas'])} up to "
+            f"μt = {cfg['t_max']:g}."
+        ],
+        shows=findings(cfg, results, rows, circ_rows),
+    )

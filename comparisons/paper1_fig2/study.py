@@ -72,8 +72,7 @@ def run_gamma(cfg, gamma):
     # Eq. (17) restarted from the simulated state at mu t = restart (flavor basis)
     at = sim.sel(time=cfg["restart"], method="nearest")
     t_restart = float(at.time)
-    restarted = oile_q.Scenario(at.P.values, sc.omega, sc.velocity, gamma=gamma, theta=sc.theta,
-                                group=sc.group)
+    restarted = oile_q.Scenario(at.P.values, sc.omega, sc.velocity, gamma=gamma, theta=sc.theta, group=sc.group)
     late = sim.time.values[sim.time.values >= t_restart - 1e-9] - t_restart
     eq17 = oile_q.run(restarted, "master", times=late, isotropic=True, rtol=1e-9, atol=1e-11)
     eq17 = eq17.assign_coords(time=eq17.time.values + t_restart)
@@ -115,7 +114,7 @@ def plot(run, cfg, runs, name):
     plt = run.pyplot()
     fig, axes = plt.subplots(5, 2, figsize=(11, 12.5), sharex="col")
     labels = ["<P_1>", "<P_2>", "<P_3>", "|<P>|", "<|P|>"]
-    for k, (gamma, (sc, sim, eq14, eq17, _)) in enumerate(runs.items()):
+    for k, (gamma, (_sc, sim, eq14, eq17, _)) in enumerate(runs.items()):
         c, ls = COLORS[k % 3], STYLES[k % 3]
         left = sim.sel(time=eq14.time.values, method="nearest")
         gl, g14 = group_means(left, "mass").sel(group="nu_e"), group_means(eq14, "mass").sel(group="nu_e")
@@ -146,14 +145,20 @@ def plot(run, cfg, runs, name):
     axes[0, 0].legend(fontsize=8, loc="lower left")
     for ax in axes.ravel():
         ax.ticklabel_format(axis="y", useOffset=False)
-    fig.suptitle(f"Paper I Fig. 2: N = {n_all} bipolar ensemble (shading: range over particles), theta = {cfg['theta']:g}",
-                 fontsize=11)
+    fig.suptitle(
+        f"Paper I Fig. 2: N = {n_all} bipolar ensemble (shading: range over particles), theta = {cfg['theta']:g}",
+        fontsize=11,
+    )
     fig.tight_layout()
-    run.figure(fig, name, alt="Fig. 2",
-               caption="Left: the nu_e group's mean Bloch vector in the mass basis (shading: its range over "
-                       "particles), |<P>| and <|P|>, with the master equation (Eq. 14, thin black). Right: the whole "
-                       "ensemble to late times with Eq. (17) restarted from the simulation state at "
-                       f"mu t = {cfg['restart']:g} (thin lines).")
+    run.figure(
+        fig,
+        name,
+        alt="Fig. 2",
+        caption="Left: the nu_e group's mean Bloch vector in the mass basis (shading: its range over "
+        "particles), |<P>| and <|P|>, with the master equation (Eq. 14, thin black). Right: the whole "
+        "ensemble to late times with Eq. (17) restarted from the simulation state at "
+        f"mu t = {cfg['restart']:g} (thin lines).",
+    )
 
 
 # --------------------------------------------------------------------------- seed error bands
@@ -166,8 +171,12 @@ def seed_spec(cfg, seeds):
         "name": "paper1_fig2_seeds",
         "description": "Paper I Fig. 2 left window: OILE map at every gamma over schedule seeds",
         "engine": "oile",
-        "scenario": {"gamma": cfg["gammas"][0], "theta": cfg["theta"], "seed": cfg["seed"],
-                     "group": [dict(g) for g in cfg["groups"]]},
+        "scenario": {
+            "gamma": cfg["gammas"][0],
+            "theta": cfg["theta"],
+            "seed": cfg["seed"],
+            "group": [dict(g) for g in cfg["groups"]],
+        },
         "run": {"times": {"linspace": [0.0, cfg["t_left"], 501]}, "schedule": "matching"},
         "grid": {"gamma": cfg["gammas"], "seed": {"range": [0, seeds["count"]]}},
     }
@@ -185,9 +194,13 @@ def run_seeds(run, cfg):
     own = cfg.get("schedule_seed")
     if own is not None and own in ds.seed.values:  # the configured seed's own Bloch vectors, to compare
         stats["P_own_seed"] = ds["P"].sel(seed=own).compute()
-    stats.attrs = {"description": "OILE map over schedule seeds (oile_q.sweep); group observables in the mass "
-                                  "basis; mean, std (ddof=1) and sem = std/sqrt(n) over seeds",
-                   "velocity_seed": cfg["seed"], "theta": cfg["theta"], "sweep_seconds": time.perf_counter() - t0}
+    stats.attrs = {
+        "description": "OILE map over schedule seeds (oile_q.sweep); group observables in the mass "
+        "basis; mean, std (ddof=1) and sem = std/sqrt(n) over seeds",
+        "velocity_seed": cfg["seed"],
+        "theta": cfg["theta"],
+        "sweep_seconds": time.perf_counter() - t0,
+    }
     return stats, res, time.perf_counter() - t0
 
 
@@ -235,8 +248,10 @@ def purity_text(rows):
         return ""
     purer = all(r["dpurity_sign"] > 0 for r in far)
     gammas = ", ".join(f"{r['gamma']:g}" for r in far)
-    text = (f" At gamma = {gammas} that is no schedule noise but systematic: the "
-            f"map's <|P|> is {'above' if purer else 'off'} Eq. (14)'s")
+    text = (
+        f" At gamma = {gammas} that is no schedule noise but systematic: the "
+        f"map's <|P|> is {'above' if purer else 'off'} Eq. (14)'s"
+    )
     if purer:
         text += " (the random choice of partners adds a purity source that Eq. (14) lacks; DESIGN.md section 7)"
     return text + "."
@@ -255,13 +270,34 @@ def plot_seeds(run, cfg, runs, stats, curves, name):
         t = st.time.values
         e14 = group_means(eq14, "mass").sel(group="nu_e")
         mine = group_means(sim.sel(time=t, method="nearest"), "mass").sel(group="nu_e")
-        series = [(st["group_mean_mean"].values[:, i], st["group_mean_sem"].values[:, i],
-                   st["group_mean_std"].values[:, i], e14["mean"].values[:, i], mine["mean"].values[:, i])
-                  for i in range(3)]
-        series.append((st["group_abs_mean_mean"].values, st["group_abs_mean_sem"].values,
-                       st["group_abs_mean_std"].values, e14["abs_mean"].values, mine["abs_mean"].values))
-        series.append((st["group_mean_abs_mean"].values, st["group_mean_abs_sem"].values,
-                       st["group_mean_abs_std"].values, e14["mean_abs"].values, mine["mean_abs"].values))
+        series = [
+            (
+                st["group_mean_mean"].values[:, i],
+                st["group_mean_sem"].values[:, i],
+                st["group_mean_std"].values[:, i],
+                e14["mean"].values[:, i],
+                mine["mean"].values[:, i],
+            )
+            for i in range(3)
+        ]
+        series.append(
+            (
+                st["group_abs_mean_mean"].values,
+                st["group_abs_mean_sem"].values,
+                st["group_abs_mean_std"].values,
+                e14["abs_mean"].values,
+                mine["abs_mean"].values,
+            )
+        )
+        series.append(
+            (
+                st["group_mean_abs_mean"].values,
+                st["group_mean_abs_sem"].values,
+                st["group_mean_abs_std"].values,
+                e14["mean_abs"].values,
+                mine["mean_abs"].values,
+            )
+        )
         for i, (mean, sem, sd, eq, one) in enumerate(series):
             ax = axes[i, j]
             seed_band(ax, t, mean, sem, sd, c, int(st["n_seeds"].min()), lw=1.3, alpha=0.45)
@@ -283,14 +319,21 @@ def plot_seeds(run, cfg, runs, stats, curves, name):
     axes[0, 0].legend(fontsize=7, loc="lower left")
     axes[5, 0].legend(fontsize=7, loc="lower right")
     n_all = sum(g["count"] for g in cfg["groups"])
-    fig.suptitle(f"Paper I Fig. 2, left window: N = {n_all}, theta = {cfg['theta']:g}, one velocity draw,\n"
-                 f"{int(stats['n_seeds'].min())} schedule seeds (oile_q.sweep)", fontsize=11)
+    fig.suptitle(
+        f"Paper I Fig. 2, left window: N = {n_all}, theta = {cfg['theta']:g}, one velocity draw,\n"
+        f"{int(stats['n_seeds'].min())} schedule seeds (oile_q.sweep)",
+        fontsize=11,
+    )
     fig.tight_layout()
-    run.figure(fig, name, alt="Fig. 2 seed bands",
-               caption="The nu_e group over schedule seeds (mass basis): the seed average (line) with +-2 standard "
-                       "errors (dark band) and +-1 seed-to-seed standard deviation (light band), Eq. (14) (black) "
-                       f"and the single schedule of fig2.png (seed {own}, dotted). Bottom: the seed-to-seed scatter "
-                       "|sd(<P>)|, the distance of the seed average from Eq. (14) and twice its standard error.")
+    run.figure(
+        fig,
+        name,
+        alt="Fig. 2 seed bands",
+        caption="The nu_e group over schedule seeds (mass basis): the seed average (line) with +-2 standard "
+        "errors (dark band) and +-1 seed-to-seed standard deviation (light band), Eq. (14) (black) "
+        f"and the single schedule of fig2.png (seed {own}, dotted). Bottom: the seed-to-seed scatter "
+        "|sd(<P>)|, the distance of the seed average from Eq. (14) and twice its standard error.",
+    )
 
 
 def main(outdir, quick=False):
@@ -310,28 +353,33 @@ def main(outdir, quick=False):
     plot_seeds(run, cfg, runs, stats, curves, "fig2_seeds.png")
     run.table(rows, "metrics", title="Paper I Fig. 2: OILE map vs Eqs. (14), (17) and the fixed point (19)")
     n_seeds = seed_rows[0]["seeds"]
-    run.table(seed_rows, "seeds",
-              title=f"Seed error bands: the nu_e group mean (mass basis) over {n_seeds} schedule seeds, "
-                    f"mu t <= {cfg['t_left']:g}, against Eq. (14)",
-              note="Distances are Euclidean norms of 3-vectors: `max_dmean_seedavg_vs_eq14` of the seed average "
-                   "from Eq. (14), largest over time, with the norm of its standard error there (`sem_at_max`) and "
-                   "their ratio; `single_seed_max_dev_*` the same largest distance for each seed alone (median, "
-                   "min, max over seeds); `seed_scatter` the norm of the seed-to-seed standard deviation (largest "
-                   f"and at mu t = {cfg['t_left']:g}); `max_dpurity_seedavg_vs_eq14` the largest difference of the "
-                   "seed-averaged <|P|> from Eq. (14), in standard errors `dpurity_over_sem`, with its sign "
-                   "`dpurity_sign` (+1: the map's purity is higher); "
-                   "`own_seed_P_sweep_vs_run` the largest difference between the Bloch vectors of the sweep's point "
-                   f"for seed {cfg.get('schedule_seed')} and those of the study's own run of it.")
+    run.table(
+        seed_rows,
+        "seeds",
+        title=f"Seed error bands: the nu_e group mean (mass basis) over {n_seeds} schedule seeds, "
+        f"mu t <= {cfg['t_left']:g}, against Eq. (14)",
+        note="Distances are Euclidean norms of 3-vectors: `max_dmean_seedavg_vs_eq14` of the seed average "
+        "from Eq. (14), largest over time, with the norm of its standard error there (`sem_at_max`) and "
+        "their ratio; `single_seed_max_dev_*` the same largest distance for each seed alone (median, "
+        "min, max over seeds); `seed_scatter` the norm of the seed-to-seed standard deviation (largest "
+        f"and at mu t = {cfg['t_left']:g}); `max_dpurity_seedavg_vs_eq14` the largest difference of the "
+        "seed-averaged <|P|> from Eq. (14), in standard errors `dpurity_over_sem`, with its sign "
+        "`dpurity_sign` (+1: the map's purity is higher); "
+        "`own_seed_P_sweep_vs_run` the largest difference between the Bloch vectors of the sweep's point "
+        f"for seed {cfg.get('schedule_seed')} and those of the study's own run of it.",
+    )
     best = min(rows, key=lambda r: r["gamma"])
     worst = max(rows, key=lambda r: r["gamma"])
     groups_text = ", ".join(f"{g['count']} {g['name']} with omega = {g['omega']:g} mu" for g in cfg["groups"])
     return run.report(
         title="Paper I Fig. 2: collective oscillations and decoherence of a bipolar ensemble",
-        intro=[f"{sum(g['count'] for g in cfg['groups'])} particles ({groups_text}), random isotropic velocities "
-               f"(seed {cfg['seed']}), random perfect matchings (seed {cfg.get('schedule_seed')}), mixing angle "
-               f"theta = {cfg['theta']:g} (nu_e starts at (sin 2 theta, 0, cos 2 theta) in the mass basis, a Bloch "
-               f"tilt of 2 theta = {2 * cfg['theta']:g}, as in the paper's authors' code); gamma = "
-               f"{', '.join(f'{g:g}' for g in cfg['gammas'])}."],
+        intro=[
+            f"{sum(g['count'] for g in cfg['groups'])} particles ({groups_text}), random isotropic velocities "
+            f"(seed {cfg['seed']}), random perfect matchings (seed {cfg.get('schedule_seed')}), mixing angle "
+            f"theta = {cfg['theta']:g} (nu_e starts at (sin 2 theta, 0, cos 2 theta) in the mass basis, a Bloch "
+            f"tilt of 2 theta = {2 * cfg['theta']:g}, as in the paper's authors' code); gamma = "
+            f"{', '.join(f'{g:g}' for g in cfg['gammas'])}."
+        ],
         shows=[
             f"Eq. (14) tracks the nu_e group mean to {best['max_dmean_nue_vs_eq14']:.2g} for gamma = "
             f"{best['gamma']:g} and to {worst['max_dmean_nue_vs_eq14']:.2g} for gamma = {worst['gamma']:g} over "
@@ -339,32 +387,56 @@ def main(outdir, quick=False):
             "difference is sampling noise of one random schedule.",
             f"Quantum decoherence shrinks <|P|> on the time scale 1/(gamma mu): at the end (mu t = "
             f"{cfg['t_right']:g}) "
-            + ", ".join(f"<|P|> = {r['final_mean_abs_P']:.3g} for gamma = {r['gamma']:g}" for r in rows) + ".",
+            + ", ".join(f"<|P|> = {r['final_mean_abs_P']:.3g} for gamma = {r['gamma']:g}" for r in rows)
+            + ".",
             "Eq. (19): the largest distance of any P_a from the fixed point (0, 0, <P_3>) in the mass basis at the "
-            "end is " + ", ".join(f"{r['final_dist_to_eq19_fixed_point']:.2g} (gamma = {r['gamma']:g})" for r in rows)
+            "end is "
+            + ", ".join(f"{r['final_dist_to_eq19_fixed_point']:.2g} (gamma = {r['gamma']:g})" for r in rows)
             + ".",
             f"<P_3> = {rows[0]['P3_mean']:.6f} in the mass basis is conserved by the map: largest drift "
             f"{max(r['P3_mean_drift'] for r in rows):.1e}.",
             f"Eq. (17), restarted at mu t = {cfg['restart']:g}, follows the whole-ensemble means to "
-            + ", ".join(f"{r['max_dmean_all_vs_eq17']:.2g} (gamma = {r['gamma']:g})" for r in rows) + ".",
+            + ", ".join(f"{r['max_dmean_all_vs_eq17']:.2g} (gamma = {r['gamma']:g})" for r in rows)
+            + ".",
             f"Over {n_seeds} schedule seeds (mu t <= {cfg['t_left']:g}) the seed average of the nu_e group mean "
             "stays within "
-            + ", ".join(f"{r['max_dmean_seedavg_vs_eq14']:.2g} of Eq. (14) ({r['seedavg_dev_over_sem']:.1f} standard "
-                        f"errors; gamma = {r['gamma']:g})" for r in seed_rows)
+            + ", ".join(
+                f"{r['max_dmean_seedavg_vs_eq14']:.2g} of Eq. (14) ({r['seedavg_dev_over_sem']:.1f} standard "
+                f"errors; gamma = {r['gamma']:g})"
+                for r in seed_rows
+            )
             + ", while a single seed strays up to "
-            + ", ".join(f"{r['single_seed_max_dev_median']:.2g} (median; range {r['single_seed_max_dev_min']:.2g}"
-                        f"-{r['single_seed_max_dev_max']:.2g})" for r in seed_rows)
+            + ", ".join(
+                f"{r['single_seed_max_dev_median']:.2g} (median; range {r['single_seed_max_dev_min']:.2g}"
+                f"-{r['single_seed_max_dev_max']:.2g})"
+                for r in seed_rows
+            )
             + ". The seed-to-seed scatter of the group mean reaches "
             + ", ".join(f"{r['seed_scatter_max']:.2g}" for r in seed_rows)
-            + " (gamma = " + ", ".join(f"{r['gamma']:g}" for r in seed_rows) + ").",
+            + " (gamma = "
+            + ", ".join(f"{r['gamma']:g}" for r in seed_rows)
+            + ").",
             f"The seed ensemble is one `oile_q.sweep` of {sweep_res.total} points (gamma x seed) in "
-            f"{t_seeds:.0f} s" + (" in this process" if run.config["seeds"]["client"] == "serial" else
-                                  f" on a LocalCluster of {run.config['seeds']['workers']} workers")
-            + ("; its point for the configured seed reproduces the study's own run exactly (largest difference "
-               "of the Bloch vectors " + ", ".join(f"{r['own_seed_P_sweep_vs_run']:.1g}" for r in seed_rows) + ")"
-               if all("own_seed_P_sweep_vs_run" in r for r in seed_rows) else "") + ".",
+            f"{t_seeds:.0f} s"
+            + (
+                " in this process"
+                if run.config["seeds"]["client"] == "serial"
+                else f" on a LocalCluster of {run.config['seeds']['workers']} workers"
+            )
+            + (
+                "; its point for the configured seed reproduces the study's own run exactly (largest difference "
+                "of the Bloch vectors " + ", ".join(f"{r['own_seed_P_sweep_vs_run']:.1g}" for r in seed_rows) + ")"
+                if all("own_seed_P_sweep_vs_run" in r for r in seed_rows)
+                else ""
+            )
+            + ".",
             "Purity: the seed-averaged <|P|> of nu_e differs from Eq. (14) by up to "
-            + ", ".join(f"{r['max_dpurity_seedavg_vs_eq14']:.2g} ({r['dpurity_over_sem']:.0f} standard errors; "
-                        f"gamma = {r['gamma']:g})" for r in seed_rows) + "."
+            + ", ".join(
+                f"{r['max_dpurity_seedavg_vs_eq14']:.2g} ({r['dpurity_over_sem']:.0f} standard errors; "
+                f"gamma = {r['gamma']:g})"
+                for r in seed_rows
+            )
+            + "."
             + purity_text(seed_rows),
-        ])
+        ],
+    )

@@ -37,7 +37,8 @@ def _moments(X, V, with_second):
 def master_rhs(P, V, wB, g2, inv, gamma, s, out):
     """out = dP/d(mu t) of the g-weighted master equation (DESIGN.md section 4):
 
-        (-w_a B + M_a) x P_a - gamma (g2_a P_a - <g^2 P_b>_a) - s (gamma / 2) [M_a x (M_a x P_a) + <g (M_b x P_b)>_a x P_a]
+        (-w_a B + M_a) x P_a - gamma (g2_a P_a - <g^2 P_b>_a)
+            - s (gamma / 2) [M_a x (M_a x P_a) + <g (M_b x P_b)>_a x P_a]
 
     with M_a = <g_ab P_b>_b; P, V (N, 3); wB (N, 3) = (omega_a/mu) B; g2 (N,) = <g_ab^2>_b;
     inv = 1/(N-1)."""
@@ -78,7 +79,9 @@ def master_rhs(P, V, wB, g2, inv, gamma, s, out):
 def _g2_sum(s0, s1, s2, v0, v1, v2, j):
     """sum_b g_ab^2 X_b[j] = S0 - 2 v_a.S1 + v_a v_a : S2 (component j)."""
     lin = v0 * s1[0, j] + v1 * s1[1, j] + v2 * s1[2, j]
-    quad = (v0 * (v0 * s2[0, 0, j] + v1 * s2[0, 1, j] + v2 * s2[0, 2, j])
-            + v1 * (v0 * s2[1, 0, j] + v1 * s2[1, 1, j] + v2 * s2[1, 2, j])
-            + v2 * (v0 * s2[2, 0, j] + v1 * s2[2, 1, j] + v2 * s2[2, 2, j]))
+    quad = (
+        v0 * (v0 * s2[0, 0, j] + v1 * s2[0, 1, j] + v2 * s2[0, 2, j])
+        + v1 * (v0 * s2[1, 0, j] + v1 * s2[1, 1, j] + v2 * s2[1, 2, j])
+        + v2 * (v0 * s2[2, 0, j] + v1 * s2[2, 1, j] + v2 * s2[2, 2, j])
+    )
     return s0[j] - 2.0 * lin + quad

@@ -45,8 +45,12 @@ def g_sums(V, F):
         v0, v1, v2 = V[a, 0], V[a, 1], V[a, 2]
         for k in range(K):
             d1 = v0 * S1[0, k] + v1 * S1[1, k] + v2 * S1[2, k]
-            d2 = (v0 * v0 * S2[0, 0, k] + v1 * v1 * S2[1, 1, k] + v2 * v2 * S2[2, 2, k]
-                  + 2.0 * (v0 * v1 * S2[0, 1, k] + v0 * v2 * S2[0, 2, k] + v1 * v2 * S2[1, 2, k]))
+            d2 = (
+                v0 * v0 * S2[0, 0, k]
+                + v1 * v1 * S2[1, 1, k]
+                + v2 * v2 * S2[2, 2, k]
+                + 2.0 * (v0 * v1 * S2[0, 1, k] + v0 * v2 * S2[0, 2, k] + v1 * v2 * S2[1, 2, k])
+            )
             G1[a, k] = S0[k] - d1
             G2[a, k] = S0[k] - 2.0 * d1 + d2
     return G1, G2
@@ -78,10 +82,15 @@ def _partner_sums(v0, v1, v2, S0, S1, S2, N, inv, isotropic, G1, G2):
             G2[j] = (4.0 / 3.0) * S0[j] / N
         else:
             d1 = v0 * S1[0, j] + v1 * S1[1, j] + v2 * S1[2, j]
-            d2 = (v0 * v0 * S2[0, j] + v1 * v1 * S2[1, j] + v2 * v2 * S2[2, j]
-                  + 2.0 * (v0 * v1 * S2[3, j] + v0 * v2 * S2[4, j] + v1 * v2 * S2[5, j]))
+            d2 = (
+                v0 * v0 * S2[0, j]
+                + v1 * v1 * S2[1, j]
+                + v2 * v2 * S2[2, j]
+                + 2.0 * (v0 * v1 * S2[3, j] + v0 * v2 * S2[4, j] + v1 * v2 * S2[5, j])
+            )
             G1[j] = (S0[j] - d1) * inv
             G2[j] = (S0[j] - 2.0 * d1 + d2) * inv
+
 
 @njit(cache=True)
 def flow_kernel(V, idx, c, q2, H, g2, s, source, isotropic):
@@ -216,19 +225,31 @@ def spread_source(P, X, V, w, g2, s, isotropic):
         M2 = m0 * m0 + m1 * m1 + m2 * m2
         na = Fb[a, 3]
         # tr(Pi_a B) with B = <g^2 Pi_b>_b (symmetric: off-diagonals twice)
-        tr = (Fb[a, 4] * G2[4] + Fb[a, 5] * G2[5] + Fb[a, 6] * G2[6]
-              + 2.0 * (Fb[a, 7] * G2[7] + Fb[a, 8] * G2[8] + Fb[a, 9] * G2[9]))
-        MPiM = (Fb[a, 4] * m0 * m0 + Fb[a, 5] * m1 * m1 + Fb[a, 6] * m2 * m2
-                + 2.0 * (Fb[a, 7] * m0 * m1 + Fb[a, 8] * m0 * m2 + Fb[a, 9] * m1 * m2))
+        tr = (
+            Fb[a, 4] * G2[4]
+            + Fb[a, 5] * G2[5]
+            + Fb[a, 6] * G2[6]
+            + 2.0 * (Fb[a, 7] * G2[7] + Fb[a, 8] * G2[8] + Fb[a, 9] * G2[9])
+        )
+        MPiM = (
+            Fb[a, 4] * m0 * m0
+            + Fb[a, 5] * m1 * m1
+            + Fb[a, 6] * m2 * m2
+            + 2.0 * (Fb[a, 7] * m0 * m1 + Fb[a, 8] * m0 * m2 + Fb[a, 9] * m1 * m2)
+        )
         S[a] = na * G2[3] - tr - s * (M2 * na - MPiM)
         if isotropic:  # partners are b != a: drop the self term (g_aa = 0 does it for the g weights)
-            self_tr = (Fb[a, 4] * Fb[a, 4] + Fb[a, 5] * Fb[a, 5] + Fb[a, 6] * Fb[a, 6]
-                       + 2.0 * (Fb[a, 7] * Fb[a, 7] + Fb[a, 8] * Fb[a, 8] + Fb[a, 9] * Fb[a, 9]))
+            self_tr = (
+                Fb[a, 4] * Fb[a, 4]
+                + Fb[a, 5] * Fb[a, 5]
+                + Fb[a, 6] * Fb[a, 6]
+                + 2.0 * (Fb[a, 7] * Fb[a, 7] + Fb[a, 8] * Fb[a, 8] + Fb[a, 9] * Fb[a, 9])
+            )
             S[a] -= (4.0 / 3.0) * (na * na - self_tr) / N
         p0, p1, p2 = P[a, 0], P[a, 1], P[a, 2]
         pp = p0 * p0 + p1 * p1 + p2 * p2
         if pp > 1e-28:
-            Mu = (m0 * p0 + m1 * p1 + m2 * p2)
+            Mu = m0 * p0 + m1 * p1 + m2 * p2
             Mxu2 = M2 - Mu * Mu / pp
         else:
             Mxu2 = 2.0 * M2 / 3.0
@@ -279,18 +300,23 @@ def weighted_master_rhs(P, V, w, wB, g2, inv, gamma, s, out):
         for j in range(3):
             gw[j] = (t0[j] - (v0 * t1[0, j] + v1 * t1[1, j] + v2 * t1[2, j])) * inv
             lin = v0 * s1[0, j] + v1 * s1[1, j] + v2 * s1[2, j]
-            quad = (v0 * (v0 * s2[0, 0, j] + v1 * s2[0, 1, j] + v2 * s2[0, 2, j])
-                    + v1 * (v0 * s2[1, 0, j] + v1 * s2[1, 1, j] + v2 * s2[1, 2, j])
-                    + v2 * (v0 * s2[2, 0, j] + v1 * s2[2, 1, j] + v2 * s2[2, 2, j]))
+            quad = (
+                v0 * (v0 * s2[0, 0, j] + v1 * s2[0, 1, j] + v2 * s2[0, 2, j])
+                + v1 * (v0 * s2[1, 0, j] + v1 * s2[1, 1, j] + v2 * s2[1, 2, j])
+                + v2 * (v0 * s2[2, 0, j] + v1 * s2[2, 1, j] + v2 * s2[2, 2, j])
+            )
             q[j] = (s0[j] - 2.0 * lin + quad) * inv
         p0, p1, p2 = P[a, 0], P[a, 1], P[a, 2]
         m0, m1, m2 = M[a, 0], M[a, 1], M[a, 2]
         w0, w1, w2 = W[a, 0], W[a, 1], W[a, 2]
         h0, h1, h2 = m0 - wB[a, 0], m1 - wB[a, 1], m2 - wB[a, 2]
         g2a = g2[a]
-        out[a, 0] = ((h1 * p2 - h2 * p1) - gamma * (g2a * p0 - q[0])
-                     - half * ((m1 * w2 - m2 * w1) + (gw[1] * p2 - gw[2] * p1)))
-        out[a, 1] = ((h2 * p0 - h0 * p2) - gamma * (g2a * p1 - q[1])
-                     - half * ((m2 * w0 - m0 * w2) + (gw[2] * p0 - gw[0] * p2)))
-        out[a, 2] = ((h0 * p1 - h1 * p0) - gamma * (g2a * p2 - q[2])
-                     - half * ((m0 * w1 - m1 * w0) + (gw[0] * p1 - gw[1] * p0)))
+        out[a, 0] = (
+            (h1 * p2 - h2 * p1) - gamma * (g2a * p0 - q[0]) - half * ((m1 * w2 - m2 * w1) + (gw[1] * p2 - gw[2] * p1))
+        )
+        out[a, 1] = (
+            (h2 * p0 - h0 * p2) - gamma * (g2a * p1 - q[1]) - half * ((m2 * w0 - m0 * w2) + (gw[2] * p0 - gw[0] * p2))
+        )
+        out[a, 2] = (
+            (h0 * p1 - h1 * p0) - gamma * (g2a * p2 - q[2]) - half * ((m0 * w1 - m1 * w0) + (gw[0] * p1 - gw[1] * p0))
+        )

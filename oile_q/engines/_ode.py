@@ -36,8 +36,7 @@ def solve(rhs, y0, request, stats):
         bar.update(int(1000 * min(t, t_end) / t_end))
         return rhs(y)
 
-    sol = solve_ivp(fun, (0.0, t_end), y0, method=opts["method"], t_eval=times, rtol=opts["rtol"],
-                    atol=opts["atol"])
+    sol = solve_ivp(fun, (0.0, t_end), y0, method=opts["method"], t_eval=times, rtol=opts["rtol"], atol=opts["atol"])
     if not sol.success:
         raise RuntimeError(f"ODE solver failed: {sol.message}")
     return sol.y.T

@@ -42,8 +42,9 @@ class MasterEngine(Engine):
     summary = "the OILE master equations (paper I Eqs. 8, 14, 17; Poisson variant with s = p)"
     grid = "continuous"
     supports = frozenset({"ensemble", "foreground", "poisson"})
-    options = (Option("isotropic", "paper I Eq. (17): M_a -> <P>, <g^2> -> 4/3 (ensembles)", default=False,
-                      kind="bool"),) + ODE_OPTIONS
+    options = (
+        Option("isotropic", "paper I Eq. (17): M_a -> <P>, <g^2> -> 4/3 (ensembles)", default=False, kind="bool"),
+    ) + ODE_OPTIONS
 
     def check(self, request):
         if request.options["isotropic"] and request.foreground:
@@ -68,15 +69,20 @@ class MasterEngine(Engine):
 
             def rhs(y):
                 P = y.reshape(1, 3)
-                return (np.cross(-wB + g * Q, P) - gamma * g * g * (P - Q)
-                        - 0.5 * s * gamma * g * g * np.cross(Q, np.cross(Q, P))
-                        - 0.5 * s * gamma * g * w[0] * np.cross(BxQ, P)).ravel()
+                return (
+                    np.cross(-wB + g * Q, P)
+                    - gamma * g * g * (P - Q)
+                    - 0.5 * s * gamma * g * g * np.cross(Q, np.cross(Q, P))
+                    - 0.5 * s * gamma * g * w[0] * np.cross(BxQ, P)
+                ).ravel()
         elif request.options["isotropic"]:
+
             def rhs(y):
                 P = y.reshape(n, 3)
                 M = P.mean(0)[None, :]
-                return (np.cross(-wB + M, P) - gamma * (4.0 / 3.0) * (P - M)
-                        - 0.5 * s * gamma * np.cross(M, np.cross(M, P))).ravel()
+                return (
+                    np.cross(-wB + M, P) - gamma * (4.0 / 3.0) * (P - M) - 0.5 * s * gamma * np.cross(M, np.cross(M, P))
+                ).ravel()
         else:
             from ._master_kernels import master_rhs
 

@@ -53,6 +53,9 @@ def ode_cost(request, seconds_per_particle_eval):
     """A rough cost of an ODE run: ~200 right-hand sides per unit mu t at rtol 1e-10."""
     evals = 200.0 * max(float(request.times[-1]), 1.0)
     n = request.scenario.n
-    return Cost(seconds=evals * n * seconds_per_particle_eval, memory_bytes=24.0 * n * len(request.times),
-                what=f"about {evals:.2g} right-hand-side evaluations on {n} particles",
-                hint="a shorter t_max or fewer particles")
+    return Cost(
+        seconds=evals * n * seconds_per_particle_eval,
+        memory_bytes=24.0 * n * len(request.times),
+        what=f"about {evals:.2g} right-hand-side evaluations on {n} particles",
+        hint="a shorter t_max or fewer particles",
+    )

@@ -119,8 +119,9 @@ def _check_start(value):
     except ImportError:  # pragma: no cover
         raise InputError("`start` needs xarray.") from None
     if not isinstance(value, xr.Dataset) or "P" not in value or "time" not in value.coords:
-        raise InputError(f"`start` must be a result (xarray.Dataset with P and time) of this scenario; "
-                         f"got {describe(value)}.")
+        raise InputError(
+            f"`start` must be a result (xarray.Dataset with P and time) of this scenario; got {describe(value)}."
+        )
     return value
 
 
@@ -130,46 +131,103 @@ def _ode_option(opt, default):
 
 class MisciEngine(Engine):
     name = "misci"
-    summary = ("miscidynamics: master equation through the transient, then the slow path along "
-               "quasi-steady states in tau = gamma mu t (cost independent of gamma)")
+    summary = (
+        "miscidynamics: master equation through the transient, then the slow path along "
+        "quasi-steady states in tau = gamma mu t (cost independent of gamma)"
+    )
     grid = "continuous"
     supports = frozenset({"ensemble", "poisson"})
     options = (
-        Option("weights", "encounter weights of the flow: 'g' (g_ab = 1 - v_a.v_b, velocity moments) or "
-               "'isotropic' (paper I Eq. 17: <g^2> = 4/3, M = <P>); the start uses the same",
-               default="g", kind="choice", choices=("g", "isotropic")),
-        Option("switch_time", "mu t of the switch from the master equation to the flow (default: the first "
-               "time the QSS criterion holds)", default=None, kind="float", low=0.0),
-        Option("start", "a result (xarray.Dataset) of this scenario: the QSS is measured in the window "
-               "ending at its last time, and the flow starts there", default=None, kind="any",
-               check=_check_start, record=False, cli=False),
-        Option("window", "length in mu t of the window the QSS is measured in", default=50.0, kind="float",
-               positive=True),
-        Option("qss_tol", "QSS criterion: detrended relative scatter of |M_perp| and relative mismatch of "
-               "the measured mode must both be <= this", default=0.01, kind="float", positive=True),
-        Option("switch_by", "after this mu t the automatic criterion accepts a self-consistent mode whose "
-               "|M_perp| still oscillates by up to `scatter_max` (small gamma: a finite gas keeps a residual "
-               "collective oscillation until decoherence damps it)", default=600.0, kind="float", positive=True),
-        Option("scatter_max", "the relaxed criterion's bound on the scatter of |M_perp|", default=0.1,
-               kind="float", positive=True),
-        Option("switch_max", "give up the automatic search for a QSS at this mu t", default=3000.0,
-               kind="float", positive=True),
-        Option("start_sample", "run the start on this many particles (a sample stratified by group, evenly "
-               "spread through each group) and give every particle its group's mean c and q^2 at the switch: "
-               "the start's cost no longer grows with N, but it is an approximation (the smaller gas's "
-               "transient ends in a slightly different QSS: at N = 10^4 a 400-particle start moved the group "
-               "means by 0.8-2e-2 for tau in [3, 10]); P before the switch then holds the sample only",
-               default=None, kind="int", low=4),
-        Option("quadrature", "run the start on a velocity quadrature of this many points per class of particles "
-               "sharing (omega, initial state): weighted points whose velocity moments equal the class's own up to a "
-               "degree set by the number of points, so the start follows the gas's own anisotropic transient (exact "
-               "to linear order in the anisotropy) at a cost that does not grow with N; the QSS is then carried to "
-               "every particle from its nearest point, corrected so that the partner sums are kept. Classes with no "
-               f"more particles than points run as they are. Default: {_AUTO_POINTS} points when the gas has more "
-               f"than {_AUTO_ABOVE} particles (weights 'g', no `start`/`start_sample`); 0: never",
-               default=None, kind="int", low=0),
-        Option("include_source", "include S_a, the purity source from the random choice of partners, in the "
-               "flow and, as the schedule spread X_a, in the start (affects <|P|> only)", default=True, kind="bool"),
+        Option(
+            "weights",
+            "encounter weights of the flow: 'g' (g_ab = 1 - v_a.v_b, velocity moments) or "
+            "'isotropic' (paper I Eq. 17: <g^2> = 4/3, M = <P>); the start uses the same",
+            default="g",
+            kind="choice",
+            choices=("g", "isotropic"),
+        ),
+        Option(
+            "switch_time",
+            "mu t of the switch from the master equation to the flow (default: the first time the QSS criterion holds)",
+            default=None,
+            kind="float",
+            low=0.0,
+        ),
+        Option(
+            "start",
+            "a result (xarray.Dataset) of this scenario: the QSS is measured in the window "
+            "ending at its last time, and the flow starts there",
+            default=None,
+            kind="any",
+            check=_check_start,
+            record=False,
+            cli=False,
+        ),
+        Option(
+            "window", "length in mu t of the window the QSS is measured in", default=50.0, kind="float", positive=True
+        ),
+        Option(
+            "qss_tol",
+            "QSS criterion: detrended relative scatter of |M_perp| and relative mismatch of "
+            "the measured mode must both be <= this",
+            default=0.01,
+            kind="float",
+            positive=True,
+        ),
+        Option(
+            "switch_by",
+            "after this mu t the automatic criterion accepts a self-consistent mode whose "
+            "|M_perp| still oscillates by up to `scatter_max` (small gamma: a finite gas keeps a residual "
+            "collective oscillation until decoherence damps it)",
+            default=600.0,
+            kind="float",
+            positive=True,
+        ),
+        Option(
+            "scatter_max",
+            "the relaxed criterion's bound on the scatter of |M_perp|",
+            default=0.1,
+            kind="float",
+            positive=True,
+        ),
+        Option(
+            "switch_max",
+            "give up the automatic search for a QSS at this mu t",
+            default=3000.0,
+            kind="float",
+            positive=True,
+        ),
+        Option(
+            "start_sample",
+            "run the start on this many particles (a sample stratified by group, evenly "
+            "spread through each group) and give every particle its group's mean c and q^2 at the switch: "
+            "the start's cost no longer grows with N, but it is an approximation (the smaller gas's "
+            "transient ends in a slightly different QSS: at N = 10^4 a 400-particle start moved the group "
+            "means by 0.8-2e-2 for tau in [3, 10]); P before the switch then holds the sample only",
+            default=None,
+            kind="int",
+            low=4,
+        ),
+        Option(
+            "quadrature",
+            "run the start on a velocity quadrature of this many points per class of particles "
+            "sharing (omega, initial state): weighted points whose velocity moments equal the class's own up to a "
+            "degree set by the number of points, so the start follows the gas's own anisotropic transient (exact "
+            "to linear order in the anisotropy) at a cost that does not grow with N; the QSS is then carried to "
+            "every particle from its nearest point, corrected so that the partner sums are kept. Classes with no "
+            f"more particles than points run as they are. Default: {_AUTO_POINTS} points when the gas has more "
+            f"than {_AUTO_ABOVE} particles (weights 'g', no `start`/`start_sample`); 0: never",
+            default=None,
+            kind="int",
+            low=0,
+        ),
+        Option(
+            "include_source",
+            "include S_a, the purity source from the random choice of partners, in the "
+            "flow and, as the schedule spread X_a, in the start (affects <|P|> only)",
+            default=True,
+            kind="bool",
+        ),
         _ode_option(ODE_OPTIONS[0], "DOP853"),
         _ode_option(ODE_OPTIONS[1], 1e-9),
         _ode_option(ODE_OPTIONS[2], 1e-11),
@@ -180,9 +238,12 @@ class MisciEngine(Engine):
         start (master equation to the QSS criterion, mu t ~ 160) and the flow; ~0.3 s."""
         from ..scenario import Scenario
 
-        sc = Scenario.from_groups([dict(name="nu_e", count=12, flavor="e", omega=0.1),
-                                   dict(name="nu_x", count=8, flavor="x", omega=0.2)],
-                                  gamma=1e-2, theta=1e-3, seed=1)
+        sc = Scenario.from_groups(
+            [dict(name="nu_e", count=12, flavor="e", omega=0.1), dict(name="nu_x", count=8, flavor="x", omega=0.2)],
+            gamma=1e-2,
+            theta=1e-3,
+            seed=1,
+        )
         return sc, {"times": np.linspace(0.0, 300.0, 31), "seed": 3}
 
     # ------------------------------------------------------------------ checks
@@ -192,11 +253,13 @@ class MisciEngine(Engine):
             raise InputError(
                 f"`scenario` has one vacuum frequency (omega = {sc.omega[0]:g}): misci needs at least two "
                 "distinct frequencies; with one, a QSS is a rigid precession at Omega = -omega and there is "
-                "no miscidynamic path to follow (use 'master').")
+                "no miscidynamic path to follow (use 'master')."
+            )
         if request.schedule.kind == "explicit":
             raise InputError(
                 "`schedule` arrays are not supported by engine 'misci': it follows the schedule-averaged flow of "
-                "random encounters ('matching', 'round-robin' or 'poisson' with p), not a replayed schedule.")
+                "random encounters ('matching', 'round-robin' or 'poisson' with p), not a replayed schedule."
+            )
         t_end = float(request.times[-1])
         T0 = opts["switch_time"]
         if T0 is not None and opts["start"] is not None:
@@ -213,8 +276,10 @@ class MisciEngine(Engine):
             if ds is not None or opts["start_sample"] is not None:
                 raise InputError("give only one of `quadrature`, `start_sample` or `start`.")
             if opts["weights"] != "g":
-                raise InputError("`quadrature` needs weights 'g' (with isotropic weights the start does not depend "
-                                 f"on velocities); got weights {opts['weights']!r}.")
+                raise InputError(
+                    "`quadrature` needs weights 'g' (with isotropic weights the start does not depend "
+                    f"on velocities); got weights {opts['weights']!r}."
+                )
 
     @staticmethod
     def _check_start_matches(ds, sc, t_end):
@@ -244,10 +309,13 @@ class MisciEngine(Engine):
             n_start = int(np.minimum(counts, points).sum())
         start_s = 10.0 * t_start * n_start * 0.5e-6
         flow_s = 500 * (1e-3 + sc.n * 2e-7)
-        return Cost(seconds=start_s + flow_s, memory_bytes=24.0 * sc.n * len(request.times),
-                    what=f"master equation to mu t ~ {t_start:g} on {n_start} particles, then ~500 flow evaluations "
-                    f"on {sc.n} (independent of gamma)",
-                    hint="`quadrature` (automatic above N = 2000) keeps the start's cost flat in N")
+        return Cost(
+            seconds=start_s + flow_s,
+            memory_bytes=24.0 * sc.n * len(request.times),
+            what=f"master equation to mu t ~ {t_start:g} on {n_start} particles, then ~500 flow evaluations "
+            f"on {sc.n} (independent of gamma)",
+            hint="`quadrature` (automatic above N = 2000) keeps the start's cost flat in N",
+        )
 
     # ------------------------------------------------------------------ run
     def run(self, request):
@@ -276,8 +344,7 @@ class MisciEngine(Engine):
         after = times > T0 + 1e-12
         n = sc.n
         state = FlowState.make(sc, fit, weights=opts["weights"], s=s, include_source=opts["include_source"])
-        out_c, out_q2, out_psi, qss_t = _integrate_flow(state, fit, sc.gamma * T0, sc.gamma * times[after], opts,
-                                                        stats)
+        out_c, out_q2, out_psi, qss_t = _integrate_flow(state, fit, sc.gamma * T0, sc.gamma * times[after], opts, stats)
         stats["flow_wall_s"] = round(_time.perf_counter() - wall1, 4)
 
         # assemble: P (flavor basis), group observables, Omega and m
@@ -295,17 +362,22 @@ class MisciEngine(Engine):
         if before.any():
             keep = np.arange(n) if sample is None else sample
             Pm = flavor_to_mass(P_before[:, keep], sc.theta)
-            G[:, before] = _group_observables(Pm, np.sqrt((Pm ** 2).sum(-1) + X_before[:, keep]), gidx[keep],
-                                              np.bincount(gidx[keep], minlength=len(labels)).astype(float))
+            G[:, before] = _group_observables(
+                Pm,
+                np.sqrt((Pm**2).sum(-1) + X_before[:, keep]),
+                gidx[keep],
+                np.bincount(gidx[keep], minlength=len(labels)).astype(float),
+            )
         if after.any():
             phase = fit.phase + out_psi / sc.gamma
             H = np.stack([q.h for q in qss_t])[:, state.idx]  # (T, N, 3) axes, co-rotating frame
             Prot = out_c[..., None] * H
             cs, sn = np.cos(phase)[:, None], np.sin(phase)[:, None]
-            Plab = np.stack([cs * Prot[..., 0] - sn * Prot[..., 1], sn * Prot[..., 0] + cs * Prot[..., 1],
-                             Prot[..., 2]], -1)
+            Plab = np.stack(
+                [cs * Prot[..., 0] - sn * Prot[..., 1], sn * Prot[..., 0] + cs * Prot[..., 1], Prot[..., 2]], -1
+            )
             P[after] = mass_to_flavor(Plab, sc.theta)
-            G[:, after] = _group_observables(Prot, np.sqrt(out_c ** 2 + out_q2), gidx, counts)
+            G[:, after] = _group_observables(Prot, np.sqrt(out_c**2 + out_q2), gidx, counts)
             Gc[after] = _group_sums(out_c, gidx, len(labels)) / counts
             Omega[after] = [q.Omega * sc.mu for q in qss_t]
             mm[after] = [q.m for q in qss_t]
@@ -317,9 +389,11 @@ class MisciEngine(Engine):
             "misci_qss": json.dumps(fit.summary(), sort_keys=True),
             "misci_weights": opts["weights"],
             "misci_s": s,
-            "phase_approximate": ("P after misci_switch_time is c_a h_a turned about B by the integrated phase: "
-                                  "phase-approximate (error ~ (1/gamma) int dOmega dtau) and without the dephased "
-                                  "parts q_a; use the group_* extras and Omega for phase-invariant observables"),
+            "phase_approximate": (
+                "P after misci_switch_time is c_a h_a turned about B by the integrated phase: "
+                "phase-approximate (error ~ (1/gamma) int dOmega dtau) and without the dephased "
+                "parts q_a; use the group_* extras and Omega for phase-invariant observables"
+            ),
         }
         if sample is not None:
             attrs["misci_start_sample"] = int(len(sample))
@@ -327,16 +401,20 @@ class MisciEngine(Engine):
             attrs["misci_start_quadrature"] = (
                 f"{stats['quadrature_points']} weighted points for {sc.n} particles, velocity moments matched to "
                 f"degree {stats['quadrature_degree']}; before the switch each particle holds its nearest point's P, "
-                "corrected so that the class sums over 1, v and v v^T are the quadrature's")
+                "corrected so that the class sums over 1, v and v v^T are the quadrature's"
+            )
         if mode == "automatic":
-            attrs["misci_criterion"] = (f"first window of {opts['window']:g} mu t with detrended relative scatter "
-                                        f"of |M_perp| and mode mismatch <= {opts['qss_tol']:g}")
+            attrs["misci_criterion"] = (
+                f"first window of {opts['window']:g} mu t with detrended relative scatter "
+                f"of |M_perp| and mode mismatch <= {opts['qss_tol']:g}"
+            )
         elif mode == "automatic-relaxed":
             attrs["misci_criterion"] = (
                 f"no window of {opts['window']:g} mu t had |M_perp| steady to {opts['qss_tol']:g} by mu t = "
                 f"{opts['switch_by']:g}; first later window with mode mismatch <= {opts['qss_tol']:g} and scatter "
                 f"<= {opts['scatter_max']:g} (here {fit.scatter:.3g}: a residual collective oscillation the flow "
-                "averages over)")
+                "averages over)"
+            )
         return Output(P=P, extras=extras, stats=stats, attrs=attrs)
 
     # ------------------------------------------------------------------ the start
@@ -354,8 +432,9 @@ class MisciEngine(Engine):
             from ..results import mass_basis
 
             where = f"`start` (its last window, mu t {max(T0 - W, 0):g} to {T0:g})"
-            fit = _measure(np.asarray(ds["time"], dtype=float), np.asarray(mass_basis(ds)), sc.omega, sc.mu, T0, W,
-                           where)
+            fit = _measure(
+                np.asarray(ds["time"], dtype=float), np.asarray(mass_basis(ds)), sc.omega, sc.mu, T0, W, where
+            )
             _require_quality(fit, tol, where)
             before = times[times <= T0 + 1e-12]
             P_before = np.full((len(before), sc.n, 3), np.nan)
@@ -379,8 +458,10 @@ class MisciEngine(Engine):
             where = f"`switch_time` = {T0:g} (window mu t {max(T0 - W, 0):g} to {T0:g})"
             fit = _measure(t, Pm, runner.omega, sc.mu, T0, W, where, runner.weights)
             _require_quality(fit, tol, where)
-            return ({"fit": runner.to_gas(runner.with_spread(fit, T0)), "T0": T0, "mode": "switch_time"},
-                    *runner.P_at(times[times <= T0 + 1e-12], with_spread=True))
+            return (
+                {"fit": runner.to_gas(runner.with_spread(fit, T0)), "T0": T0, "mode": "switch_time"},
+                *runner.P_at(times[times <= T0 + 1e-12], with_spread=True),
+            )
         # automatic: advance in chunks, check windows every _CHECK_EVERY mu t; after `switch_by`
         # accept a window whose |M_perp| still oscillates (up to `scatter_max`) if the measured mode is
         # self-consistent: at small gamma nothing but decoherence (tau ~ 1) damps the residual
@@ -402,20 +483,22 @@ class MisciEngine(Engine):
                     last_reason = f"scatter {scatter:.3g} at mu t = {Tc:g}"
                     continue
                 try:
-                    fit = qss_from_samples(t, Pm, runner.omega, mu=sc.mu, t_end=Tc, window=W,
-                                           weights=runner.weights)
+                    fit = qss_from_samples(t, Pm, runner.omega, mu=sc.mu, t_end=Tc, window=W, weights=runner.weights)
                 except NoQSSError as err:
                     last_reason = f"no QSS at mu t = {Tc:g} ({err})"
                     continue
                 if fit.mismatch <= tol:
                     mode = "automatic" if fit.scatter <= tol else "automatic-relaxed"
-                    return ({"fit": runner.to_gas(runner.with_spread(fit, Tc)), "T0": float(Tc), "mode": mode},
-                            *runner.P_at(times[times <= Tc + 1e-12], with_spread=True))
+                    return (
+                        {"fit": runner.to_gas(runner.with_spread(fit, Tc)), "T0": float(Tc), "mode": mode},
+                        *runner.P_at(times[times <= Tc + 1e-12], with_spread=True),
+                    )
                 last_reason = f"mismatch {fit.mismatch:.3g} at mu t = {Tc:g}"
             T = T_next
         raise InputError(
             f"no QSS found by mu t = {limit:g} (`switch_max` {opts['switch_max']:g}, run end {t_end:g}): the QSS "
-            f"criterion (`qss_tol` = {tol:g} over `window` = {W:g}) never held; last: {last_reason}.")
+            f"criterion (`qss_tol` = {tol:g} over `window` = {W:g}) never held; last: {last_reason}."
+        )
 
 
 def _quadrature_points(request):
@@ -423,8 +506,7 @@ def _quadrature_points(request):
     sc, opts = request.scenario, request.options
     K = opts["quadrature"]
     if K is None:
-        auto = (sc.n > _AUTO_ABOVE and opts["weights"] == "g" and opts["start"] is None
-                and opts["start_sample"] is None)
+        auto = sc.n > _AUTO_ABOVE and opts["weights"] == "g" and opts["start"] is None and opts["start_sample"] is None
         K = _AUTO_POINTS if auto else 0
     return int(K)
 
@@ -449,8 +531,15 @@ def _stratified_sample(group, size):
 def _subscenario(sc, idx):
     from ..scenario import Scenario
 
-    return Scenario(sc.P0[idx], sc.omega[idx], sc.velocity[idx], gamma=sc.gamma, theta=sc.theta, mu=sc.mu,
-                    group=[str(g) for g in sc.group[idx]])
+    return Scenario(
+        sc.P0[idx],
+        sc.omega[idx],
+        sc.velocity[idx],
+        gamma=sc.gamma,
+        theta=sc.theta,
+        mu=sc.mu,
+        group=[str(g) for g in sc.group[idx]],
+    )
 
 
 def _spread_fit(fit, sc, idx):
@@ -488,8 +577,9 @@ class _MasterRunner:
         stats["master_rhs_evals"] = 0
         opts = request.options
         sched = request.schedule
-        self.kw = dict(isotropic=opts["weights"] == "isotropic", method=opts["method"], rtol=opts["rtol"],
-                       atol=opts["atol"])
+        self.kw = dict(
+            isotropic=opts["weights"] == "isotropic", method=opts["method"], rtol=opts["rtol"], atol=opts["atol"]
+        )
         if sched.p is not None:
             self.kw.update(schedule="poisson", p=sched.p, seed=sched.seed)
         self.keep = 2.0 * opts["window"]
@@ -520,8 +610,7 @@ class _MasterRunner:
 
         sc = self.sc
         P0 = self.P / np.maximum(1.0, np.linalg.norm(self.P, axis=1))[:, None]
-        chunk = self.Scenario(P0, sc.omega, sc.velocity, gamma=sc.gamma, theta=sc.theta, mu=sc.mu,
-                              group=list(sc.group))
+        chunk = self.Scenario(P0, sc.omega, sc.velocity, gamma=sc.gamma, theta=sc.theta, mu=sc.mu, group=list(sc.group))
         ds = oile_q.run(chunk, "master", times=np.concatenate([[0.0], grid - self.T]), **self.kw)
         self.stats["master_rhs_evals"] += json.loads(ds.attrs["engine_stats"]).get("rhs_evals", 0)
         return np.asarray(ds["P"])[1:]
@@ -595,8 +684,14 @@ class _MasterRunner:
 def _monomials(V, degree):
     """Every monomial v_x^i v_y^j v_z^k with i + j + k <= degree, one row each: (n_monomials, len(V))."""
     pw = [np.cumprod(np.vstack([np.ones(len(V)), np.repeat(V[None, :, c], degree, 0)]), 0) for c in range(3)]
-    return np.array([pw[0][i] * pw[1][j] * pw[2][k] for i in range(degree + 1)
-                     for j in range(degree + 1 - i) for k in range(degree + 1 - i - j)])
+    return np.array(
+        [
+            pw[0][i] * pw[1][j] * pw[2][k]
+            for i in range(degree + 1)
+            for j in range(degree + 1 - i)
+            for k in range(degree + 1 - i - j)
+        ]
+    )
 
 
 def velocity_quadrature(velocity, points, *, seed=0):
@@ -613,7 +708,7 @@ def velocity_quadrature(velocity, points, *, seed=0):
     L = max(int(np.floor(np.sqrt(points / 3.0))) - 1, 2)
     i = np.arange(points) + 0.5
     z = 1.0 - 2.0 * i / points
-    phi = np.pi * (1.0 + 5.0 ** 0.5) * i
+    phi = np.pi * (1.0 + 5.0**0.5) * i
     r = np.sqrt(1.0 - z * z)
     Q, R = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
     Vq = np.stack([r * np.cos(phi), r * np.sin(phi), z], 1) @ (Q * np.sign(np.diag(R))).T
@@ -622,9 +717,11 @@ def velocity_quadrature(velocity, points, *, seed=0):
     w0 = np.full(points, len(V0) / points)
     w = w0 + np.linalg.lstsq(A, m - A @ w0, rcond=None)[0]
     if np.abs(A @ w - m).max() > 1e-9 * len(V0) or w.min() <= 0:
-        raise InputError(f"`quadrature` = {points}: no positive weights match the velocity moments up to degree {L} "
-                         f"of a class of {len(V0)} particles (smallest weight {w.min() / w0[0]:.3g} of uniform); "
-                         "use more points.")
+        raise InputError(
+            f"`quadrature` = {points}: no positive weights match the velocity moments up to degree {L} "
+            f"of a class of {len(V0)} particles (smallest weight {w.min() / w0[0]:.3g} of uniform); "
+            "use more points."
+        )
     return Vq, w, L
 
 
@@ -723,9 +820,9 @@ class _QuadratureRunner(_MasterRunner):
         from ..qss import solve_qss
 
         sc = self.sc
-        both = self._to_gas(np.stack([fit.c, fit.c ** 2 + fit.q2], 1))
+        both = self._to_gas(np.stack([fit.c, fit.c**2 + fit.q2], 1))
         c = both[:, 0]
-        q2 = np.clip(both[:, 1] - c ** 2, 0.0, None)
+        q2 = np.clip(both[:, 1] - c**2, 0.0, None)
         M3 = float(flavor_to_mass(sc.P0, sc.theta)[:, 2].mean())
         q = solve_qss(c, sc.omega, M3=M3, mu=sc.mu, guess=(fit.qss.Omega, fit.qss.m))
         return dataclasses.replace(fit, qss=q, c=c, q2=q2)
@@ -765,7 +862,8 @@ def _require_quality(fit, tol, where):
         raise InputError(
             f"{where} is not in a QSS (the transient has not ended): |M_perp| scatters by {fit.scatter:.3g} and "
             f"the measured mode misses the self-consistent one by {fit.mismatch:.3g} (`qss_tol` = {tol:g}); "
-            "start later, or leave `switch_time` unset for the automatic criterion.")
+            "start later, or leave `switch_time` unset for the automatic criterion."
+        )
 
 
 # --------------------------------------------------------------------------- the flow
@@ -801,14 +899,26 @@ class FlowState:
             g2 = Moments(V).g2_sum / (n - 1)
         else:
             g2 = np.full(n, 4.0 / 3.0)
-        return cls(n=n, levels=levels, idx=idx, V=V, M3=float(M3), weights=weights, s=float(s),
-                   include_source=bool(include_source), g2=g2, qss=qss, first=qss)
+        return cls(
+            n=n,
+            levels=levels,
+            idx=idx,
+            V=V,
+            M3=float(M3),
+            weights=weights,
+            s=float(s),
+            include_source=bool(include_source),
+            g2=g2,
+            qss=qss,
+            first=qss,
+        )
 
     @classmethod
     def make(cls, sc, fit, *, weights, s, include_source):
         q = _unit_qss(fit.qss, sc.mu)
-        return cls.build(sc.velocity, sc.omega / sc.mu, M3=fit.qss.M3, weights=weights, s=s,
-                         include_source=include_source, qss=q)
+        return cls.build(
+            sc.velocity, sc.omega / sc.mu, M3=fit.qss.M3, weights=weights, s=s, include_source=include_source, qss=q
+        )
 
     def sums(self, F):
         """(<g_ab F_b>_b, <g_ab^2 F_b>_b), each (N, k); isotropic weights: (<F>, (4/3) <F>)."""
@@ -847,7 +957,7 @@ def flow_terms(state: FlowState, c, q2, H):
     A1, A2 = state.sums(F)
     M = A1[:, 0:1] * H[0]
     for k in range(1, K):
-        M = M + A1[:, k:k + 1] * H[k]
+        M = M + A1[:, k : k + 1] * H[k]
     hdot = (H @ H.T)[idx]  # h_a . h_k, (N, K)
     hA = (hdot * A2[:, :K]).sum(1)  # h_a . <g^2 P_b>_b
     M2 = (M * M).sum(1)
@@ -860,8 +970,11 @@ def flow_terms(state: FlowState, c, q2, H):
     if state.include_source:
         a2 = c * c - 0.5 * q2
         n2 = c * c + q2
-        pair = (n2 * A2[:, 2 * K] - (A2[:, K:2 * K] * (a2[:, None] * hdot ** 2 + 0.5 * q2[:, None])).sum(1)
-                - A2[:, 2 * K + 1] * n2)
+        pair = (
+            n2 * A2[:, 2 * K]
+            - (A2[:, K : 2 * K] * (a2[:, None] * hdot**2 + 0.5 * q2[:, None])).sum(1)
+            - A2[:, 2 * K + 1] * n2
+        )
         MPiM = a2 * Mh * Mh + 0.5 * q2 * M2
         S = pair - s * (M2 * n2 - MPiM)
         dq2 = dq2 + S
@@ -877,8 +990,9 @@ def flow_rhs(state: FlowState, c, q2):
     state.newton += q.iterations
     from ._misci_kernels import flow_kernel
 
-    dc, dq2, _, _ = flow_kernel(state.V, state.idx, c, q2, q.h, state.g2, state.s, state.include_source,
-                                state.weights == "isotropic")
+    dc, dq2, _, _ = flow_kernel(
+        state.V, state.idx, c, q2, q.h, state.g2, state.s, state.include_source, state.weights == "isotropic"
+    )
     return dc, dq2, q.Omega, q
 
 
@@ -893,14 +1007,15 @@ def _integrate_flow(state, fit, tau0, taus, opts, stats):
 
     def fun(tau, y):
         try:
-            dc, dq2, Om, _ = flow_rhs(state, y[:n], y[n:2 * n])
+            dc, dq2, Om, _ = flow_rhs(state, y[:n], y[n : 2 * n])
         except NoQSSError as err:
             raise NoQSSError(f"the QSS branch ends at tau = gamma mu t = {tau:.6g}: {err}") from err
         return np.concatenate([dc, dq2, [Om]])
 
     y0 = np.concatenate([fit.c, fit.q2, [0.0]])
-    sol = solve_ivp(fun, (tau0, float(taus[-1])), y0, method=opts["method"], t_eval=taus, rtol=opts["rtol"],
-                    atol=opts["atol"])
+    sol = solve_ivp(
+        fun, (tau0, float(taus[-1])), y0, method=opts["method"], t_eval=taus, rtol=opts["rtol"], atol=opts["atol"]
+    )
     if not sol.success:
         raise RuntimeError(f"misci flow: ODE solver failed: {sol.message}")
     stats["flow_rhs_evals"] = state.evals
@@ -912,7 +1027,7 @@ def _integrate_flow(state, fit, tau0, taus, opts, stats):
         C = np.bincount(state.idx, weights=c, minlength=len(state.levels)) / n
         guess = solve_reduced(state.levels, C, M3=state.M3, guess=guess)
         out_q.append(guess)
-    return Y[:, :n], Y[:, n:2 * n], Y[:, 2 * n], out_q
+    return Y[:, :n], Y[:, n : 2 * n], Y[:, 2 * n], out_q
 
 
 def _group_sums(X, gidx, k):
@@ -934,16 +1049,23 @@ def _extras(G, Gc, Omega, m, times, labels):
     import xarray as xr
 
     coords = {"group_name": ("group", [str(x) for x in labels])}
-    names = [("group_P3", "mass-basis P_3 of the group mean"),
-             ("group_Pperp", "|P_perp| of the group mean (mass basis)"),
-             ("group_abs_mean", "|<P>| per group"),
-             ("group_mean_abs", "<|P|> per group (with the dephased parts)")]
+    names = [
+        ("group_P3", "mass-basis P_3 of the group mean"),
+        ("group_Pperp", "|P_perp| of the group mean (mass basis)"),
+        ("group_abs_mean", "|<P>| per group"),
+        ("group_mean_abs", "<|P|> per group (with the dephased parts)"),
+    ]
     out = {}
     for (name, doc), arr in zip(names, G):
         out[name] = xr.DataArray(arr, dims=("time", "group"), coords=coords, attrs={"long_name": doc})
-    out["group_c"] = xr.DataArray(Gc, dims=("time", "group"), coords=coords, attrs={
-        "long_name": "signed length <c_a> per group along its QSS axis (NaN before the switch)"})
-    out["Omega"] = xr.DataArray(Omega, dims=("time",), attrs={
-        "long_name": "QSS precession frequency (units of omega; NaN before the switch)"})
+    out["group_c"] = xr.DataArray(
+        Gc,
+        dims=("time", "group"),
+        coords=coords,
+        attrs={"long_name": "signed length <c_a> per group along its QSS axis (NaN before the switch)"},
+    )
+    out["Omega"] = xr.DataArray(
+        Omega, dims=("time",), attrs={"long_name": "QSS precession frequency (units of omega; NaN before the switch)"}
+    )
     out["qss_m"] = xr.DataArray(m, dims=("time",), attrs={"long_name": "|M_perp| of the QSS (NaN before the switch)"})
     return out

@@ -26,15 +26,25 @@ class OileEngine(Engine):
     grid = "steps"
     supports = frozenset({"ensemble", "foreground", "poisson", "replay"})
     options = (
-        Option("propagator", "pair propagator: exact, split (SWAP power then vacuum) or symmetric "
-               "(half vacuum, SWAP power, half vacuum)", default="exact", kind="choice", choices=PROPAGATORS),
+        Option(
+            "propagator",
+            "pair propagator: exact, split (SWAP power then vacuum) or symmetric "
+            "(half vacuum, SWAP power, half vacuum)",
+            default="exact",
+            kind="choice",
+            choices=PROPAGATORS,
+        ),
     )
 
     def estimate(self, request):
         per_step = 1 if request.foreground else request.scenario.n // 2
         enc = float(request.steps) * per_step
-        return Cost(seconds=enc / ENCOUNTERS_PER_SECOND, memory_bytes=24.0 * request.scenario.n * len(request.times),
-                    what=f"{enc:.3g} encounters", hint="fewer steps (larger gamma or a shorter t_max)")
+        return Cost(
+            seconds=enc / ENCOUNTERS_PER_SECOND,
+            memory_bytes=24.0 * request.scenario.n * len(request.times),
+            what=f"{enc:.3g} encounters",
+            hint="fewer steps (larger gamma or a shorter t_max)",
+        )
 
     def run(self, request):
         from .. import _kernels
@@ -62,8 +72,9 @@ class OileEngine(Engine):
             chunk = 1_000_000
             for start in range(0, nsteps, chunk):
                 count = min(chunk, nsteps - start)
-                pos = _kernels.foreground_steps(P1, Q, phi, float(wt[0]), seed, start, count, p, mode,
-                                                request.record_mask(start, count), out, pos)
+                pos = _kernels.foreground_steps(
+                    P1, Q, phi, float(wt[0]), seed, start, count, p, mode, request.record_mask(start, count), out, pos
+                )
                 bar.update(start + count)
             if sched.p is None:
                 stats["encounters"] = nsteps
@@ -82,8 +93,9 @@ class OileEngine(Engine):
                 count = min(chunk, nsteps - start)
                 pairs = sched.chunk(start, count)
                 encounters += int(np.count_nonzero(pairs[..., 0] >= 0))
-                pos = _kernels.ensemble_steps(P, wt, vel, pairs, sc.gamma, mode, request.record_mask(start, count),
-                                              out, pos, paired, table)
+                pos = _kernels.ensemble_steps(
+                    P, wt, vel, pairs, sc.gamma, mode, request.record_mask(start, count), out, pos, paired, table
+                )
                 bar.update(start + count)
             stats["encounters"] = encounters
         assert pos == len(record_steps)
