@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 
 from .errors import InputError, InputTypeError
-from .io import Terminated
+from .io import Terminated, terminate_on_sigterm
 
 __all__ = [
     "main",
@@ -53,13 +53,30 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage dump)."""
 
     def error(self, message):
-        raise CLIError(f"{self.prog}: {message}")
+        raise CLIError(f"{self.prog}: error: {message}")
 
 
-def guarded(prog: str, command, *args) -> int:
-    """Run ``command(*args)`` under the error contract of every oile-q command."""
-    from .io import terminate_on_sigterm
+def guarded(prog: str, command, *args, on_interrupt: str = "") -> int:
+    """Run ``command(*args)`` under the error contract of every oile-q command.
 
+    Parameters
+    ----------
+    prog : str
+        The command's name, which starts every message ("oile-q", "oile-q sweep").
+    command : callable
+        Returns the exit status.
+    args :
+        Passed to ``command``.
+    on_interrupt : str
+        Added to the message after Ctrl-C or SIGTERM (e.g. how to resume).
+
+    Returns
+    -------
+    int
+        ``command``'s status; 2 for bad input (one line on stderr), 130 after Ctrl-C, 143 after
+        SIGTERM, 0 after a closed pipe (quietly), 1 when the machine refused (disk full, ...) and
+        for a bug (the traceback and an "internal error" line).
+    """
     terminate_on_sigterm()  # SIGTERM unwinds like Ctrl-C: temporary files are removed
     try:
         return command(*args)
@@ -70,10 +87,10 @@ def guarded(prog: str, command, *args) -> int:
         print(f"{prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted" + (f"; {on_interrupt}" if on_interrupt else ""), file=sys.stderr)
         return 130
     except Terminated:
-        print(f"{prog}: terminated", file=sys.stderr)
+        print(f"{prog}: terminated" + (f"; {on_interrupt}" if on_interrupt else ""), file=sys.stderr)
         return 143
     except BrokenPipeError:
         _quiet_stdout()

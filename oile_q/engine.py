@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import InputError, InputTypeError, check_bool, check_choice, check_int, check_real, describe
+from .progress import Progress
 
 __all__ = [
     "Engine",
@@ -158,40 +159,6 @@ class Option:
 
 
 # --------------------------------------------------------------------------- request / output
-
-
-class Progress:
-    """Progress reporting for one run: ``spec`` is False, True (a tqdm bar on stderr that
-    appears only for runs longer than 2 s) or a callable f(done_fraction).
-
-    Engines call ``start(total, unit)`` once and ``update(done)`` as they go."""
-
-    def __init__(self, spec=False, desc=""):
-        if not (isinstance(spec, bool) or callable(spec)):
-            raise InputTypeError(f"`progress` must be True, False or a callable f(fraction); got {describe(spec)}.")
-        self.spec = spec
-        self.desc = desc
-        self.total = 0
-        self.bar = None
-
-    def start(self, total, unit="step"):
-        self.total = max(int(total), 0)
-        if self.spec is True and self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=self.total, desc=self.desc, delay=2.0, unit=unit, leave=False)
-        return self
-
-    def update(self, done):
-        if self.bar is not None:
-            self.bar.update(int(done) - self.bar.n)
-        elif callable(self.spec):
-            self.spec(min(1.0, done / self.total) if self.total else 1.0)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -1,4 +1,9 @@
-"""Writing files safely: atomic replacement, output-path checks, and clean-up on every exit.
+"""Reading and writing files safely: the one TOML reader, atomic replacement, output-path checks,
+and clean-up on every exit.
+
+Every TOML file the project reads (scenario files, sweep specs, study configs) goes through
+:func:`read_toml`: a regular file of UTF-8 text of at most ``MAX_TOML_BYTES``, every failure one
+``InputError`` line naming the parameter the file was given as.
 
 A file is written into a temporary sibling ``.NAME.<pid>.<random>.part`` (with the permissions a
 plain ``open()`` would give) and renamed over the target only when complete, so a reader never
@@ -19,11 +24,14 @@ import re
 import secrets
 import signal
 import stat
+import tomllib
 from pathlib import Path
 
 from .errors import InputError
 
 __all__ = [
+    "read_toml",
+    "MAX_TOML_BYTES",
     "atomic_write",
     "temp_sibling",
     "check_output_file",
@@ -58,6 +66,71 @@ PSEUDO_FS = frozenset(
         "nsfs",
     }
 )
+
+
+MAX_TOML_BYTES = 256 * 2**20  # the files we read are text; anything larger is not one of them
+
+
+def read_toml(path, name: str = "file") -> dict:
+    """The parsed contents of a TOML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file: a regular file of UTF-8 text, at most ``MAX_TOML_BYTES``.
+    name : str
+        The parameter the file was given as (``"scenario"``, ``"spec"``, ...): error messages
+        name it.
+
+    Returns
+    -------
+    dict
+        The TOML document.
+
+    Raises
+    ------
+    InputError
+        One line naming ``name``: the file is missing, a folder or not a regular file (a FIFO or
+        device would block or never end), too large, unreadable, not UTF-8 or not valid TOML.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.toml"
+    >>> _ = path.write_text("gamma = 0.1\\n[run]\\nsteps = 10\\n")
+    >>> read_toml(path, "scenario")
+    {'gamma': 0.1, 'run': {'steps': 10}}
+    >>> read_toml(path.parent, "scenario")
+    Traceback (most recent call last):
+    ...
+    oile_q.errors.InputError: `scenario` must be a TOML file; got the folder '...'.
+    """
+    path = Path(path)
+    try:
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError(f"`{name}` must be a TOML file; got the folder {str(path)!r}.")
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"`{name}` must be a TOML file; {str(path)!r} is {_kind(st.st_mode)}.")
+        if st.st_size > MAX_TOML_BYTES:
+            raise InputError(
+                f"`{name}` file {str(path)!r} is {st.st_size / 2**20:.0f} MiB; it should be TOML text of at most "
+                f"{MAX_TOML_BYTES // 2**20} MiB."
+            )
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError as err:
+        raise InputError(f"`{name}` file not found: {str(path)!r}.") from err
+    except OSError as err:
+        raise InputError(f"`{name}` file {str(path)!r} cannot be read: {err.strerror or err}.") from err
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"`{name}` file {str(path)!r} is not UTF-8 text (a TOML file is expected).") from err
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"`{name}` file {str(path)!r} is not valid TOML: {' '.join(str(err).split())}.") from err
 
 
 class Terminated(BaseException):

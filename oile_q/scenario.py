@@ -11,12 +11,12 @@ Two kinds of scenario:
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
 from .conventions import b_vector, flavor_to_mass, mass_to_flavor
 from .errors import InputError, InputTypeError, check_array, check_int, check_real, check_size, describe
+from .io import read_toml
 
 __all__ = ["Scenario", "isotropic_velocities", "read_scenario_file"]
 
@@ -427,7 +427,7 @@ class Scenario:
         ``group``, ``basis``). Optional ``[run]`` and ``[options.ENGINE]`` tables hold run
         settings and engine options for the command line (``read_scenario_file``).
         """
-        return cls.from_dict(_read_toml(path))
+        return cls.from_dict(read_toml(path, "scenario"))
 
     # ------------------------------------------------------------------ views
     @property
@@ -511,45 +511,13 @@ class Scenario:
     __hash__ = None
 
 
-MAX_SCENARIO_BYTES = 256 * 2**20  # a scenario file is text; anything larger is not one
-
-
-def _read_toml(path) -> dict:
-    """The parsed TOML of a scenario file; every failure is one InputError naming `scenario`."""
-    import tomllib
-
-    path = Path(path)
-    try:
-        if path.is_dir():
-            raise InputError(f"`scenario` must be a TOML file; got the folder {str(path)!r}.")
-        if path.exists() and path.stat().st_size > MAX_SCENARIO_BYTES:
-            raise InputError(
-                f"`scenario` file {str(path)!r} is {path.stat().st_size / 2**20:.0f} MiB; a scenario "
-                f"file is TOML text of at most {MAX_SCENARIO_BYTES // 2**20} MiB."
-            )
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except FileNotFoundError as err:
-        raise InputError(f"`scenario` file not found: {str(path)!r}.") from err
-    except OSError as err:
-        raise InputError(f"`scenario` file {str(path)!r} cannot be read: {err.strerror or err}.") from err
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise InputError(f"`scenario` file {str(path)!r} is not UTF-8 text (a TOML file is expected).") from err
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"`scenario` file {str(path)!r} is not valid TOML: {' '.join(str(err).split())}.") from err
-
-
 def read_scenario_file(path):
     """A scenario file's scenario and its command-line tables: (Scenario, run, options).
 
     ``run`` is the optional ``[run]`` table (run settings and engine options that apply to
     every engine that declares them); ``options`` the optional ``[options.ENGINE]`` tables
     (options of one engine each), as ``{engine: {key: value}}``."""
-    data = _read_toml(path)
+    data = read_toml(path, "scenario")
     run = data.get("run", {})
     if not isinstance(run, dict):
         raise InputTypeError(f"`run` must be a table; got {describe(run)}.")

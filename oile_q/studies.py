@@ -80,10 +80,10 @@ import re
 import shutil
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 from .errors import InputError
+from .io import read_toml
 
 __all__ = [
     "Study",
@@ -133,14 +133,6 @@ def _merge(base: dict, over: dict, where: str) -> dict:
     return out
 
 
-def _read_toml(path: Path) -> dict:
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"`{path}` is not valid TOML: {err}.") from err
-
-
 def seed_band(ax, t, mean, sem, sd, color, n_seeds, *, lw=1.2, alpha=0.5):
     """Draw an ensemble statistic on ``ax``: the seed average (line), +-2 standard errors of it
     (dark band) and +-1 seed-to-seed standard deviation (light band), labelled for a legend."""
@@ -169,7 +161,7 @@ class Study:
         """``config.toml`` as a dict, without ``order`` and ``quick``; for ``quick=True`` the
         ``[quick]`` table is merged in recursively (tables merge, other values replace), and
         each of its keys must name an existing setting."""
-        data = _read_toml(self.folder / CONFIG)
+        data = read_toml(self.folder / CONFIG, "config")
         data.pop("order", None)
         fast = data.pop("quick", {})
         return _merge(data, fast, "") if quick else data
@@ -411,7 +403,7 @@ def _docstring(path: Path) -> str:
 def _order(folder: Path):
     """The study's ``order`` from its config.toml (DEFAULT_ORDER if absent or unreadable)."""
     try:
-        value = _read_toml(folder / CONFIG).get("order", DEFAULT_ORDER)
+        value = read_toml(folder / CONFIG, "config").get("order", DEFAULT_ORDER)
     except (OSError, InputError):
         return DEFAULT_ORDER
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else DEFAULT_ORDER

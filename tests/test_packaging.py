@@ -57,8 +57,23 @@ def test_wheel_holds_every_study_and_no_results(wheel):
     assert not [n for n in names if n.startswith(("oile_q/comparisons/results/", "oile_q/comparisons/out/"))]
     assert not [n for n in names if n.endswith((".png", ".nc", ".csv"))]
     assert any(n.endswith("licenses/LICENSE") for n in names)
-    for pkg in ("oile_q/engines/", "oile_q/circuits/", "oile_q/exact/"):
-        assert any(n.startswith(pkg) for n in names), pkg
+    # every package of the source tree (a folder with __init__.py), e.g. a new sub-package that
+    # pyproject's packages list forgot
+    for folder, prefix in (("oile_q", "oile_q"), ("circuits", "oile_q/circuits"), ("exact", "oile_q/exact")):
+        for init in (ROOT / folder).rglob("__init__.py"):
+            module = f"{prefix}/{init.relative_to(ROOT / folder).as_posix()}"
+            assert module in names, module
+
+
+def test_version_has_one_source():
+    """``oile_q.__version__`` is the installed distribution's version, which pyproject.toml sets."""
+    import importlib.metadata
+    import tomllib
+
+    import oile_q
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert oile_q.__version__ == importlib.metadata.version("oile-q") == declared
 
 
 def test_installed_wheel_runs_a_study_in_the_current_folder(wheel, tmp_path):

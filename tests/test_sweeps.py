@@ -16,7 +16,7 @@ import pytest
 import oile_q
 from oile_q.errors import InputError
 from oile_q.results import group_means, load
-from oile_q.sweeps import _Store, cli_main, collect, load_spec, point_hash, sweep
+from oile_q.sweeps import Store, cli_main, collect, load_spec, point_hash, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUPS = [dict(name="nu_e", count=6, flavor="e", omega=0.1), dict(name="nu_x", count=4, flavor="x", omega=0.2)]
@@ -238,7 +238,7 @@ def test_failing_point_named_others_complete_retry(client, tmp_path):
     assert "1 of 4 distinct points failed" in err
     lines = [ln for ln in err.splitlines() if "point #1 (seed=1)" in ln]
     assert len(lines) == 1 and "InputError: `output`" in lines[0] and bad.hash in lines[0]
-    assert len(_Store(out).done()) == 3 and set(_Store(out).failed()) == {bad.hash}
+    assert len(Store(out).done()) == 3 and set(Store(out).failed()) == {bad.hash}
     # again: nothing recomputed, the failure reported again
     n_start = sum(e["event"] == "start" for e in log_events(out))
     rc, err = run_cli(argv)
@@ -250,7 +250,7 @@ def test_failing_point_named_others_complete_retry(client, tmp_path):
     assert rc == 0, err
     starts = [e["hash"] for e in log_events(out) if e["event"] == "start"]
     assert len(starts) == n_start + 1 and starts[-1] == bad.hash
-    assert not _Store(out).failed() and len(_Store(out).done()) == 4
+    assert not Store(out).failed() and len(Store(out).done()) == 4
 
 
 def run_cli(argv):
@@ -314,7 +314,7 @@ def test_crash_kill9_and_resume(client, tmp_path):
         "--no-progress",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    store = _Store(out)
+    store = Store(out)
     deadline = time.monotonic() + 300
     while len(store.done()) < 2:
         assert proc.poll() is None, proc.communicate()
@@ -372,7 +372,7 @@ def test_changed_spec_refused_then_force_reuses_points(tmp_path):
 def test_second_sweep_on_a_locked_folder_is_refused(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    with _Store(out).lock():
+    with Store(out).lock():
         with pytest.raises(InputError, match="in use by another oile-q sweep"):
             sweep(spec(), out, client="serial", progress=False)
 
