@@ -86,32 +86,53 @@ def _common_times(a, b):
 def deviation_table(results: dict, basis="flavor") -> list[dict]:
     """Largest deviations between every pair of engines on their common times.
 
-    Columns: the two engines; ``max_dP``: max over time and particle of |P_a - P_a'|;
-    ``max_dmean``: max over time and group of |<P> - <P>'| (group means);
-    ``max_dpurity``: max over time and group of |<|P|> - <|P|>'|; and the mu t at which
-    ``max_dmean`` occurs.
+    Parameters
+    ----------
+    results : dict
+        Engine name -> result of ``oile_q.run`` on one scenario.
+    basis : {"flavor", "mass"}
+        Basis of the vector deviations.
+
+    Returns
+    -------
+    list of dict
+        One row per pair: ``engine_a``, ``engine_b``; ``max_dP``, the largest |P_a - P_a'| over
+        time and particle; ``max_dmean``, the largest |<P>_g - <P>_g'| over time and group;
+        ``max_dabs_mean`` and ``max_dpurity``, the largest differences of |<P>_g| and <|P|>_g;
+        ``t_at_max_dmean``; ``times_compared``; ``note``. An engine that records its own group
+        observables because its ``P`` is not each particle's Bloch vector (``misci``) is compared
+        through those only: its pairs have NaN ("n/a" in the Markdown table) for ``max_dP``,
+        ``max_dmean`` and ``t_at_max_dmean``, and ``note`` says why.
+
+    Raises
+    ------
+    InputError
+        Two results share no recorded times.
     """
     rows = []
     for (na, a), (nb, b) in itertools.combinations(results.items(), 2):
         a, b = _common_times(a, b)
-        Pa = np.asarray(a["P"] if basis == "flavor" else mass_basis(a))
-        Pb = np.asarray(b["P"] if basis == "flavor" else mass_basis(b))
-        dP = np.linalg.norm(Pa - Pb, axis=-1)
         ga, gb = group_means(a, basis), group_means(b, basis)
-        dm = np.linalg.norm(np.asarray(ga["mean"]) - np.asarray(gb["mean"]), axis=-1)
-        dp = np.abs(np.asarray(ga["mean_abs"]) - np.asarray(gb["mean_abs"]))
-        it = np.unravel_index(np.argmax(dm), dm.shape)[0]
-        rows.append(
-            {
-                "engine_a": na,
-                "engine_b": nb,
-                "max_dP": float(dP.max()),
-                "max_dmean": float(dm.max()),
-                "max_dpurity": float(dp.max()),
-                "t_at_max_dmean": float(a.time[it]),
-                "times_compared": int(a.sizes["time"]),
-            }
+        groups = [str(g) for g in ga["group"].values]
+        gb = gb.sel(group=groups)  # the same group order on both sides
+        row = {"engine_a": na, "engine_b": nb, "max_dP": np.nan, "max_dmean": np.nan}
+        row["max_dabs_mean"] = float(np.abs(ga["abs_mean"].values - gb["abs_mean"].values).max())
+        row["max_dpurity"] = float(np.abs(ga["mean_abs"].values - gb["mean_abs"].values).max())
+        row["t_at_max_dmean"] = np.nan
+        row["times_compared"] = int(a.sizes["time"])
+        if "mean" in ga and "mean" in gb:
+            Pa = np.asarray(a["P"] if basis == "flavor" else mass_basis(a))
+            Pb = np.asarray(b["P"] if basis == "flavor" else mass_basis(b))
+            dm = np.linalg.norm(ga["mean"].values - gb["mean"].values, axis=-1)
+            row["max_dP"] = float(np.linalg.norm(Pa - Pb, axis=-1).max())
+            row["max_dmean"] = float(dm.max())
+            row["t_at_max_dmean"] = float(a.time[np.unravel_index(np.argmax(dm), dm.shape)[0]])
+        row["note"] = "; ".join(
+            f"{name}: compared by |<P>_g| and <|P|>_g only ({g.attrs['not_available_reason']})"
+            for name, g in ((na, ga), (nb, gb))
+            if "not_available" in g.attrs
         )
+        rows.append(row)
     return rows
 
 
@@ -122,7 +143,9 @@ def write_table(rows, csv_path=None, md_path=None, title=None):
     keys = list(rows[0])
 
     def fmt(v):
-        return f"{v:.3e}" if isinstance(v, float) else str(v)
+        if isinstance(v, float):
+            return "n/a" if np.isnan(v) else f"{v:.3e}"
+        return str(v)
 
     if csv_path is not None:
 
@@ -198,8 +221,9 @@ def plot_engines(results: dict, path, basis="flavor", title=None):
         t = np.asarray(gm.time)
         style = engine_style(k)
         width = 1.6 if k == 0 else 1.2
+        has_mean = "mean" in gm  # not for an engine that records only its own group observables (misci)
         for j, g in enumerate(shown):
-            for c, comp in enumerate("xyz"):
+            for c, comp in enumerate("xyz" if has_mean else ""):
                 axes[c, j].plot(
                     t,
                     gm["mean"].sel(group=g, component=comp),
@@ -207,7 +231,8 @@ def plot_engines(results: dict, path, basis="flavor", title=None):
                     **style,
                     label=name if (c == 0 and j == 0) else None,
                 )
-            axes[3, j].plot(t, gm["mean_abs"].sel(group=g), lw=width, **style)
+            label = f"{name} (<|P|> only)" if not has_mean and j == 0 else None
+            axes[3, j].plot(t, gm["mean_abs"].sel(group=g), lw=width, **style, label=label)
     for j, g in enumerate(shown):
         axes[0, j].set_title(f"group {g}", fontsize=9)
         axes[3, j].set_xlabel("mu t")

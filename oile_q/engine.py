@@ -36,15 +36,20 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
+from importlib.util import find_spec
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .errors import InputError, InputTypeError, check_bool, check_choice, check_int, check_real, describe
 from .progress import Progress
+from .scenario import Scenario
 
 __all__ = [
     "Engine",
+    "GroupObservables",
+    "GROUP_OBSERVABLES",
     "Option",
     "Request",
     "Output",
@@ -239,6 +244,52 @@ class Output:
     options: dict | None = None
 
 
+# The group observables of oile_q.results.group_means, and those an engine may record itself.
+GROUP_OBSERVABLES = ("mean", "min", "max", "abs_mean", "mean_abs")
+RECORDABLE_GROUP_OBSERVABLES = ("abs_mean", "mean_abs")
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupObservables:
+    """Declared by an engine whose ``P`` is not each particle's Bloch vector: the group observables
+    it records itself, and why the others cannot be computed from ``P``.
+
+    The generic helpers (``oile_q.results.group_means``, ``oile_q.compare.deviation_table``,
+    ``oile_q.sweep.collect``) then take the declared variables instead of computing them from
+    ``P``, and refuse (or mark "n/a") what the engine does not provide -- never a silently
+    different number.
+
+    Parameters
+    ----------
+    variables : Mapping[str, str]
+        Group observable -> the name of the engine's extra that holds it, over
+        (``time``, ``group``) with the group labels in coordinate ``group_name``. Keys among
+        ``RECORDABLE_GROUP_OBSERVABLES``: "abs_mean" (|<P>_g|) and "mean_abs" (<|P|>_g).
+    reason : str
+        Why ``P`` cannot give the group observables, as a clause that follows "the ENGINE
+        engine's" in messages, e.g. "P is phase-approximate and lacks the dephased parts".
+
+    Examples
+    --------
+    >>> GroupObservables({"mean_abs": "group_mean_abs"}, "P lacks the dephased parts").variables
+    {'mean_abs': 'group_mean_abs'}
+    """
+
+    variables: Mapping[str, str]
+    reason: str
+
+    def __post_init__(self):
+        bad = sorted(set(self.variables) - set(RECORDABLE_GROUP_OBSERVABLES))
+        if bad or not self.variables:
+            raise TypeError(
+                f"GroupObservables.variables: keys must be among {RECORDABLE_GROUP_OBSERVABLES}; "
+                f"got {sorted(self.variables)}"
+            )
+        if not isinstance(self.reason, str) or not self.reason:
+            raise TypeError("GroupObservables.reason must say why P cannot give the group observables")
+        object.__setattr__(self, "variables", dict(self.variables))
+
+
 @dataclasses.dataclass(frozen=True)
 class Cost:
     """An engine's estimate of what a run will cost, made before it starts.
@@ -274,6 +325,8 @@ class Engine:
     options: ClassVar[tuple] = ()
     requires: ClassVar[tuple] = ()  # importable modules the engine needs beyond the core
     extra: ClassVar[str] = ""  # the pip extra that installs them, e.g. "circuits"
+    # None: P is every particle's Bloch vector and every group observable follows from it.
+    group_observables: ClassVar[GroupObservables | None] = None
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -313,8 +366,6 @@ class Engine:
         The contract tests (tests/test_engine_contract.py) run every registered engine on it;
         override it where the default (a 4-particle two-group ensemble, or a foreground
         neutrino, 5 steps) does not suit the engine."""
-        from .scenario import Scenario
-
         if "ensemble" in self.supports:
             sc = Scenario.from_groups(
                 [
@@ -362,6 +413,10 @@ def _check_declaration(cls):
     for o in cls.options:
         if not isinstance(o, Option):
             raise TypeError(f"engine {cls.name!r}: options must be Option objects; got {o!r}")
+    if cls.group_observables is not None and not isinstance(cls.group_observables, GroupObservables):
+        raise TypeError(
+            f"engine {cls.name!r}: group_observables must be a GroupObservables; got {cls.group_observables!r}"
+        )
 
 
 # --------------------------------------------------------------------------- registry
@@ -422,8 +477,6 @@ def _load_entry_points():
     if _ENTRY_POINTS_LOADED:
         return
     _ENTRY_POINTS_LOADED = True
-    from importlib.metadata import entry_points
-
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in _REGISTRY:
             _REGISTRY[ep.name] = ep.value
@@ -461,8 +514,6 @@ def get_engine(name) -> Engine:
 
 
 def _importable(module: str) -> bool:
-    from importlib.util import find_spec
-
     try:
         return find_spec(module) is not None
     except (ImportError, ValueError):

@@ -14,8 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ._version import __version__
 from .conventions import rotation_y
-from .errors import InputError
+from .engine import GROUP_OBSERVABLES, engine_names, get_engine
+from .errors import InputError, InputTypeError, describe
+from .io import atomic_write, check_output_file
+from .scenario import Scenario
 
 __all__ = [
     "make_dataset",
@@ -25,6 +29,7 @@ __all__ = [
     "mass_basis",
     "purity",
     "group_means",
+    "declared_group_observables",
     "mass_p3_sum",
     "summary",
 ]
@@ -35,8 +40,6 @@ COMPONENTS = ["x", "y", "z"]
 def make_dataset(scenario, P, times, *, engine, schedule_attrs, options=None, extras=None):
     """Assemble the shared Dataset from Bloch vectors P (time, particle, 3), flavor basis."""
     import xarray as xr
-
-    from ._version import __version__
 
     attrs = {
         "engine": engine,
@@ -77,8 +80,6 @@ def save(ds, path, *, force=True) -> Path:
     Only a regular file is ever written: a symbolic link, folder, device node or FIFO at
     ``path`` is refused, and an existing file is replaced only with ``force`` (the default
     here; the command line asks for ``--force``)."""
-    from .io import atomic_write, check_output_file
-
     path = check_output_file(path, force=force)
     return atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"), mode=None)
 
@@ -93,8 +94,6 @@ def load(path):
 
 def scenario_of(ds):
     """The Scenario a result was computed from."""
-    from .scenario import Scenario
-
     data = json.loads(ds.attrs["scenario"])
     if "foreground" not in data:
         data["particles"] = {
@@ -116,7 +115,20 @@ def mass_basis(ds):
 
 
 def purity(ds):
-    """|P_a| per time and particle."""
+    """|P_a| per time and particle.
+
+    Raises
+    ------
+    InputError
+        For a result whose engine records its own group observables (``misci``): its ``P`` is
+        not each particle's Bloch vector (see :func:`declared_group_observables`).
+    """
+    declared = declared_group_observables(ds)
+    if declared is not None:
+        raise InputError(
+            f"`ds`: purity |P_a| per particle cannot be computed from a {ds.attrs.get('engine')} result: "
+            f"{declared[1]}; use its group observables ({', '.join(declared[0].values())})."
+        )
     return np.sqrt((ds["P"] ** 2).sum("component"))
 
 
@@ -125,17 +137,122 @@ def mass_p3_sum(ds):
     return mass_basis(ds).sel(component="z").sum("particle")
 
 
-def group_means(ds, basis="flavor"):
-    """Per-group statistics: mean <P>, min and max (the range), |<P>| and <|P|>."""
+def declared_group_observables(ds):
+    """What the engine of a result declared about its group observables (``Engine.group_observables``).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A result of ``oile_q.run`` (or a file written by ``save``, loaded).
+
+    Returns
+    -------
+    (dict, str) or None
+        None when ``P`` is each particle's Bloch vector (every engine but ``misci``); otherwise
+        ({observable: the result's variable holding it}, why ``P`` cannot give them). Read from
+        the result's attrs, or for a result written before they were recorded, from the engine
+        registered under its name.
+    """
+    a = ds.attrs
+    if "group_observables" in a:
+        return json.loads(a["group_observables"]), str(a.get("group_observables_reason", ""))
+    name = a.get("engine")
+    if not isinstance(name, str) or name not in engine_names():
+        return None
+    try:
+        declared = get_engine(name).group_observables
+    except InputError:  # an engine whose dependencies are missing here declared nothing we can read
+        return None
+    return None if declared is None else (dict(declared.variables), declared.reason)
+
+
+def group_means(ds, basis="flavor", observables=None):
+    """Per-group statistics of a result: the mean <P>, the min and max (the range), |<P>| and <|P|>.
+
+    For an engine that records its own group observables because its ``P`` is not each
+    particle's Bloch vector (``misci``: phase-approximate, without the dephased parts), the
+    engine's own values are returned and the observables it does not provide are left out
+    (attributes ``not_available`` and ``not_available_reason`` say which and why), or refused
+    when asked for by name.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A result of ``oile_q.run``.
+    basis : {"flavor", "mass"}
+        Basis of the vector statistics (|<P>| and <|P|> do not depend on it).
+    observables : sequence of str, optional
+        Among "mean", "min", "max", "abs_mean", "mean_abs" (default: every one the result
+        provides).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``mean``, ``min``, ``max`` (time, group, component), ``abs_mean`` and ``mean_abs``
+        (time, group); attrs ``basis`` (and ``not_available``, ``not_available_reason``).
+
+    Raises
+    ------
+    InputError
+        An unknown basis or observable, or one the result's engine does not provide.
+
+    Examples
+    --------
+    >>> import oile_q
+    >>> sc = oile_q.Scenario.from_groups([dict(name="e", count=2, flavor="e", omega=0.5),
+    ...                                   dict(name="x", count=2, flavor="x", omega=-0.5)], gamma=0.1)
+    >>> gm = group_means(oile_q.run(sc, "oile", steps=3, seed=1))
+    >>> sorted(gm.data_vars), gm["mean_abs"].dims
+    (['abs_mean', 'max', 'mean', 'mean_abs', 'min'], ('time', 'group'))
+    """
     import xarray as xr
 
     if basis not in ("flavor", "mass"):
         raise InputError(f"`basis` must be 'flavor' or 'mass'; got {basis!r}.")
+    wanted = _observable_names(observables)
+    declared = declared_group_observables(ds)
+    own, omitted = {}, []
+    if declared is not None:
+        own = {k: v for k, v in declared[0].items() if k in wanted}
+        omitted = [k for k in wanted if k not in own]
+        if omitted and observables is not None:
+            raise InputError(
+                f"`observables` {omitted[0]!r} cannot be computed from a {ds.attrs.get('engine')} result: "
+                f"{declared[1]}; it provides {', '.join(own) or 'none of those asked for'}."
+            )
+    out = xr.Dataset()
+    if declared is None:
+        out = _group_stats(ds, basis).get(list(wanted))
+    for name, var in own.items():
+        v = ds[var]
+        out[name] = v.drop_vars("group_name").assign_coords(group=("group", [str(g) for g in v["group_name"].values]))
+    out.attrs["basis"] = basis
+    if omitted:  # what is left out, and why
+        out.attrs["not_available"] = ", ".join(omitted)
+        out.attrs["not_available_reason"] = f"the {ds.attrs.get('engine')} engine's {declared[1]}"
+    return out
+
+
+def _observable_names(observables) -> list:
+    if observables is None:
+        return list(GROUP_OBSERVABLES)
+    if isinstance(observables, str) or not all(isinstance(o, str) for o in observables):
+        raise InputTypeError(f"`observables` must be a list of names; got {describe(observables)}.")
+    bad = [o for o in observables if o not in GROUP_OBSERVABLES]
+    if bad:
+        raise InputError(f"`observables` must be among {list(GROUP_OBSERVABLES)}; got {bad[0]!r}.")
+    return list(dict.fromkeys(observables))
+
+
+def _group_stats(ds, basis):
+    """Every group statistic computed from ``P``."""
+    import xarray as xr
+
     P = ds["P"] if basis == "flavor" else mass_basis(ds)
     norm = np.sqrt((P**2).sum("component"))
     grouped = P.groupby("group")
     mean = grouped.mean("particle")
-    out = xr.Dataset(
+    return xr.Dataset(
         {
             "mean": mean,
             "min": grouped.min("particle"),
@@ -144,8 +261,6 @@ def group_means(ds, basis="flavor"):
             "mean_abs": norm.groupby("group").mean("particle"),
         }
     )
-    out.attrs["basis"] = basis
-    return out
 
 
 def summary(ds) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 
 from .engine import Progress, Request, get_engine
 from .errors import InputError, InputTypeError, check_array, check_int, check_real, check_size, describe
+from .results import load, make_dataset, scenario_of
 from .scenario import Scenario
 from .schedules import make_schedule
 
@@ -206,8 +207,6 @@ def execute(engine, request):
     """Run a prepared request and assemble the shared Dataset (see ``run``)."""
     from threadpoolctl import threadpool_limits
 
-    from .results import make_dataset
-
     t0 = _time.perf_counter()
     try:
         # One BLAS thread: the engines' heavy work is compiled (numba) or in Aer/QuSpin, and idle
@@ -244,6 +243,9 @@ def execute(engine, request):
         extras=extras,
     )
     ds.attrs.update(out.attrs)
+    if engine.group_observables is not None:  # the generic helpers read these (oile_q.results)
+        ds.attrs["group_observables"] = json.dumps(engine.group_observables.variables, sort_keys=True)
+        ds.attrs["group_observables_reason"] = engine.group_observables.reason
     hidden = sorted(
         name
         for name, value in request.options.items()
@@ -322,7 +324,6 @@ def rerun_arguments(ds):
     """The ``run`` arguments that reproduce a result: (scenario, engine, keywords), from its
     attrs (scenario, engine, schedule kind, seed, p, options), its recorded times and, for an
     explicit schedule, its ``schedule_pairs``."""
-    from .results import scenario_of
 
     a = ds.attrs
     for key in ("engine", "scenario", "schedule", "options"):
@@ -367,8 +368,6 @@ def rerun(ds, **overrides):
     True
     """
     if not hasattr(ds, "attrs"):
-        from .results import load
-
         ds = load(ds)
     scenario, engine, kw = rerun_arguments(ds)
     missing = [name for name in ds.attrs.get("options_not_recorded", "").split(",") if name and name not in overrides]

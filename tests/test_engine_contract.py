@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import oile_q
+from oile_q.compare import deviation_table
 from oile_q.engine import CAPABILITIES, GRIDS, get_engine, list_engines
 from oile_q.errors import InputError
-from oile_q.results import load, save
+from oile_q.results import group_means, load, save
 from oile_q.schedules import generate
 
 ENGINES = sorted(list_engines())
@@ -123,6 +124,47 @@ def test_explicit_schedule_replays_exactly(name, results):
     replay = oile_q.run(scenario, name, **{**kw, "seed": None, "schedule": pairs})
     np.testing.assert_array_equal(replay["P"].values, ds["P"].values)
     np.testing.assert_array_equal(replay["schedule_pairs"].values, pairs)
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_generic_helpers_agree_with_the_engine(name, results, tmp_path):
+    """group_means, compare's deviations and sweep.collect give the engine's own group observables
+    where it declares them (Engine.group_observables) and refuse what it does not provide; for the
+    other engines they are the group statistics of P, computed here independently."""
+    scenario, kw, ds = results[name]
+    declared = get_engine(name).group_observables
+    gm = group_means(ds)
+    labels = np.asarray(ds["group"].values).astype(str)
+    groups = list(dict.fromkeys(labels.tolist()))
+    if declared is None:
+        P = ds["P"].values
+        for g in groups:
+            Pg = P[:, labels == g]
+            np.testing.assert_allclose(gm["mean"].sel(group=g).values, Pg.mean(1), rtol=0, atol=1e-15)
+            np.testing.assert_allclose(
+                gm["mean_abs"].sel(group=g).values, np.linalg.norm(Pg, axis=-1).mean(1), rtol=0, atol=1e-15
+            )
+    else:
+        assert set(gm.data_vars) == set(declared.variables)
+        for obs, var in declared.variables.items():
+            own = ds[var].assign_coords(group=ds[var]["group_name"].values)
+            np.testing.assert_array_equal(gm[obs].sel(group=groups).values, own.sel(group=groups).values)
+        with pytest.raises(InputError, match="cannot be computed"):
+            group_means(ds, observables=["mean"])
+    (row,) = deviation_table({name: ds, "again": ds})
+    assert row["max_dpurity"] == 0 and row["max_dabs_mean"] == 0
+    assert np.isnan(row["max_dP"]) == np.isnan(row["max_dmean"]) == (declared is not None)
+    # a one-point sweep of the same run, collected
+    spec = {"scenario": scenario.to_dict(), "engine": name, "run": {k: v for k, v in kw.items() if k != "seed"}}
+    if kw.get("seed") is not None:
+        spec["run"]["seed"] = kw["seed"]
+    res = oile_q.sweep(spec, tmp_path / "s", client="serial", progress=False)
+    assert res.ok, res.failed
+    col = oile_q.sweep.collect(res.out_dir).load()
+    for obs in ("abs_mean", "mean_abs"):  # the engine's own values exactly; from P up to summation order
+        got, want = col[f"group_{obs}"].sel(group_name=groups).values, gm[obs].sel(group=groups).values
+        np.testing.assert_allclose(got, want, rtol=0, atol=0 if declared else 1e-15)
+    assert np.isnan(col["group_mean"].values).all() == (declared is not None)
 
 
 def test_every_engine_is_listed_with_its_options(capsys):

@@ -8,8 +8,9 @@ import json
 
 import numpy as np
 
+from ..engine import get_engine
 from ..errors import InputError, InputTypeError, describe
-from ..results import COMPONENTS, load
+from ..results import COMPONENTS, declared_group_observables, load
 from .common import MANIFEST, params_label, short_text
 from .store import Store
 
@@ -90,10 +91,17 @@ def _moves_particles(param: str) -> bool:
 
 
 def _drop_particle_coords(ds):
-    """One point file's Dataset without its per-particle coordinates, which ``collect`` sets
-    once (combining them file by file would load and compare every one of them), and with the
-    point's run statistics (attribute ``engine_stats``, JSON) as a variable."""
+    """One point file's Dataset as ``collect`` combines it: without its per-particle coordinates,
+    which ``collect`` sets once (combining them file by file would load and compare every one of
+    them); with the point's run statistics (attribute ``engine_stats``, JSON) as a variable; and,
+    for an engine that records its own group observables (misci), those as ``declared_NAME``
+    on the ``group_name`` axis of the collected observables."""
+    declared = declared_group_observables(ds)
     ds = ds.drop_vars([c for c in _PARTICLE_COORDS if c in ds.variables])
+    if "group" in ds.dims and "group_name" in ds.coords:  # an engine's own per-group variables
+        ds = ds.swap_dims(group="group_name")
+    if declared is not None:
+        ds = ds.rename_vars({var: f"declared_{name}" for name, var in declared[0].items()})
     return ds.assign(engine_stats=((), np.array(str(ds.attrs.get("engine_stats", "{}")), dtype=object)))
 
 
@@ -285,29 +293,66 @@ def collect(out_dir, *, basis="flavor", over="seed", allow_missing=False):
         otherwise also span the dimensions that change them (N, counts, velocity seed, ...);
         ``engine_stats`` (*dims): each point's run statistics as JSON (wall time ``wall_s``,
         steps, engine counters; "" for a missing point); attrs ``sweep_spec``, ``sweep_dims``.
+        At the points of an engine that records its own group observables (``misci``, whose
+        ``P`` is not each particle's Bloch vector), those are taken instead of being computed
+        from ``P``, and what it does not provide (``group_mean``) is NaN; attribute
+        ``group_observables_note`` says so.
+
+    Raises
+    ------
+    InputError
+        Not a sweep folder, no finished point, an incomplete sweep (unless ``allow_missing``),
+        an unknown basis.
 
     Notes
     -----
-    Each distinct point file is opened once for its metadata (about 0.05-0.1 s per file here,
-    h5netcdf) and read again, whole, by one dask task when data are asked for; points with
-    different times or particles are put on the union of them inside that task, so the graph
-    stays a few tasks per point. The per-particle coordinates are read from one file per
-    distinct particle set, and the group observables are a few dask operations on the
-    combined ``P``.
+    Each distinct point file is opened once for its metadata and read again, whole, by one dask
+    task when data are asked for; points with different times or particles are put on the union
+    of them inside that task, so the graph stays a few tasks per point. The per-particle
+    coordinates are read from one file per distinct particle set, and the group observables are
+    a few dask operations on the combined ``P``.
     """
-    import xarray as xr
-
     if basis not in ("flavor", "mass"):
         raise InputError(f"`basis` must be 'flavor' or 'mass'; got {describe(basis)}.")
     if not isinstance(over, str):
         raise InputTypeError(f"`over` must be a dimension name; got {describe(over)}.")
     store = Store(out_dir)
+    manifest, done, ok = _finished_points(store, allow_missing)
+    dims, shape, entries = list(manifest["dims"]), tuple(manifest["shape"]), manifest["points"]
+    ds = _combine(store, entries, ok, dims, shape)
+    coords, labels = _particle_coords(store, manifest, done, ds["particle"].values)
+    ds = ds.assign_coords(coords)
+    theta = entries[0]["theta"]
+    if dims:
+        import xarray as xr
+
+        theta = xr.DataArray(np.reshape([e["theta"] for e in entries], shape), dims=dims)
+    ds = ds.assign(_observables(ds["P"], labels, theta, basis).data_vars)
+    ds = _engines_own_observables(ds, manifest)
+    ds = ds.assign_coords(_axis_coords(manifest))
+    ds["done"] = (tuple(dims), ok.reshape(shape))
+    ds["done"].attrs["long_name"] = "point finished (False: NaN placeholder)"
+    if over in ds.dims and over in dims:
+        ds = ds.assign(_ensemble_statistics(ds, over))
+    ds.attrs.update(
+        {
+            "sweep_spec": json.dumps(manifest["spec"], sort_keys=True),
+            "sweep_spec_hash": manifest["spec_hash"],
+            "sweep_dims": json.dumps(dims),
+            "group_basis": basis,
+            "ensemble_dim": over if over in dims else "",
+        }
+    )
+    return ds
+
+
+def _finished_points(store, allow_missing):
+    """(manifest, finished hashes, per-entry finished flags), or InputError."""
     if not store.root.is_dir():
         raise InputError(f"`out_dir` is not a folder: {str(store.root)!r}.")
     manifest = store.read_manifest()
     if manifest is None:
         raise InputError(f"`out_dir` {str(store.root)!r} holds no sweep (no {MANIFEST}).")
-    dims, shape = list(manifest["dims"]), tuple(manifest["shape"])
     entries = manifest["points"]
     done = store.done()
     ok = np.array([e["hash"] in done for e in entries], dtype=bool)
@@ -320,66 +365,95 @@ def collect(out_dir, *, basis="flavor", over="seed", allow_missing=False):
             f"missing (first: {params_label(missing[0]['params'])}); run the sweep again to finish it, or "
             "collect(..., allow_missing=True)."
         )
+    return manifest, done, ok
+
+
+def _combine(store, entries, ok, dims, shape):
+    """The point files as one lazy Dataset over the sweep dimensions (missing points all NaN)."""
+    import xarray as xr
+
     # One lazy Dataset per distinct finished point, every one on the same indexes; the
-    # per-particle coordinates are set once below, so nothing is compared (loaded) cell by cell.
+    # per-particle coordinates are set afterwards, so nothing is compared (loaded) cell by cell.
     hashes = list(dict.fromkeys(e["hash"] for e, k in zip(entries, ok) if k))
     lazy = _lazy_points(store, hashes)
     if not dims:
-        ds = lazy[entries[0]["hash"]]
-    else:
-        blank = _blank_like(lazy[hashes[0]])
-        cells = np.empty(len(entries), dtype=object)
-        for i, (e, k) in enumerate(zip(entries, ok)):
-            cells[i] = lazy[e["hash"]] if k else blank
-        ds = xr.combine_nested(
-            cells.reshape(shape).tolist(),
-            concat_dim=dims,
-            data_vars="all",
-            coords="minimal",
-            compat="override",
-            join="outer",
-            combine_attrs="drop_conflicts",
-        )
-    ds = ds.transpose(*dims, ...)
-    coords, labels = _particle_coords(store, manifest, done, ds["particle"].values)
-    ds = ds.assign_coords(coords)
-    theta = xr.DataArray(np.reshape([e["theta"] for e in entries], shape), dims=dims) if dims else entries[0]["theta"]
-    ds = ds.assign(_observables(ds["P"], labels, theta, basis).data_vars)
+        return lazy[entries[0]["hash"]]
+    blank = _blank_like(lazy[hashes[0]])
+    cells = np.empty(len(entries), dtype=object)
+    for i, (e, k) in enumerate(zip(entries, ok)):
+        cells[i] = lazy[e["hash"]] if k else blank
+    ds = xr.combine_nested(
+        cells.reshape(shape).tolist(),
+        concat_dim=dims,
+        data_vars="all",
+        coords="minimal",
+        compat="override",
+        join="outer",
+        combine_attrs="drop_conflicts",
+    )
+    return ds.transpose(*dims, ...)
+
+
+def _engines_own_observables(ds, manifest):
+    """At the points of an engine that declares its own group observables (``misci``): those
+    instead of the ones computed from ``P``, and NaN for what it does not provide."""
+    import xarray as xr
+
+    dims, shape, spec = list(manifest["dims"]), tuple(manifest["shape"]), manifest["spec"]
+    declared = {}
+    for e in manifest["points"]:
+        name = e["params"].get("engine", spec["engine"])
+        if name not in declared:
+            declared[name] = get_engine(name).group_observables
+    if not any(declared.values()):
+        return ds
+    engines = [e["params"].get("engine", spec["engine"]) for e in manifest["points"]]
+    where = lambda test: xr.DataArray(np.reshape([test(declared[n]) for n in engines], shape), dims=dims)
+    own = where(lambda d: d is not None)
+    ds["group_mean"] = ds["group_mean"].where(~own)
+    for name in ("abs_mean", "mean_abs"):
+        var = f"group_{name}"
+        theirs = ds[f"declared_{name}"] if f"declared_{name}" in ds else np.nan
+        ds[var] = xr.where(where(lambda d, n=name: d is not None and n in d.variables), theirs, ds[var].where(~own))
+    ds = ds.drop_vars([v for v in ds.data_vars if str(v).startswith("declared_")])
+    notes = [f"{n}: {d.reason}" for n, d in declared.items() if d is not None]
+    ds.attrs["group_observables_note"] = (
+        "group observables at the points of " + "; ".join(notes) + " -- taken from the engine's own variables, "
+        "and NaN where it provides none (group_mean)"
+    )
+    return ds
+
+
+def _axis_coords(manifest) -> dict:
+    """The axis values as coordinates (vector values as JSON strings)."""
     coords = {}
     for dim, cols in manifest["coords"].items():
         for name, values in cols.items():
             vals = [json.dumps(v) if isinstance(v, (list, dict)) else v for v in values]
             coords[name] = (dim, vals)
-    ds = ds.assign_coords(coords)
-    ds["done"] = (tuple(dims), ok.reshape(shape))
-    ds["done"].attrs["long_name"] = "point finished (False: NaN placeholder)"
-    if over in ds.dims and over in dims:
-        for name in ("group_mean", "group_abs_mean", "group_mean_abs"):
-            x = ds[name]
-            # n counts finite values (missing points, times a point did not record are NaN);
-            # dividing by NaN where n is too small gives NaN without 0/0 warnings.
-            n = x.count(over)
-            mean = x.sum(over) / n.where(n > 0)
-            std = np.sqrt(((x - mean) ** 2).sum(over) / (n - 1).where(n > 1))
-            ds[f"{name}_mean"] = mean
-            ds[f"{name}_std"] = std
-            ds[f"{name}_sem"] = std / np.sqrt(n.where(n > 1))
-            for stat, what in (
-                ("mean", "mean"),
-                ("std", "standard deviation (ddof=1)"),
-                ("sem", "standard error of the mean"),
-            ):
-                ds[f"{name}_{stat}"].attrs["long_name"] = f"{what} of {name} over {over}"
-    ds.attrs.update(
-        {
-            "sweep_spec": json.dumps(manifest["spec"], sort_keys=True),
-            "sweep_spec_hash": manifest["spec_hash"],
-            "sweep_dims": json.dumps(dims),
-            "group_basis": basis,
-            "ensemble_dim": over if over in dims else "",
-        }
-    )
-    return ds
+    return coords
+
+
+def _ensemble_statistics(ds, over) -> dict:
+    """Mean, standard deviation (ddof = 1) and standard error over ``over`` of each group observable."""
+    out = {}
+    for name in ("group_mean", "group_abs_mean", "group_mean_abs"):
+        x = ds[name]
+        # n counts finite values (missing points, times a point did not record are NaN);
+        # dividing by NaN where n is too small gives NaN without 0/0 warnings.
+        n = x.count(over)
+        mean = x.sum(over) / n.where(n > 0)
+        std = np.sqrt(((x - mean) ** 2).sum(over) / (n - 1).where(n > 1))
+        out[f"{name}_mean"] = mean
+        out[f"{name}_std"] = std
+        out[f"{name}_sem"] = std / np.sqrt(n.where(n > 1))
+        for stat, what in (
+            ("mean", "mean"),
+            ("std", "standard deviation (ddof=1)"),
+            ("sem", "standard error of the mean"),
+        ):
+            out[f"{name}_{stat}"].attrs["long_name"] = f"{what} of {name} over {over}"
+    return out
 
 
 def load_point(out_dir, **params):
