@@ -2,15 +2,16 @@
 against exact many-body physics and quantum circuits.
 
 ``import oile_q`` stays light: numpy and the scenario layer only. The engines load
-numba, scipy and xarray on first use; Qiskit and QuSpin live in ``oile_q.circuits`` and
-``oile_q.exact``.
+numba, scipy and xarray on first use, ``oile_q.sweep`` loads Dask when it runs; Qiskit and
+QuSpin live in ``oile_q.circuits`` and ``oile_q.exact``.
 """
 
 from ._version import __version__
-from .engine import Engine, Option, Output, list_engines, register_engine  # noqa: E402
-from .errors import InputError  # noqa: E402
-from .runner import rerun, run  # noqa: E402
-from .scenario import Scenario  # noqa: E402
+from .engine import Engine, Option, Output, list_engines, register_engine
+from .errors import InputError
+from .runner import rerun, run
+from .scenario import Scenario
+from .sweeps import sweep
 
 __all__ = [
     "Scenario",
@@ -25,13 +26,3 @@ __all__ = [
     "sweep",
     "__version__",
 ]
-
-
-def __getattr__(name):
-    # ``oile_q.sweep(spec, out_dir)`` (with ``oile_q.sweep.collect``) loads Dask only when used.
-    if name == "sweep":
-        from .sweeps import sweep
-
-        globals()["sweep"] = sweep
-        return sweep
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

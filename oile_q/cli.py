@@ -18,11 +18,32 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
+import tomllib
 from pathlib import Path
 
-from .errors import InputError, InputTypeError
-from .io import Terminated, terminate_on_sigterm
+import numpy as np
+
+from ._version import __version__
+from .command import CLIError, Parser, guarded
+from .compare import deviation_table, plot_engines, write_table
+from .engine import engine_names, get_engine, list_engines
+from .errors import InputError, InputTypeError, memory_budget
+from .io import check_output_dir, check_output_file
+from .results import load, save, summary
+from .runner import execute, prepare, progress_default, rerun_arguments
+from .scenario import read_scenario_file
+from .schedules import fresh_seed
+from .studies import (
+    check_publish,
+    default_output,
+    list_studies,
+    publish,
+    published_seconds,
+    run_study,
+    studies_dir,
+    write_index,
+)
+from .sweeps.cli import main as sweep_main
 
 __all__ = [
     "main",
@@ -45,80 +66,6 @@ DEFAULT_BUDGET = 3600.0  # seconds: longer runs need --yes
 ANNOUNCE_AFTER = 10.0  # seconds: longer runs say what they will cost before they start
 
 
-class CLIError(InputError):
-    """A usage error found by the argument parser: one line, exit status 2."""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump)."""
-
-    def error(self, message):
-        raise CLIError(f"{self.prog}: error: {message}")
-
-
-def guarded(prog: str, command, *args, on_interrupt: str = "") -> int:
-    """Run ``command(*args)`` under the error contract of every oile-q command.
-
-    Parameters
-    ----------
-    prog : str
-        The command's name, which starts every message ("oile-q", "oile-q sweep").
-    command : callable
-        Returns the exit status.
-    args :
-        Passed to ``command``.
-    on_interrupt : str
-        Added to the message after Ctrl-C or SIGTERM (e.g. how to resume).
-
-    Returns
-    -------
-    int
-        ``command``'s status; 2 for bad input (one line on stderr), 130 after Ctrl-C, 143 after
-        SIGTERM, 0 after a closed pipe (quietly), 1 when the machine refused (disk full, ...) and
-        for a bug (the traceback and an "internal error" line).
-    """
-    terminate_on_sigterm()  # SIGTERM unwinds like Ctrl-C: temporary files are removed
-    try:
-        return command(*args)
-    except CLIError as err:
-        print(" ".join(str(err).split()), file=sys.stderr)
-        return 2
-    except InputError as err:
-        print(f"{prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted" + (f"; {on_interrupt}" if on_interrupt else ""), file=sys.stderr)
-        return 130
-    except Terminated:
-        print(f"{prog}: terminated" + (f"; {on_interrupt}" if on_interrupt else ""), file=sys.stderr)
-        return 143
-    except BrokenPipeError:
-        _quiet_stdout()
-        return 0
-    except OSError as err:  # the machine refused (disk full, ...): not a bug, not bad input
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 1
-    except Exception as err:  # anything else is a bug: say so, with the traceback
-        traceback.print_exc()
-        print(
-            f"{prog}: internal error (a bug in oile-q, please report it with the traceback above): "
-            f"{type(err).__name__}: {' '.join(str(err).split())}",
-            file=sys.stderr,
-        )
-        return 1
-
-
-def _quiet_stdout():
-    """After a closed pipe, point stdout at /dev/null so the interpreter's final flush is quiet."""
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-
-
 # --------------------------------------------------------------------------- arguments
 
 
@@ -132,7 +79,6 @@ def _floats(text):
 def parse_value(text: str):
     """A command-line value in TOML syntax ("4000", "1e-9", "true", "[0, 3]"); "0,3" is a list;
     anything else is a string."""
-    import tomllib
 
     for candidate in (text, f"[{text}]" if "," in text else None):
         if candidate is None:
@@ -223,7 +169,6 @@ class RunSettings:
 
     def check_against(self, names):
         """Every option must reach an engine of this command (``names``)."""
-        from .engine import engine_names, get_engine
 
         engines = {n: get_engine(n) for n in names}
         for eng_name in list(self.cli_by_engine) + list(self.file_by_engine):
@@ -262,7 +207,6 @@ class RunSettings:
 
 
 def _all_engines():
-    from .engine import list_engines
 
     return list_engines()
 
@@ -279,7 +223,6 @@ def _split_set(text):
 
 def read_settings(args, scenario_path):
     """(Scenario, RunSettings) from a scenario file and parsed arguments."""
-    from .scenario import read_scenario_file
 
     scenario, run, file_by_engine = read_scenario_file(scenario_path)
     run = dict(run)
@@ -317,7 +260,6 @@ def _cli_options(args):
 
 
 def _load_npy(path):
-    import numpy as np
 
     try:
         return np.load(path, allow_pickle=False)
@@ -342,7 +284,6 @@ def _duration(seconds: float) -> str:
 def announce(prepared, args):
     """Say what the runs will cost before they start, and refuse those beyond ``--budget`` (unless
     ``--yes``) or beyond the memory available (always). ``prepared``: [(engine, request)]."""
-    from .errors import memory_budget
 
     quiet = getattr(args, "quiet", False)
     total = 0.0
@@ -374,8 +315,6 @@ def announce(prepared, args):
 
 def prepare_run(scenario, engine_name, settings, progress, **extra):
     """Validate one engine's run (no work): (engine, request)."""
-    from .engine import get_engine
-    from .runner import prepare
 
     eng = get_engine(engine_name)
     options = settings.options_for(eng)
@@ -472,14 +411,11 @@ def _parser(engines):
 
 
 def _version():
-    from ._version import __version__
 
     return f"oile-q {__version__}"
 
 
 def cmd_run(args):
-    from .io import check_output_file
-    from .runner import execute
 
     check_output_file(args.output, "--output", force=args.force)
     scenario, settings = read_settings(args, args.scenario)
@@ -493,7 +429,6 @@ def cmd_run(args):
 
 def write_result(ds, output, *, force=False, note=""):
     """Save a result atomically and print where, with its summary."""
-    from .results import save, summary
 
     save(ds, output, force=force)
     print(f"wrote {output}{note}")
@@ -501,10 +436,6 @@ def write_result(ds, output, *, force=False, note=""):
 
 
 def cmd_rerun(args):
-    from .engine import get_engine
-    from .io import check_output_file
-    from .results import load
-    from .runner import execute, prepare, rerun_arguments
 
     check_output_file(args.output, "--output", force=args.force)
     path = Path(args.result)
@@ -546,7 +477,6 @@ def cmd_rerun(args):
 
 def submit_hook(engine_name, args):
     """Engines that submit jobs (an ``on_submit`` option) tell the user the job ids at once."""
-    from .engine import get_engine
 
     eng = get_engine(engine_name)
     if not any(o.name == "on_submit" for o in eng.options):
@@ -563,10 +493,6 @@ def submit_hook(engine_name, args):
 
 
 def cmd_compare(args):
-    from .compare import deviation_table, plot_engines, write_table
-    from .io import check_output_dir
-    from .results import save
-    from .runner import execute
 
     scenario, settings = read_settings(args, args.scenario)
     engines = args.engines or settings.run.get("engines", "oile,master,meanfield")
@@ -586,8 +512,6 @@ def cmd_compare(args):
         and isinstance(settings.run.get("schedule", "matching"), str)
         and scenario.kind != "foreground"
     ):
-        from .schedules import fresh_seed
-
         settings.run["seed"] = fresh_seed()  # one schedule for every engine
     prepared = [prepare_run(scenario, e, settings, progress_wanted(args)) for e in engines]  # all checked first
     steps_engines = [(eng, req) for eng, req in prepared if eng.grid == "steps"]
@@ -623,7 +547,6 @@ def cmd_compare(args):
 
 
 def cmd_engines(args):
-    from .engine import engine_names, get_engine
 
     for name in engine_names():
         try:
@@ -635,17 +558,6 @@ def cmd_engines(args):
 
 
 def cmd_study(args):
-    from .io import check_output_dir
-    from .studies import (
-        check_publish,
-        default_output,
-        list_studies,
-        publish,
-        published_seconds,
-        run_study,
-        studies_dir,
-        write_index,
-    )
 
     studies = list_studies()
     if args.list or (not args.names and not args.all):
@@ -688,7 +600,6 @@ def cmd_study(args):
                 f"{_duration(total)} in all",
                 file=sys.stderr,
             )
-    from .runner import progress_default
 
     for name, out in outs.items():
         out.mkdir(parents=True, exist_ok=True)
@@ -706,19 +617,17 @@ def cmd_study(args):
 
 def _delegate(argv):
     command, rest = argv[0], argv[1:]
+    if command == "sweep":
+        return sweep_main(rest)
     try:
-        if command == "circuit":
-            from oile_q.circuits.cli import main as sub_main
-        else:
-            from .sweeps import cli_main as sub_main
+        from oile_q.circuits.cli import main as circuit_main  # cycle: it builds on this module's parts
     except ImportError as err:
         print(f"oile-q {command}: error: this part cannot be imported here: {err}", file=sys.stderr)
         return 2
-    return sub_main(rest)
+    return circuit_main(rest)
 
 
 def _dispatch(argv):
-    from .engine import list_engines
 
     parser = _parser(list_engines())
     args = parser.parse_args(argv)

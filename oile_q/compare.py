@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import textwrap
 
 import numpy as np
 
@@ -241,8 +242,6 @@ def plot_engines(results: dict, path, basis="flavor", title=None):
     axes[3, 0].set_ylabel("<|P|>")
     fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.965), fontsize=8, ncol=min(len(names), 6), frameon=False)
     if title or len(groups) > len(shown):
-        import textwrap
-
         text = (title or "") + (f" (first {len(shown)} of {len(groups)} groups)" if len(groups) > len(shown) else "")
         fig.suptitle("\n".join(textwrap.wrap(text, 110)), fontsize=9, x=0.02, y=0.995, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.94))

@@ -281,87 +281,17 @@ class Scenario:
             raise InputTypeError(f"`counts` must be a non-empty sequence of positive integers; got {describe(counts)}.")
         G = len(counts)
         counts = [check_int(f"counts[{g}]", c, low=1) for g, c in enumerate(counts)]
-        if (flavor is None) == (P is None):
-            raise InputError("`flavor` or `P` must be given (exactly one of them): the beams' initial states.")
-        if basis not in ("flavor", "mass"):
-            raise InputError(f"`basis` must be 'flavor' or 'mass'; got {describe(basis)}.")
-        if flavor is not None:
-            if P is None and basis != "flavor":
-                raise InputError("`basis` applies to `P` only, not to `flavor`.")
-            flavors = [flavor] * G if isinstance(flavor, str) and len(flavor) == 1 else list(flavor)
-            if len(flavors) != G:
-                raise InputError(
-                    f"`flavor` must give one flavor for every beam or one per beam ({G}); got {describe(flavor)}."
-                )
-            for f in flavors:
-                if f not in _FLAVORS:
-                    raise InputError(f"`flavor` entries must be among {sorted(_FLAVORS)}; got {describe(f)}.")
-        else:
-            P = check_array("P", P, (G, 3))
-            r = np.linalg.norm(P, axis=1)
-            bad = np.flatnonzero(np.abs(r - 1.0) > 1e-9)
-            if bad.size:
-                i = int(bad[0])
-                raise InputError(
-                    f"`P` must hold unit (pure-state) Bloch vectors, one per beam; got |P[{i}]| = {r[i]:.6g}."
-                )
-            P = P / r[:, None]
+        states = _beam_states(G, flavor, P, basis)
         if np.ndim(omega) == 0:
             omega = np.full(G, check_real("omega", omega))
         else:
             omega = check_array("omega", omega, (G,))
-        if names is None:
-            names = [f"b{g}" for g in range(G)]
-        names = [names] if isinstance(names, str) else list(names)
-        if len(names) != G or len(set(names)) != G:
-            raise InputError(f"`names` must give {G} different labels; got {describe(names)}.")
-        for nm in names:
-            if not isinstance(nm, str) or not nm:
-                raise InputTypeError(f"`names` must hold non-empty strings; got {describe(nm)}.")
-
-        def unit_directions():
-            """The beams' unit velocities (G, 3)."""
-            if isinstance(directions, str):
-                if directions == "axis":
-                    if G != 2:
-                        raise InputError(f"`directions` 'axis' needs exactly 2 beams (+z and -z); got {G}.")
-                    return np.array([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]])
-                if directions == "ring":
-                    a = 2 * np.pi * np.arange(G) / G
-                    return np.stack([np.sin(a), np.zeros(G), np.cos(a)], axis=1)
-                if directions == "tetrahedron":
-                    if G != 4:
-                        raise InputError(f"`directions` 'tetrahedron' needs exactly 4 beams; got {G}.")
-                    s = np.sqrt(2.0) / 3.0
-                    return np.array(
-                        [
-                            [0.0, 0.0, 1.0],
-                            [2 * s, 0.0, -1 / 3],
-                            [-s, np.sqrt(2 / 3), -1 / 3],
-                            [-s, -np.sqrt(2 / 3), -1 / 3],
-                        ]
-                    )
-                if directions == "random":
-                    s = None if seed is None else check_int("seed", seed, low=0)
-                    return isotropic_velocities(G, np.random.default_rng(s))
-                raise InputError(
-                    f"`directions` must be 'axis', 'ring', 'tetrahedron', 'random' or (G, 3) unit vectors; "
-                    f"got {describe(directions)}."
-                )
-            V = check_array("directions", directions, (G, 3))
-            _check_velocities("directions", V)
-            return V / np.linalg.norm(V, axis=1, keepdims=True)
-
-        V = unit_directions()
-        groups = []
-        for g in range(G):
-            spec = dict(name=names[g], count=counts[g], omega=float(omega[g]), velocity=V[g].tolist())
-            if flavor is not None:
-                spec["flavor"] = flavors[g]
-            else:
-                spec["P"] = P[g].tolist()
-                spec["basis"] = basis
-            groups.append(spec)
+        names = _beam_names(G, names)
+        V = _beam_directions(G, directions, seed)
+        groups = [
+            dict(name=names[g], count=counts[g], omega=float(omega[g]), velocity=V[g].tolist(), **states[g])
+            for g in range(G)
+        ]
         return cls.from_groups(groups, gamma=gamma, theta=theta, mu=mu)
 
     @classmethod
@@ -525,3 +455,72 @@ def read_scenario_file(path):
     if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
         raise InputTypeError("`options` must hold one table per engine, e.g. [options.circuit] with shots = 4000.")
     return Scenario.from_dict(data), run, options
+
+
+def _beam_states(G, flavor, P, basis) -> list:
+    """Each beam's initial state as ``from_groups`` keywords: {"flavor": f} or {"P": ..., "basis": ...}."""
+    if (flavor is None) == (P is None):
+        raise InputError("`flavor` or `P` must be given (exactly one of them): the beams' initial states.")
+    if basis not in ("flavor", "mass"):
+        raise InputError(f"`basis` must be 'flavor' or 'mass'; got {describe(basis)}.")
+    if flavor is not None:
+        if basis != "flavor":
+            raise InputError("`basis` applies to `P` only, not to `flavor`.")
+        flavors = [flavor] * G if isinstance(flavor, str) and len(flavor) == 1 else list(flavor)
+        if len(flavors) != G:
+            raise InputError(
+                f"`flavor` must give one flavor for every beam or one per beam ({G}); got {describe(flavor)}."
+            )
+        for f in flavors:
+            if f not in _FLAVORS:
+                raise InputError(f"`flavor` entries must be among {sorted(_FLAVORS)}; got {describe(f)}.")
+        return [{"flavor": f} for f in flavors]
+    P = check_array("P", P, (G, 3))
+    r = np.linalg.norm(P, axis=1)
+    bad = np.flatnonzero(np.abs(r - 1.0) > 1e-9)
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(f"`P` must hold unit (pure-state) Bloch vectors, one per beam; got |P[{i}]| = {r[i]:.6g}.")
+    return [{"P": (P[g] / r[g]).tolist(), "basis": basis} for g in range(G)]
+
+
+def _beam_names(G, names) -> list:
+    """The beams' group labels ("b0", "b1", ... by default)."""
+    if names is None:
+        names = [f"b{g}" for g in range(G)]
+    names = [names] if isinstance(names, str) else list(names)
+    if len(names) != G or len(set(names)) != G:
+        raise InputError(f"`names` must give {G} different labels; got {describe(names)}.")
+    for nm in names:
+        if not isinstance(nm, str) or not nm:
+            raise InputTypeError(f"`names` must hold non-empty strings; got {describe(nm)}.")
+    return names
+
+
+def _beam_directions(G, directions, seed) -> np.ndarray:
+    """The beams' unit velocities (G, 3)."""
+    if not isinstance(directions, str):
+        V = check_array("directions", directions, (G, 3))
+        _check_velocities("directions", V)
+        return V / np.linalg.norm(V, axis=1, keepdims=True)
+    if directions == "axis":
+        if G != 2:
+            raise InputError(f"`directions` 'axis' needs exactly 2 beams (+z and -z); got {G}.")
+        return np.array([[0.0, 0.0, 1.0], [0.0, 0.0, -1.0]])
+    if directions == "ring":
+        a = 2 * np.pi * np.arange(G) / G
+        return np.stack([np.sin(a), np.zeros(G), np.cos(a)], axis=1)
+    if directions == "tetrahedron":
+        if G != 4:
+            raise InputError(f"`directions` 'tetrahedron' needs exactly 4 beams; got {G}.")
+        s = np.sqrt(2.0) / 3.0
+        return np.array(
+            [[0.0, 0.0, 1.0], [2 * s, 0.0, -1 / 3], [-s, np.sqrt(2 / 3), -1 / 3], [-s, -np.sqrt(2 / 3), -1 / 3]]
+        )
+    if directions == "random":
+        s = None if seed is None else check_int("seed", seed, low=0)
+        return isotropic_velocities(G, np.random.default_rng(s))
+    raise InputError(
+        "`directions` must be 'axis', 'ring', 'tetrahedron', 'random' or (G, 3) unit vectors; "
+        f"got {describe(directions)}."
+    )

@@ -80,10 +80,15 @@ import re
 import shutil
 import sys
 import time
+from importlib.resources import files
 from pathlib import Path
 
+from ._version import __version__
+from .compare import write_table
 from .errors import InputError
-from .io import read_toml
+from .io import atomic_write, read_toml
+from .results import save
+from .sweeps import sweep
 
 __all__ = [
     "Study",
@@ -199,8 +204,6 @@ class StudyRun:
     def save(self, ds, name: str):
         """Save an xarray Dataset as ``outdir/name`` (atomic netCDF, ``oile_q.results.save``);
         returns ``ds``."""
-        from .results import save
-
         save(ds, self.outdir / name)
         if name not in self.data:
             self.data.append(name)
@@ -212,11 +215,6 @@ class StudyRun:
         processes (``client="local"``) or in this process (``client="serial"``, as the quick
         runs do). Returns (``SweepResult``, the folder, wall seconds); raises if a point failed.
         Read the points back with ``oile_q.sweep.collect(folder)``."""
-        import shutil
-
-        from .errors import InputError
-        from .sweeps import sweep
-
         if client not in ("local", "serial"):
             raise InputError(f"`client` of a study's sweep must be 'local' or 'serial'; got {client!r}.")
         folder = self.outdir / name
@@ -233,8 +231,6 @@ class StudyRun:
     def figure(self, fig, name: str, *, alt: str | None = None, caption: str = "", dpi: int = 100) -> Path:
         """Write ``fig`` as the PNG ``outdir/name`` (atomically), close it, and list it in the
         report with ``alt`` text (default: the file's stem) and an optional ``caption``."""
-        from .io import atomic_write
-
         path = self.outdir / name
         atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=dpi), mode="wb")
         pyplot().close(fig)
@@ -247,8 +243,6 @@ class StudyRun:
         ``outdir/name.md`` (``oile_q.compare.write_table``) and list the table in the report,
         with an optional ``note`` under it; ``index=False`` leaves it out of
         comparisons/README.md (it stays in report.md). Returns the Markdown text."""
-        from .compare import write_table
-
         text = write_table(rows, self.outdir / f"{name}.csv", self.outdir / f"{name}.md", title=title)
         self.tables = [t for t in self.tables if t["name"] != name]
         self.tables.append(
@@ -270,9 +264,6 @@ class StudyRun:
         detail : str
             Added to the run line after the seconds, e.g. ``"exact engine 40 s of it"``.
         """
-        from ._version import __version__
-        from .io import atomic_write
-
         seconds = self.elapsed()
         rep = {
             "study": self.study.name,
@@ -360,8 +351,6 @@ def studies_dir() -> Path:
     if env:
         return Path(env)
     try:
-        from importlib.resources import files
-
         root = Path(str(files("oile_q.comparisons")))
         if root.is_dir():
             return root
@@ -444,8 +433,6 @@ def run_study(name: str, out, quick: bool = False):
         seconds = time.perf_counter() - t0
     finally:
         sys.modules.pop(spec.name, None)
-    from .io import atomic_write
-
     atomic_write(out / "timing.json", lambda fh: fh.write(json.dumps({"seconds": seconds, "quick": quick})))
     return report, seconds
 
@@ -513,8 +500,6 @@ def _summary(doc: str) -> str:
 
 def write_index() -> Path:
     """Rewrite comparisons/README.md from the studies' docstrings and published report.json."""
-    from .io import atomic_write
-
     check_publish()
     root = studies_dir()
     lines = [_PREAMBLE]

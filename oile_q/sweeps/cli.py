@@ -1,5 +1,5 @@
 """``oile-q sweep SPEC.toml -o DIR ...`` and ``oile-q sweep collect DIR [-o OUT.nc]``, under the error
-contract of every oile-q command (``oile_q.cli.guarded``): bad input is one line and exit status 2
+contract of every oile-q command (``oile_q.command.guarded``): bad input is one line and exit status 2
 with nothing written, failed points exit 1, Ctrl-C 130, SIGTERM 143, a closed pipe is quiet."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..cli import Parser, guarded
+from ..command import Parser, guarded
 from ..io import check_output_dir, check_output_file
 from ..results import save
 from .collect import collect
