@@ -78,6 +78,14 @@ def _shuffle(arr, m, state):
 
 
 @njit(cache=True)
+def _pair_up(slots, order, m):
+    """Pair the first m entries of ``order`` in turn: slots[k] = (order[2k], order[2k + 1])."""
+    for k in range(m // 2):
+        slots[k, 0] = order[2 * k]
+        slots[k, 1] = order[2 * k + 1]
+
+
+@njit(cache=True)
 def matching_chunk(seed, start, count, n):
     """Uniformly random perfect matchings (Fisher-Yates) for steps start .. start+count-1."""
     out = np.empty((count, n // 2, 2), dtype=np.int32)
@@ -87,9 +95,7 @@ def matching_chunk(seed, start, count, n):
         for i in range(n):
             perm[i] = i
         state = _shuffle(perm, n, state)
-        for k in range(n // 2):
-            out[s, k, 0] = perm[2 * k]
-            out[s, k, 1] = perm[2 * k + 1]
+        _pair_up(out[s], perm, n)
     return out
 
 
@@ -127,9 +133,7 @@ def poisson_chunk(seed, start, count, n, p):
                 chosen[m] = others[j]
                 m += 1
         state = _shuffle(chosen, m, state)
-        for k in range(m // 2):
-            out[s, k, 0] = chosen[2 * k]
-            out[s, k, 1] = chosen[2 * k + 1]
+        _pair_up(out[s], chosen, m)
     return out
 
 
@@ -230,13 +234,6 @@ def apply_pair(xa, ya, za, xb, yb, zb, cw, dsw, psw, cph, sph):
     rb00 = b00 * a00 + abs_a2 * b00 * a11 + abs_b2 * b11 * a00 + 2.0 * (alphap * cb * b01 * a10).real
     rb01 = eph * (b00 * a01 * cb + b01 * a00 * alphap) + ceph * (alphap * b01 * a11 + beta * b11 * a01)
     return (2.0 * ra01.real, -2.0 * ra01.imag, 2.0 * ra00 - 1.0, 2.0 * rb01.real, -2.0 * rb01.imag, 2.0 * rb00 - 1.0)
-
-
-@njit(cache=True)
-def pair_map(xa, ya, za, xb, yb, zb, phi, delta):
-    """One-body Bloch vectors after U' (see module docstring) on a product state."""
-    cw, dsw, psw, cph, sph = pair_coeffs(phi, delta)
-    return apply_pair(xa, ya, za, xb, yb, zb, cw, dsw, psw, cph, sph)
 
 
 @njit(cache=True)

@@ -210,7 +210,7 @@ def execute(engine, request):
     t0 = _time.perf_counter()
     try:
         # One BLAS thread: the engines' heavy work is compiled (numba) or in Aer/QuSpin, and idle
-        # OpenBLAS workers spinning after small calls starved it (2.6x slower master runs here).
+        # OpenBLAS workers spinning after small calls starved it.
         with threadpool_limits(limits=1, user_api="blas"):
             out = engine.run(request)
     finally:

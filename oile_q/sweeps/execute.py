@@ -24,7 +24,7 @@ from .worker import run_batch, run_point
 __all__ = ["sweep", "SweepResult", "SweepRun", "pack_tasks", "TASK_SECONDS", "WRITE_SECONDS", "TASKS_PER_WORKER"]
 
 # Points are packed into Dask tasks of about this many (estimated) seconds: the distributed
-# scheduler costs ~1 ms per task (dask #9437; benchmarks/bench_sweeps.py measures it here).
+# scheduler costs about a millisecond per task (dask #9437; benchmarks/bench_sweeps.py measures it).
 TASK_SECONDS = 0.2
 WRITE_SECONDS = 0.05  # writing one point file (netCDF via h5netcdf), added to the engine's estimate
 TASKS_PER_WORKER = 4  # ... but at least this many tasks per worker, for load balance
