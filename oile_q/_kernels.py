@@ -300,12 +300,7 @@ def encounter_batch(Pa, Pb, phi, wta, wtb, mode):
     outb = np.empty_like(Pb)
     for i in range(n):
         r = encounter(Pa[i, 0], Pa[i, 1], Pa[i, 2], Pb[i, 0], Pb[i, 1], Pb[i, 2], phi[i], wta[i], wtb[i], mode)
-        outa[i, 0] = r[0]
-        outa[i, 1] = r[1]
-        outa[i, 2] = r[2]
-        outb[i, 0] = r[3]
-        outb[i, 1] = r[4]
-        outb[i, 2] = r[5]
+        outa[i, 0], outa[i, 1], outa[i, 2], outb[i, 0], outb[i, 1], outb[i, 2] = r
     return outa, outb
 
 
@@ -394,12 +389,7 @@ def ensemble_steps(P, wt, vel, pairs, gamma, mode, record, out, out_pos, paired,
                     sh[b],
                     mode,
                 )
-                P[a, 0] = r[0]
-                P[a, 1] = r[1]
-                P[a, 2] = r[2]
-                P[b, 0] = r[3]
-                P[b, 1] = r[4]
-                P[b, 2] = r[5]
+                P[a, 0], P[a, 1], P[a, 2], P[b, 0], P[b, 1], P[b, 2] = r
             paired[a] = True
             paired[b] = True
         for i in range(n):

@@ -111,6 +111,24 @@ class Option:
         result that used such an option unless it is given again.
     cli : bool
         Whether the option can be set from the command line and TOML files.
+
+    Raises
+    ------
+    ValueError
+        A declaration error (not bad input): a reserved or non-identifier name, an unknown
+        kind, a "choice" without choices.
+
+    Examples
+    --------
+    >>> opt = Option("rtol", "relative tolerance of the ODE solver", default=1e-8, kind="float", positive=True)
+    >>> opt.validate(1e-9)
+    1e-09
+    >>> opt.validate(-1.0)
+    Traceback (most recent call last):
+    ...
+    oile_q.errors.InputError: `rtol` must be positive; got -1.0.
+    >>> opt.describe()
+    'rtol (float, default 1e-08): relative tolerance of the ODE solver'
     """
 
     name: str
@@ -222,7 +240,7 @@ class Request:
 class Output:
     """What an engine returns.
 
-    Attributes
+    Parameters
     ----------
     P : ndarray (len(times), N, 3)
         Bloch vectors in the flavor basis (NaN where an engine computed no value).
@@ -235,6 +253,12 @@ class Output:
         Engine-specific result attributes (scalars or strings).
     options : dict, optional
         Options to record when they differ from the validated ones (e.g. a resolved name).
+
+    Examples
+    --------
+    >>> out = Output(P=np.zeros((2, 1, 3)), stats={"encounters": 4})
+    >>> out.P.shape, out.extras
+    ((2, 1, 3), {})
     """
 
     P: np.ndarray
@@ -309,13 +333,46 @@ class Cost:
 class Engine:
     """Base class of every engine (see the module docstring for a complete example).
 
-    Class attributes to declare: ``name``, ``summary`` (one line), ``grid`` ("steps": the
-    run advances in encounter steps and requested times are rounded to step ends;
-    "continuous": times are kept as given), ``supports`` (a subset of ``CAPABILITIES``),
-    ``options`` (a tuple of :class:`Option`) and, for engines that need optional packages,
-    ``requires`` (module names) and ``extra`` (the pip extra that installs them). Methods: ``run(request) -> Output``;
-    optionally ``check(request)`` (engine-specific checks of the scenario and options before
-    any work, raising ``InputError``) and ``estimate(request) -> Cost``.
+    An engine takes no constructor parameters: it declares class attributes and implements
+    ``run(request) -> Output``; optionally ``check(request)`` (engine-specific checks of the
+    scenario and options before any work, raising ``InputError``) and
+    ``estimate(request) -> Cost``.
+
+    Attributes
+    ----------
+    name : str
+        The name ``oile_q.run`` and the command line know it by.
+    summary : str
+        One line for ``oile-q engines``.
+    grid : {"steps", "continuous"}
+        "steps": the run advances in encounter steps and requested times are rounded to step
+        ends; "continuous": times are kept as given.
+    supports : frozenset
+        A subset of ``CAPABILITIES``.
+    options : tuple of Option
+        The engine's options (validated by the pipeline, one command-line flag each).
+    requires : tuple of str
+        Importable modules the engine needs beyond the core (Qiskit, QuSpin, ...).
+    extra : str
+        The pip extra that installs them, e.g. "circuits".
+    group_observables : GroupObservables or None
+        For an engine whose ``P`` is not each particle's Bloch vector: the group observables it
+        records itself, which the generic helpers must use.
+
+    Raises
+    ------
+    TypeError
+        When a subclass is defined with an invalid declaration.
+
+    Examples
+    --------
+    A complete engine is in :func:`register_engine`; the built-in ones declare, e.g.:
+
+    >>> oile = get_engine("oile")
+    >>> oile.grid, sorted(oile.supports)
+    ('steps', ['ensemble', 'foreground', 'poisson', 'replay'])
+    >>> print(oile.option("propagator").describe())
+    propagator (exact|split|symmetric, default 'exact'): ...
     """
 
     name: ClassVar[str] = ""
@@ -435,11 +492,44 @@ _REGISTRY: dict[str, Any] = dict(_BUILTIN)  # name -> Engine instance, or "modul
 _ENTRY_POINTS_LOADED = False
 
 
-def register_engine(engine, *, replace: bool = False) -> Engine:
-    """Register an engine class (or instance, or "module:Class" path) under its name.
+def register_engine(engine: type[Engine] | Engine | str, *, replace: bool = False) -> Engine:
+    """Register an engine under its name, so that ``oile_q.run``, the command line and the sweeps
+    find it.
 
-    Returns the engine instance. Registering the same class again is harmless; another engine
-    under a name already taken raises ValueError unless ``replace=True``."""
+    Parameters
+    ----------
+    engine : Engine subclass, Engine instance or str
+        The engine, or its import path "module:Class" (imported now).
+    replace : bool
+        Replace another engine registered under the same name.
+
+    Returns
+    -------
+    Engine
+        The registered instance. Registering the same class again is harmless.
+
+    Raises
+    ------
+    ValueError
+        Another engine holds the name and ``replace`` is False.
+    TypeError
+        ``engine`` is not an Engine or declares no name.
+
+    Examples
+    --------
+    >>> import oile_q
+    >>> class Frozen(Engine):
+    ...     name = "frozen_reg"
+    ...     summary = "nothing moves: P(t) = P(0)"
+    ...     grid = "continuous"
+    ...     def run(self, request):
+    ...         return Output(P=np.repeat(request.scenario.P0[None], len(request.times), axis=0))
+    >>> _ = register_engine(Frozen)
+    >>> fg = oile_q.Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.1)
+    >>> oile_q.run(fg, "frozen_reg", t_max=1.0).P.shape
+    (11, 1, 3)
+    >>> unregister_engine("frozen_reg")
+    """
     if isinstance(engine, str):
         inst = _load(engine)
     else:
@@ -521,7 +611,20 @@ def _importable(module: str) -> bool:
 
 
 def list_engines() -> dict[str, Engine]:
-    """{name: engine} for every registered engine that can be imported here."""
+    """Every registered engine that can be imported here (those whose optional dependencies are
+    missing are left out).
+
+    Returns
+    -------
+    dict
+        {name: Engine instance}, built-in engines first, then plug-ins.
+
+    Examples
+    --------
+    >>> import oile_q
+    >>> {"oile", "master", "meanfield"} <= set(oile_q.list_engines())
+    True
+    """
     out = {}
     for name in engine_names():
         try:

@@ -32,7 +32,18 @@ LIMIT_FRACTION = 0.85  # of the available memory, the default budget of one run
 
 
 class InputError(ValueError):
-    """Bad input to oile-q: the message is one line naming the parameter."""
+    """Bad input to oile-q: the message is one line naming the parameter, what was expected and
+    what was received. The command line prints it and exits with status 2.
+
+    Examples
+    --------
+    >>> import oile_q
+    >>> try:
+    ...     oile_q.Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=-1)
+    ... except oile_q.InputError as err:
+    ...     print(err)
+    `gamma` must be positive; got -1.0.
+    """
 
 
 class InputTypeError(InputError, TypeError):

@@ -14,14 +14,20 @@ import contextvars
 import json
 import math
 import time as _time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .engine import Progress, Request, get_engine
 from .errors import InputError, InputTypeError, check_array, check_int, check_real, check_size, describe
 from .results import load, make_dataset, scenario_of
 from .scenario import Scenario
 from .schedules import make_schedule
+
+if TYPE_CHECKING:  # annotations only: xarray loads with the first result
+    import xarray as xr
 
 __all__ = ["run", "rerun", "prepare", "execute", "resolve_steps", "resolve_grid", "progress_default"]
 
@@ -266,15 +272,25 @@ def _plain(value):
     raise TypeError(f"not JSON: {value!r}")
 
 
-def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="matching", seed=None, **engine_options):
+def run(
+    scenario: Scenario,
+    engine: str,
+    *,
+    steps: int | None = None,
+    t_max: float | None = None,
+    times: ArrayLike | None = None,
+    schedule: str | ArrayLike = "matching",
+    seed: int | None = None,
+    **engine_options: Any,
+) -> xr.Dataset:
     """Evolve ``scenario`` with ``engine`` and return the shared xarray.Dataset.
 
     Parameters
     ----------
     scenario : Scenario
     engine : str
-        A registered engine: "oile", "meanfield", "master", "circuit", "exact", "closed", or
-        a plug-in (``oile_q.list_engines()``; ``oile-q engines`` lists them with their options).
+        A registered engine: "oile", "meanfield", "master", "misci", "circuit", "exact",
+        "closed", or a plug-in (``oile_q.list_engines()``; ``oile-q engines`` lists them with their options).
     steps, t_max, times :
         Run length as a number of steps, or in mu t; ``times`` (mu t) are the times to
         record; discrete engines round them to step ends, ODE engines keep them as given.
@@ -297,6 +313,12 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
         ``P`` (time, particle, component) in the flavor basis, the engine's extras, and attrs
         (engine, gamma, mu, theta, schedule, seed, options, scenario, ``engine_stats``).
 
+    Raises
+    ------
+    InputError
+        Before any work, one line naming the parameter: an unknown engine or option, an
+        ill-typed value, a scenario the engine does not take, a run length that does not fit.
+
     Examples
     --------
     >>> import oile_q
@@ -306,16 +328,9 @@ def run(scenario, engine, *, steps=None, t_max=None, times=None, schedule="match
     (11, 1, 3)
     """
     progress = engine_options.pop("progress", _PROGRESS_DEFAULT.get())
+    length = {"steps": steps, "t_max": t_max, "times": times}
     eng, request = prepare(
-        scenario,
-        engine,
-        steps=steps,
-        t_max=t_max,
-        times=times,
-        schedule=schedule,
-        seed=seed,
-        progress=progress,
-        **engine_options,
+        scenario, engine, **length, schedule=schedule, seed=seed, progress=progress, **engine_options
     )
     return execute(eng, request)
 
@@ -347,7 +362,7 @@ def rerun_arguments(ds):
     return scenario_of(ds), str(a["engine"]), kw
 
 
-def rerun(ds, **overrides):
+def rerun(ds: xr.Dataset | str | Path, **overrides: Any) -> xr.Dataset:
     """Run a result again from its own record: the same scenario, engine, schedule (seed or
     explicit pairs), recorded times and options, with ``overrides`` applied.
 
@@ -358,6 +373,17 @@ def rerun(ds, **overrides):
     overrides :
         ``engine``, any ``run`` keyword (``t_max``, ``times``, ``seed``, ...) or engine option.
         Giving ``steps`` or ``t_max`` drops the recorded times.
+
+    Returns
+    -------
+    xarray.Dataset
+        The new result (as ``run`` returns it).
+
+    Raises
+    ------
+    InputError
+        ``ds`` is not an oile-q result, or was computed with an option results do not record
+        (give it again as an override).
 
     Examples
     --------

@@ -11,8 +11,11 @@ Two kinds of scenario:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .conventions import b_vector, flavor_to_mass, mass_to_flavor
 from .errors import InputError, InputTypeError, check_array, check_int, check_real, check_size, describe
@@ -80,11 +83,39 @@ class Scenario:
         Group label per particle (default "all").
     basis : {"flavor", "mass"}
         Basis in which ``P0`` is given; it is stored in the flavor basis.
+
+    Raises
+    ------
+    InputError
+        One line naming the parameter: fewer than 2 particles, arrays of the wrong shape, a
+        Bloch vector longer than 1, a velocity that is not a unit vector, gamma or mu <= 0.
+
+    See Also
+    --------
+    Scenario.from_groups, Scenario.foreground, Scenario.beams, Scenario.from_toml
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sc = Scenario([[0, 0, 1], [0, 0, -1]], [0.1, 0.2], [[0, 0, 1], [1, 0, 0]], gamma=0.1, theta=0.01)
+    >>> sc.n, sc.groups, sc.kind
+    (2, ['all'], 'ensemble')
     """
 
     kind = "ensemble"
 
-    def __init__(self, P0, omega, velocity, *, gamma, theta=0.0, mu=1.0, group=None, basis="flavor"):
+    def __init__(
+        self,
+        P0: ArrayLike,
+        omega: ArrayLike,
+        velocity: ArrayLike,
+        *,
+        gamma: float,
+        theta: float = 0.0,
+        mu: float = 1.0,
+        group: Sequence[str] | None = None,
+        basis: str = "flavor",
+    ):
         P0 = check_array("P0", P0, (None, 3))
         n = P0.shape[0]
         if n < 2:
@@ -118,12 +149,52 @@ class Scenario:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def foreground(cls, P0, Q, *, gamma, vdotu=0.0, omega=0.0, theta=0.0, mu=1.0):
-        """One tracked neutrino (Bloch vector P0) crossing a uniform background in state Q.
+    def foreground(
+        cls,
+        P0: ArrayLike,
+        Q: ArrayLike,
+        *,
+        gamma: float,
+        vdotu: float = 0.0,
+        omega: float = 0.0,
+        theta: float = 0.0,
+        mu: float = 1.0,
+    ) -> Scenario:
+        """One tracked neutrino (Bloch vector P0) crossing a uniform background in state Q
+        (paper I Sec. II).
 
-        Every encounter is with a fresh background neutrino in state Q (flavor basis),
-        with g = 1 - v.u. ``omega`` is the vacuum frequency of the foreground neutrino and
-        of every background neutrino.
+        Every encounter is with a fresh background neutrino in state Q, with g = 1 - v.u.
+
+        Parameters
+        ----------
+        P0, Q : array (3,)
+            Bloch vectors (flavor basis, |P| <= 1) of the tracked neutrino and of every
+            background neutrino.
+        gamma : float
+            Impact parameter gamma = mu dz > 0.
+        vdotu : float
+            v.u, the cosine of the angle between the tracked and the background velocities
+            (in [-1, 1]).
+        omega : float
+            Vacuum frequency of the tracked and of every background neutrino (units of mu).
+        theta, mu : float
+            As for :class:`Scenario`.
+
+        Returns
+        -------
+        Scenario
+            ``kind == "foreground"``, one particle (group "foreground").
+
+        Raises
+        ------
+        InputError
+            A Bloch vector longer than 1, vdotu outside [-1, 1], gamma or mu <= 0.
+
+        Examples
+        --------
+        >>> fg = Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.1)
+        >>> fg.kind, fg.n, fg.background["vdotu"]
+        ('foreground', 1, 0.0)
         """
         P0 = check_array("P0", P0, (3,))
         Q = check_array("Q", Q, (3,))
@@ -146,14 +217,47 @@ class Scenario:
         return self
 
     @classmethod
-    def from_groups(cls, groups, *, gamma, theta=0.0, mu=1.0, seed=None):
-        """Build an ensemble from named groups.
+    def from_groups(
+        cls,
+        groups: Sequence[Mapping],
+        *,
+        gamma: float,
+        theta: float = 0.0,
+        mu: float = 1.0,
+        seed: int | None = None,
+    ) -> Scenario:
+        """Build an ensemble from named groups of identical neutrinos.
 
-        Each group is a mapping with keys
-        ``name`` (str), ``count`` (int >= 1), one of ``flavor`` ("e", "x", "+", "-") or ``P``
-        (3 numbers), optional ``basis`` ("flavor" or "mass", for ``P``), ``omega`` (float,
-        default 0) and ``velocity``: "isotropic" (random on the sphere, drawn from ``seed``)
-        or a fixed unit 3-vector (default "isotropic").
+        Parameters
+        ----------
+        groups : sequence of mappings
+            One per group, with keys ``name`` (str, default "group<i>"), ``count`` (int >= 1),
+            one of ``flavor`` ("e", "x", "+", "-") or ``P`` (3 numbers, |P| <= 1), optional
+            ``basis`` ("flavor" or "mass", for ``P``), ``omega`` (float, default 0) and
+            ``velocity``: "isotropic" (random on the sphere, drawn from ``seed``; the default)
+            or a fixed unit 3-vector.
+        gamma, theta, mu : float
+            As for :class:`Scenario`.
+        seed : int, optional
+            Seed of the isotropic velocities (drawn and recorded if not given).
+
+        Returns
+        -------
+        Scenario
+            The particles in group order, labelled by group.
+
+        Raises
+        ------
+        InputError
+            One line naming the group and key that is wrong.
+
+        Examples
+        --------
+        >>> sc = Scenario.from_groups([dict(name="nu_e", count=60, flavor="e", omega=0.1),
+        ...                            dict(name="nu_x", count=40, flavor="x", omega=0.2)],
+        ...                           gamma=0.01, theta=1e-3, seed=1)
+        >>> sc
+        Scenario(N=100, groups={'nu_e': 60, 'nu_x': 40}, gamma=0.01, theta=0.001, mu=1)
         """
         if isinstance(groups, dict) or not isinstance(groups, (list, tuple)) or not groups:
             raise InputTypeError(f"`groups` must be a non-empty list of group tables; got {describe(groups)}.")
@@ -228,18 +332,18 @@ class Scenario:
     @classmethod
     def beams(
         cls,
-        counts,
+        counts: Sequence[int],
         *,
-        flavor=None,
-        P=None,
-        basis="flavor",
-        omega=0.0,
-        directions="ring",
-        names=None,
-        gamma,
-        theta=0.0,
-        mu=1.0,
-        seed=None,
+        flavor: str | Sequence[str] | None = None,
+        P: ArrayLike | None = None,
+        basis: str = "flavor",
+        omega: float | ArrayLike = 0.0,
+        directions: str | ArrayLike = "ring",
+        names: Sequence[str] | None = None,
+        gamma: float,
+        theta: float = 0.0,
+        mu: float = 1.0,
+        seed: int | None = None,
     ) -> Scenario:
         """Neutrino beams: beam g holds ``counts[g]`` neutrinos sharing one velocity, vacuum
         frequency and pure initial state (the ``exact`` engine's method "beams" evolves them in
@@ -271,6 +375,16 @@ class Scenario:
         seed : int, optional
             Seed of ``directions="random"``.
 
+        Returns
+        -------
+        Scenario
+            One group per beam (labels ``names``), each with a fixed velocity.
+
+        Raises
+        ------
+        InputError
+            Bad counts, states, frequencies, names or directions (one line naming them).
+
         Examples
         --------
         >>> sc = Scenario.beams([4, 4], flavor="ex", omega=[-0.5, 0.5], directions="axis", gamma=0.05, theta=0.1)
@@ -295,8 +409,32 @@ class Scenario:
         return cls.from_groups(groups, gamma=gamma, theta=theta, mu=mu)
 
     @classmethod
-    def from_dict(cls, data: dict, *, where: str = "scenario"):
-        """Build a scenario from a plain mapping (the TOML layout, see ``from_toml``)."""
+    def from_dict(cls, data: Mapping, *, where: str = "scenario") -> Scenario:
+        """Build a scenario from a plain mapping (the TOML layout, see ``from_toml``).
+
+        Parameters
+        ----------
+        data : mapping
+            ``gamma``, ``theta``, ``mu``, ``seed`` and exactly one of ``group`` (a list of
+            group tables), ``foreground`` or ``particles``; ``run`` and ``options`` are ignored.
+        where : str
+            The name error messages give the mapping.
+
+        Returns
+        -------
+        Scenario
+            The scenario the mapping describes (``to_dict`` gives the mapping back).
+
+        Raises
+        ------
+        InputError
+            Unknown or missing keys, or a bad value (one line naming it).
+
+        Examples
+        --------
+        >>> Scenario.from_dict({"gamma": 0.1, "foreground": {"P": [0, 0, 1], "Q": [1, 0, 0]}}).kind
+        'foreground'
+        """
         if not isinstance(data, dict):
             raise InputTypeError(f"`{where}` must be a table; got {describe(data)}.")
         data = dict(data)
@@ -348,14 +486,35 @@ class Scenario:
         )
 
     @classmethod
-    def from_toml(cls, path):
+    def from_toml(cls, path: str | Path) -> Scenario:
         """Read a scenario from a TOML file.
 
-        Top-level keys ``gamma``, ``theta``, ``mu``, ``seed`` and exactly one of
-        ``[[group]]`` tables (see ``from_groups``), a ``[foreground]`` table (``P``, ``Q``,
-        ``vdotu``, ``omega``) or a ``[particles]`` table (``P0``, ``omega``, ``velocity``,
-        ``group``, ``basis``). Optional ``[run]`` and ``[options.ENGINE]`` tables hold run
-        settings and engine options for the command line (``read_scenario_file``).
+        Parameters
+        ----------
+        path : str or Path
+            Top-level keys ``gamma``, ``theta``, ``mu``, ``seed`` and exactly one of
+            ``[[group]]`` tables (see ``from_groups``), a ``[foreground]`` table (``P``, ``Q``,
+            ``vdotu``, ``omega``) or a ``[particles]`` table (``P0``, ``omega``, ``velocity``,
+            ``group``, ``basis``). Optional ``[run]`` and ``[options.ENGINE]`` tables hold run
+            settings and engine options for the command line (``read_scenario_file``).
+
+        Returns
+        -------
+        Scenario
+
+        Raises
+        ------
+        InputError
+            The file cannot be read as TOML (``oile_q.io.read_toml``) or describes no valid
+            scenario.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "fg.toml"
+        >>> _ = path.write_text("gamma = 0.1\\n[foreground]\\nP = [0, 0, 1]\\nQ = [1, 0, 0]\\n")
+        >>> Scenario.from_toml(path)
+        Scenario.foreground(P0=[0.0, 0.0, 1.0], Q=[1.0, 0.0, 0.0], gamma=0.1, vdotu=0, omega=0, theta=0, mu=1)
         """
         return cls.from_dict(read_toml(path, "scenario"))
 
@@ -372,6 +531,7 @@ class Scenario:
 
     @property
     def P0_mass(self) -> np.ndarray:
+        """Initial Bloch vectors in the mass basis."""
         return flavor_to_mass(self.P0, self.theta)
 
     @property
@@ -380,7 +540,7 @@ class Scenario:
         seen = dict.fromkeys(self.group.tolist())
         return list(seen)
 
-    def to_dict(self, arrays=True) -> dict:
+    def to_dict(self, arrays: bool = True) -> dict:
         """A plain, JSON-serialisable description from which ``from_dict`` rebuilds this
         scenario (``arrays=False`` leaves out the per-particle arrays of an ensemble)."""
         common = {"gamma": self.gamma, "theta": self.theta, "mu": self.mu}
@@ -408,13 +568,15 @@ class Scenario:
         }
 
     def to_json(self) -> str:
+        """``to_dict()`` as JSON text."""
         return json.dumps(self.to_dict())
 
     @classmethod
     def from_json(cls, text: str) -> Scenario:
+        """The scenario ``to_json`` described."""
         return cls.from_dict(json.loads(text))
 
-    def replace(self, **changes) -> Scenario:
+    def replace(self, **changes: float) -> Scenario:
         """A copy with some of gamma, theta, mu changed (validated again)."""
         data = self.to_dict()
         for key, value in changes.items():

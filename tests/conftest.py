@@ -13,3 +13,16 @@ def random_bloch(rng, n, *, pure=False):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20240205)
+
+
+def groups_toml(*groups, **top):
+    """A scenario file's text: top-level keys (``gamma`` = 0.1 and ``seed`` = 1 unless given),
+    then one ``[[group]]`` table per (name, count, state, omega), the state a flavor letter or a
+    Bloch vector."""
+    top = {"gamma": 0.1, "seed": 1, **top}
+    lines = [f"{k} = {v}" for k, v in top.items()]
+    for name, count, state, omega in groups:
+        lines += ["[[group]]", f'name = "{name}"', f"count = {count}"]
+        lines.append(f'flavor = "{state}"' if isinstance(state, str) else f"P = {list(state)}")
+        lines.append(f"omega = {omega}")
+    return "\n".join(lines) + "\n"

@@ -6,17 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import groups_toml
 
 from oile_q.cli import main
 
-GOOD_GROUPS = """gamma = 0.1
-seed = 1
-[[group]]
-name = "e"
-count = 4
-flavor = "e"
-omega = 0.1
-"""
+GOOD_GROUPS = groups_toml(("e", 4, "e", 0.1))
 FOREGROUND = "gamma = 0.1\n[foreground]\nP = [0, 0, 1]\nQ = [1, 0, 0]\n"
 
 

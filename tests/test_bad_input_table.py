@@ -7,40 +7,16 @@ import time
 
 import numpy as np
 import pytest
+from conftest import groups_toml
 
 import oile_q
 from oile_q import Scenario
 from oile_q.cli import main
 
-ENSEMBLE = """gamma = 0.1
-seed = 1
-[[group]]
-name = "e"
-count = 2
-flavor = "e"
-omega = 0.1
-[[group]]
-name = "x"
-count = 2
-flavor = "x"
-omega = 0.2
-"""
+ENSEMBLE = groups_toml(("e", 2, "e", 0.1), ("x", 2, "x", 0.2))
 FOREGROUND = "gamma = 0.1\n[foreground]\nP = [0, 0, 1]\nQ = [1, 0, 0]\nomega = 0.2\n"
 HUGE_N = 'gamma = 0.1\n[[group]]\nname = "e"\ncount = 1000000000000\nflavor = "e"\n'
-README_GAS = """gamma = 0.01
-theta = 1e-3
-seed = 1
-[[group]]
-name = "nu_e"
-count = 60
-flavor = "e"
-omega = 0.1
-[[group]]
-name = "nu_x"
-count = 40
-flavor = "x"
-omega = 0.2
-"""
+README_GAS = groups_toml(("nu_e", 60, "e", 0.1), ("nu_x", 40, "x", 0.2), gamma=0.01, theta=1e-3)
 BIG = "1000000000000000"
 
 # (id, scenario: TOML text | "BINARY" | "DIR" | None (missing), argv after the scenario, words in the line)

@@ -8,29 +8,17 @@ from oile_q.schedules import generate, make_schedule
 
 
 def test_from_groups_builds_counts_flavors_and_velocities():
-    sc = Scenario.from_groups(
-        [
-            dict(name="nu_e", count=6, flavor="e", omega=0.1),
-            dict(name="nu_x", count=4, flavor="x", omega=0.2, velocity=[0, 0, 1]),
-        ],
-        gamma=0.01,
-        theta=1e-3,
-        seed=3,
-    )
+    groups = [
+        dict(name="nu_e", count=6, flavor="e", omega=0.1),
+        dict(name="nu_x", count=4, flavor="x", omega=0.2, velocity=[0, 0, 1]),
+    ]
+    sc = Scenario.from_groups(groups, gamma=0.01, theta=1e-3, seed=3)
     assert sc.n == 10 and sc.groups == ["nu_e", "nu_x"]
     np.testing.assert_allclose(sc.P0[:6], np.tile([0, 0, 1], (6, 1)))
     np.testing.assert_allclose(sc.P0[6:], np.tile([0, 0, -1], (4, 1)))
     np.testing.assert_allclose(np.linalg.norm(sc.velocity, axis=1), 1, atol=1e-12)
     np.testing.assert_allclose(sc.velocity[6:], np.tile([0, 0, 1], (4, 1)))
-    again = Scenario.from_groups(
-        [
-            dict(name="nu_e", count=6, flavor="e", omega=0.1),
-            dict(name="nu_x", count=4, flavor="x", omega=0.2, velocity=[0, 0, 1]),
-        ],
-        gamma=0.01,
-        theta=1e-3,
-        seed=3,
-    )
+    again = Scenario.from_groups(groups, gamma=0.01, theta=1e-3, seed=3)
     assert again == sc  # seeded velocities are reproducible
 
 

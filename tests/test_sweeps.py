@@ -268,28 +268,14 @@ def run_cli(argv):
 
 
 def crash_spec(tmp_path):
-    # N = 100, 5 x 10^5 encounters per point: a kill lands mid-sweep.
-    text = """\
-engine = "oile"
-[scenario]
-gamma = 0.01
-theta = 1e-3
-seed = 1
-[[scenario.group]]
-name = "nu_e"
-count = 60
-flavor = "e"
-omega = 0.1
-[[scenario.group]]
-name = "nu_x"
-count = 40
-flavor = "x"
-omega = 0.2
-[run]
-times = { linspace = [0.0, 100.0, 11] }
-[grid]
-seed = { range = [0, 16] }
-"""
+    # SPEC_TOML at N = 100 and gamma = 0.01, 5 x 10^5 encounters per point: a kill lands mid-sweep.
+    text = (
+        SPEC_TOML.replace("gamma = 0.1", "gamma = 0.01")
+        .replace("count = 6", "count = 60")
+        .replace("count = 4", "count = 40")
+        .replace("[0.0, 2.0, 11]", "[0.0, 100.0, 11]")
+    )
+    text += "[grid]\nseed = { range = [0, 16] }\n"
     return write(tmp_path / "crash.toml", text)
 
 

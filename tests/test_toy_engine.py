@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import groups_toml
 
 import oile_q
 from oile_q.cli import main
@@ -16,19 +17,7 @@ from oile_q.results import load
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 
-SCENARIO = """gamma = 0.1
-seed = 2
-[[group]]
-name = "e"
-count = 3
-flavor = "e"
-omega = 0.2
-[[group]]
-name = "x"
-count = 2
-P = [0.6, 0.0, -0.8]
-omega = -0.4
-"""
+SCENARIO = groups_toml(("e", 3, "e", 0.2), ("x", 2, (0.6, 0.0, -0.8), -0.4), seed=2)
 
 
 def recipe() -> str:
@@ -75,25 +64,8 @@ def test_toy_engine_through_the_command_line(damped, tmp_path, capsys):
     assert main(["engines"]) == 0
     assert "damped: toy" in capsys.readouterr().out
     cmp = tmp_path / "cmp"
-    assert (
-        main(
-            [
-                "compare",
-                str(scen),
-                "--engines",
-                "damped,meanfield",
-                "--t-max",
-                "1",
-                "--set",
-                "damped.rate=2",
-                "--set",
-                "meanfield.rtol=1e-8",
-                "-o",
-                str(cmp),
-            ]
-        )
-        == 0
-    )
+    flags = "--engines damped,meanfield --t-max 1 --set damped.rate=2 --set meanfield.rtol=1e-8".split()
+    assert main(["compare", str(scen), *flags, "-o", str(cmp)]) == 0
     assert (cmp / "compare.png").is_file() and (cmp / "damped.nc").is_file()
     np.testing.assert_allclose(load(cmp / "damped.nc").P.values[-1, 0, 2], np.exp(-2.0), rtol=1e-12)
     assert json.loads(load(cmp / "meanfield.nc").attrs["options"])["rtol"] == 1e-8
@@ -104,18 +76,7 @@ def test_compare_validates_every_engine_before_running_any(damped, tmp_path, cap
     scen.write_text(SCENARIO)
     cmp = tmp_path / "cmp"
     rc = main(
-        [
-            "compare",
-            str(scen),
-            "--engines",
-            "damped,meanfield",
-            "--t-max",
-            "1",
-            "--set",
-            "meanfield.rtol=-1",
-            "-o",
-            str(cmp),
-        ]
+        ["compare", str(scen), *"--engines damped,meanfield --t-max 1 --set meanfield.rtol=-1".split(), "-o", str(cmp)]
     )
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "`rtol` must be positive" in err

@@ -82,7 +82,7 @@ def point_hash(payload: Mapping) -> str:
     Examples
     --------
     >>> point_hash({"engine": "oile", "run": {"steps": 3}})
-    'ae64f2e1ccc3b2f4'
+    'fa9e6c63f51f225e'
     """
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:HASH_CHARS]
 

@@ -10,7 +10,9 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError, InputTypeError, check_int, describe
 from ..io import check_output_dir
@@ -310,7 +312,15 @@ def _previous_sweep(store: Store, spec: SweepSpec, force: bool):
 
 
 def sweep(
-    spec, out_dir, *, client=None, workers=None, force=False, retry_failed=False, batch=None, progress=True
+    spec: SweepSpec | Mapping | str | Path,
+    out_dir: str | Path,
+    *,
+    client: Any = None,
+    workers: int | None = None,
+    force: bool = False,
+    retry_failed: bool = False,
+    batch: int | None = None,
+    progress: bool | Callable = True,
 ) -> SweepResult:
     """Run every point of a sweep on Dask, writing each to its own file in ``out_dir``.
 
