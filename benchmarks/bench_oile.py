@@ -463,22 +463,14 @@ def parse_args(argv=None):
     )
     ap.add_argument("--json", metavar="PATH", help="also write all figures as JSON to PATH")
     ap.add_argument("--repeats", type=int, default=3, help="repetitions per timing; the best is reported (default 3)")
-    ap.add_argument(
-        "--steps-small",
-        type=int,
-        default=100_000,
-        help="steps of the N = 100 oile runs (default 100000 = 5e6 encounters)",
+    sizes = (
+        ("--steps-small", 100_000, "steps of the N = 100 oile runs (default 100000 = 5e6 encounters)"),
+        ("--steps-large", 100, "steps of the N = 1e5 oile runs (default 100 = 5e6 encounters)"),
+        ("--large-n", 100_000, "N of the large oile run (default 100000)"),
+        ("--naive-encounters", 4000, "encounters of the naive numpy reference at N = 100 (default 4000)"),
     )
-    ap.add_argument(
-        "--steps-large", type=int, default=100, help="steps of the N = 1e5 oile runs (default 100 = 5e6 encounters)"
-    )
-    ap.add_argument("--large-n", type=int, default=100_000, help="N of the large oile run (default 100000)")
-    ap.add_argument(
-        "--naive-encounters",
-        type=int,
-        default=4000,
-        help="encounters of the naive numpy reference at N = 100 (default 4000)",
-    )
+    for flag, default, what in sizes:
+        ap.add_argument(flag, type=int, default=default, help=what)
     ap.add_argument(
         "--rhs-n",
         type=int,

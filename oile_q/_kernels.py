@@ -349,22 +349,12 @@ def ensemble_steps(P, wt, vel, pairs, gamma, mode, record, out, out_pos, paired,
             b = pairs[s, k, 1]
             if a < 0:
                 continue
+            xa, ya, za, xb, yb, zb = P[a, 0], P[a, 1], P[a, 2], P[b, 0], P[b, 1], P[b, 2]
             if use_table:
-                r = apply_pair(
-                    P[a, 0],
-                    P[a, 1],
-                    P[a, 2],
-                    P[b, 0],
-                    P[b, 1],
-                    P[b, 2],
-                    table[a, b, 0],
-                    table[a, b, 1],
-                    table[a, b, 2],
-                    table[a, b, 3],
-                    table[a, b, 4],
-                )
-                c = table[a, b, 5]
-                sn = table[a, b, 6]
+                t = table[a, b]
+                r = apply_pair(xa, ya, za, xb, yb, zb, t[0], t[1], t[2], t[3], t[4])
+                c = t[5]
+                sn = t[6]
                 P[a, 0] = c * r[0] - sn * r[1]
                 P[a, 1] = sn * r[0] + c * r[1]
                 P[a, 2] = r[2]
@@ -373,22 +363,8 @@ def ensemble_steps(P, wt, vel, pairs, gamma, mode, record, out, out_pos, paired,
                 P[b, 2] = r[5]
             else:
                 g = 1.0 - (vel[a, 0] * vel[b, 0] + vel[a, 1] * vel[b, 1] + vel[a, 2] * vel[b, 2])
-                r = encounter_cs(
-                    P[a, 0],
-                    P[a, 1],
-                    P[a, 2],
-                    P[b, 0],
-                    P[b, 1],
-                    P[b, 2],
-                    gamma * g,
-                    wt[a],
-                    wt[b],
-                    ch[a],
-                    sh[a],
-                    ch[b],
-                    sh[b],
-                    mode,
-                )
+                phi = gamma * g
+                r = encounter_cs(xa, ya, za, xb, yb, zb, phi, wt[a], wt[b], ch[a], sh[a], ch[b], sh[b], mode)
                 P[a, 0], P[a, 1], P[a, 2], P[b, 0], P[b, 1], P[b, 2] = r
             paired[a] = True
             paired[b] = True

@@ -146,6 +146,20 @@ def seed_band(ax, t, mean, sem, sd, color, n_seeds, *, lw=1.2, alpha=0.5):
     ax.plot(t, mean, "-", color=color, lw=lw, label=f"mean of {n_seeds} schedule seeds")
 
 
+def finish_grid(fig, axes, shown: int, title: str, *, bottom: float) -> None:
+    """Finish a panel grid whose first row holds the overview and the next ``shown`` panels one
+    case each: x labels on the last row, unused panels hidden, ``title`` above, the legend of
+    the second panel below (``bottom``: the figure fraction kept for it)."""
+    for ax in axes[-1]:
+        ax.set_xlabel("mu t")
+    for ax in axes.ravel()[shown + 1 :]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=11)
+    handles, labels = axes.ravel()[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8.5, frameon=False)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+
+
 class Study:
     """One study folder: its name, its ``config.toml``, and runs of it.
 

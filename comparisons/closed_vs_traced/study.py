@@ -266,6 +266,21 @@ def plot_drift(run, cfg, exact, mf, runs, name):
 # ----------------------------------------------------------------------------- circuit cross-check
 
 
+def _circuit_row(check, common, circ, same, other, seconds):
+    """One row of the circuit cross-check: ``circ`` against the engine it must equal (``same``)
+    and the one it must not (``other``)."""
+    return {
+        "check": check,
+        **common,
+        "qubits": int(circ.attrs["qubits"]),
+        "encounters": int(circ.attrs["encounters"]),
+        "aer_method": circ.attrs.get("aer_method", ""),
+        "max_dP": float(dP(circ.P.values, same.P.values).max()),
+        "max_dP_to_other_engine": float(dP(circ.P.values, other.P.values).max()),
+        "seconds": seconds,
+    }
+
+
 def run_circuits(cfg, run):
     c = cfg["circuit"]
     rows = []
@@ -283,30 +298,8 @@ def run_circuits(cfg, run):
         run.save(cc, f"data_circuit_N{sc.n}_closed.nc")
         run.save(tr, f"data_circuit_N{sc.n}_tree.nc")
         common = {"N": sc.n, "steps": steps, "gamma": float(chk["gamma"])}
-        rows.append(
-            {
-                "check": "closed circuit == closed",
-                **common,
-                "qubits": int(cc.attrs["qubits"]),
-                "encounters": int(cc.attrs["encounters"]),
-                "aer_method": cc.attrs.get("aer_method", ""),
-                "max_dP": float(dP(cc.P.values, cl.P.values).max()),
-                "max_dP_to_other_engine": float(dP(cc.P.values, oi.P.values).max()),
-                "seconds": t1 - t0,
-            }
-        )
-        rows.append(
-            {
-                "check": "tree circuit == oile",
-                **common,
-                "qubits": int(tr.attrs["qubits"]),
-                "encounters": int(tr.attrs["encounters"]),
-                "aer_method": tr.attrs.get("aer_method", ""),
-                "max_dP": float(dP(tr.P.values, oi.P.values).max()),
-                "max_dP_to_other_engine": float(dP(tr.P.values, cl.P.values).max()),
-                "seconds": t2 - t1,
-            }
-        )
+        rows.append(_circuit_row("closed circuit == closed", common, cc, cl, oi, t1 - t0))
+        rows.append(_circuit_row("tree circuit == oile", common, tr, oi, cl, t2 - t1))
     return rows
 
 
@@ -401,24 +394,11 @@ def plot_convergence(run, cfg, gammas, rr, rm, rms, fit, name):
             label=f"random matchings, single seeds ({rm.shape[1]})" if k == 0 else None,
         )
     ax.loglog(gammas, rr, "o", color="tab:blue", ms=7, label="round-robin")
-    ax.loglog(
-        g,
-        np.exp(fit["icpt_rr"]) * g ** fit["slope_rr"],
-        "-",
-        color="tab:blue",
-        lw=1,
-        label=f"fit: slope {fit['slope_rr']:.3f}",
-    )
+    fit_line = lambda key: np.exp(fit[f"icpt_{key}"]) * g ** fit[f"slope_{key}"]
+    ax.loglog(g, fit_line("rr"), "-", color="tab:blue", lw=1, label=f"fit: slope {fit['slope_rr']:.3f}")
     ax.loglog(gammas, rms, "s", color="tab:red", ms=7, label="random matchings, rms over seeds")
-    ax.loglog(
-        g,
-        np.exp(fit["icpt_rm"]) * g ** fit["slope_rm"],
-        "-",
-        color="tab:red",
-        lw=1,
-        label=f"fit: slope {fit['slope_rm']:.3f}\n"
-        f"(bootstrap 68%: {fit['slope_rm_lo']:.2f} to {fit['slope_rm_hi']:.2f})",
-    )
+    bootstrap = f"(bootstrap 68%: {fit['slope_rm_lo']:.2f} to {fit['slope_rm_hi']:.2f})"
+    ax.loglog(g, fit_line("rm"), "-", color="tab:red", lw=1, label=f"fit: slope {fit['slope_rm']:.3f}\n{bootstrap}")
     # reference slopes 1 and 1/2 through the data's log-centroid, shifted down by a factor 2
     for data, p, lab in ((rr, 1.0, "slope 1 (reference, x 1/2)"), (rms, 0.5, "slope 1/2 (reference, x 1/2)")):
         a = np.exp(np.mean(np.log(data)) - p * np.mean(np.log(gammas))) / 2

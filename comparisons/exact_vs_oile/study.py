@@ -41,7 +41,7 @@ import oile_q
 from oile_q.compare import fit_log_scan, on_grid
 from oile_q.compare import time_rms as rms
 from oile_q.results import group_means, purity
-from oile_q.studies import Study
+from oile_q.studies import Study, finish_grid
 
 STUDY = Study(__file__)
 GCOLORS = ["tab:red", "tab:orange", "tab:green", "tab:purple"]
@@ -287,22 +287,12 @@ def plot_series(run, cfg, runs, times, name, which):
             ax.fill_between(times, y.mean(0) - y.std(0), y.mean(0) + y.std(0), color=c, alpha=0.2, lw=0)
             ax.plot(times, y.mean(0), color=c, lw=1.2, label=f"OILE, gamma = {g:g} (+-1 sd over schedules)")
         gs, gf = res["fit"]["short"]["gamma_eff"], res["fit"]["full"]["gamma_eff"]
-        ax.plot(
-            times,
-            res["oile_eff"]["short"][k].mean(0),
-            ":",
-            color="tab:blue",
-            lw=2,
-            label=f"OILE at gamma_eff fitted over mu t <= {cfg['t_short']:g}",
-        )
-        ax.plot(
-            times,
-            res["oile_eff"]["full"][k].mean(0),
-            "-.",
-            color="tab:cyan",
-            lw=1.6,
-            label=f"OILE at gamma_eff fitted over mu t <= {cfg['t_max']:g}",
-        )
+        for fit, window, ls, color, lw in (
+            ("short", "t_short", ":", "tab:blue", 2),
+            ("full", "t_max", "-.", "tab:cyan", 1.6),
+        ):
+            label = f"OILE at gamma_eff fitted over mu t <= {cfg[window]:g}"
+            ax.plot(times, res["oile_eff"][fit][k].mean(0), ls, color=color, lw=lw, label=label)
         ax.set_title(
             f"({'bcd'[j]}) N = {n}: gamma_eff = {gs:.3g} (mu t <= {cfg['t_short']:g}), "
             f"{gf:.3g} (mu t <= {cfg['t_max']:g})",
@@ -312,19 +302,12 @@ def plot_series(run, cfg, runs, times, name, which):
         ax.set_ylabel(ylabel)
         ax.axvline(cfg["t_short"], color="0.75", lw=0.6, ls=":")
         ax.set_ylim(-0.02, 1.04)
-    for ax in axes[1]:
-        ax.set_xlabel("mu t")
-    for ax in axes.ravel()[len(show) + 1 :]:
-        ax.set_visible(False)
     what = "one-body purity <|P|>" if which == "absP" else "flavor content of the nu_e group"
-    fig.suptitle(
+    title = (
         f"Bipolar gas (omega = {cfg['omega_e']:g}/{cfg['omega_x']:g} mu, theta = {cfg['theta']:g}, "
-        f"random velocities): {what}; OILE averaged over {cfg['schedule_seeds']} schedules",
-        fontsize=11,
+        f"random velocities): {what}; OILE averaged over {cfg['schedule_seeds']} schedules"
     )
-    handles, labels = axes.ravel()[1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8.5, frameon=False)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    finish_grid(fig, axes, len(show), title, bottom=0.07)
     run.figure(fig, name, alt="purity" if which == "absP" else "flavor")
 
 
@@ -346,14 +329,8 @@ def plot_gamma_eff(run, cfg, rows, fits, name):
         ax.plot(nn, A * nn**p, "-", color=c, lw=0.9, label=f"fit over N >= {cfg['fit_N_min']}: {A:.3g} N^({p:.2f})")
     sel = ns >= cfg["fit_N_min"]
     a1 = float(np.mean(ns[sel] * np.array([r["gamma_eff_short"] for r in rows])[sel]))
-    ax.plot(
-        ns,
-        a1 / ns,
-        "--",
-        color="0.5",
-        lw=0.9,
-        label=f"{a1:.2f}/N (mean N gamma_eff, short window, N >= {cfg['fit_N_min']})",
-    )
+    label = f"{a1:.2f}/N (mean N gamma_eff, short window, N >= {cfg['fit_N_min']})"
+    ax.plot(ns, a1 / ns, "--", color="0.5", lw=0.9, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(ns)

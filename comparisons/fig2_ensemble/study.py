@@ -187,12 +187,9 @@ def plot_ensemble(run, cfg, stats, eq, groups, name):
     for i, lab in enumerate(LABELS):
         axes[i, 0].set_ylabel(f"{lab} (mass basis)" if i < 3 else lab)
     axes[0, 0].legend(fontsize=8, loc="lower left")
-    n_all = sum(gr["count"] for gr in cfg["groups"])
-    fig.suptitle(
-        f"Paper I Fig. 2 set-up as an ensemble: N = {n_all}, gamma = {cfg['gamma']:g}, "
-        f"theta = {cfg['theta']:g}, {int(stats['n_seeds'].min())} schedule seeds",
-        fontsize=11,
-    )
+    n_all, n_seeds = sum(gr["count"] for gr in cfg["groups"]), int(stats["n_seeds"].min())
+    setup = f"N = {n_all}, gamma = {cfg['gamma']:g}, theta = {cfg['theta']:g}"
+    fig.suptitle(f"Paper I Fig. 2 set-up as an ensemble: {setup}, {n_seeds} schedule seeds", fontsize=11)
     fig.tight_layout()
     run.figure(
         fig,

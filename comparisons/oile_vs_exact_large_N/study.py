@@ -45,7 +45,7 @@ import oile_q
 from oile_q.compare import first_below, fit_log_scan, on_grid
 from oile_q.compare import time_rms as rms
 from oile_q.errors import InputError
-from oile_q.studies import Study
+from oile_q.studies import Study, finish_grid
 
 STUDY = Study(__file__)
 SCENARIOS = ("A", "B")
@@ -520,19 +520,12 @@ def plot_purity(run, cfg, key, out, times, name):
         ax.set_ylabel("one-body purity <|P|>")
         ax.axvline(cfg["t_short"], color="0.75", lw=0.6, ls=":")
         ax.set_ylim(-0.02, 1.04)
-    for ax in axes[1]:
-        ax.set_xlabel("mu t")
-    for ax in axes.ravel()[len(show) + 1 :]:
-        ax.set_visible(False)
     what = "two-beam flavor pendulum" if key == "A" else f"{len(sc['counts'])} beams ({sc['directions']})"
-    fig.suptitle(
+    title = (
         f"Scenario {key}: {what}, flavors {sc['flavor']}, omega = {sc['omega']} mu, theta = {sc['theta']:g}; "
-        f"OILE averaged over {cfg['schedule_seeds']} schedules (+-1 sd shaded)",
-        fontsize=11,
+        f"OILE averaged over {cfg['schedule_seeds']} schedules (+-1 sd shaded)"
     )
-    handles, labels = axes.ravel()[1].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8.5, frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    finish_grid(fig, axes, len(show), title, bottom=0.08)
     run.figure(
         fig,
         name,
@@ -571,22 +564,12 @@ def plot_gamma_eff(run, cfg, rows, fits, name):
             if np.isfinite(p):
                 nn = np.geomspace(max(ns.min(), cfg[f"fit_N_min_{key}"]), ns.max(), 20)
                 axes[0].plot(nn, A * nn**p, "-" if key == "A" else "--", color=cols[w], lw=0.9)
-            axes[1].plot(
-                ns,
-                ns * g,
+            fmt, style = (
                 marks[key] + ("-" if key == "A" else "--"),
-                color=cols[w],
-                mfc="none" if key == "B" else cols[w],
-                label=f"{key}, {wl[w]}",
+                dict(color=cols[w], mfc="none" if key == "B" else cols[w]),
             )
-            axes[2].plot(
-                ns,
-                [r[f"rms_{w}"] for r in rs],
-                marks[key] + ("-" if key == "A" else "--"),
-                color=cols[w],
-                mfc="none" if key == "B" else cols[w],
-                label=f"OILE at gamma_eff, {key}, {wl[w]}",
-            )
+            axes[1].plot(ns, ns * g, fmt, **style, label=f"{key}, {wl[w]}")
+            axes[2].plot(ns, [r[f"rms_{w}"] for r in rs], fmt, **style, label=f"OILE at gamma_eff, {key}, {wl[w]}")
         axes[2].plot(
             ns,
             [r["rms_meanfield_full"] for r in rs],
@@ -620,13 +603,11 @@ def plot_gamma_eff(run, cfg, rows, fits, name):
     for ax in axes:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    run.figure(
-        fig,
-        name,
-        alt="gamma_eff",
-        caption="Filled/solid: scenario A (two beams); open/dashed: scenario B (three beams). "
-        "Blue: fitted over the initial relaxation; red: over the whole run.",
+    caption = (
+        "Filled/solid: scenario A (two beams); open/dashed: scenario B (three beams). "
+        "Blue: fitted over the initial relaxation; red: over the whole run."
     )
+    run.figure(fig, name, alt="gamma_eff", caption=caption)
 
 
 def plot_onset(run, cfg, on, name):

@@ -180,14 +180,8 @@ def plot_onset(run, cfg, ex, co, mf, fits, om_inf, om_mf, name):
         label=f"fit to symmetric subspace, N >= {cfg['large_N_fit_min']}: slope {s2:.3f}",
     )
     anchor_N, anchor_t = co["N"][-1], co["tau"][-1]
-    ax.plot(
-        nn,
-        anchor_t + (np.log(nn) - np.log(anchor_N)) / (2 * om_inf),
-        "--",
-        color="tab:red",
-        lw=1.2,
-        label=f"(1/(2 Omega)) ln N, slope {1 / (2 * om_inf):.3f}\n(through the largest N)",
-    )
+    label = f"(1/(2 Omega)) ln N, slope {1 / (2 * om_inf):.3f}\n(through the largest N)"
+    ax.plot(nn, anchor_t + (np.log(nn) - np.log(anchor_N)) / (2 * om_inf), "--", color="tab:red", lw=1.2, label=label)
     ax.set_xscale("log")
     ax.set_xlabel("N (log scale)")
     ax.set_ylabel(f"onset mu t (D drops by {cfg['threshold']:g})")
@@ -393,43 +387,23 @@ def main(outdir, quick=False):
     teq_ex = [r["theta_equiv_x_sqrtN"] for r in rows if r["case"] == "exact"]
     ex_max, co_max = int(ex["N"].max()), int(co["N"].max())
     co_big_min = int(co["N"][big].min())
+
+    def fit(what, slope, theory, theory_is):
+        return {"fit": what, "slope": slope, "theory": theory, "theory_is": theory_is, "ratio": slope / theory}
+
+    ex_range, co_range = f"N = {int(ex['N'].min())}-{ex_max}", f"N = {co_big_min}-{co_max}"
+    thetas = f"theta_0 = {mf['theta'].max():.0e}-{mf['theta'].min():.0e}"
     met = [
-        {
-            "fit": f"exact engine, onset vs ln N, N = {int(ex['N'].min())}-{ex_max}",
-            "slope": fits["exact"][0],
-            "theory": 1 / (2 * om_inf),
-            "theory_is": "1/(2 Omega_inf)",
-            "ratio": fits["exact"][0] * 2 * om_inf,
-        },
-        {
-            "fit": f"exact engine, Omega_N x onset vs ln N, N = {int(ex['N'].min())}-{ex_max}",
-            "slope": scaled_exact[0],
-            "theory": 0.5,
-            "theory_is": "1/2",
-            "ratio": scaled_exact[0] / 0.5,
-        },
-        {
-            "fit": f"symmetric subspace, onset vs ln N, N = {co_big_min}-{co_max}",
-            "slope": fits["large"][0],
-            "theory": 1 / (2 * om_inf),
-            "theory_is": "1/(2 Omega_inf)",
-            "ratio": fits["large"][0] * 2 * om_inf,
-        },
-        {
-            "fit": f"symmetric subspace, Omega_N x onset vs ln N, N = {co_big_min}-{co_max}",
-            "slope": scaled_large[0],
-            "theory": 0.5,
-            "theory_is": "1/2",
-            "ratio": scaled_large[0] / 0.5,
-        },
-        {
-            "fit": f"meanfield N = {cfg['N_mf']}, onset vs -ln theta_0, theta_0 = "
-            "{mf['theta'].max():.0e}-{mf['theta'].min():.0e}",
-            "slope": fits["meanfield"][0],
-            "theory": 1 / om_mf,
-            "theory_is": "1/Omega_Nmf",
-            "ratio": fits["meanfield"][0] * om_mf,
-        },
+        fit(f"exact engine, onset vs ln N, {ex_range}", fits["exact"][0], 1 / (2 * om_inf), "1/(2 Omega_inf)"),
+        fit(f"exact engine, Omega_N x onset vs ln N, {ex_range}", scaled_exact[0], 0.5, "1/2"),
+        fit(f"symmetric subspace, onset vs ln N, {co_range}", fits["large"][0], 1 / (2 * om_inf), "1/(2 Omega_inf)"),
+        fit(f"symmetric subspace, Omega_N x onset vs ln N, {co_range}", scaled_large[0], 0.5, "1/2"),
+        fit(
+            f"meanfield N = {cfg['N_mf']}, onset vs -ln theta_0, {thetas}",
+            fits["meanfield"][0],
+            1 / om_mf,
+            "1/Omega_Nmf",
+        ),
     ]
     for r in met:
         r["ratio"] = float(r["ratio"])
