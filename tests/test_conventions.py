@@ -450,6 +450,22 @@ def test_conserved_quantities(engine, kw):
         np.testing.assert_allclose(ds.energy, ds.energy[0], atol=1e-10)
 
 
+@pytest.mark.parametrize("engine", ["oile", "closed", "meanfield", "master", "exact"])
+def test_without_vacuum_the_total_polarization_is_kept(engine):
+    """conventions.md#conserved-quantities: with every omega_a = 0, sum_a P_a (all components) is kept."""
+    sc = oile_q.Scenario(
+        [[0, 0, 1.0], [0.6, 0, 0.8], [0, 0.5, 0], [0, 0, -1.0]],
+        [0.0, 0.0, 0.0, 0.0],
+        [[0, 0, 1.0], [1.0, 0, 0], [0, 0.6, -0.8], [-0.8, 0, 0.6]],
+        gamma=0.2,
+        theta=0.3,
+    )
+    kw = ODE if engine in ("meanfield", "master") else {}
+    P = oile_q.run(sc, engine, t_max=3.0, seed=2, **kw).P.values
+    tol = 1e-8 if kw else 1e-10
+    np.testing.assert_allclose(P.sum(1), P[0].sum(0)[None].repeat(len(P), 0), atol=tol)
+
+
 def test_meanfield_keeps_the_product_state_energy():
     """conventions.md#conserved-quantities: the mean-field equations keep
     E = sum_a -(omega_a/2) B.P_a + mu/(N-1) sum_{a<b} (g_ab/2) P_a.P_b, the energy of the product
