@@ -16,6 +16,7 @@ from scipy.integrate import solve_ivp
 import oile_q
 from oile_q.conventions import b_vector, bloch_to_rho, flavor_to_mass, mass_to_flavor, rho_to_bloch, rotation_y
 from oile_q.encounter import encounter_bloch, encounter_rho, pair_blocks, pair_hamiltonian, pair_propagator, swap_map
+from oile_q.engines.misci import FlowState, flow_terms
 from oile_q.exact import Model
 from oile_q.qss import solve_qss
 from oile_q.results import group_means, mass_basis, mass_p3_sum, purity
@@ -180,6 +181,9 @@ def test_qss_precession_frequency_is_counted_right_handed():
     omega = np.array([0.1, 0.1, 0.1, 0.2, 0.2])
     mu = 1.0
     q = solve_qss(c, omega, M3=0.4, mu=mu)
+    u = mu * q.M3 - omega - q.Omega
+    D = np.sqrt(mu**2 * q.m**2 + u**2)
+    np.testing.assert_allclose(q.axes(omega), np.stack([mu * q.m / D, 0 * u, u / D], -1), atol=EXACT)
     P = q.bloch(c, omega)  # co-rotating frame, mass basis
     np.testing.assert_allclose(P.mean(0), [q.m, 0, q.M3], atol=EXACT)
     Bz = np.array([0, 0, 1.0])
@@ -250,6 +254,23 @@ def test_all_to_all_hamiltonian_of_the_exact_engine():
     model = Model(sc)
     np.testing.assert_allclose(model.hz, -sc.omega / (2 * sc.mu), atol=EXACT)
     np.testing.assert_allclose(model.J, (g - np.diag(np.diag(g))) / (2 * (n - 1)), atol=EXACT)
+
+
+def test_mean_field_equation_as_written():
+    """conventions.md#the-interaction-and-the-hamiltonian: the meanfield engine integrates
+    dP_a/dt = (-omega_a B + mu M_a) x P_a with M_a = (1/(N-1)) sum_b g_ab P_b."""
+    sc = two_groups(n_e=3, n_x=2, theta=0.3, mu=2.0)
+    g = 1 - sc.velocity @ sc.velocity.T
+    np.fill_diagonal(g, 0.0)
+
+    def rhs(_, y):  # in units of mu t
+        P = y.reshape(sc.n, 3)
+        M = g @ P / (sc.n - 1)
+        return np.cross(-(sc.omega / sc.mu)[:, None] * sc.B + M, P).ravel()
+
+    times = np.linspace(0, 4.0, 5)
+    want = solve_ivp(rhs, (0, 4.0), sc.P0.ravel(), t_eval=times, method="DOP853", **ODE).y.T.reshape(-1, sc.n, 3)
+    np.testing.assert_allclose(oile_q.run(sc, "meanfield", times=times, **ODE).P.values, want, atol=1e-9)
 
 
 # ----------------------------------------------------------------------------- conventions.md: the encounter
@@ -581,6 +602,47 @@ def test_foreground_master_equation_with_vacuum():
     want = solve_ivp(rhs, (0, 6), P0, t_eval=times, method="DOP853", **ODE).y.T
     ds = oile_q.run(fg, "master", times=times, schedule="poisson", p=p, **ODE)
     np.testing.assert_allclose(ds.P.values[:, 0], want, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- theory.md: the misci flow
+
+
+def test_misci_flow_as_written(rng):
+    """theory.md#the-slow-flow and #purity-and-the-source-s_a: dc_a/dtau, dq_a^2/dtau and S_a of the
+    g-weighted flow, with the phase averages E|P_b x P_a|^2 = n_a n_b - tr(Pi_a Pi_b) and
+    E|M x P_a|^2 = |M|^2 n_a - M.Pi_a.M, Pi = c^2 h h^T + (q^2/2)(1 - h h^T), n = c^2 + q^2."""
+    n, s = 7, 0.4
+    V = rng.normal(size=(n, 3))
+    V /= np.linalg.norm(V, axis=1, keepdims=True)
+    omega = np.array([0.1, 0.2, 0.1, 0.35, 0.2, 0.1, 0.35])
+    H = rng.normal(size=(3, 3))
+    H /= np.linalg.norm(H, axis=1, keepdims=True)  # one axis per distinct frequency (sorted)
+    c, q2 = rng.uniform(-0.8, 0.8, n), rng.uniform(0, 0.2, n)
+    state = FlowState.build(V, omega, M3=0.1, weights="g", s=s, include_source=True)
+    dc, dq2, S, M = flow_terms(state, c, q2, H)
+
+    h = H[np.searchsorted(np.unique(omega), omega)]
+    g = 1 - V @ V.T
+    np.fill_diagonal(g, 0.0)
+    avg = lambda w, X: w @ X / (n - 1)  # <w_ab X_b>_b
+    P = c[:, None] * h
+    Pi = c[:, None, None] ** 2 * np.einsum("ai,aj->aij", h, h) + (q2 / 2)[:, None, None] * (
+        np.eye(3) - np.einsum("ai,aj->aij", h, h)
+    )
+    nn = c**2 + q2
+    Ma = avg(g, P)
+    g2 = avg(g**2, np.ones(n))
+    Mxh2 = np.sum(np.cross(Ma, h) ** 2, 1)
+    want_dc = -(g2 * c - np.sum(h * avg(g**2, P), 1)) + 0.5 * s * c * Mxh2
+    trPP = np.einsum("aij,bji->ab", Pi, Pi)
+    want_S = np.sum(g**2 * (np.outer(nn, nn) - trPP), 1) / (n - 1)
+    want_S -= s * (np.sum(Ma**2, 1) * nn - np.einsum("ai,aij,aj->a", Ma, Pi, Ma))
+    want_dq2 = (-2 * g2 + s * (np.sum(Ma**2, 1) - 0.5 * Mxh2)) * q2 + want_S
+    np.testing.assert_allclose(M, Ma, atol=EXACT)
+    np.testing.assert_allclose(dc, want_dc, atol=EXACT)
+    np.testing.assert_allclose(S, want_S, atol=EXACT)
+    np.testing.assert_allclose(dq2, want_dq2, atol=EXACT)
+    assert np.all(want_S >= -EXACT)
 
 
 # ----------------------------------------------------------------------------- results.md: the shared layout
