@@ -103,7 +103,7 @@ def test_bloch_vectors_longer_than_one_are_refused():
 def test_mass_basis_is_a_rotation_about_y_by_plus_two_theta(theta):
     """conventions.md#mixing-and-the-mass-basis: nu_1 = cos th nu_e - sin th nu_x has the flavor
     Bloch vector B = (-sin 2th, 0, cos 2th); P_mass = R_y(+2 th) P_flavor (right-handed), so that
-    B -> (0, 0, 1) and nu_e -> (sin 2th, 0, cos 2th)."""
+    B -> (0, 0, 1) and nu_e -> (sin 2th, 0, cos 2th); on states, exp(-i th sigma_2)."""
     nu1 = np.cos(theta) * NU_E - np.sin(theta) * NU_X
     nu2 = np.sin(theta) * NU_E + np.cos(theta) * NU_X
     B = np.array([-np.sin(2 * theta), 0, np.cos(2 * theta)])
@@ -118,6 +118,11 @@ def test_mass_basis_is_a_rotation_about_y_by_plus_two_theta(theta):
     np.testing.assert_allclose(flavor_to_mass(B, theta), [0, 0, 1], atol=EXACT)
     np.testing.assert_allclose(flavor_to_mass([0, 0, 1], theta), [s, 0, c], atol=EXACT)
     np.testing.assert_allclose(mass_to_flavor(flavor_to_mass(P, theta), theta), P, atol=EXACT)
+    # on state vectors: exp(-i theta sigma_2) takes nu_1 to "up" and turns every Bloch vector by R_y(2 theta)
+    to_mass = scipy.linalg.expm(-1j * theta * SY)
+    np.testing.assert_allclose(to_mass @ nu1, [1, 0], atol=EXACT)
+    psi = np.array([0.6, 0.8j * np.exp(0.3j)])
+    np.testing.assert_allclose(bloch_of(to_mass @ psi), flavor_to_mass(bloch_of(psi), theta), atol=EXACT)
 
 
 def test_datasets_hold_the_flavor_basis_and_mass_basis_converts():
