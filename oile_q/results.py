@@ -133,7 +133,8 @@ def purity(ds):
 
 
 def mass_p3_sum(ds):
-    """sum_a P_3 in the mass basis: conserved by every engine's flavor dynamics."""
+    """sum_a P_3 in the mass basis, per time: conserved by every engine in an ensemble (a foreground
+    neutrino exchanges P_3 with its background, so its own P_3 is not conserved)."""
     return mass_basis(ds).sel(component="z").sum("particle")
 
 
