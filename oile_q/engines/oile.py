@@ -17,7 +17,7 @@ __all__ = ["OileEngine", "CHUNK_ENCOUNTERS", "PAIR_TABLE_MAX_N"]
 
 CHUNK_ENCOUNTERS = 2_000_000  # schedule chunk size, in encounters (bounded memory)
 PAIR_TABLE_MAX_N = 1024  # (N, N, 7) doubles: 59 MB at N = 1024
-ENCOUNTERS_PER_SECOND = 1.5e7  # measured on the 2-core machines (benchmarks/bench_oile.py)
+ENCOUNTERS_PER_SECOND = 1.5e7  # rough throughput for ``estimate`` (benchmarks/bench_oile.py measures it)
 
 
 class OileEngine(Engine):
