@@ -52,12 +52,10 @@ class QSSFit:
 
     Examples
     --------
-    >>> import numpy as np
-    >>> w = np.r_[np.full(6, 0.1), np.full(4, 0.2)]
-    >>> c = np.r_[np.full(6, 0.9), np.full(4, -0.5)]
-    >>> fit = qss_from_state(solve_qss(c, w, M3=0.4).bloch(c, w), w)
-    >>> bool(np.allclose(fit.c, c) and fit.mismatch < 1e-12)
-    True
+    >>> q = solve_qss([0.9, -0.5], [0.1, 0.2], M3=0.4, weights=[0.6, 0.4])  # two groups, 60 % and 40 %
+    >>> fit = qss_from_state(q.bloch([0.9, -0.5], [0.1, 0.2]), [0.1, 0.2], weights=[0.6, 0.4])
+    >>> fit.c.round(12).tolist(), fit.q2.round(12).tolist(), bool(fit.mismatch < 1e-12)
+    ([0.9, -0.5], [0.0, 0.0], True)
     """
 
     qss: QSS
@@ -216,17 +214,8 @@ def qss_from_dataset(ds, *, t_end: float | None = None, window: float = 50.0, ma
     )
 
 
-def qss_from_samples(
-    times: ArrayLike,
-    P: ArrayLike,
-    omega: ArrayLike,
-    *,
-    mu: float = 1.0,
-    t_end: float | None = None,
-    window: float = 50.0,
-    maxiter: int = 200,
-    weights: ArrayLike | None = None,
-) -> QSSFit:
+def qss_from_samples(times: ArrayLike, P: ArrayLike, omega: ArrayLike, *, mu: float = 1.0, t_end: float | None = None,
+                     window: float = 50.0, maxiter: int = 200, weights: ArrayLike | None = None) -> QSSFit:  # fmt: skip
     """``qss_from_dataset`` on arrays.
 
     Parameters
@@ -262,15 +251,15 @@ def qss_from_samples(
 
     Examples
     --------
+    A QSS turning rigidly at Omega, its two groups given as two weighted particles:
+
     >>> import numpy as np
-    >>> w = np.r_[np.full(6, 0.1), np.full(4, 0.2)]
-    >>> c = np.r_[np.full(6, 0.9), np.full(4, -0.5)]
-    >>> q = solve_qss(c, w, M3=0.4)
+    >>> q = solve_qss([0.9, -0.5], [0.1, 0.2], M3=0.4, weights=[0.6, 0.4])
     >>> t = np.linspace(0.0, 50.0, 101)
-    >>> P = np.stack([q.bloch(c, w, phase=q.Omega * ti) for ti in t])  # the QSS turning rigidly
-    >>> fit = qss_from_samples(t, P, w, window=50.0)
-    >>> bool(abs(fit.qss.Omega - q.Omega) < 1e-12 and np.allclose(fit.c, c) and fit.scatter < 1e-12)
-    True
+    >>> P = np.stack([q.bloch([0.9, -0.5], [0.1, 0.2], phase=q.Omega * ti) for ti in t])
+    >>> fit = qss_from_samples(t, P, [0.1, 0.2], window=50.0, weights=[0.6, 0.4])
+    >>> bool(abs(fit.qss.Omega - q.Omega) < 1e-12 and fit.scatter < 1e-12), fit.c.round(12).tolist()
+    (True, [0.9, -0.5])
     """
     t = check_array("times", times, (None,))
     P = check_array("P", P, (t.shape[0], None, 3))

@@ -233,15 +233,8 @@ def _check_inputs(c, omega, M3, mu, weights):
     return c, omega, M3, mu, weights
 
 
-def qss_roots(
-    c: ArrayLike,
-    omega: ArrayLike,
-    *,
-    M3: float,
-    mu: float = 1.0,
-    weights: ArrayLike | None = None,
-    grid: tuple[int, int] = (400, 160),
-) -> list[QSS]:
+def qss_roots(c: ArrayLike, omega: ArrayLike, *, M3: float, mu: float = 1.0, weights: ArrayLike | None = None,
+              grid: tuple[int, int] = (400, 160)) -> list[QSS]:  # fmt: skip
     """Every QSS (Q1-Q2 root with m > 0) found by a grid search and Newton polishing.
 
     The search scans Omega over the range where the axes turn (the resonances
@@ -422,12 +415,12 @@ def solve_reduced(levels: np.ndarray, C: np.ndarray, *, M3: float, guess: QSS, m
     Returns
     -------
     QSS
-        With residual <= 1e-12.
+        As from ``solve_qss`` with this guess.
 
     Raises
     ------
     NoQSSError
-        When no root with m > 0 continues the branch of ``guess``.
+        When neither Newton from ``guess`` nor the continuation from ``guess.C`` finds a root.
 
     Examples
     --------

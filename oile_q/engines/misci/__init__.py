@@ -14,11 +14,13 @@ Modules:
 * ``master_start``: the master equation in chunks and the schedule spread X_a;
 * ``quadrature``: the start on a velocity quadrature (large gases);
 * ``flow``: ``FlowState``, ``flow_rhs``, ``flow_terms``, the integration in tau;
-* ``output``: P, the per-group phase-invariant extras and the attributes;
+* ``output``: P, the per-group phase-invariant extras and the attributes (``phase_invariants``:
+  the same observables from any engine's result);
 * ``kernels``: the compiled O(N) partner sums (numba), imported on first use.
 """
 
 from .engine import MisciEngine
 from .flow import FlowState, flow_rhs, flow_terms
+from .output import phase_invariants
 
-__all__ = ["MisciEngine", "FlowState", "flow_rhs", "flow_terms"]
+__all__ = ["MisciEngine", "FlowState", "flow_rhs", "flow_terms", "phase_invariants"]

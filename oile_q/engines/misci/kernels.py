@@ -23,18 +23,27 @@ __all__ = ["g_sums", "flow_kernel", "spread_source"]
 def g_sums(V, F, inv):
     """(G1 inv, G2 inv): the sums over b of g_ab F[b] and g_ab^2 F[b] times ``inv``, each (N, K)."""
     N, K = F.shape
-    S0 = np.zeros(K)
-    S1 = np.zeros((3, K))
-    S2 = np.zeros((6, K))
-    for b in range(N):
-        v0, v1, v2 = V[b, 0], V[b, 1], V[b, 2]
-        for k in range(K):
-            _add_moments(v0, v1, v2, F[b, k], k, S0, S1, S2)
+    S0, S1, S2 = _field_moments(V, F, np.ones(N))
     G1 = np.empty((N, K))
     G2 = np.empty((N, K))
     for a in range(N):
         _partner_sums(V[a, 0], V[a, 1], V[a, 2], S0, S1, S2, N, inv, False, G1[a], G2[a])
     return G1, G2
+
+
+@njit(cache=True)
+def _field_moments(V, F, w):
+    """The moments S0 (k,), S1 (3, k) and S2 (6, k: xx, yy, zz, xy, xz, yz) of the fields F (N, k)
+    of particles with velocities V, particle b standing for w_b particles."""
+    N, K = F.shape
+    S0 = np.zeros(K)
+    S1 = np.zeros((3, K))
+    S2 = np.zeros((6, K))
+    for b in range(N):
+        v0, v1, v2 = V[b, 0], V[b, 1], V[b, 2]
+        for j in range(K):
+            _add_moments(v0, v1, v2, w[b] * F[b, j], j, S0, S1, S2)
+    return S0, S1, S2
 
 
 @njit(cache=True, inline="always")
@@ -167,13 +176,7 @@ def spread_source(P, X, V, w, g2, s, isotropic):
         N += w[b]
     Fb = _spread_fields(P, X)
     F = Fb.shape[1]
-    S0 = np.zeros(F)
-    S1 = np.zeros((3, F))
-    S2 = np.zeros((6, F))
-    for b in range(n):
-        v0, v1, v2 = V[b, 0], V[b, 1], V[b, 2]
-        for j in range(F):
-            _add_moments(v0, v1, v2, w[b] * Fb[b, j], j, S0, S1, S2)
+    S0, S1, S2 = _field_moments(V, Fb, w)
     inv = 1.0 / (N - 1)
     S = np.empty(n)
     rate = np.empty(n)

@@ -17,10 +17,11 @@ import json
 import numpy as np
 
 from ...conventions import flavor_to_mass, mass_to_flavor
+from ...results import mass_basis
 from .flow import FlowPath, FlowState
 from .start import Start
 
-__all__ = ["assemble", "run_attrs", "group_observables"]
+__all__ = ["assemble", "run_attrs", "group_observables", "phase_invariants"]
 
 _PHASE_NOTE = (
     "P after misci_switch_time is c_a h_a turned about B by the integrated phase: "
@@ -49,6 +50,41 @@ def group_observables(Pm: np.ndarray, norms: np.ndarray, gidx: np.ndarray, count
     mean = np.stack([_group_sums(Pm[..., i], gidx, k) for i in range(3)], -1) / counts[:, None]
     mabs = _group_sums(norms, gidx, k) / counts
     return np.stack([mean[..., 2], np.hypot(mean[..., 0], mean[..., 1]), np.linalg.norm(mean, axis=-1), mabs])
+
+
+def phase_invariants(ds) -> np.ndarray:
+    """The phase-invariant group observables of any engine's result, for comparing it with misci's
+    extras (``group_P3``, ``group_Pperp``, ``group_abs_mean``, ``group_mean_abs``, whose <|P|>_g
+    also counts the dephased parts).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A result with the shared layout (``P``, per-particle ``group`` labels).
+
+    Returns
+    -------
+    ndarray (4, T, G)
+        Per group (labels sorted): mass-basis P_3 and |P_perp| of the group mean, |<P>|_g and <|P|>_g.
+
+    Examples
+    --------
+    >>> import numpy as np, oile_q
+    >>> sc = oile_q.Scenario.from_groups([dict(name="a", count=2, flavor="e", omega=0.1),
+    ...                                   dict(name="b", count=2, flavor="x", omega=0.2)], gamma=0.1)
+    >>> obs = phase_invariants(oile_q.run(sc, "meanfield", times=[0.0, 1.0]))
+    >>> obs.shape, obs[:, 0].round(6).tolist()
+    ((4, 2, 2), [[1.0, -1.0], [0.0, 0.0], [1.0, 1.0], [1.0, 1.0]])
+    """
+    P = np.asarray(mass_basis(ds))
+    g = np.asarray(ds["group"]).astype(str)
+    out = []
+    for name in sorted(set(g)):
+        sel = g == name
+        M = P[:, sel].mean(1)
+        mean_abs = np.linalg.norm(P[:, sel], axis=2).mean(1)
+        out.append([M[:, 2], np.hypot(M[:, 0], M[:, 1]), np.linalg.norm(M, axis=1), mean_abs])
+    return np.moveaxis(np.array(out), 0, -1)
 
 
 def assemble(sc, times: np.ndarray, start: Start, state: FlowState, path: FlowPath) -> tuple[np.ndarray, dict]:
