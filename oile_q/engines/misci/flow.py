@@ -162,7 +162,9 @@ class FlowState:
         if self.weights == "g":
             from .kernels import g_sums
 
-            return g_sums(self.V, np.ascontiguousarray(F), 1.0 / (self.n - 1))
+            G1, G2 = g_sums(self.V, np.ascontiguousarray(F))
+            inv = 1.0 / (self.n - 1)
+            return G1 * inv, G2 * inv
         mean = F.mean(0)
         return np.broadcast_to(mean, F.shape), np.broadcast_to((4.0 / 3.0) * mean, F.shape)
 

@@ -20,14 +20,14 @@ __all__ = ["g_sums", "flow_kernel", "spread_source"]
 
 
 @njit(cache=True)
-def g_sums(V, F, inv):
-    """(G1 inv, G2 inv): the sums over b of g_ab F[b] and g_ab^2 F[b] times ``inv``, each (N, K)."""
+def g_sums(V, F):
+    """(G1, G2): sums over b of g_ab F[b] and g_ab^2 F[b], each (N, K)."""
     N, K = F.shape
     S0, S1, S2 = _field_moments(V, F, np.ones(N))
     G1 = np.empty((N, K))
     G2 = np.empty((N, K))
     for a in range(N):
-        _partner_sums(V[a, 0], V[a, 1], V[a, 2], S0, S1, S2, N, inv, False, G1[a], G2[a])
+        _partner_sums(V[a, 0], V[a, 1], V[a, 2], S0, S1, S2, N, 1.0, False, G1[a], G2[a])
     return G1, G2
 
 
