@@ -26,9 +26,9 @@ from ...qss import QSSFit
 from ...runner import run
 from ...scenario import Scenario
 
-__all__ = ["MasterRunner", "particles_of", "START_RECORD"]
+__all__ = ["MasterRunner", "particles_of"]
 
-START_RECORD = 0.5  # mu t between the start's samples in the QSS window
+_START_RECORD = 0.5  # mu t between the start's samples in the QSS window
 
 
 def particles_of(sc: Scenario, idx=slice(None), P0: np.ndarray | None = None) -> Scenario:
@@ -118,7 +118,7 @@ class MasterRunner:
             (times, mass-basis P) of the samples of the last two windows.
         """
         if T_to > self.T + 1e-12:
-            grid = np.arange(self.T, T_to + 1e-9, START_RECORD)
+            grid = np.arange(self.T, T_to + 1e-9, _START_RECORD)
             extra = want_times[(want_times > self.T) & (want_times <= T_to + 1e-12)]
             grid = np.unique(np.concatenate([grid, extra, [T_to]]))
             grid = grid[grid > self.T + 1e-12]
@@ -139,7 +139,7 @@ class MasterRunner:
 
     def _integrate_spread(self, grid, Pn):
         """X at every sample of ``grid`` (its last value carried in ``self.X``): exponential Euler
-        on the samples (every ``START_RECORD`` mu t, so gamma d(mu t) <= 5e-3 per step for gamma <= 1e-2).
+        on the samples (every ``_START_RECORD`` mu t, so gamma d(mu t) <= 5e-3 per step for gamma <= 1e-2).
         S_a and r_a are rotation invariants, so the flavor-basis P serves."""
         Xn = np.zeros((len(grid), len(self.X)))
         if not self.spread:

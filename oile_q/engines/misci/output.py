@@ -21,7 +21,7 @@ from ...results import mass_basis
 from .flow import FlowPath, FlowState
 from .start import Start
 
-__all__ = ["assemble", "run_attrs", "group_observables", "phase_invariants"]
+__all__ = ["assemble", "run_attrs", "phase_invariants"]
 
 _PHASE_NOTE = (
     "P after misci_switch_time is c_a h_a turned about B by the integrated phase: "
@@ -37,7 +37,7 @@ def _group_sums(X, gidx, k):
     return X @ onehot
 
 
-def group_observables(Pm: np.ndarray, norms: np.ndarray, gidx: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def _group_observables(Pm: np.ndarray, norms: np.ndarray, gidx: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The phase-invariant group observables of mass-basis vectors ``Pm`` (T, N, 3) with lengths
     ``norms`` (T, N) (with the dephased parts), particles in groups ``gidx`` (N,) of ``counts``.
 
@@ -112,7 +112,7 @@ def assemble(sc, times: np.ndarray, start: Start, state: FlowState, path: FlowPa
     if before.any():
         keep = np.arange(n) if start.sample is None else start.sample
         Pm = flavor_to_mass(start.P[:, keep], sc.theta)
-        G[:, before] = group_observables(
+        G[:, before] = _group_observables(
             Pm,
             np.sqrt((Pm**2).sum(-1) + start.X[:, keep]),
             gidx[keep],
@@ -127,7 +127,7 @@ def assemble(sc, times: np.ndarray, start: Start, state: FlowState, path: FlowPa
             [cs * Prot[..., 0] - sn * Prot[..., 1], sn * Prot[..., 0] + cs * Prot[..., 1], Prot[..., 2]], -1
         )
         P[after] = mass_to_flavor(Plab, sc.theta)
-        G[:, after] = group_observables(Prot, np.sqrt(path.c**2 + path.q2), gidx, counts)
+        G[:, after] = _group_observables(Prot, np.sqrt(path.c**2 + path.q2), gidx, counts)
         Gc[after] = _group_sums(path.c, gidx, len(labels)) / counts
         Omega[after] = [q.Omega * sc.mu for q in path.qss]
         mm[after] = [q.m for q in path.qss]
