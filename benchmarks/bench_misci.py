@@ -53,6 +53,7 @@ import numpy as np  # noqa: E402
 
 import oile_q  # noqa: E402
 import oile_q.errors  # noqa: E402
+from oile_q.engines.misci import phase_invariants  # noqa: E402
 from oile_q.qss import solve_qss  # noqa: E402
 from oile_q.results import mass_basis  # noqa: E402
 
@@ -93,16 +94,7 @@ def timed(f, *a, **k):
 
 def group_obs(ds):
     """(group, [P3, |P_perp|, |<P>|, <|P|>], time) in the mass basis, groups sorted."""
-    P = np.asarray(mass_basis(ds))
-    g = np.asarray(ds["group"])
-    out = []
-    for name in sorted(set(g)):
-        sel = g == name
-        M = P[:, sel].mean(1)
-        out.append(
-            [M[:, 2], np.hypot(M[:, 0], M[:, 1]), np.linalg.norm(M, axis=1), np.linalg.norm(P[:, sel], axis=2).mean(1)]
-        )
-    return np.array(out)
+    return np.moveaxis(phase_invariants(ds), -1, 0)
 
 
 def misci_obs(ds):

@@ -277,7 +277,7 @@ def test_spread_source_is_the_phase_average_of_the_pairwise_source(rng, isotropi
     -2<g^2>_b + s(|M_a|^2 - |M_a x u_a|^2 / 2)."""
     import itertools
 
-    from oile_q.engines._misci_kernels import spread_source
+    from oile_q.engines.misci.kernels import spread_source
     from oile_q.scenario import isotropic_velocities
 
     n, s_p, k = 4, 0.3, 4
@@ -445,9 +445,9 @@ def test_start_on_a_sample():
     assert sampled.sum() == 20 and sampled[:60].sum() == 12
     assert not np.isnan(ds.group_P3.values).any() and not np.isnan(P[-1]).any()
     # at the switch every particle of a group shares c (the sample's mean)
-    from oile_q.engines.misci import _stratified_sample
+    from oile_q.engines.misci.start import stratified_sample
 
-    idx = _stratified_sample(sc.group, 20)
+    idx = stratified_sample(sc.group, 20)
     assert len(idx) == 20 and len(set(idx)) == 20
     M3 = (ds.group_P3 * np.array([60, 40])).sum("group") / 100
     assert np.abs(M3 - M3[0]).max() < 1e-9
@@ -456,7 +456,7 @@ def test_start_on_a_sample():
 def test_velocity_quadrature_matches_the_moments_of_its_class(rng):
     """Positive weights summing to the class size whose velocity moments equal the class's own up
     to the degree L = floor(sqrt(K/3)) - 1 (exact algebra)."""
-    from oile_q.engines.misci import _monomials, velocity_quadrature
+    from oile_q.engines.misci.quadrature import monomials, velocity_quadrature
     from oile_q.scenario import isotropic_velocities
 
     V = isotropic_velocities(3000, rng)
@@ -465,7 +465,7 @@ def test_velocity_quadrature_matches_the_moments_of_its_class(rng):
         assert L == int(np.floor(np.sqrt(K / 3))) - 1 and Vq.shape == (K, 3)
         assert np.all(w > 0) and abs(w.sum() - 3000) < 1e-9
         np.testing.assert_allclose(np.linalg.norm(Vq, axis=1), 1.0, atol=1e-14)
-        np.testing.assert_allclose(_monomials(Vq, L) @ w, _monomials(V, L).sum(1), atol=1e-9)
+        np.testing.assert_allclose(monomials(Vq, L) @ w, monomials(V, L).sum(1), atol=1e-9)
     with pytest.raises(InputError, match="quadrature"):  # 512 points cannot stand for 100 velocities
         velocity_quadrature(V[:100], 512)
 
@@ -474,8 +474,8 @@ def test_weighted_kernels_equal_the_gas_with_repeated_particles(rng):
     """A particle of weight w_b is w_b particles at the same velocity (g = 0 between them): the
     weighted master equation and the weighted spread source equal the unweighted ones on the
     gas with every particle repeated, to rounding."""
-    from oile_q.engines._master_kernels import master_rhs
-    from oile_q.engines._misci_kernels import spread_source, weighted_master_rhs
+    from oile_q.engines._master_kernels import master_rhs, weighted_master_rhs
+    from oile_q.engines.misci.kernels import spread_source
     from oile_q.moments import Moments
     from oile_q.scenario import isotropic_velocities
 
@@ -527,14 +527,14 @@ def test_quadrature_start_follows_the_full_start():
 def test_quadrature_is_automatic_for_large_gases():
     from types import SimpleNamespace
 
-    from oile_q.engines.misci import _AUTO_ABOVE, _AUTO_POINTS, _quadrature_points
+    from oile_q.engines.misci.start import AUTO_ABOVE, AUTO_POINTS, quadrature_points
 
     opts = dict(quadrature=None, weights="g", start=None, start_sample=None)
-    big = SimpleNamespace(scenario=SimpleNamespace(n=_AUTO_ABOVE + 2), options=opts)
-    small = SimpleNamespace(scenario=SimpleNamespace(n=_AUTO_ABOVE), options=opts)
-    assert _quadrature_points(big) == _AUTO_POINTS and _quadrature_points(small) == 0
-    assert _quadrature_points(SimpleNamespace(scenario=big.scenario, options={**opts, "quadrature": 0})) == 0
-    assert _quadrature_points(SimpleNamespace(scenario=big.scenario, options={**opts, "weights": "isotropic"})) == 0
+    big = SimpleNamespace(scenario=SimpleNamespace(n=AUTO_ABOVE + 2), options=opts)
+    small = SimpleNamespace(scenario=SimpleNamespace(n=AUTO_ABOVE), options=opts)
+    assert quadrature_points(big) == AUTO_POINTS and quadrature_points(small) == 0
+    assert quadrature_points(SimpleNamespace(scenario=big.scenario, options={**opts, "quadrature": 0})) == 0
+    assert quadrature_points(SimpleNamespace(scenario=big.scenario, options={**opts, "weights": "isotropic"})) == 0
 
 
 def test_without_source_purity_is_lower():
@@ -649,8 +649,8 @@ def test_end_to_end_against_the_oile_map_gamma_1e2():
 @pytest.mark.parametrize("weights", ["g", "isotropic"])
 @pytest.mark.parametrize("source", [True, False])
 def test_compiled_flow_equals_the_numpy_reference(rng, weights, source):
-    from oile_q.engines._misci_kernels import flow_kernel
     from oile_q.engines.misci import FlowState, flow_terms
+    from oile_q.engines.misci.kernels import flow_kernel
     from oile_q.scenario import isotropic_velocities
 
     n = 40

@@ -1,9 +1,12 @@
-"""Compiled right-hand side of the velocity-resolved master equation (``master.py``).
+"""Compiled right-hand side of the velocity-resolved master equation (``master.py``, and the
+``misci`` start on a velocity quadrature).
 
 The same O(N) algebra as the numpy form with ``oile_q.moments.Moments``: with g_ab = 1 - v_a.v_b,
-every partner sum reduces to the moments S0 = sum_b X_b, S1 = sum_b v_b X_b^T and
-S2 = sum_b (v_b v_b^T) X_b^T, here accumulated in one pass per moment instead of a dozen numpy
-temporaries (np.cross on (N, 3) arrays dominated the numpy form at N = 10^4).
+every partner sum reduces to the moments S0 = sum_b w_b X_b, S1 = sum_b w_b v_b X_b^T and
+S2 = sum_b w_b (v_b v_b^T) X_b^T, here accumulated in one pass per moment instead of a dozen numpy
+temporaries (np.cross on (N, 3) arrays dominated the numpy form at N = 10^4). A particle of weight
+w_b stands for w_b particles at its velocity (all ones for a gas; the weights of a velocity
+quadrature for the ``misci`` start): one kernel serves both.
 """
 
 from __future__ import annotations
@@ -11,18 +14,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["master_rhs"]
+__all__ = ["master_rhs", "weighted_master_rhs"]
 
 
 @njit(cache=True)
-def _moments(X, V, with_second):
+def _moments(X, V, w, with_second):
     n = X.shape[0]
     s0 = np.zeros(3)
-    s1 = np.zeros((3, 3))  # s1[i, j] = sum_b v_b[i] X_b[j]
-    s2 = np.zeros((3, 3, 3))  # s2[i, k, j] = sum_b v_b[i] v_b[k] X_b[j]
+    s1 = np.zeros((3, 3))  # s1[i, j] = sum_b w_b v_b[i] X_b[j]
+    s2 = np.zeros((3, 3, 3))  # s2[i, k, j] = sum_b w_b v_b[i] v_b[k] X_b[j]
     for b in range(n):
         for j in range(3):
-            x = X[b, j]
+            x = w[b] * X[b, j]
             s0[j] += x
             for i in range(3):
                 vx = V[b, i] * x
@@ -41,9 +44,18 @@ def master_rhs(P, V, wB, g2, inv, gamma, s, out):
             - s (gamma / 2) [M_a x (M_a x P_a) + <g (M_b x P_b)>_a x P_a]
 
     with M_a = <g_ab P_b>_b; P, V (N, 3); wB (N, 3) = (omega_a/mu) B; g2 (N,) = <g_ab^2>_b;
-    inv = 1/(N-1)."""
+    inv = 1/(N-1). ``weighted_master_rhs`` with every weight 1."""
+    weighted_master_rhs(P, V, np.ones(P.shape[0]), wB, g2, inv, gamma, s, out)
+
+
+@njit(cache=True)
+def weighted_master_rhs(P, V, w, wB, g2, inv, gamma, s, out):
+    """``master_rhs`` for particles that stand for w_b particles each (a velocity quadrature of a
+    large gas): every partner sum is sum_b w_b (...); g_aa = 0 still excludes a particle's own
+    velocity. ``g2`` = <g_ab^2>_b with the same weights; inv = 1/(N-1) of the gas the particles
+    stand for."""
     n = P.shape[0]
-    s0, s1, s2 = _moments(P, V, True)
+    s0, s1, s2 = _moments(P, V, w, True)
     M = np.empty((n, 3))
     W = np.empty((n, 3))
     for a in range(n):
@@ -54,7 +66,7 @@ def master_rhs(P, V, wB, g2, inv, gamma, s, out):
         W[a, 0] = m1 * p2 - m2 * p1
         W[a, 1] = m2 * p0 - m0 * p2
         W[a, 2] = m0 * p1 - m1 * p0
-    t0, t1, _ = _moments(W, V, False)
+    t0, t1, _ = _moments(W, V, w, False)
     half = 0.5 * s * gamma
     for a in range(n):
         va0, va1, va2 = V[a, 0], V[a, 1], V[a, 2]

@@ -1,12 +1,13 @@
-"""The ODE driver shared by the continuous-time engines (meanfield, master)."""
+"""The ODE driver shared by the continuous-time engines (meanfield, master, misci): the
+``solve_ivp`` options, the driver, and the rough cost of an ODE run."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..engine import Option
+from ..engine import Cost, Option
 
-__all__ = ["ODE_OPTIONS", "solve"]
+__all__ = ["ODE_OPTIONS", "solve", "ode_cost"]
 
 ODE_METHODS = ("DOP853", "RK45", "RK23", "Radau", "BDF", "LSODA")
 ODE_OPTIONS = (
@@ -40,3 +41,16 @@ def solve(rhs, y0, request, stats):
     if not sol.success:
         raise RuntimeError(f"ODE solver failed: {sol.message}")
     return sol.y.T
+
+
+def ode_cost(request, seconds_per_particle_eval):
+    """A rough cost of an ODE run: ~200 right-hand sides per unit mu t at rtol 1e-10, each costing
+    ``seconds_per_particle_eval`` per particle (the engine's rough constant)."""
+    evals = 200.0 * max(float(request.times[-1]), 1.0)
+    n = request.scenario.n
+    return Cost(
+        seconds=evals * n * seconds_per_particle_eval,
+        memory_bytes=24.0 * n * len(request.times),
+        what=f"about {evals:.2g} right-hand-side evaluations on {n} particles",
+        hint="a shorter t_max or fewer particles",
+    )

@@ -31,8 +31,7 @@ import numpy as np
 from ..engine import Engine, Option, Output
 from ..errors import InputError
 from ..moments import Moments
-from ._ode import ODE_OPTIONS, solve
-from .meanfield import ode_cost
+from ._ode import ODE_OPTIONS, ode_cost, solve
 
 __all__ = ["MasterEngine"]
 

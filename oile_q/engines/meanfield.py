@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine import Cost, Engine, Output
+from ..engine import Engine, Output
 from ..moments import Moments
-from ._ode import ODE_OPTIONS, solve
+from ._ode import ODE_OPTIONS, ode_cost, solve
 
 __all__ = ["MeanFieldEngine", "mean_field"]
 
@@ -47,15 +47,3 @@ class MeanFieldEngine(Engine):
         stats = {}
         out = solve(rhs, sc.P0.ravel().astype(float), request, stats)
         return Output(P=out.reshape(-1, n, 3), stats=stats)
-
-
-def ode_cost(request, seconds_per_particle_eval):
-    """A rough cost of an ODE run: ~200 right-hand sides per unit mu t at rtol 1e-10."""
-    evals = 200.0 * max(float(request.times[-1]), 1.0)
-    n = request.scenario.n
-    return Cost(
-        seconds=evals * n * seconds_per_particle_eval,
-        memory_bytes=24.0 * n * len(request.times),
-        what=f"about {evals:.2g} right-hand-side evaluations on {n} particles",
-        hint="a shorter t_max or fewer particles",
-    )

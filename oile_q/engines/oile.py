@@ -13,11 +13,18 @@ import numpy as np
 from ..conventions import PROPAGATORS, flavor_to_mass, mass_to_flavor
 from ..engine import Cost, Engine, Option, Output
 
-__all__ = ["OileEngine", "CHUNK_ENCOUNTERS", "PAIR_TABLE_MAX_N"]
+__all__ = ["OileEngine", "CHUNK_ENCOUNTERS", "PAIR_TABLE_MAX_N", "PROPAGATOR_OPTION"]
 
 CHUNK_ENCOUNTERS = 2_000_000  # schedule chunk size, in encounters (bounded memory)
 PAIR_TABLE_MAX_N = 1024  # (N, N, 7) doubles: 59 MB at N = 1024
-ENCOUNTERS_PER_SECOND = 1.5e7  # measured on the 2-core machines (benchmarks/bench_oile.py)
+ENCOUNTERS_PER_SECOND = 1.5e7  # rough throughput for ``estimate`` (benchmarks/bench_oile.py measures it)
+PROPAGATOR_OPTION = Option(
+    "propagator",
+    "pair propagator: exact, split (SWAP power then vacuum) or symmetric (half vacuum, SWAP power, half vacuum)",
+    default="exact",
+    kind="choice",
+    choices=PROPAGATORS,
+)
 
 
 class OileEngine(Engine):
@@ -25,16 +32,7 @@ class OileEngine(Engine):
     summary = "the discrete OILE map: exact two-body encounters, then the partial trace"
     grid = "steps"
     supports = frozenset({"ensemble", "foreground", "poisson", "replay"})
-    options = (
-        Option(
-            "propagator",
-            "pair propagator: exact, split (SWAP power then vacuum) or symmetric "
-            "(half vacuum, SWAP power, half vacuum)",
-            default="exact",
-            kind="choice",
-            choices=PROPAGATORS,
-        ),
-    )
+    options = (PROPAGATOR_OPTION,)
 
     def estimate(self, request):
         per_step = 1 if request.foreground else request.scenario.n // 2

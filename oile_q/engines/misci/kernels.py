@@ -1,4 +1,5 @@
-"""Compiled O(N) partner sums for the ``misci`` flow (single-threaded, no BLAS).
+"""Compiled O(N) partner sums of the ``misci`` engine (single-threaded, no BLAS): the flow's
+right-hand side (``flow_kernel``) and the start's schedule spread (``spread_source``).
 
 For per-particle fields F (N, K) and unit velocities V (N, 3), with g_ab = 1 - v_a.v_b,
 
@@ -22,38 +23,27 @@ __all__ = ["g_sums", "flow_kernel", "spread_source"]
 def g_sums(V, F):
     """(G1, G2): sums over b of g_ab F[b] and g_ab^2 F[b], each (N, K)."""
     N, K = F.shape
-    S0 = np.zeros(K)
-    S1 = np.zeros((3, K))
-    S2 = np.zeros((3, 3, K))
-    for b in range(N):
-        v0, v1, v2 = V[b, 0], V[b, 1], V[b, 2]
-        for k in range(K):
-            f = F[b, k]
-            S0[k] += f
-            S1[0, k] += v0 * f
-            S1[1, k] += v1 * f
-            S1[2, k] += v2 * f
-            S2[0, 0, k] += v0 * v0 * f
-            S2[0, 1, k] += v0 * v1 * f
-            S2[0, 2, k] += v0 * v2 * f
-            S2[1, 1, k] += v1 * v1 * f
-            S2[1, 2, k] += v1 * v2 * f
-            S2[2, 2, k] += v2 * v2 * f
+    S0, S1, S2 = _field_moments(V, F, np.ones(N))
     G1 = np.empty((N, K))
     G2 = np.empty((N, K))
     for a in range(N):
-        v0, v1, v2 = V[a, 0], V[a, 1], V[a, 2]
-        for k in range(K):
-            d1 = v0 * S1[0, k] + v1 * S1[1, k] + v2 * S1[2, k]
-            d2 = (
-                v0 * v0 * S2[0, 0, k]
-                + v1 * v1 * S2[1, 1, k]
-                + v2 * v2 * S2[2, 2, k]
-                + 2.0 * (v0 * v1 * S2[0, 1, k] + v0 * v2 * S2[0, 2, k] + v1 * v2 * S2[1, 2, k])
-            )
-            G1[a, k] = S0[k] - d1
-            G2[a, k] = S0[k] - 2.0 * d1 + d2
+        _partner_sums(V[a, 0], V[a, 1], V[a, 2], S0, S1, S2, N, 1.0, False, G1[a], G2[a])
     return G1, G2
+
+
+@njit(cache=True)
+def _field_moments(V, F, w):
+    """The moments S0 (k,), S1 (3, k) and S2 (6, k: xx, yy, zz, xy, xz, yz) of the fields F (N, k)
+    of particles with velocities V, particle b standing for w_b particles."""
+    N, K = F.shape
+    S0 = np.zeros(K)
+    S1 = np.zeros((3, K))
+    S2 = np.zeros((6, K))
+    for b in range(N):
+        v0, v1, v2 = V[b, 0], V[b, 1], V[b, 2]
+        for j in range(K):
+            _add_moments(v0, v1, v2, w[b] * F[b, j], j, S0, S1, S2)
+    return S0, S1, S2
 
 
 @njit(cache=True, inline="always")
@@ -184,8 +174,48 @@ def spread_source(P, X, V, w, g2, s, isotropic):
     N = 0.0
     for b in range(n):
         N += w[b]
-    F = 10
-    Fb = np.empty((n, F))
+    Fb = _spread_fields(P, X)
+    F = Fb.shape[1]
+    S0, S1, S2 = _field_moments(V, Fb, w)
+    inv = 1.0 / (N - 1)
+    S = np.empty(n)
+    rate = np.empty(n)
+    G1 = np.empty(F)
+    G2 = np.empty(F)
+    for a in range(n):
+        _partner_sums(V[a, 0], V[a, 1], V[a, 2], S0, S1, S2, N, inv, isotropic, G1, G2)
+        m0, m1, m2 = G1[0], G1[1], G1[2]
+        M2 = m0 * m0 + m1 * m1 + m2 * m2
+        na = Fb[a, 3]
+        # tr(Pi_a B) with B = <g^2 Pi_b>_b
+        tr = _pi_dot(Fb, a, G2[4], G2[5], G2[6], G2[7], G2[8], G2[9])
+        MPiM = (
+            Fb[a, 4] * m0 * m0
+            + Fb[a, 5] * m1 * m1
+            + Fb[a, 6] * m2 * m2
+            + 2.0 * (Fb[a, 7] * m0 * m1 + Fb[a, 8] * m0 * m2 + Fb[a, 9] * m1 * m2)
+        )
+        S[a] = na * G2[3] - tr - s * (M2 * na - MPiM)
+        if isotropic:  # partners are b != a: drop the self term (g_aa = 0 does it for the g weights)
+            self_tr = _pi_dot(Fb, a, Fb[a, 4], Fb[a, 5], Fb[a, 6], Fb[a, 7], Fb[a, 8], Fb[a, 9])
+            S[a] -= (4.0 / 3.0) * (na * na - self_tr) / N
+        p0, p1, p2 = P[a, 0], P[a, 1], P[a, 2]
+        pp = p0 * p0 + p1 * p1 + p2 * p2
+        if pp > 1e-28:
+            Mu = m0 * p0 + m1 * p1 + m2 * p2
+            Mxu2 = M2 - Mu * Mu / pp
+        else:
+            Mxu2 = 2.0 * M2 / 3.0
+        rate[a] = -2.0 * g2[a] + s * (M2 - 0.5 * Mxu2)
+    return S, rate
+
+
+@njit(cache=True)
+def _spread_fields(P, X):
+    """Per particle b the ten fields of ``spread_source``: P_b (3), n_b = |P_b|^2 + X_b, and Pi_b
+    (xx, yy, zz, xy, xz, yz) = P_b P_b^T + (X_b / 2)(1 - u_b u_b^T) (isotropic X_b / 3 where P_b = 0)."""
+    n = P.shape[0]
+    Fb = np.empty((n, 10))
     for b in range(n):
         p0, p1, p2 = P[b, 0], P[b, 1], P[b, 2]
         pp = p0 * p0 + p1 * p1 + p2 * p2
@@ -206,117 +236,11 @@ def spread_source(P, X, V, w, g2, s, isotropic):
         Fb[b, 7] = (1.0 - wt) * p0 * p1
         Fb[b, 8] = (1.0 - wt) * p0 * p2
         Fb[b, 9] = (1.0 - wt) * p1 * p2
-    S0 = np.zeros(F)
-    S1 = np.zeros((3, F))
-    S2 = np.zeros((6, F))
-    for b in range(n):
-        v0, v1, v2 = V[b, 0], V[b, 1], V[b, 2]
-        for j in range(F):
-            _add_moments(v0, v1, v2, w[b] * Fb[b, j], j, S0, S1, S2)
-    inv = 1.0 / (N - 1)
-    S = np.empty(n)
-    rate = np.empty(n)
-    G1 = np.empty(F)
-    G2 = np.empty(F)
-    for a in range(n):
-        v0, v1, v2 = V[a, 0], V[a, 1], V[a, 2]
-        _partner_sums(v0, v1, v2, S0, S1, S2, N, inv, isotropic, G1, G2)
-        m0, m1, m2 = G1[0], G1[1], G1[2]
-        M2 = m0 * m0 + m1 * m1 + m2 * m2
-        na = Fb[a, 3]
-        # tr(Pi_a B) with B = <g^2 Pi_b>_b (symmetric: off-diagonals twice)
-        tr = (
-            Fb[a, 4] * G2[4]
-            + Fb[a, 5] * G2[5]
-            + Fb[a, 6] * G2[6]
-            + 2.0 * (Fb[a, 7] * G2[7] + Fb[a, 8] * G2[8] + Fb[a, 9] * G2[9])
-        )
-        MPiM = (
-            Fb[a, 4] * m0 * m0
-            + Fb[a, 5] * m1 * m1
-            + Fb[a, 6] * m2 * m2
-            + 2.0 * (Fb[a, 7] * m0 * m1 + Fb[a, 8] * m0 * m2 + Fb[a, 9] * m1 * m2)
-        )
-        S[a] = na * G2[3] - tr - s * (M2 * na - MPiM)
-        if isotropic:  # partners are b != a: drop the self term (g_aa = 0 does it for the g weights)
-            self_tr = (
-                Fb[a, 4] * Fb[a, 4]
-                + Fb[a, 5] * Fb[a, 5]
-                + Fb[a, 6] * Fb[a, 6]
-                + 2.0 * (Fb[a, 7] * Fb[a, 7] + Fb[a, 8] * Fb[a, 8] + Fb[a, 9] * Fb[a, 9])
-            )
-            S[a] -= (4.0 / 3.0) * (na * na - self_tr) / N
-        p0, p1, p2 = P[a, 0], P[a, 1], P[a, 2]
-        pp = p0 * p0 + p1 * p1 + p2 * p2
-        if pp > 1e-28:
-            Mu = m0 * p0 + m1 * p1 + m2 * p2
-            Mxu2 = M2 - Mu * Mu / pp
-        else:
-            Mxu2 = 2.0 * M2 / 3.0
-        rate[a] = -2.0 * g2[a] + s * (M2 - 0.5 * Mxu2)
-    return S, rate
+    return Fb
 
 
-@njit(cache=True)
-def weighted_master_rhs(P, V, w, wB, g2, inv, gamma, s, out):
-    """The g-weighted master equation (``_master_kernels.master_rhs``) for particles that stand for
-    w_b particles each (a velocity quadrature of a large gas): every partner sum is sum_b w_b (...);
-    g_aa = 0 still excludes a particle's own velocity. ``g2`` = <g_ab^2>_b with the same weights;
-    inv = 1/(N-1) of the gas that the quadrature stands for."""
-    n = P.shape[0]
-    s0 = np.zeros(3)
-    s1 = np.zeros((3, 3))
-    s2 = np.zeros((3, 3, 3))
-    for b in range(n):
-        for j in range(3):
-            x = w[b] * P[b, j]
-            s0[j] += x
-            for i in range(3):
-                vx = V[b, i] * x
-                s1[i, j] += vx
-                for k in range(3):
-                    s2[i, k, j] += V[b, k] * vx
-    M = np.empty((n, 3))
-    W = np.empty((n, 3))
-    for a in range(n):
-        for j in range(3):
-            M[a, j] = (s0[j] - (V[a, 0] * s1[0, j] + V[a, 1] * s1[1, j] + V[a, 2] * s1[2, j])) * inv
-        W[a, 0] = M[a, 1] * P[a, 2] - M[a, 2] * P[a, 1]
-        W[a, 1] = M[a, 2] * P[a, 0] - M[a, 0] * P[a, 2]
-        W[a, 2] = M[a, 0] * P[a, 1] - M[a, 1] * P[a, 0]
-    t0 = np.zeros(3)
-    t1 = np.zeros((3, 3))
-    for b in range(n):
-        for j in range(3):
-            x = w[b] * W[b, j]
-            t0[j] += x
-            for i in range(3):
-                t1[i, j] += V[b, i] * x
-    half = 0.5 * s * gamma
-    gw = np.empty(3)
-    q = np.empty(3)
-    for a in range(n):
-        v0, v1, v2 = V[a, 0], V[a, 1], V[a, 2]
-        for j in range(3):
-            gw[j] = (t0[j] - (v0 * t1[0, j] + v1 * t1[1, j] + v2 * t1[2, j])) * inv
-            lin = v0 * s1[0, j] + v1 * s1[1, j] + v2 * s1[2, j]
-            quad = (
-                v0 * (v0 * s2[0, 0, j] + v1 * s2[0, 1, j] + v2 * s2[0, 2, j])
-                + v1 * (v0 * s2[1, 0, j] + v1 * s2[1, 1, j] + v2 * s2[1, 2, j])
-                + v2 * (v0 * s2[2, 0, j] + v1 * s2[2, 1, j] + v2 * s2[2, 2, j])
-            )
-            q[j] = (s0[j] - 2.0 * lin + quad) * inv
-        p0, p1, p2 = P[a, 0], P[a, 1], P[a, 2]
-        m0, m1, m2 = M[a, 0], M[a, 1], M[a, 2]
-        w0, w1, w2 = W[a, 0], W[a, 1], W[a, 2]
-        h0, h1, h2 = m0 - wB[a, 0], m1 - wB[a, 1], m2 - wB[a, 2]
-        g2a = g2[a]
-        out[a, 0] = (
-            (h1 * p2 - h2 * p1) - gamma * (g2a * p0 - q[0]) - half * ((m1 * w2 - m2 * w1) + (gw[1] * p2 - gw[2] * p1))
-        )
-        out[a, 1] = (
-            (h2 * p0 - h0 * p2) - gamma * (g2a * p1 - q[1]) - half * ((m2 * w0 - m0 * w2) + (gw[2] * p0 - gw[0] * p2))
-        )
-        out[a, 2] = (
-            (h0 * p1 - h1 * p0) - gamma * (g2a * p2 - q[2]) - half * ((m0 * w1 - m1 * w0) + (gw[0] * p1 - gw[1] * p0))
-        )
+@njit(cache=True, inline="always")
+def _pi_dot(Fb, a, bxx, byy, bzz, bxy, bxz, byz):
+    """tr(Pi_a B) for the symmetric Pi_a in Fb[a, 4:10] and a symmetric B given the same way
+    (xx, yy, zz, xy, xz, yz: off-diagonals twice)."""
+    return Fb[a, 4] * bxx + Fb[a, 5] * byy + Fb[a, 6] * bzz + 2.0 * (Fb[a, 7] * bxy + Fb[a, 8] * bxz + Fb[a, 9] * byz)
