@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from ...engine import Cost, Engine, Option, Output
+from ...engine import Cost, Engine, GroupObservables, Option, Output
 from ...errors import InputError, describe
 from ...scenario import Scenario
 from .._ode import ODE_OPTIONS
@@ -74,6 +74,13 @@ class MisciEngine(Engine):
     )
     grid = "continuous"
     supports = frozenset({"ensemble", "poisson"})
+    # P is no per-particle Bloch vector: before the switch the master equation's (without the
+    # schedule spread X_a), after it c_a h_a turned by an approximate phase (without the dephased
+    # parts). The group observables that are phase-invariant are the engine's own extras.
+    group_observables = GroupObservables(
+        {"abs_mean": "group_abs_mean", "mean_abs": "group_mean_abs"},
+        "P is phase-approximate and lacks the dephased parts and the schedule spread",
+    )
     options = (
         Option(
             "weights",

@@ -17,7 +17,8 @@ import json
 import numpy as np
 
 from ...conventions import flavor_to_mass, mass_to_flavor
-from ...results import mass_basis
+from ...errors import InputError
+from ...results import declared_group_observables, mass_basis
 from .flow import FlowPath, FlowState
 from .start import Start
 
@@ -67,6 +68,11 @@ def phase_invariants(ds) -> np.ndarray:
     ndarray (4, T, G)
         Per group (labels sorted): mass-basis P_3 and |P_perp| of the group mean, |<P>|_g and <|P|>_g.
 
+    Raises
+    ------
+    InputError
+        For a result whose engine records its own group observables (misci itself).
+
     Examples
     --------
     >>> import numpy as np, oile_q
@@ -76,6 +82,8 @@ def phase_invariants(ds) -> np.ndarray:
     >>> obs.shape, obs[:, 0].round(6).tolist()
     ((4, 2, 2), [[1.0, -1.0], [0.0, 0.0], [1.0, 1.0], [1.0, 1.0]])
     """
+    if declared_group_observables(ds) is not None:
+        raise InputError(f"`ds`: a {ds.attrs.get('engine')} result records its group observables itself; use those.")
     P = np.asarray(mass_basis(ds))
     g = np.asarray(ds["group"]).astype(str)
     out = []
