@@ -265,56 +265,11 @@ class Scenario:
         if seed is not None:
             seed = check_int("seed", seed, low=0)
         rng = np.random.default_rng(seed)
-        allowed = {"name", "count", "flavor", "P", "basis", "omega", "velocity"}
         P0, omega, vel, labels = [], [], [], []
         total = 0
         for i, spec in enumerate(groups):
-            where = f"group[{i}]"
-            if not isinstance(spec, dict):
-                raise InputTypeError(f"`{where}` must be a table of group keys; got {describe(spec)}.")
-            unknown = sorted(set(spec) - allowed)
-            if unknown:
-                raise InputError(f"`{where}` has unknown key {unknown[0]!r}; expected keys among {sorted(allowed)}.")
-            name = spec.get("name", f"group{i}")
-            if not isinstance(name, str) or not name:
-                raise InputTypeError(f"`{where}.name` must be a non-empty string; got {describe(name)}.")
-            if "count" not in spec:
-                raise InputError(f"`{where}.count` is required (a positive integer).")
-            count = check_int(f"{where}.count", spec["count"], low=1)
+            name, count, p, w, vv = _group(f"group[{i}]", spec, i, theta, rng, total)
             total += count
-            check_size(
-                f"{where}.count",
-                BYTES_PER_PARTICLE * total,
-                f"{total} particles",
-                hint="an engine needs about 200 bytes per particle before it records anything",
-            )
-            if ("flavor" in spec) == ("P" in spec):
-                raise InputError(f"`{where}` must give exactly one of 'flavor' or 'P'.")
-            basis = spec.get("basis", "flavor")
-            if basis not in ("flavor", "mass"):
-                raise InputError(f"`{where}.basis` must be 'flavor' or 'mass'; got {describe(basis)}.")
-            if "flavor" in spec:
-                flavor = spec["flavor"]
-                if flavor not in _FLAVORS:
-                    raise InputError(f"`{where}.flavor` must be one of {sorted(_FLAVORS)}; got {describe(flavor)}.")
-                if "basis" in spec:
-                    raise InputError(f"`{where}.basis` applies to 'P' only, not to 'flavor'.")
-                p = np.array(_FLAVORS[flavor])
-            else:
-                p = check_array(f"{where}.P", spec["P"], (3,))
-                _check_bloch(f"{where}.P", p)
-                if basis == "mass":
-                    p = mass_to_flavor(p, theta)
-            w = check_real(f"{where}.omega", spec.get("omega", 0.0))
-            v = spec.get("velocity", "isotropic")
-            if isinstance(v, str):
-                if v != "isotropic":
-                    raise InputError(f"`{where}.velocity` must be 'isotropic' or a unit 3-vector; got {describe(v)}.")
-                vv = isotropic_velocities(count, rng)
-            else:
-                v = check_array(f"{where}.velocity", v, (3,))
-                _check_velocities(f"{where}.velocity", v[None, :])
-                vv = np.tile(v, (count, 1))
             P0.append(np.tile(p, (count, 1)))
             omega.append(np.full(count, w))
             vel.append(vv)
@@ -686,3 +641,57 @@ def _beam_directions(G, directions, seed) -> np.ndarray:
         "`directions` must be 'axis', 'ring', 'tetrahedron', 'random' or (G, 3) unit vectors; "
         f"got {describe(directions)}."
     )
+
+
+_GROUP_KEYS = {"name", "count", "flavor", "P", "basis", "omega", "velocity"}
+
+
+def _group(where, spec, i, theta, rng, before):
+    """One group table of ``from_groups``, checked: (name, count, flavor-basis P, omega, velocities
+    (count, 3)); ``before`` particles precede it (for the memory check)."""
+    if not isinstance(spec, dict):
+        raise InputTypeError(f"`{where}` must be a table of group keys; got {describe(spec)}.")
+    unknown = sorted(set(spec) - _GROUP_KEYS)
+    if unknown:
+        raise InputError(f"`{where}` has unknown key {unknown[0]!r}; expected keys among {sorted(_GROUP_KEYS)}.")
+    name = spec.get("name", f"group{i}")
+    if not isinstance(name, str) or not name:
+        raise InputTypeError(f"`{where}.name` must be a non-empty string; got {describe(name)}.")
+    if "count" not in spec:
+        raise InputError(f"`{where}.count` is required (a positive integer).")
+    count = check_int(f"{where}.count", spec["count"], low=1)
+    total = before + count
+    check_size(
+        f"{where}.count",
+        BYTES_PER_PARTICLE * total,
+        f"{total} particles",
+        hint="an engine needs about 200 bytes per particle before it records anything",
+    )
+    if ("flavor" in spec) == ("P" in spec):
+        raise InputError(f"`{where}` must give exactly one of 'flavor' or 'P'.")
+    basis = spec.get("basis", "flavor")
+    if basis not in ("flavor", "mass"):
+        raise InputError(f"`{where}.basis` must be 'flavor' or 'mass'; got {describe(basis)}.")
+    if "flavor" in spec:
+        flavor = spec["flavor"]
+        if flavor not in _FLAVORS:
+            raise InputError(f"`{where}.flavor` must be one of {sorted(_FLAVORS)}; got {describe(flavor)}.")
+        if "basis" in spec:
+            raise InputError(f"`{where}.basis` applies to 'P' only, not to 'flavor'.")
+        p = np.array(_FLAVORS[flavor])
+    else:
+        p = check_array(f"{where}.P", spec["P"], (3,))
+        _check_bloch(f"{where}.P", p)
+        if basis == "mass":
+            p = mass_to_flavor(p, theta)
+    w = check_real(f"{where}.omega", spec.get("omega", 0.0))
+    v = spec.get("velocity", "isotropic")
+    if isinstance(v, str):
+        if v != "isotropic":
+            raise InputError(f"`{where}.velocity` must be 'isotropic' or a unit 3-vector; got {describe(v)}.")
+        vv = isotropic_velocities(count, rng)
+    else:
+        v = check_array(f"{where}.velocity", v, (3,))
+        _check_velocities(f"{where}.velocity", v[None, :])
+        vv = np.tile(v, (count, 1))
+    return name, count, p, w, vv
