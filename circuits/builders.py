@@ -14,16 +14,21 @@ phi = gamma g_ab and the vacuum angle of particle a is wt_a = (omega_a/mu) gamma
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from qiskit.circuit import ClassicalRegister, QuantumCircuit
+from qiskit.circuit import ClassicalRegister, Instruction, QuantumCircuit
 
 from oile_q.errors import InputError
 
-from .engine import COMPILE_MODES
 from .gates import EncounterGate, EncounterIsometryGate, VacuumRotationGate
 from .lightcone import partner_table, tree_cost
+from .modes import COMPILE_MODES, ENCOUNTER_NAMES
+
+if TYPE_CHECKING:
+    from oile_q.scenario import Scenario
 
 __all__ = [
     "CircuitSpec",
@@ -36,6 +41,9 @@ __all__ = [
     "partner_table",
     "with_saves",
     "measured",
+    "save_label",
+    "first_encounter",
+    "BASES",
 ]
 
 PURE_TOL = 1e-12
@@ -62,7 +70,25 @@ class CircuitSpec:
 
     @property
     def num_qubits(self) -> int:
+        """Qubits of the circuit.
+
+        Returns
+        -------
+        int
+            ``circuit.num_qubits``.
+        """
         return self.circuit.num_qubits
+
+    def add_record(self, qubits: tuple) -> None:
+        """Record that, after the instructions so far, ``qubits[j]`` holds ``particles[j]``
+        at the next recorded step (and how many encounters the circuit has had by then).
+
+        Returns
+        -------
+        None
+        """
+        self.records.append((len(self.records), len(self.circuit.data), qubits))
+        self.encounter_positions.append(self.encounters)
 
 
 def _is_pure(P) -> bool:
@@ -119,8 +145,73 @@ class _Tracker:
 # --------------------------------------------------------------------------- foreground
 
 
+class _ForegroundQubits:
+    """The qubits of the foreground model. Qubit 0 holds the neutrino. With ``reset``, qubit 1
+    is every partner and ``purifier`` (qubit 2) the purifier of mixed states, each reset before
+    it is used again; without, every partner and purifier is a fresh qubit, taken in order."""
+
+    def __init__(self, qc, reset, purifier):
+        self.tracker = _Tracker(qc)
+        self.reset = reset
+        self.purifier = purifier
+        self.next = 1
+
+    def _take(self):
+        self.next += 1
+        return self.next - 1
+
+    def start(self, p_mixed):
+        """Take the neutrino's qubit; returns the purifier of a mixed P0 (else None)."""
+        if self.reset:
+            self.tracker.fresh(0)
+            if p_mixed:
+                self.tracker.fresh(self.purifier)
+            return self.purifier if p_mixed else None
+        self.tracker.used.add(0)
+        return self._take() if p_mixed else None
+
+    def partner(self, need_purifier):
+        """The next partner's qubit and its purifier (None unless ``need_purifier``)."""
+        if not self.reset:
+            b = self._take()
+            return b, self._take() if need_purifier else None
+        self.tracker.fresh(1)
+        if not need_purifier:
+            return 1, None
+        self.tracker.fresh(self.purifier)
+        return 1, self.purifier
+
+    def encounter(self, spec, compile, Q, need_purifier, phi, wt, theta):
+        """Append an encounter of the neutrino with the next partner, in the background state Q
+        (prepared, or merged into the two-CNOT isometry for ``compile="isometry"``)."""
+        b, pur = self.partner(need_purifier)
+        if compile == "isometry":
+            spec.circuit.append(EncounterIsometryGate(phi, wt, wt, theta, Q), [0, b])
+            spec.isometries += 1
+        else:
+            prepare_state(spec.circuit, Q, b, pur)
+            spec.circuit.append(EncounterGate(phi, wt, wt, theta, compile), [0, b])
+        spec.encounters += 1
+
+
+def _foreground_size(P0, Q, compile, reset, n_meet):
+    """Qubits of the foreground circuit, whether each partner needs a purifier (a mixed Q that
+    is prepared, not merged into the isometry) and whether P0 does."""
+    q_pure = _is_pure(Q)
+    if compile == "isometry" and not q_pure:
+        raise InputError(
+            f"`compile` 'isometry' needs a pure background state (|Q| = 1); got |Q| = {np.linalg.norm(Q):.6g}. "
+            "Use 'exact'."
+        )
+    need_q_pur = (not q_pure) and compile != "isometry"
+    p_mixed = not _is_pure(P0)
+    if reset:
+        return 2 + (1 if (need_q_pur or p_mixed) else 0), need_q_pur, p_mixed
+    return 1 + n_meet + (n_meet if need_q_pur else 0) + (1 if p_mixed else 0), need_q_pur, p_mixed
+
+
 def foreground_circuit(
-    scenario,
+    scenario: Scenario,
     nsteps: int,
     *,
     record_steps=None,
@@ -135,9 +226,42 @@ def foreground_circuit(
     and prepared in the background state Q (``reset=True``), or a fresh, never used
     qubit is taken (``reset=False``: nsteps + 1 qubits, for devices where reset is costly
     or missing). A mixed P0 or Q uses a purifier qubit (reset and reused, or fresh ones).
-    ``meets`` (bool per step) marks the steps with an encounter (Poisson timing); the
-    others are free vacuum precession. ``compile="isometry"`` merges "prepare Q" and the
-    encounter into one two-CNOT isometry (needs a pure Q).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A foreground scenario (``Scenario.foreground``).
+    nsteps : int
+        Number of steps.
+    record_steps : array of int, optional
+        The steps whose state is recorded (default: every step, 0..nsteps).
+    compile : str
+        How an encounter is compiled (``modes.COMPILE_MODES``). "isometry" merges "prepare
+        Q" and the encounter into one two-CNOT isometry (needs a pure Q).
+    reset : bool
+        Reuse one partner qubit by reset (True) or take a fresh qubit per encounter.
+    step_fraction : float
+        Length of a step in units of gamma/mu (below 1 for Poisson timing).
+    meets : array of bool, optional
+        Per step, whether it has an encounter (Poisson timing); the others are free vacuum
+        precession. Default: every step.
+
+    Returns
+    -------
+    CircuitSpec
+        The circuit, with one record (qubit 0) per recorded step.
+
+    Raises
+    ------
+    InputError
+        For an ensemble scenario, an unknown ``compile``, or "isometry" with a mixed Q.
+
+    Examples
+    --------
+    >>> from oile_q import Scenario
+    >>> spec = foreground_circuit(Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.2), 3)
+    >>> spec.num_qubits, spec.encounters, spec.resets, len(spec.records)
+    (2, 3, 2, 4)
     """
     _check_compile(compile)
     if scenario.kind != "foreground":
@@ -145,79 +269,26 @@ def foreground_circuit(
     nsteps = int(nsteps)
     record_steps = np.arange(nsteps + 1) if record_steps is None else np.asarray(record_steps)
     meets = np.ones(nsteps, dtype=bool) if meets is None else np.asarray(meets, dtype=bool)
-    P0 = scenario.P0[0]
-    Q = scenario.background["Q"]
-    q_pure = _is_pure(Q)
-    if compile == "isometry" and not q_pure:
-        raise InputError(
-            f"`compile` 'isometry' needs a pure background state (|Q| = 1); got |Q| = {np.linalg.norm(Q):.6g}. "
-            "Use 'exact'."
-        )
+    P0, Q = scenario.P0[0], scenario.background["Q"]
+    nq, need_q_pur, p_mixed = _foreground_size(P0, Q, compile, reset, int(meets[:nsteps].sum()))
     gamma, mu, theta = scenario.gamma, scenario.mu, scenario.theta
     phi = gamma * (1.0 - scenario.background["vdotu"])
     wt = float(scenario.omega[0]) / mu * gamma * step_fraction
-    n_meet = int(meets[:nsteps].sum())
-    need_q_pur = (not q_pure) and compile != "isometry"
-    p_mixed = not _is_pure(P0)
-    if reset:
-        nq = 2 + (1 if (need_q_pur or p_mixed) else 0)
-        purifier = 2 if nq == 3 else None
-    else:
-        nq = 1 + n_meet + (n_meet if need_q_pur else 0) + (1 if p_mixed else 0)
     qc = QuantumCircuit(nq, name="oile_foreground")
-    tr = _Tracker(qc)
+    qubits = _ForegroundQubits(qc, reset, purifier=2 if nq == 3 else None)
     spec = CircuitSpec(qc, particles=(0,), kind="foreground")
-    mode = "exact" if compile == "isometry" else compile
-    if reset:
-        tr.fresh(0)
-        if p_mixed:
-            tr.fresh(purifier)
-        prepare_state(qc, P0, 0, purifier if p_mixed else None)
-        next_free = None
-    else:
-        tr.used.add(0)
-        nxt = [1]
-
-        def take():
-            q = nxt[0]
-            nxt[0] += 1
-            return q
-
-        p_pur = take() if p_mixed else None
-        prepare_state(qc, P0, 0, p_pur)
-        next_free = take
+    prepare_state(qc, P0, 0, qubits.start(p_mixed))
     rec = set(int(s) for s in record_steps)
-    k = 0
     if 0 in rec:
-        spec.records.append((k, len(qc.data), (0,)))
-        spec.encounter_positions.append(0)
-        k += 1
+        spec.add_record((0,))
     for s in range(1, nsteps + 1):
         if meets[s - 1]:
-            if reset:
-                b = 1
-                tr.fresh(b)
-                pur = None
-                if need_q_pur:
-                    tr.fresh(purifier)
-                    pur = purifier
-            else:
-                b = next_free()
-                pur = next_free() if need_q_pur else None
-            if compile == "isometry":
-                qc.append(EncounterIsometryGate(phi, wt, wt, theta, Q), [0, b])
-                spec.isometries += 1
-            else:
-                prepare_state(qc, Q, b, pur)
-                qc.append(EncounterGate(phi, wt, wt, theta, mode), [0, b])
-            spec.encounters += 1
+            qubits.encounter(spec, compile, Q, need_q_pur, phi, wt, theta)
         else:
             qc.append(VacuumRotationGate(wt, theta), [0])
         if s in rec:
-            spec.records.append((k, len(qc.data), (0,)))
-            spec.encounter_positions.append(spec.encounters)
-            k += 1
-    spec.resets = tr.resets
+            spec.add_record((0,))
+    spec.resets = qubits.tracker.resets
     return spec
 
 
@@ -258,12 +329,9 @@ def closed_circuit(
     spec = CircuitSpec(qc, particles=tuple(range(n)), kind="closed")
     wt = _angles(scenario, step_fraction)
     rec = set(int(s) for s in record_steps)
-    k = 0
     qubits = tuple(range(n))
     if 0 in rec:
-        spec.records.append((k, len(qc.data), qubits))
-        spec.encounter_positions.append(0)
-        k += 1
+        spec.add_record(qubits)
     for s in range(nsteps):
         paired = np.zeros(n, dtype=bool)
         for a, b in pairs[s]:
@@ -279,9 +347,7 @@ def closed_circuit(
             if wt[i] != 0.0:
                 qc.append(VacuumRotationGate(wt[i], scenario.theta), [int(i)])
         if s + 1 in rec:
-            spec.records.append((k, len(qc.data), qubits))
-            spec.encounter_positions.append(spec.encounters)
-            k += 1
+            spec.add_record(qubits)
     return spec
 
 
@@ -359,17 +425,12 @@ def tree_circuit(
 
     rec = set(int(s) for s in record_steps)
     leaf(particle, 0)
-    r = 0
     if 0 in rec:
-        spec.records.append((r, len(qc.data), (0,)))
-        spec.encounter_positions.append(0)
-        r += 1
+        spec.add_record((0,))
     for k in range(1, nsteps + 1):
         step(particle, k, 0)
         if k in rec:
-            spec.records.append((r, len(qc.data), (0,)))
-            spec.encounter_positions.append(spec.encounters)
-            r += 1
+            spec.add_record((0,))
     spec.resets = tr.resets
     return spec
 
@@ -425,3 +486,20 @@ def measured(spec: CircuitSpec, record: int, basis: str) -> QuantumCircuit:
         out.measure(q, creg[j])
     out.name = f"{spec.circuit.name}_r{k}_{basis}"
     return out
+
+
+def first_encounter(specs: Sequence[CircuitSpec]) -> Instruction | None:
+    """The first encounter instruction (``EncounterGate`` or ``EncounterIsometryGate``) of specs,
+    in order; None when they have none (a run without encounters).
+
+    Examples
+    --------
+    >>> from oile_q import Scenario
+    >>> first_encounter([foreground_circuit(Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.2), 2)]).name
+    'encounter'
+    """
+    for s in specs:
+        for inst in s.circuit.data:
+            if inst.operation.name in ENCOUNTER_NAMES:
+                return inst.operation
+    return None

@@ -23,9 +23,10 @@ import functools
 import numpy as np
 from qiskit.circuit import Gate, QuantumCircuit
 
-from oile_q.conventions import PROPAGATORS
 from oile_q.encounter import pair_unitary
 from oile_q.errors import InputError, InputTypeError
+
+from .modes import COMPILE_MODES, MODES
 
 __all__ = [
     "SwapPowerGate",
@@ -37,9 +38,8 @@ __all__ = [
     "encounter_matrix",
     "pure_state",
     "MODES",
+    "COMPILE_MODES",
 ]
-
-MODES = PROPAGATORS  # the encounter modes are the core pair propagators
 
 _I2 = np.eye(2, dtype=complex)
 _X = np.array([[0, 1], [1, 0]], dtype=complex)
@@ -368,11 +368,6 @@ class EncounterIsometryGate(Gate):
 
     def _solution(self):
         return _isometry_solution(*(float(p) for p in self.params))
-
-    @property
-    def channel_error(self) -> float:
-        """Max |Choi(W) - Choi(exact encounter with partner Q)| of the synthesised circuit."""
-        return self._solution()[2]
 
     def _define(self):
         circ = self._solution()[1]
