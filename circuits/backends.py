@@ -35,6 +35,11 @@ __all__ = [
     "supports_reset",
     "bloch_from_counts",
     "expval_from_counts",
+    "restrict_noise_model",
+    "ibm_service",
+    "run_exact",
+    "run_counts",
+    "runtime_sampler",
     "AER_DM_MAX_QUBITS",
     "AER_SV_MAX_QUBITS",
 ]
@@ -145,13 +150,14 @@ def _active(circuits):
     return used
 
 
-def _restricted(sim, circuits):
+def restrict_noise_model(sim, circuits):
     """``sim`` with its noise model cut down to the qubits the circuits use.
 
-    Aer converts the whole noise model at every ``run`` call: 5-7 s for a 156-qubit device
-    here, whatever the circuits. The errors of the used qubits are kept unchanged (the counts
-    are identical, checked by a test), so a run of small circuits on a large device costs
-    milliseconds. Falls back to ``sim`` if the noise model's layout is not the one known here.
+    Aer converts the whole noise model at every ``run`` call, whatever the circuits, so the
+    cost of a run on a large device grows with the device's qubits. The errors of the used
+    qubits are kept unchanged (the counts are identical, checked by a test), so a run of small
+    circuits costs what it would on a small device. Falls back to ``sim`` if the noise model's
+    layout is not the one known here.
     """
     from qiskit_aer import AerSimulator
     from qiskit_aer.noise import NoiseModel
@@ -179,14 +185,15 @@ def _restricted(sim, circuits):
 
 @functools.lru_cache(maxsize=4)
 def _noise_simulator(name: str):
-    """``AerSimulator.from_backend`` of a fake device, built once per process (6-7 s for a
-    156-qubit device here); runs pass their options to ``run``, never to the simulator."""
+    """``AerSimulator.from_backend`` of a fake device, built once per process (building it
+    converts every qubit's errors, which is slow for large devices); runs pass their options
+    to ``run``, never to the simulator."""
     from qiskit_aer import AerSimulator
 
     return AerSimulator.from_backend(fake_backend(name))
 
 
-def _ibm_service():
+def ibm_service():
     """QiskitRuntimeService from the user's saved account or environment variables.
 
     Raises ValueError (without any credential in the message) when none can be loaded.
@@ -240,7 +247,7 @@ def resolve_backend(spec) -> BackendChoice:
         name = spec.split(":", 1)[1] if spec.startswith("ibm:") else spec
         if not name:
             raise InputError("`backend` 'ibm:' needs a device name, e.g. 'ibm:ibm_brisbane'.")
-        service = _ibm_service()
+        service = ibm_service()
         try:
             backend = service.backend(name)
         except Exception as err:
@@ -343,7 +350,7 @@ def run_counts(
         if choice.kind == "aer-shots":
             sim = AerSimulator(method="density_matrix")
         else:
-            sim = _restricted(choice.backend, circuits)
+            sim = restrict_noise_model(choice.backend, circuits)
         opts = {"shots": shots}
         if seed is not None:
             opts["seed_simulator"] = seed

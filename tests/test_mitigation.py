@@ -480,7 +480,7 @@ class FakeService:
 @pytest.fixture
 def service(monkeypatch):
     svc = FakeService()
-    monkeypatch.setattr(backends, "_ibm_service", lambda: svc)
+    monkeypatch.setattr(backends, "ibm_service", lambda: svc)
     monkeypatch.setenv("QISKIT_IBM_TOKEN", SENTINEL)
     return svc
 
@@ -600,7 +600,7 @@ def test_noise_model_cut_to_the_used_qubits_gives_identical_counts():
     qc.x(2)
     qc.measure([1, 2], [0, 1])
     isa = pass_manager(FakeManilaV2(), optimization_level=1).run(qc)
-    cut = backends._restricted(full, [isa])
+    cut = backends.restrict_noise_model(full, [isa])
     assert len(cut.options.noise_model.noise_qubits) < len(full.options.noise_model.noise_qubits)
     a = full.run(isa, shots=20000, seed_simulator=9).result().get_counts()
     b = cut.run(isa, shots=20000, seed_simulator=9).result().get_counts()
