@@ -133,10 +133,8 @@ def size_check(
 
     Parameters
     ----------
-    scenario : Scenario
-        The request's scenario.
-    sched : Schedule
-        The request's schedule.
+    scenario, sched : Scenario, Schedule
+        The request's scenario and schedule (whose pairs make the light-cone trees).
     nsteps : int
         Steps of the run.
     kind : str
