@@ -5,9 +5,11 @@ backends (exact Aer, shots, fake IBM devices, IBM hardware) and the ``circuit`` 
 * ``gates``: ``SwapPowerGate``, ``VacuumRotationGate``, ``EncounterGate`` (modes "exact",
   "split", "symmetric") and ``EncounterIsometryGate`` (two CNOTs for a fresh pure partner);
 * ``lightcone`` (no Qiskit): who meets whom, and the size of a light-cone tree;
+* ``specs``: ``CircuitSpec`` (a logical circuit and its record points), the circuits that
+  run from it (saved density matrices, measurements) and mixed-state preparation by
+  purification;
 * ``builders``: the foreground collision model (reset or fresh partners), the closed
-  N-qubit circuit of a schedule, the light-cone tree with qubit reuse, mixed-state
-  preparation by purification;
+  N-qubit circuit of a schedule, the light-cone tree with qubit reuse;
 * ``backends`` and ``transpile``: backend resolution, counts -> Bloch vectors with
   standard errors, ISA transpiling and per-encounter costs; ``devices``: qubit selection,
   estimated fidelity and device time from a backend's reported errors;
@@ -28,16 +30,9 @@ from oile_q.lazy import lazy_getattr
 
 _MODULES = {
     "backends": ("bloch_from_counts", "fake_backend", "fake_backend_names", "resolve_backend"),
-    "builders": (
-        "CircuitSpec",
-        "closed_circuit",
-        "foreground_circuit",
-        "measured",
-        "prepare_state",
-        "tree_circuit",
-        "tree_cost",
-        "with_saves",
-    ),
+    "builders": ("closed_circuit", "foreground_circuit", "tree_circuit"),
+    "lightcone": ("tree_cost",),
+    "specs": ("CircuitSpec", "measured", "prepare_state", "with_saves"),
     "engine": ("CircuitEngine",),
     "gates": (
         "EncounterGate",

@@ -1,12 +1,11 @@
 """Circuit builders: the foreground collision model, the closed N-qubit schedule and the
-light-cone tree, plus honest preparation of mixed states.
+light-cone tree.
 
-Every builder returns a ``CircuitSpec``: the logical circuit (encounters as
-``EncounterGate`` / ``EncounterIsometryGate``, vacuum steps as ``VacuumRotationGate``,
-no saves or measurements) and its *record points*: after which instruction which qubits
-hold which particles' states at which recorded step. ``with_saves`` turns a spec into an
-exact-simulation circuit (``save_density_matrix`` at every record point) and ``measured``
-into one measured circuit per record point and Pauli basis.
+Every builder returns a ``CircuitSpec`` (``specs``): the logical circuit and its record
+points. This module also re-exports what a user of the builders needs from ``specs``
+(``CircuitSpec``, ``prepare_state``, ``with_saves``, ``measured``, ...) and ``lightcone``
+(``tree_cost``, ``partner_table``), so that ``oile_q.circuits.builders`` stays the one place
+to import them from.
 
 Time: one step lasts mu*tau = gamma * step_fraction; the kick of an encounter is
 phi = gamma g_ab and the vacuum angle of particle a is wt_a = (omega_a/mu) gamma step_fraction.
@@ -14,18 +13,27 @@ phi = gamma g_ab and the vacuum angle of particle a is wt_a = (omega_a/mu) gamma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from qiskit.circuit import ClassicalRegister, Instruction, QuantumCircuit
+from numpy.typing import ArrayLike
+from qiskit.circuit import QuantumCircuit
 
 from oile_q.errors import InputError
 
 from .gates import EncounterGate, EncounterIsometryGate, VacuumRotationGate
 from .lightcone import partner_table, tree_cost
-from .modes import COMPILE_MODES, ENCOUNTER_NAMES
+from .modes import COMPILE_MODES
+from .specs import (
+    BASES,
+    PURE_TOL,
+    CircuitSpec,
+    first_encounter,
+    measured,
+    prepare_state,
+    save_label,
+    with_saves,
+)
 
 if TYPE_CHECKING:
     from oile_q.scenario import Scenario
@@ -46,80 +54,9 @@ __all__ = [
     "BASES",
 ]
 
-PURE_TOL = 1e-12
-
-
-@dataclass
-class CircuitSpec:
-    """A logical circuit and where to read particles' states from it.
-
-    ``records``: list of (record index k, instruction position, qubits); after the first
-    ``position`` instructions, ``qubits[j]`` holds particle ``particles[j]`` at recorded
-    step k. ``encounters``: number of encounter instructions; ``isometries``: how many of
-    them are two-CNOT isometries; ``resets``: number of reset instructions.
-    """
-
-    circuit: QuantumCircuit
-    particles: tuple
-    records: list = field(default_factory=list)
-    encounters: int = 0
-    isometries: int = 0
-    resets: int = 0
-    kind: str = ""
-    encounter_positions: list = field(default_factory=list)  # record index -> encounters so far
-
-    @property
-    def num_qubits(self) -> int:
-        """Qubits of the circuit.
-
-        Returns
-        -------
-        int
-            ``circuit.num_qubits``.
-        """
-        return self.circuit.num_qubits
-
-    def add_record(self, qubits: tuple) -> None:
-        """Record that, after the instructions so far, ``qubits[j]`` holds ``particles[j]``
-        at the next recorded step (and how many encounters the circuit has had by then).
-
-        Returns
-        -------
-        None
-        """
-        self.records.append((len(self.records), len(self.circuit.data), qubits))
-        self.encounter_positions.append(self.encounters)
-
 
 def _is_pure(P) -> bool:
     return abs(float(np.linalg.norm(P)) - 1.0) <= PURE_TOL
-
-
-def prepare_state(qc: QuantumCircuit, P, qubit: int, purifier: int | None = None) -> None:
-    """Prepare Bloch vector P on ``qubit`` (which must be in |0>).
-
-    A mixed state (|P| < 1) is prepared honestly as half of a purification: with
-    lambda_+- = (1 +- |P|)/2, Ry on the ``purifier`` (in |0>) makes
-    sqrt(lambda_+)|0> + sqrt(lambda_-)|1>, a CNOT copies it onto ``qubit``, and the rotation
-    taking z to P/|P| finishes; tracing out the purifier leaves (1 + P.sigma)/2.
-    """
-    P = np.asarray(P, dtype=float)
-    r = float(np.linalg.norm(P))
-    if r > PURE_TOL:
-        pol = float(np.arccos(np.clip(P[2] / r, -1.0, 1.0)))
-        az = float(np.arctan2(P[1], P[0]))
-    else:
-        pol = az = 0.0
-    if abs(r - 1.0) > PURE_TOL:
-        if purifier is None:
-            raise InputError(f"a mixed state (|P| = {r:.6g} < 1) needs a purifier qubit.")
-        beta = 2 * np.arccos(np.sqrt((1 + r) / 2))
-        qc.ry(beta, purifier)
-        qc.cx(purifier, qubit)
-    if pol != 0.0:
-        qc.ry(pol, qubit)
-    if az != 0.0 and pol != 0.0:
-        qc.rz(az, qubit)
 
 
 def _check_compile(compile):
@@ -214,11 +151,11 @@ def foreground_circuit(
     scenario: Scenario,
     nsteps: int,
     *,
-    record_steps=None,
+    record_steps: ArrayLike | None = None,
     compile: str = "exact",
     reset: bool = True,
     step_fraction: float = 1.0,
-    meets=None,
+    meets: ArrayLike | None = None,
 ) -> CircuitSpec:
     """The foreground model (paper I Sec. II) as a collision model.
 
@@ -304,11 +241,49 @@ def _g(scenario, a, b):
 
 
 def closed_circuit(
-    scenario, pairs, *, record_steps=None, compile: str = "exact", step_fraction: float = 1.0
+    scenario: Scenario,
+    pairs: ArrayLike,
+    *,
+    record_steps: ArrayLike | None = None,
+    compile: str = "exact",
+    step_fraction: float = 1.0,
 ) -> CircuitSpec:
     """The closed N-qubit circuit of a schedule: qubit i is particle i, every step applies
     the encounters of its pairs (unpaired particles precess freely), nothing is reset, so
-    the entanglement stays. Mixed initial states get one purifier qubit each (N..)."""
+    the entanglement stays. Mixed initial states get one purifier qubit each (N..).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        An ensemble scenario.
+    pairs : array_like, shape (steps, N // 2, 2)
+        The schedule's pairs per step (-1 for no pair), e.g. ``oile_q.schedules.generate``.
+    record_steps : array_like of int, optional
+        The steps whose state is recorded (default: every step, 0..steps).
+    compile : {"exact", "split", "symmetric"}
+        How an encounter is compiled ("isometry" needs fresh partners, which this circuit has not).
+    step_fraction : float
+        Length of a step in units of gamma/mu.
+
+    Returns
+    -------
+    CircuitSpec
+        The circuit, with one record (all N qubits) per recorded step.
+
+    Raises
+    ------
+    InputError
+        For an unknown ``compile`` or "isometry".
+
+    Examples
+    --------
+    >>> from oile_q import Scenario
+    >>> from oile_q.schedules import generate
+    >>> sc = Scenario.from_groups([dict(name="e", count=4, flavor="e")], gamma=0.1, seed=1)
+    >>> spec = closed_circuit(sc, generate("matching", 4, 3, seed=1))
+    >>> spec.num_qubits, spec.encounters, spec.resets
+    (4, 6, 0)
+    """
     _check_compile(compile)
     if compile == "isometry":
         raise InputError(
@@ -319,6 +294,23 @@ def closed_circuit(
     nsteps = pairs.shape[0]
     n = scenario.n
     record_steps = np.arange(nsteps + 1) if record_steps is None else np.asarray(record_steps)
+    spec = CircuitSpec(_closed_start(scenario), particles=tuple(range(n)), kind="closed")
+    wt = _angles(scenario, step_fraction)
+    rec = set(int(s) for s in record_steps)
+    qubits = tuple(range(n))
+    if 0 in rec:
+        spec.add_record(qubits)
+    for s in range(nsteps):
+        _closed_step(spec, scenario, pairs[s], wt, compile)
+        if s + 1 in rec:
+            spec.add_record(qubits)
+    return spec
+
+
+def _closed_start(scenario):
+    """The closed circuit with every particle's initial state prepared: qubit i is particle i,
+    the purifiers of mixed states follow (N, N+1, ...), prepared first."""
+    n = scenario.n
     mixed = [i for i in range(n) if not _is_pure(scenario.P0[i])]
     qc = QuantumCircuit(n + len(mixed), name="oile_closed")
     for j, i in enumerate(mixed):
@@ -326,29 +318,25 @@ def closed_circuit(
     for i in range(n):
         if i not in mixed:
             prepare_state(qc, scenario.P0[i], i)
-    spec = CircuitSpec(qc, particles=tuple(range(n)), kind="closed")
-    wt = _angles(scenario, step_fraction)
-    rec = set(int(s) for s in record_steps)
-    qubits = tuple(range(n))
-    if 0 in rec:
-        spec.add_record(qubits)
-    for s in range(nsteps):
-        paired = np.zeros(n, dtype=bool)
-        for a, b in pairs[s]:
-            if a < 0:
-                continue
-            qc.append(
-                EncounterGate(scenario.gamma * _g(scenario, a, b), wt[a], wt[b], scenario.theta, compile),
-                [int(a), int(b)],
-            )
-            spec.encounters += 1
-            paired[a] = paired[b] = True
-        for i in np.flatnonzero(~paired):
-            if wt[i] != 0.0:
-                qc.append(VacuumRotationGate(wt[i], scenario.theta), [int(i)])
-        if s + 1 in rec:
-            spec.add_record(qubits)
-    return spec
+    return qc
+
+
+def _closed_step(spec, scenario, step_pairs, wt, compile):
+    """One step of the closed circuit: the encounters of the step's pairs, then the vacuum
+    precession of the particles without a partner."""
+    paired = np.zeros(scenario.n, dtype=bool)
+    for a, b in step_pairs:
+        if a < 0:
+            continue
+        spec.circuit.append(
+            EncounterGate(scenario.gamma * _g(scenario, a, b), wt[a], wt[b], scenario.theta, compile),
+            [int(a), int(b)],
+        )
+        spec.encounters += 1
+        paired[a] = paired[b] = True
+    for i in np.flatnonzero(~paired):
+        if wt[i] != 0.0:
+            spec.circuit.append(VacuumRotationGate(wt[i], scenario.theta), [int(i)])
 
 
 def _tree_needs_purifier(scenario, partner, particle, steps):
@@ -366,7 +354,13 @@ def _tree_needs_purifier(scenario, partner, particle, steps):
 
 
 def tree_circuit(
-    scenario, pairs, particle: int, *, record_steps=None, compile: str = "exact", step_fraction: float = 1.0
+    scenario: Scenario,
+    pairs: ArrayLike,
+    particle: int,
+    *,
+    record_steps: ArrayLike | None = None,
+    compile: str = "exact",
+    step_fraction: float = 1.0,
 ) -> CircuitSpec:
     """The light-cone tree: the exact OILE one-body state of ``particle`` after each step.
 
@@ -377,6 +371,40 @@ def tree_circuit(
     initial state needs a purifier) and, with every particle meeting someone each step,
     2^n - 1 encounters. With ``compile="isometry"``, encounters whose partner is a freshly
     prepared pure initial state use the two-CNOT isometry; the others are "exact".
+
+    Parameters
+    ----------
+    scenario : Scenario
+        An ensemble scenario.
+    pairs : array_like, shape (steps, N // 2, 2)
+        The schedule's pairs per step (-1 for no pair).
+    particle : int
+        The particle whose one-body state is computed.
+    record_steps : array_like of int, optional
+        The steps whose state is recorded (default: every step, 0..steps).
+    compile : str
+        How an encounter is compiled (``modes.COMPILE_MODES``).
+    step_fraction : float
+        Length of a step in units of gamma/mu.
+
+    Returns
+    -------
+    CircuitSpec
+        The circuit, with one record (qubit 0) per recorded step.
+
+    Raises
+    ------
+    InputError
+        For an unknown ``compile``.
+
+    Examples
+    --------
+    >>> from oile_q import Scenario
+    >>> from oile_q.schedules import generate
+    >>> sc = Scenario.from_groups([dict(name="e", count=4, flavor="e")], gamma=0.1, seed=1)
+    >>> spec = tree_circuit(sc, generate("matching", 4, 3, seed=1), 0)
+    >>> spec.num_qubits, spec.encounters
+    (4, 7)
     """
     _check_compile(compile)
     pairs = np.asarray(pairs)
@@ -385,121 +413,62 @@ def tree_circuit(
     nsteps = int(record_steps.max())
     pur_needed = _tree_needs_purifier(scenario, partner, particle, nsteps)
     nq = nsteps + 1 + (1 if pur_needed else 0)
-    purifier = nq - 1 if pur_needed else None
     qc = QuantumCircuit(nq, name=f"oile_tree_{particle}")
-    tr = _Tracker(qc)
     spec = CircuitSpec(qc, particles=(particle,), kind="tree")
-    wt = _angles(scenario, step_fraction)
-    theta = scenario.theta
-    mode = "exact" if compile == "isometry" else compile
+    tree = _Tree(spec, scenario, partner, _angles(scenario, step_fraction), compile, nq - 1 if pur_needed else None)
+    rec = set(int(s) for s in record_steps)
+    tree.leaf(particle, 0)
+    if 0 in rec:
+        spec.add_record((0,))
+    for k in range(1, nsteps + 1):
+        tree.step(particle, k, 0)
+        if k in rec:
+            spec.add_record((0,))
+    spec.resets = tree.tracker.resets
+    return spec
 
-    def leaf(i, q):
-        tr.fresh(q)
-        if _is_pure(scenario.P0[i]):
-            prepare_state(qc, scenario.P0[i], q)
+
+class _Tree:
+    """The depth-first recursion of ``tree_circuit``: a particle's state after k steps is built
+    on qubit q from its initial state (a leaf) and k steps, each encounter's partner built the
+    same way on qubit q + 1 (fresh, reset qubits)."""
+
+    def __init__(self, spec, scenario, partner, wt, compile, purifier):
+        self.spec, self.qc, self.scenario, self.partner, self.wt = spec, spec.circuit, scenario, partner, wt
+        self.compile, self.purifier = compile, purifier
+        self.mode = "exact" if compile == "isometry" else compile
+        self.tracker = _Tracker(self.qc)
+
+    def leaf(self, i, q):
+        """Prepare particle i's initial state on qubit q (with the purifier if it is mixed)."""
+        P0 = self.scenario.P0[i]
+        self.tracker.fresh(q)
+        if _is_pure(P0):
+            prepare_state(self.qc, P0, q)
         else:
-            tr.fresh(purifier)
-            prepare_state(qc, scenario.P0[i], q, purifier)
+            self.tracker.fresh(self.purifier)
+            prepare_state(self.qc, P0, q, self.purifier)
 
-    def step(i, k, q):
+    def step(self, i, k, q):
         """Apply step k to particle i on qubit q (which holds i after k-1 steps)."""
-        j = partner[k - 1, i]
+        sc, wt, theta, qc = self.scenario, self.wt, self.scenario.theta, self.qc
+        j = self.partner[k - 1, i]
         if j < 0:
             if wt[i] != 0.0:
                 qc.append(VacuumRotationGate(wt[i], theta), [q])
             return
-        phi = scenario.gamma * _g(scenario, i, j)
-        if compile == "isometry" and k == 1 and _is_pure(scenario.P0[j]):
-            tr.fresh(q + 1)
-            qc.append(EncounterIsometryGate(phi, wt[i], wt[j], theta, scenario.P0[j]), [q, q + 1])
-            spec.isometries += 1
+        phi = sc.gamma * _g(sc, i, j)
+        if self.compile == "isometry" and k == 1 and _is_pure(sc.P0[j]):
+            self.tracker.fresh(q + 1)
+            qc.append(EncounterIsometryGate(phi, wt[i], wt[j], theta, sc.P0[j]), [q, q + 1])
+            self.spec.isometries += 1
         else:
-            build(int(j), k - 1, q + 1)
-            qc.append(EncounterGate(phi, wt[i], wt[j], theta, mode), [q, q + 1])
-        spec.encounters += 1
+            self.build(int(j), k - 1, q + 1)
+            qc.append(EncounterGate(phi, wt[i], wt[j], theta, self.mode), [q, q + 1])
+        self.spec.encounters += 1
 
-    def build(i, k, q):
-        leaf(i, q)
+    def build(self, i, k, q):
+        """Particle i's state after k steps, on qubit q."""
+        self.leaf(i, q)
         for kk in range(1, k + 1):
-            step(i, kk, q)
-
-    rec = set(int(s) for s in record_steps)
-    leaf(particle, 0)
-    if 0 in rec:
-        spec.add_record((0,))
-    for k in range(1, nsteps + 1):
-        step(particle, k, 0)
-        if k in rec:
-            spec.add_record((0,))
-    spec.resets = tr.resets
-    return spec
-
-
-# --------------------------------------------------------------------------- read-out
-
-
-def _copy_prefix(qc, stop):
-    out = qc.copy_empty_like()
-    for inst in qc.data[:stop]:
-        out._append(inst)
-    return out
-
-
-def save_label(k: int, j: int) -> str:
-    return f"r{k}_p{j}"
-
-
-def with_saves(spec: CircuitSpec) -> QuantumCircuit:
-    """The spec's circuit with ``save_density_matrix`` of every read qubit at every record
-    point (labels ``r{k}_p{j}``: record k, j-th read qubit)."""
-    from qiskit_aer.library import SaveDensityMatrix
-
-    qc = spec.circuit
-    out = qc.copy_empty_like()
-    pos = 0
-    for k, stop, qubits in spec.records:
-        for inst in qc.data[pos:stop]:
-            out._append(inst)
-        pos = stop
-        for j, q in enumerate(qubits):
-            out.append(SaveDensityMatrix(1, label=save_label(k, j)), [q])
-    return out
-
-
-BASES = ("x", "y", "z")
-
-
-def measured(spec: CircuitSpec, record: int, basis: str) -> QuantumCircuit:
-    """The circuit up to record point ``record`` with its read qubits measured in the
-    Pauli ``basis`` ("x", "y" or "z") into the classical register "c"."""
-    k, stop, qubits = spec.records[record]
-    out = _copy_prefix(spec.circuit, stop)
-    creg = ClassicalRegister(len(qubits), "c")
-    out.add_register(creg)
-    for q in qubits:
-        if basis == "x":
-            out.h(q)
-        elif basis == "y":
-            out.sdg(q)
-            out.h(q)
-    for j, q in enumerate(qubits):
-        out.measure(q, creg[j])
-    out.name = f"{spec.circuit.name}_r{k}_{basis}"
-    return out
-
-
-def first_encounter(specs: Sequence[CircuitSpec]) -> Instruction | None:
-    """The first encounter instruction (``EncounterGate`` or ``EncounterIsometryGate``) of specs,
-    in order; None when they have none (a run without encounters).
-
-    Examples
-    --------
-    >>> from oile_q import Scenario
-    >>> first_encounter([foreground_circuit(Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.2), 2)]).name
-    'encounter'
-    """
-    for s in specs:
-        for inst in s.circuit.data:
-            if inst.operation.name in ENCOUNTER_NAMES:
-                return inst.operation
-    return None
+            self.step(i, kk, q)

@@ -10,8 +10,8 @@ from qiskit import QuantumCircuit
 from oile_q.engine import Request
 from oile_q.io import atomic_write
 
-from .builders import first_encounter
 from .planning import plan
+from .specs import first_encounter
 from .transpile import pass_manager, two_qubit_count
 
 __all__ = ["draw_encounter", "draw_circuit", "draw_request"]

@@ -26,12 +26,12 @@ from oile_q.engine import Request
 from oile_q.errors import InputError
 
 from .backends import BackendChoice, run_exact
-from .builders import CircuitSpec, first_encounter, save_label, with_saves
 from .devices import layout_report
 from .mitigation import Mitigation
 from .options import mitigation_of
 from .planning import exact_method
 from .shots import ShotPlan, logical_circuits, measure, on_records, prepare_with
+from .specs import CircuitSpec, first_encounter, save_label, with_saves
 from .transpile import circuit_stats, encounter_stats, pass_manager, to_aer
 
 __all__ = [

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from oile_q.scenario import Scenario
     from oile_q.schedules import Schedule
 
-    from .builders import CircuitSpec
+    from .specs import CircuitSpec
 
 __all__ = [
     "Plan",

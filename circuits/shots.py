@@ -17,7 +17,6 @@ from oile_q.errors import InputError
 
 from . import backends
 from .backends import BackendChoice, expval_from_counts
-from .builders import BASES, measured
 from .devices import select_qubits
 from .mitigation import (
     Mitigation,
@@ -30,6 +29,7 @@ from .mitigation import (
     schedule,
     twirl,
 )
+from .specs import BASES, measured
 from .transpile import pass_manager, to_aer
 
 __all__ = [
@@ -70,7 +70,7 @@ class ShotPlan:
 
 
 def logical_circuits(specs):
-    """The measured circuits of specs (``builders.measured``: every record point in the X, Y, Z
+    """The measured circuits of specs (``specs.measured``: every record point in the X, Y, Z
     bases) as (spec index, circuit), and the (spec index, record) of each group of three."""
     logical, index = [], []
     for si, spec in enumerate(specs):
@@ -116,7 +116,7 @@ def prepare(
 ) -> ShotPlan:
     """Build the instances of every logical measured circuit.
 
-    logical: list of (spec index, QuantumCircuit) -- the measured circuits of ``builders.measured``.
+    logical: list of (spec index, QuantumCircuit) -- the measured circuits of ``specs.measured``.
     """
     service = ()
     client = tuple(mit.methods)
