@@ -244,8 +244,8 @@ def closed_circuit(
     scenario: Scenario,
     pairs: ArrayLike,
     *,
-    record_steps: ArrayLike | None = None,
     compile: str = "exact",
+    record_steps: ArrayLike | None = None,
     step_fraction: float = 1.0,
 ) -> CircuitSpec:
     """The closed N-qubit circuit of a schedule: qubit i is particle i, every step applies
@@ -258,10 +258,10 @@ def closed_circuit(
         An ensemble scenario.
     pairs : array_like, shape (steps, N // 2, 2)
         The schedule's pairs per step (-1 for no pair), e.g. ``oile_q.schedules.generate``.
-    record_steps : array_like of int, optional
-        The steps whose state is recorded (default: every step, 0..steps).
     compile : {"exact", "split", "symmetric"}
         How an encounter is compiled ("isometry" needs fresh partners, which this circuit has not).
+    record_steps : array_like of int, optional
+        The steps whose state is recorded (default: every step, 0..steps).
     step_fraction : float
         Length of a step in units of gamma/mu.
 
@@ -390,7 +390,8 @@ def tree_circuit(
     Returns
     -------
     CircuitSpec
-        The circuit, with one record (qubit 0) per recorded step.
+        The circuit of the tree, with one record per recorded step: qubit 0, the spine, holds
+        ``particle``.
 
     Raises
     ------

@@ -69,7 +69,8 @@ def exact_bloch(specs: Sequence[CircuitSpec], nrec: int, n: int, bar=None) -> tu
     Raises
     ------
     InputError
-        When the circuits are too large for an exact simulation.
+        When the circuits are too large for an exact simulation (``planning.exact_method``:
+        up to ``AER_DM_MAX_QUBITS`` qubits with resets, ``AER_SV_MAX_QUBITS`` without).
 
     Examples
     --------

@@ -126,12 +126,9 @@ def encounter_matrix(
 
     Parameters
     ----------
-    phi : float
-        The kick gamma * g_ab.
-    wt_a, wt_b : float
-        omega_a tau and omega_b tau, the vacuum angles of the step.
-    theta : float
-        Vacuum mixing angle.
+    phi, wt_a, wt_b, theta : float
+        The kick gamma * g_ab, the vacuum angles omega_a tau and omega_b tau of the step, and
+        the vacuum mixing angle (as for ``EncounterGate``).
     mode : {"exact", "split", "symmetric"}
         The propagator (``MODES``).
     order : {"qiskit", "core"}
@@ -221,7 +218,8 @@ class SwapPowerGate(Gate):
         Returns
         -------
         SwapPowerGate
-            The gate with -phi.
+            The gate with -phi (whose three-CNOT definition is the same template with the
+            opposite angle).
         """
         return SwapPowerGate(-self.params[0])
 
@@ -319,7 +317,8 @@ class EncounterGate(Gate):
     Raises
     ------
     InputError
-        For an unknown ``mode``.
+        For an unknown ``mode``. The angles are not checked here: an unbound ``Parameter`` is
+        allowed until a matrix is needed.
 
     Examples
     --------
@@ -493,12 +492,8 @@ class EncounterIsometryGate(Gate):
 
     Parameters
     ----------
-    phi : float
-        The kick gamma * g_ab.
-    wt_a, wt_b : float
-        omega_a tau and omega_b tau, the vacuum angles of the step.
-    theta : float
-        Vacuum mixing angle.
+    phi, wt_a, wt_b, theta : float
+        The encounter's kick, vacuum angles and mixing angle, as for ``EncounterGate``.
     Q : array_like, shape (3,)
         The partner's pure Bloch vector (|Q| = 1).
     label : str, optional
