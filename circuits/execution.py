@@ -9,7 +9,7 @@ Two paths, both called by ``CircuitEngine.run`` once ``planning.plan`` has accep
   extra variables (standard errors, per-scale values, readout matrices) and the ideal
   reference (``ideal_reference``).
 
-This module imports Qiskit (through the builders) and xarray; the engine imports it only when
+This module imports Qiskit (through the circuit specs) and xarray; the engine imports it only when
 it runs.
 """
 
