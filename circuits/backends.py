@@ -21,11 +21,16 @@ from __future__ import annotations
 import functools
 import re
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from oile_q.errors import InputError, InputTypeError
+
+if TYPE_CHECKING:
+    from qiskit.providers import BackendV2
 
 __all__ = [
     "BackendChoice",
@@ -35,6 +40,11 @@ __all__ = [
     "supports_reset",
     "bloch_from_counts",
     "expval_from_counts",
+    "restrict_noise_model",
+    "ibm_service",
+    "run_exact",
+    "run_counts",
+    "runtime_sampler",
     "AER_DM_MAX_QUBITS",
     "AER_SV_MAX_QUBITS",
 ]
@@ -118,12 +128,50 @@ def _fake_classes() -> dict:
 
 
 def fake_backend_names() -> list[str]:
-    """Names accepted as ``backend="fake_<name>"`` (lower case, e.g. "fake_sherbrooke")."""
+    """Names accepted as ``backend="fake_<name>"`` (lower case, e.g. "fake_sherbrooke").
+
+    Returns
+    -------
+    list of str
+        The fake IBM backends of ``qiskit_ibm_runtime.fake_provider``, sorted.
+
+    Raises
+    ------
+    ImportError
+        Without qiskit-ibm-runtime (the ``ibm`` extra).
+
+    Examples
+    --------
+    >>> names = fake_backend_names()
+    >>> "fake_manila" in names and "fake_sherbrooke" in names
+    True
+    """
     return sorted(_fake_classes())
 
 
-def fake_backend(name: str):
-    """A fresh fake IBM backend by name ("fake_manila", "fake_sherbrooke", ...)."""
+def fake_backend(name: str) -> BackendV2:
+    """A fresh fake IBM backend by name ("fake_manila", "fake_sherbrooke", ...).
+
+    Parameters
+    ----------
+    name : str
+        One of ``fake_backend_names()`` (case-insensitive).
+
+    Returns
+    -------
+    FakeBackendV2
+        A new instance (its own calibration snapshot, no shared state).
+
+    Raises
+    ------
+    InputError
+        For a name that is not a fake backend (close names are suggested).
+
+    Examples
+    --------
+    >>> fake_backend("fake_manila").num_qubits
+    5
+    """
     classes = _fake_classes()
     key = name.lower()
     if key not in classes:
@@ -145,13 +193,14 @@ def _active(circuits):
     return used
 
 
-def _restricted(sim, circuits):
+def restrict_noise_model(sim, circuits):
     """``sim`` with its noise model cut down to the qubits the circuits use.
 
-    Aer converts the whole noise model at every ``run`` call: 5-7 s for a 156-qubit device
-    here, whatever the circuits. The errors of the used qubits are kept unchanged (the counts
-    are identical, checked by a test), so a run of small circuits on a large device costs
-    milliseconds. Falls back to ``sim`` if the noise model's layout is not the one known here.
+    Aer converts the whole noise model at every ``run`` call, whatever the circuits, so the
+    cost of a run on a large device grows with the device's qubits. The errors of the used
+    qubits are kept unchanged (the counts are identical, checked by a test), so a run of small
+    circuits costs what it would on a small device. Falls back to ``sim`` if the noise model's
+    layout is not the one known here.
     """
     from qiskit_aer import AerSimulator
     from qiskit_aer.noise import NoiseModel
@@ -179,14 +228,15 @@ def _restricted(sim, circuits):
 
 @functools.lru_cache(maxsize=4)
 def _noise_simulator(name: str):
-    """``AerSimulator.from_backend`` of a fake device, built once per process (6-7 s for a
-    156-qubit device here); runs pass their options to ``run``, never to the simulator."""
+    """``AerSimulator.from_backend`` of a fake device, built once per process (building it
+    converts every qubit's errors, which is slow for large devices); runs pass their options
+    to ``run``, never to the simulator."""
     from qiskit_aer import AerSimulator
 
     return AerSimulator.from_backend(fake_backend(name))
 
 
-def _ibm_service():
+def ibm_service():
     """QiskitRuntimeService from the user's saved account or environment variables.
 
     Raises ValueError (without any credential in the message) when none can be loaded.
@@ -203,8 +253,34 @@ def _ibm_service():
         ) from None
 
 
-def resolve_backend(spec) -> BackendChoice:
-    """Turn a backend name or object into a ``BackendChoice`` (see the module docstring)."""
+def resolve_backend(spec: str | BackendV2 | None) -> BackendChoice:
+    """Turn a backend name or object into a ``BackendChoice`` (see the module docstring).
+
+    Parameters
+    ----------
+    spec : str, BackendV2 or None
+        "aer" (None means the same), "aer-shots", "aer-noise:fake_<name>", "fake_<name>",
+        "ibm:<name>", or a Qiskit backend object.
+
+    Returns
+    -------
+    BackendChoice
+        The name, kind and backend object (and the IBM service for "ibm:").
+
+    Raises
+    ------
+    InputError
+        For an unknown name, a missing qiskit-ibm-runtime, or an IBM account or device that
+        cannot be reached; ``InputTypeError`` for an object that is not a backend.
+
+    Examples
+    --------
+    >>> choice = resolve_backend("aer")
+    >>> choice.kind, choice.exact, choice.needs_isa
+    ('aer', True, False)
+    >>> resolve_backend("fake_manila").num_qubits
+    5
+    """
     if spec is None:
         spec = "aer"
     if not isinstance(spec, str):
@@ -240,7 +316,7 @@ def resolve_backend(spec) -> BackendChoice:
         name = spec.split(":", 1)[1] if spec.startswith("ibm:") else spec
         if not name:
             raise InputError("`backend` 'ibm:' needs a device name, e.g. 'ibm:ibm_brisbane'.")
-        service = _ibm_service()
+        service = ibm_service()
         try:
             backend = service.backend(name)
         except Exception as err:
@@ -273,12 +349,36 @@ def expval_from_counts(counts, nbits):
     return v, np.sqrt(np.clip(1.0 - v**2, 0.0, None) / total)
 
 
-def bloch_from_counts(counts_xyz, nbits: int, shots: int):
+def bloch_from_counts(counts_xyz: Sequence[Mapping[str, int]], nbits: int, shots: int) -> tuple[np.ndarray, np.ndarray]:
     """Bloch vectors and standard errors from counts of the X, Y, Z measurements.
 
-    counts_xyz: three dicts (bitstring -> count), bit j of the register is qubit j's
-    outcome. Returns (P, stderr), each (nbits, 3); P_i = <sigma_i> = (n0 - n1)/shots,
-    stderr = sqrt((1 - P_i^2)/shots) (binomial).
+    Parameters
+    ----------
+    counts_xyz : sequence of three dicts
+        Bitstring -> count of the X, Y and Z measurements; bit j of the register (the j-th
+        character from the right) is qubit j's outcome.
+    nbits : int
+        Bits of the register.
+    shots : int
+        Shots per basis (for the standard error).
+
+    Returns
+    -------
+    P : ndarray, shape (nbits, 3)
+        P_i = <sigma_i> = (n0 - n1) / total counts.
+    stderr : ndarray, shape (nbits, 3)
+        sqrt((1 - P_i^2) / shots), the binomial standard error.
+
+    Raises
+    ------
+    RuntimeError
+        When a counts dict is empty.
+
+    Examples
+    --------
+    >>> P, err = bloch_from_counts([{"0": 50, "1": 50}, {"0": 100}, {"1": 100}], 1, 100)
+    >>> P.tolist(), err.tolist()
+    ([[0.0, 1.0, -1.0]], [[0.1, 0.0, 0.0]])
     """
     P = np.zeros((nbits, 3))
     for c, counts in enumerate(counts_xyz):
@@ -343,7 +443,7 @@ def run_counts(
         if choice.kind == "aer-shots":
             sim = AerSimulator(method="density_matrix")
         else:
-            sim = _restricted(choice.backend, circuits)
+            sim = restrict_noise_model(choice.backend, circuits)
         opts = {"shots": shots}
         if seed is not None:
             opts["seed_simulator"] = seed

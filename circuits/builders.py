@@ -1,12 +1,11 @@
 """Circuit builders: the foreground collision model, the closed N-qubit schedule and the
-light-cone tree, plus honest preparation of mixed states.
+light-cone tree.
 
-Every builder returns a ``CircuitSpec``: the logical circuit (encounters as
-``EncounterGate`` / ``EncounterIsometryGate``, vacuum steps as ``VacuumRotationGate``,
-no saves or measurements) and its *record points*: after which instruction which qubits
-hold which particles' states at which recorded step. ``with_saves`` turns a spec into an
-exact-simulation circuit (``save_density_matrix`` at every record point) and ``measured``
-into one measured circuit per record point and Pauli basis.
+Every builder returns a ``CircuitSpec`` (``specs``): the logical circuit and its record
+points. This module also re-exports what a user of the builders needs from ``specs``
+(``CircuitSpec``, ``prepare_state``, ``with_saves``, ``measured``, ...) and ``lightcone``
+(``tree_cost``, ``partner_table``), so that ``oile_q.circuits.builders`` stays the one place
+to import them from.
 
 Time: one step lasts mu*tau = gamma * step_fraction; the kick of an encounter is
 phi = gamma g_ab and the vacuum angle of particle a is wt_a = (omega_a/mu) gamma step_fraction.
@@ -14,16 +13,30 @@ phi = gamma g_ab and the vacuum angle of particle a is wt_a = (omega_a/mu) gamma
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from qiskit.circuit import ClassicalRegister, QuantumCircuit
+from numpy.typing import ArrayLike
+from qiskit.circuit import QuantumCircuit
 
 from oile_q.errors import InputError
 
-from .engine import COMPILE_MODES
 from .gates import EncounterGate, EncounterIsometryGate, VacuumRotationGate
 from .lightcone import partner_table, tree_cost
+from .modes import COMPILE_MODES
+from .specs import (
+    BASES,
+    PURE_TOL,
+    CircuitSpec,
+    first_encounter,
+    measured,
+    prepare_state,
+    save_label,
+    with_saves,
+)
+
+if TYPE_CHECKING:
+    from oile_q.scenario import Scenario
 
 __all__ = [
     "CircuitSpec",
@@ -36,64 +49,14 @@ __all__ = [
     "partner_table",
     "with_saves",
     "measured",
+    "save_label",
+    "first_encounter",
+    "BASES",
 ]
-
-PURE_TOL = 1e-12
-
-
-@dataclass
-class CircuitSpec:
-    """A logical circuit and where to read particles' states from it.
-
-    ``records``: list of (record index k, instruction position, qubits); after the first
-    ``position`` instructions, ``qubits[j]`` holds particle ``particles[j]`` at recorded
-    step k. ``encounters``: number of encounter instructions; ``isometries``: how many of
-    them are two-CNOT isometries; ``resets``: number of reset instructions.
-    """
-
-    circuit: QuantumCircuit
-    particles: tuple
-    records: list = field(default_factory=list)
-    encounters: int = 0
-    isometries: int = 0
-    resets: int = 0
-    kind: str = ""
-    encounter_positions: list = field(default_factory=list)  # record index -> encounters so far
-
-    @property
-    def num_qubits(self) -> int:
-        return self.circuit.num_qubits
 
 
 def _is_pure(P) -> bool:
     return abs(float(np.linalg.norm(P)) - 1.0) <= PURE_TOL
-
-
-def prepare_state(qc: QuantumCircuit, P, qubit: int, purifier: int | None = None) -> None:
-    """Prepare Bloch vector P on ``qubit`` (which must be in |0>).
-
-    A mixed state (|P| < 1) is prepared honestly as half of a purification: with
-    lambda_+- = (1 +- |P|)/2, Ry on the ``purifier`` (in |0>) makes
-    sqrt(lambda_+)|0> + sqrt(lambda_-)|1>, a CNOT copies it onto ``qubit``, and the rotation
-    taking z to P/|P| finishes; tracing out the purifier leaves (1 + P.sigma)/2.
-    """
-    P = np.asarray(P, dtype=float)
-    r = float(np.linalg.norm(P))
-    if r > PURE_TOL:
-        pol = float(np.arccos(np.clip(P[2] / r, -1.0, 1.0)))
-        az = float(np.arctan2(P[1], P[0]))
-    else:
-        pol = az = 0.0
-    if abs(r - 1.0) > PURE_TOL:
-        if purifier is None:
-            raise InputError(f"a mixed state (|P| = {r:.6g} < 1) needs a purifier qubit.")
-        beta = 2 * np.arccos(np.sqrt((1 + r) / 2))
-        qc.ry(beta, purifier)
-        qc.cx(purifier, qubit)
-    if pol != 0.0:
-        qc.ry(pol, qubit)
-    if az != 0.0 and pol != 0.0:
-        qc.rz(az, qubit)
 
 
 def _check_compile(compile):
@@ -119,15 +82,80 @@ class _Tracker:
 # --------------------------------------------------------------------------- foreground
 
 
+class _ForegroundQubits:
+    """The qubits of the foreground model. Qubit 0 holds the neutrino. With ``reset``, qubit 1
+    is every partner and ``purifier`` (qubit 2) the purifier of mixed states, each reset before
+    it is used again; without, every partner and purifier is a fresh qubit, taken in order."""
+
+    def __init__(self, qc, reset, purifier):
+        self.tracker = _Tracker(qc)
+        self.reset = reset
+        self.purifier = purifier
+        self.next = 1
+
+    def _take(self):
+        self.next += 1
+        return self.next - 1
+
+    def start(self, p_mixed):
+        """Take the neutrino's qubit; returns the purifier of a mixed P0 (else None)."""
+        if self.reset:
+            self.tracker.fresh(0)
+            if p_mixed:
+                self.tracker.fresh(self.purifier)
+            return self.purifier if p_mixed else None
+        self.tracker.used.add(0)
+        return self._take() if p_mixed else None
+
+    def partner(self, need_purifier):
+        """The next partner's qubit and its purifier (None unless ``need_purifier``)."""
+        if not self.reset:
+            b = self._take()
+            return b, self._take() if need_purifier else None
+        self.tracker.fresh(1)
+        if not need_purifier:
+            return 1, None
+        self.tracker.fresh(self.purifier)
+        return 1, self.purifier
+
+    def encounter(self, spec, compile, Q, need_purifier, phi, wt, theta):
+        """Append an encounter of the neutrino with the next partner, in the background state Q
+        (prepared, or merged into the two-CNOT isometry for ``compile="isometry"``)."""
+        b, pur = self.partner(need_purifier)
+        if compile == "isometry":
+            spec.circuit.append(EncounterIsometryGate(phi, wt, wt, theta, Q), [0, b])
+            spec.isometries += 1
+        else:
+            prepare_state(spec.circuit, Q, b, pur)
+            spec.circuit.append(EncounterGate(phi, wt, wt, theta, compile), [0, b])
+        spec.encounters += 1
+
+
+def _foreground_size(P0, Q, compile, reset, n_meet):
+    """Qubits of the foreground circuit, whether each partner needs a purifier (a mixed Q that
+    is prepared, not merged into the isometry) and whether P0 does."""
+    q_pure = _is_pure(Q)
+    if compile == "isometry" and not q_pure:
+        raise InputError(
+            f"`compile` 'isometry' needs a pure background state (|Q| = 1); got |Q| = {np.linalg.norm(Q):.6g}. "
+            "Use 'exact'."
+        )
+    need_q_pur = (not q_pure) and compile != "isometry"
+    p_mixed = not _is_pure(P0)
+    if reset:
+        return 2 + (1 if (need_q_pur or p_mixed) else 0), need_q_pur, p_mixed
+    return 1 + n_meet + (n_meet if need_q_pur else 0) + (1 if p_mixed else 0), need_q_pur, p_mixed
+
+
 def foreground_circuit(
-    scenario,
+    scenario: Scenario,
     nsteps: int,
     *,
-    record_steps=None,
+    record_steps: ArrayLike | None = None,
     compile: str = "exact",
     reset: bool = True,
     step_fraction: float = 1.0,
-    meets=None,
+    meets: ArrayLike | None = None,
 ) -> CircuitSpec:
     """The foreground model (paper I Sec. II) as a collision model.
 
@@ -135,9 +163,42 @@ def foreground_circuit(
     and prepared in the background state Q (``reset=True``), or a fresh, never used
     qubit is taken (``reset=False``: nsteps + 1 qubits, for devices where reset is costly
     or missing). A mixed P0 or Q uses a purifier qubit (reset and reused, or fresh ones).
-    ``meets`` (bool per step) marks the steps with an encounter (Poisson timing); the
-    others are free vacuum precession. ``compile="isometry"`` merges "prepare Q" and the
-    encounter into one two-CNOT isometry (needs a pure Q).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A foreground scenario (``Scenario.foreground``).
+    nsteps : int
+        Number of steps.
+    record_steps : array of int, optional
+        The steps whose state is recorded (default: every step, 0..nsteps).
+    compile : str
+        How an encounter is compiled (``modes.COMPILE_MODES``). "isometry" merges "prepare
+        Q" and the encounter into one two-CNOT isometry (needs a pure Q).
+    reset : bool
+        Reuse one partner qubit by reset (True) or take a fresh qubit per encounter.
+    step_fraction : float
+        Length of a step in units of gamma/mu (below 1 for Poisson timing).
+    meets : array of bool, optional
+        Per step, whether it has an encounter (Poisson timing); the others are free vacuum
+        precession. Default: every step.
+
+    Returns
+    -------
+    CircuitSpec
+        The circuit, with one record (qubit 0) per recorded step.
+
+    Raises
+    ------
+    InputError
+        For an ensemble scenario, an unknown ``compile``, or "isometry" with a mixed Q.
+
+    Examples
+    --------
+    >>> from oile_q import Scenario
+    >>> spec = foreground_circuit(Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.2), 3)
+    >>> spec.num_qubits, spec.encounters, spec.resets, len(spec.records)
+    (2, 3, 2, 4)
     """
     _check_compile(compile)
     if scenario.kind != "foreground":
@@ -145,79 +206,26 @@ def foreground_circuit(
     nsteps = int(nsteps)
     record_steps = np.arange(nsteps + 1) if record_steps is None else np.asarray(record_steps)
     meets = np.ones(nsteps, dtype=bool) if meets is None else np.asarray(meets, dtype=bool)
-    P0 = scenario.P0[0]
-    Q = scenario.background["Q"]
-    q_pure = _is_pure(Q)
-    if compile == "isometry" and not q_pure:
-        raise InputError(
-            f"`compile` 'isometry' needs a pure background state (|Q| = 1); got |Q| = {np.linalg.norm(Q):.6g}. "
-            "Use 'exact'."
-        )
+    P0, Q = scenario.P0[0], scenario.background["Q"]
+    nq, need_q_pur, p_mixed = _foreground_size(P0, Q, compile, reset, int(meets[:nsteps].sum()))
     gamma, mu, theta = scenario.gamma, scenario.mu, scenario.theta
     phi = gamma * (1.0 - scenario.background["vdotu"])
     wt = float(scenario.omega[0]) / mu * gamma * step_fraction
-    n_meet = int(meets[:nsteps].sum())
-    need_q_pur = (not q_pure) and compile != "isometry"
-    p_mixed = not _is_pure(P0)
-    if reset:
-        nq = 2 + (1 if (need_q_pur or p_mixed) else 0)
-        purifier = 2 if nq == 3 else None
-    else:
-        nq = 1 + n_meet + (n_meet if need_q_pur else 0) + (1 if p_mixed else 0)
     qc = QuantumCircuit(nq, name="oile_foreground")
-    tr = _Tracker(qc)
+    qubits = _ForegroundQubits(qc, reset, purifier=2 if nq == 3 else None)
     spec = CircuitSpec(qc, particles=(0,), kind="foreground")
-    mode = "exact" if compile == "isometry" else compile
-    if reset:
-        tr.fresh(0)
-        if p_mixed:
-            tr.fresh(purifier)
-        prepare_state(qc, P0, 0, purifier if p_mixed else None)
-        next_free = None
-    else:
-        tr.used.add(0)
-        nxt = [1]
-
-        def take():
-            q = nxt[0]
-            nxt[0] += 1
-            return q
-
-        p_pur = take() if p_mixed else None
-        prepare_state(qc, P0, 0, p_pur)
-        next_free = take
+    prepare_state(qc, P0, 0, qubits.start(p_mixed))
     rec = set(int(s) for s in record_steps)
-    k = 0
     if 0 in rec:
-        spec.records.append((k, len(qc.data), (0,)))
-        spec.encounter_positions.append(0)
-        k += 1
+        spec.add_record((0,))
     for s in range(1, nsteps + 1):
         if meets[s - 1]:
-            if reset:
-                b = 1
-                tr.fresh(b)
-                pur = None
-                if need_q_pur:
-                    tr.fresh(purifier)
-                    pur = purifier
-            else:
-                b = next_free()
-                pur = next_free() if need_q_pur else None
-            if compile == "isometry":
-                qc.append(EncounterIsometryGate(phi, wt, wt, theta, Q), [0, b])
-                spec.isometries += 1
-            else:
-                prepare_state(qc, Q, b, pur)
-                qc.append(EncounterGate(phi, wt, wt, theta, mode), [0, b])
-            spec.encounters += 1
+            qubits.encounter(spec, compile, Q, need_q_pur, phi, wt, theta)
         else:
             qc.append(VacuumRotationGate(wt, theta), [0])
         if s in rec:
-            spec.records.append((k, len(qc.data), (0,)))
-            spec.encounter_positions.append(spec.encounters)
-            k += 1
-    spec.resets = tr.resets
+            spec.add_record((0,))
+    spec.resets = qubits.tracker.resets
     return spec
 
 
@@ -233,11 +241,49 @@ def _g(scenario, a, b):
 
 
 def closed_circuit(
-    scenario, pairs, *, record_steps=None, compile: str = "exact", step_fraction: float = 1.0
+    scenario: Scenario,
+    pairs: ArrayLike,
+    *,
+    compile: str = "exact",
+    record_steps: ArrayLike | None = None,
+    step_fraction: float = 1.0,
 ) -> CircuitSpec:
     """The closed N-qubit circuit of a schedule: qubit i is particle i, every step applies
     the encounters of its pairs (unpaired particles precess freely), nothing is reset, so
-    the entanglement stays. Mixed initial states get one purifier qubit each (N..)."""
+    the entanglement stays. Mixed initial states get one purifier qubit each (N..).
+
+    Parameters
+    ----------
+    scenario : Scenario
+        An ensemble scenario.
+    pairs : array_like, shape (steps, N // 2, 2)
+        The schedule's pairs per step (-1 for no pair), e.g. ``oile_q.schedules.generate``.
+    compile : {"exact", "split", "symmetric"}
+        How an encounter is compiled ("isometry" needs fresh partners, which this circuit has not).
+    record_steps : array_like of int, optional
+        The steps whose state is recorded (default: every step, 0..steps).
+    step_fraction : float
+        Length of a step in units of gamma/mu.
+
+    Returns
+    -------
+    CircuitSpec
+        The circuit, with one record (all N qubits) per recorded step.
+
+    Raises
+    ------
+    InputError
+        For an unknown ``compile`` or "isometry".
+
+    Examples
+    --------
+    >>> from oile_q import Scenario
+    >>> from oile_q.schedules import generate
+    >>> sc = Scenario.from_groups([dict(name="e", count=4, flavor="e")], gamma=0.1, seed=1)
+    >>> spec = closed_circuit(sc, generate("matching", 4, 3, seed=1))
+    >>> spec.num_qubits, spec.encounters, spec.resets
+    (4, 6, 0)
+    """
     _check_compile(compile)
     if compile == "isometry":
         raise InputError(
@@ -248,6 +294,23 @@ def closed_circuit(
     nsteps = pairs.shape[0]
     n = scenario.n
     record_steps = np.arange(nsteps + 1) if record_steps is None else np.asarray(record_steps)
+    spec = CircuitSpec(_closed_start(scenario), particles=tuple(range(n)), kind="closed")
+    wt = _angles(scenario, step_fraction)
+    rec = set(int(s) for s in record_steps)
+    qubits = tuple(range(n))
+    if 0 in rec:
+        spec.add_record(qubits)
+    for s in range(nsteps):
+        _closed_step(spec, scenario, pairs[s], wt, compile)
+        if s + 1 in rec:
+            spec.add_record(qubits)
+    return spec
+
+
+def _closed_start(scenario):
+    """The closed circuit with every particle's initial state prepared: qubit i is particle i,
+    the purifiers of mixed states follow (N, N+1, ...), prepared first."""
+    n = scenario.n
     mixed = [i for i in range(n) if not _is_pure(scenario.P0[i])]
     qc = QuantumCircuit(n + len(mixed), name="oile_closed")
     for j, i in enumerate(mixed):
@@ -255,34 +318,25 @@ def closed_circuit(
     for i in range(n):
         if i not in mixed:
             prepare_state(qc, scenario.P0[i], i)
-    spec = CircuitSpec(qc, particles=tuple(range(n)), kind="closed")
-    wt = _angles(scenario, step_fraction)
-    rec = set(int(s) for s in record_steps)
-    k = 0
-    qubits = tuple(range(n))
-    if 0 in rec:
-        spec.records.append((k, len(qc.data), qubits))
-        spec.encounter_positions.append(0)
-        k += 1
-    for s in range(nsteps):
-        paired = np.zeros(n, dtype=bool)
-        for a, b in pairs[s]:
-            if a < 0:
-                continue
-            qc.append(
-                EncounterGate(scenario.gamma * _g(scenario, a, b), wt[a], wt[b], scenario.theta, compile),
-                [int(a), int(b)],
-            )
-            spec.encounters += 1
-            paired[a] = paired[b] = True
-        for i in np.flatnonzero(~paired):
-            if wt[i] != 0.0:
-                qc.append(VacuumRotationGate(wt[i], scenario.theta), [int(i)])
-        if s + 1 in rec:
-            spec.records.append((k, len(qc.data), qubits))
-            spec.encounter_positions.append(spec.encounters)
-            k += 1
-    return spec
+    return qc
+
+
+def _closed_step(spec, scenario, step_pairs, wt, compile):
+    """One step of the closed circuit: the encounters of the step's pairs, then the vacuum
+    precession of the particles without a partner."""
+    paired = np.zeros(scenario.n, dtype=bool)
+    for a, b in step_pairs:
+        if a < 0:
+            continue
+        spec.circuit.append(
+            EncounterGate(scenario.gamma * _g(scenario, a, b), wt[a], wt[b], scenario.theta, compile),
+            [int(a), int(b)],
+        )
+        spec.encounters += 1
+        paired[a] = paired[b] = True
+    for i in np.flatnonzero(~paired):
+        if wt[i] != 0.0:
+            spec.circuit.append(VacuumRotationGate(wt[i], scenario.theta), [int(i)])
 
 
 def _tree_needs_purifier(scenario, partner, particle, steps):
@@ -300,7 +354,13 @@ def _tree_needs_purifier(scenario, partner, particle, steps):
 
 
 def tree_circuit(
-    scenario, pairs, particle: int, *, record_steps=None, compile: str = "exact", step_fraction: float = 1.0
+    scenario: Scenario,
+    pairs: ArrayLike,
+    particle: int,
+    *,
+    record_steps: ArrayLike | None = None,
+    compile: str = "exact",
+    step_fraction: float = 1.0,
 ) -> CircuitSpec:
     """The light-cone tree: the exact OILE one-body state of ``particle`` after each step.
 
@@ -311,6 +371,41 @@ def tree_circuit(
     initial state needs a purifier) and, with every particle meeting someone each step,
     2^n - 1 encounters. With ``compile="isometry"``, encounters whose partner is a freshly
     prepared pure initial state use the two-CNOT isometry; the others are "exact".
+
+    Parameters
+    ----------
+    scenario : Scenario
+        An ensemble scenario.
+    pairs : array_like, shape (steps, N // 2, 2)
+        The schedule's pairs per step (-1 for no pair).
+    particle : int
+        The particle whose one-body state is computed.
+    record_steps : array_like of int, optional
+        The steps whose state is recorded (default: every step, 0..steps).
+    compile : str
+        How an encounter is compiled (``modes.COMPILE_MODES``).
+    step_fraction : float
+        Length of a step in units of gamma/mu.
+
+    Returns
+    -------
+    CircuitSpec
+        The circuit of the tree, with one record per recorded step: qubit 0, the spine, holds
+        ``particle``.
+
+    Raises
+    ------
+    InputError
+        For an unknown ``compile``.
+
+    Examples
+    --------
+    >>> from oile_q import Scenario
+    >>> from oile_q.schedules import generate
+    >>> sc = Scenario.from_groups([dict(name="e", count=4, flavor="e")], gamma=0.1, seed=1)
+    >>> spec = tree_circuit(sc, generate("matching", 4, 3, seed=1), 0)
+    >>> spec.num_qubits, spec.encounters
+    (4, 7)
     """
     _check_compile(compile)
     pairs = np.asarray(pairs)
@@ -319,109 +414,62 @@ def tree_circuit(
     nsteps = int(record_steps.max())
     pur_needed = _tree_needs_purifier(scenario, partner, particle, nsteps)
     nq = nsteps + 1 + (1 if pur_needed else 0)
-    purifier = nq - 1 if pur_needed else None
     qc = QuantumCircuit(nq, name=f"oile_tree_{particle}")
-    tr = _Tracker(qc)
     spec = CircuitSpec(qc, particles=(particle,), kind="tree")
-    wt = _angles(scenario, step_fraction)
-    theta = scenario.theta
-    mode = "exact" if compile == "isometry" else compile
+    tree = _Tree(spec, scenario, partner, _angles(scenario, step_fraction), compile, nq - 1 if pur_needed else None)
+    rec = set(int(s) for s in record_steps)
+    tree.leaf(particle, 0)
+    if 0 in rec:
+        spec.add_record((0,))
+    for k in range(1, nsteps + 1):
+        tree.step(particle, k, 0)
+        if k in rec:
+            spec.add_record((0,))
+    spec.resets = tree.tracker.resets
+    return spec
 
-    def leaf(i, q):
-        tr.fresh(q)
-        if _is_pure(scenario.P0[i]):
-            prepare_state(qc, scenario.P0[i], q)
+
+class _Tree:
+    """The depth-first recursion of ``tree_circuit``: a particle's state after k steps is built
+    on qubit q from its initial state (a leaf) and k steps, each encounter's partner built the
+    same way on qubit q + 1 (fresh, reset qubits)."""
+
+    def __init__(self, spec, scenario, partner, wt, compile, purifier):
+        self.spec, self.qc, self.scenario, self.partner, self.wt = spec, spec.circuit, scenario, partner, wt
+        self.compile, self.purifier = compile, purifier
+        self.mode = "exact" if compile == "isometry" else compile
+        self.tracker = _Tracker(self.qc)
+
+    def leaf(self, i, q):
+        """Prepare particle i's initial state on qubit q (with the purifier if it is mixed)."""
+        P0 = self.scenario.P0[i]
+        self.tracker.fresh(q)
+        if _is_pure(P0):
+            prepare_state(self.qc, P0, q)
         else:
-            tr.fresh(purifier)
-            prepare_state(qc, scenario.P0[i], q, purifier)
+            self.tracker.fresh(self.purifier)
+            prepare_state(self.qc, P0, q, self.purifier)
 
-    def step(i, k, q):
+    def step(self, i, k, q):
         """Apply step k to particle i on qubit q (which holds i after k-1 steps)."""
-        j = partner[k - 1, i]
+        sc, wt, theta, qc = self.scenario, self.wt, self.scenario.theta, self.qc
+        j = self.partner[k - 1, i]
         if j < 0:
             if wt[i] != 0.0:
                 qc.append(VacuumRotationGate(wt[i], theta), [q])
             return
-        phi = scenario.gamma * _g(scenario, i, j)
-        if compile == "isometry" and k == 1 and _is_pure(scenario.P0[j]):
-            tr.fresh(q + 1)
-            qc.append(EncounterIsometryGate(phi, wt[i], wt[j], theta, scenario.P0[j]), [q, q + 1])
-            spec.isometries += 1
+        phi = sc.gamma * _g(sc, i, j)
+        if self.compile == "isometry" and k == 1 and _is_pure(sc.P0[j]):
+            self.tracker.fresh(q + 1)
+            qc.append(EncounterIsometryGate(phi, wt[i], wt[j], theta, sc.P0[j]), [q, q + 1])
+            self.spec.isometries += 1
         else:
-            build(int(j), k - 1, q + 1)
-            qc.append(EncounterGate(phi, wt[i], wt[j], theta, mode), [q, q + 1])
-        spec.encounters += 1
+            self.build(int(j), k - 1, q + 1)
+            qc.append(EncounterGate(phi, wt[i], wt[j], theta, self.mode), [q, q + 1])
+        self.spec.encounters += 1
 
-    def build(i, k, q):
-        leaf(i, q)
+    def build(self, i, k, q):
+        """Particle i's state after k steps, on qubit q."""
+        self.leaf(i, q)
         for kk in range(1, k + 1):
-            step(i, kk, q)
-
-    rec = set(int(s) for s in record_steps)
-    leaf(particle, 0)
-    r = 0
-    if 0 in rec:
-        spec.records.append((r, len(qc.data), (0,)))
-        spec.encounter_positions.append(0)
-        r += 1
-    for k in range(1, nsteps + 1):
-        step(particle, k, 0)
-        if k in rec:
-            spec.records.append((r, len(qc.data), (0,)))
-            spec.encounter_positions.append(spec.encounters)
-            r += 1
-    spec.resets = tr.resets
-    return spec
-
-
-# --------------------------------------------------------------------------- read-out
-
-
-def _copy_prefix(qc, stop):
-    out = qc.copy_empty_like()
-    for inst in qc.data[:stop]:
-        out._append(inst)
-    return out
-
-
-def save_label(k: int, j: int) -> str:
-    return f"r{k}_p{j}"
-
-
-def with_saves(spec: CircuitSpec) -> QuantumCircuit:
-    """The spec's circuit with ``save_density_matrix`` of every read qubit at every record
-    point (labels ``r{k}_p{j}``: record k, j-th read qubit)."""
-    from qiskit_aer.library import SaveDensityMatrix
-
-    qc = spec.circuit
-    out = qc.copy_empty_like()
-    pos = 0
-    for k, stop, qubits in spec.records:
-        for inst in qc.data[pos:stop]:
-            out._append(inst)
-        pos = stop
-        for j, q in enumerate(qubits):
-            out.append(SaveDensityMatrix(1, label=save_label(k, j)), [q])
-    return out
-
-
-BASES = ("x", "y", "z")
-
-
-def measured(spec: CircuitSpec, record: int, basis: str) -> QuantumCircuit:
-    """The circuit up to record point ``record`` with its read qubits measured in the
-    Pauli ``basis`` ("x", "y" or "z") into the classical register "c"."""
-    k, stop, qubits = spec.records[record]
-    out = _copy_prefix(spec.circuit, stop)
-    creg = ClassicalRegister(len(qubits), "c")
-    out.add_register(creg)
-    for q in qubits:
-        if basis == "x":
-            out.h(q)
-        elif basis == "y":
-            out.sdg(q)
-            out.h(q)
-    for j, q in enumerate(qubits):
-        out.measure(q, creg[j])
-    out.name = f"{spec.circuit.name}_r{k}_{basis}"
-    return out
+            self.step(i, kk, q)

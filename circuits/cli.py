@@ -26,14 +26,18 @@ from oile_q.cli import (
     submit_hook,
     write_result,
 )
+from oile_q.engine import get_engine
 from oile_q.errors import InputError
+from oile_q.io import check_output_file
+from oile_q.runner import execute
+from oile_q.schedules import fresh_seed
+
+from .backends import fake_backend_names
 
 __all__ = ["main"]
 
 
 def _engines():
-    from oile_q.engine import get_engine
-
     return {"circuit": get_engine("circuit")}
 
 
@@ -96,14 +100,12 @@ def _request(args, scenario_path, **extra):
         and scenario.kind != "foreground"
         and isinstance(settings.run.get("schedule", "matching"), str)
     ):
-        from oile_q.schedules import fresh_seed
-
         settings.run["seed"] = fresh_seed()  # the drawing and the run must show one schedule
     return prepare_run(scenario, "circuit", settings, progress_wanted(args), **extra)
 
 
 def cmd_dry_run(args):
-    from .dryrun import dry_run, format_report
+    from .dryrun import dry_run, format_report  # heavy: Qiskit Aer
 
     if args.output or args.draw:
         raise InputError("`--dry-run` writes nothing; leave out --output and --draw.")
@@ -113,9 +115,6 @@ def cmd_dry_run(args):
 
 
 def cmd_run(args):
-    from oile_q.io import check_output_file
-    from oile_q.runner import execute
-
     if args.dry_run:
         return cmd_dry_run(args)
     if args.no_predict:
@@ -129,7 +128,7 @@ def cmd_run(args):
     eng, request = _request(args, args.scenario, **submit_hook("circuit", args))
     announce([(eng, request)], args)
     if args.draw:
-        from .draw import draw_request
+        from .draw import draw_request  # heavy: Qiskit
 
         for path in draw_request(request, args.draw):
             print(f"wrote {path}")
@@ -138,9 +137,7 @@ def cmd_run(args):
 
 
 def cmd_draw(args):
-    from oile_q.io import check_output_file
-
-    from .draw import draw_request
+    from .draw import draw_request  # heavy: Qiskit
 
     for suffix in ("_encounter.png", "_circuit.png"):
         check_output_file(args.prefix + suffix, "PREFIX", force=args.force)
@@ -151,9 +148,6 @@ def cmd_draw(args):
 
 
 def cmd_fetch(args):
-    from oile_q.io import check_output_file
-    from oile_q.runner import execute
-
     check_output_file(args.output, "--output", force=args.force)
     backend = args.opt__backend
     if not (isinstance(backend, str) and backend.startswith("ibm:")):
@@ -164,8 +158,6 @@ def cmd_fetch(args):
 
 
 def cmd_backends(args):
-    from .backends import fake_backend_names
-
     print("\n".join(fake_backend_names()))
     return 0
 

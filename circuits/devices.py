@@ -8,6 +8,7 @@ also accept a backend and read ``backend.target``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 from qiskit import QuantumCircuit
@@ -161,7 +162,136 @@ def _path_order(pairs) -> list | None:
     return order
 
 
-def select_qubits(backend, circuit, *, measured=None, weighted: bool = False):
+def _no_search_reason(order, edges, target: Target) -> str | None:
+    """Why no layout is searched (the circuit is not a path, or the target reports no coupling
+    map or no errors); None when a search can be made."""
+    if order is None:
+        return "the two-qubit interaction graph is not a simple path"
+    if edges is None:
+        return "the target reports no coupling map"
+    if not _has_errors(target, edges):
+        return "the target reports no gate or readout errors"
+    return None
+
+
+def _used_and_measured(qc: QuantumCircuit, measured, target: Target) -> tuple[set, list]:
+    """The logical qubits the circuit uses (the measured ones included), and the measured ones:
+    ``measured`` checked, or by default those the circuit measures, else qubit 0. Refuses a
+    circuit without qubits or with more than the target has."""
+    n = qc.num_qubits
+    if n == 0:
+        raise InputError("`circuit` must have at least one qubit; got 0.")
+    if target.num_qubits is not None and n > target.num_qubits:
+        raise InputError(f"`circuit` has {n} qubits; the backend has only {target.num_qubits}.")
+    used, meas = set(), set()
+    for op, idx in _walk(qc, list(range(n))):
+        if not _skip(op):
+            used.update(idx)
+            if op.name == "measure":
+                meas.update(idx)
+    if measured is None:
+        measured = sorted(meas) or [0]
+    else:
+        try:
+            measured = sorted({check_int("measured", q) for q in measured})
+        except TypeError:
+            raise InputTypeError(f"`measured` must be logical qubit indices; got {describe(measured)}.") from None
+        if any(not 0 <= q < n for q in measured):
+            raise InputError(f"`measured` must be qubit indices in 0..{n - 1}; got {measured}.")
+    used.update(measured)
+    return used, measured
+
+
+class _PathSearch:
+    """Every embedding of the logical path ``order`` into the coupling graph, with its log-score
+    (the sum of log(1 - error) of ``select_qubits``); ``run`` returns them as (score, layout)."""
+
+    def __init__(self, target: Target, edges: dict, order: list, used: set, measured: list, uses, n: int):
+        self.edges, self.order, self.n = edges, order, n
+        self.mset = set(measured)
+        qargs = target.qargs or ()
+        self.physical = [p for p in range(target.num_qubits) if (p,) in qargs]  # qubits the target reports
+        self.sx = {p: _error(target, "sx", (p,)) for p in self.physical}
+        self.ro = {p: _error(target, "measure", (p,)) for p in self.physical}
+        self.adj = {}
+        for a, b in sorted(edges):
+            self.adj.setdefault(a, []).append(b)
+            self.adj.setdefault(b, []).append(a)
+        on_path = set(order)
+        # used qubits off the path, measured ones first; every physical qubit ranked for each
+        self.lone = sorted((v for v in used if v not in on_path), key=lambda v: (v not in self.mset, v))
+        self.ranked = {read: sorted(self.physical, key=lambda p: (-self.node(p, read), p)) for read in (True, False)}
+        # uses: logical pair -> multi-qubit instructions (``weighted``), else each edge counts once
+        self.weight = [uses[(min(a, b), max(a, b))] if uses is not None else 1 for a, b in zip(order, order[1:])]
+        self.candidates = []
+
+    def node(self, p: int, read: bool) -> float:
+        """log(1 - error) of one sx on physical qubit p, and of its readout if ``read``."""
+        return _log_keep(self.sx.get(p, 0.0)) + (_log_keep(self.ro.get(p, 0.0)) if read else 0.0)
+
+    def finish(self, path: list, score: float) -> None:
+        """Complete a path embedding with the qubits off the path (greedily, measured ones
+        first) and the idle ones (smallest free indices), and keep it as a candidate."""
+        layout, taken = dict(zip(self.order, path)), set(path)
+        for v in self.lone:
+            p = next((p for p in self.ranked[v in self.mset] if p not in taken), None)
+            if p is None:
+                return
+            layout[v] = p
+            taken.add(p)
+            score += self.node(p, v in self.mset)
+        n = self.n
+        if len(layout) < n:  # idle qubits: the smallest free indices
+            free = [p for p in self.physical if p not in taken][: n - len(layout)]
+            if len(free) < n - len(layout):
+                return
+            layout.update(zip((v for v in range(n) if v not in layout), free))
+        self.candidates.append((score, [layout[v] for v in range(n)]))
+
+    def dfs(self, path: list, score: float) -> None:
+        """Extend ``path`` by every coupling-graph neighbour not on it, depth first."""
+        if len(path) == len(self.order):
+            self.finish(path, score)
+            return
+        last = path[-1]
+        for p in self.adj[last]:
+            if p not in path:
+                e = self.edges[(min(last, p), max(last, p))]
+                i = len(path)
+                self.dfs(
+                    path + [p], score + self.weight[i - 1] * _log_keep(e) + self.node(p, self.order[i] in self.mset)
+                )
+
+    def run(self) -> list:
+        """All embeddings as (log-score, layout list)."""
+        if self.order:
+            for p in sorted(self.adj):
+                self.dfs([p], self.node(p, self.order[0] in self.mset))
+        else:
+            self.finish([], 0.0)
+        return self.candidates
+
+    def best(self, measured: list, used: set) -> tuple[list, dict]:
+        """The best candidate (scores within ``_TIE`` are ties, broken by the smallest layout
+        list) and what ``select_qubits`` reports about it."""
+        best = max(s for s, _ in self.candidates)
+        score, layout = min(((s, lay) for s, lay in self.candidates if s >= best - _TIE), key=lambda c: c[1])
+        edges = self.edges
+        return layout, dict(
+            physical=layout,
+            score=math.exp(score),
+            edges=[
+                (layout[a], layout[b], edges[(min(layout[a], layout[b]), max(layout[a], layout[b]))])
+                for a, b in zip(self.order, self.order[1:])
+            ],
+            readout={layout[v]: self.ro.get(layout[v], 0.0) for v in measured},
+            sx={layout[v]: self.sx.get(layout[v], 0.0) for v in sorted(used)},
+        )
+
+
+def select_qubits(
+    backend, circuit: QuantumCircuit, *, measured: Iterable[int] | None = None, weighted: bool = False
+) -> tuple[list[int] | None, dict]:
     """Physical qubits for ``circuit`` chosen from the backend's reported errors.
 
     Works when the circuit's two-qubit interaction graph (``interaction_graph``) is one simple
@@ -201,33 +331,18 @@ def select_qubits(backend, circuit, *, measured=None, weighted: bool = False):
         the path), "readout" (physical -> error), "sx" (physical -> error), "interaction"
         (logical pair -> number of multi-qubit instructions), "candidates" (embeddings scored)
         and "reason" when the layout is None.
+
+    Raises
+    ------
+    InputError
+        For a circuit without qubits or with more than the backend, or bad ``measured``;
+        ``InputTypeError`` for a backend, circuit or ``measured`` of the wrong kind.
     """
     target = _target("backend", backend)
     qc = _circuit("circuit", circuit)
-    n = qc.num_qubits
-    if n == 0:
-        raise InputError("`circuit` must have at least one qubit; got 0.")
-    if target.num_qubits is not None and n > target.num_qubits:
-        raise InputError(f"`circuit` has {n} qubits; the backend has only {target.num_qubits}.")
-    used, meas = set(), set()
-    for op, idx in _walk(qc, list(range(n))):
-        if not _skip(op):
-            used.update(idx)
-            if op.name == "measure":
-                meas.update(idx)
-    if measured is None:
-        measured = sorted(meas) or [0]
-    else:
-        try:
-            measured = sorted({check_int("measured", q) for q in measured})
-        except TypeError:
-            raise InputTypeError(f"`measured` must be logical qubit indices; got {describe(measured)}.") from None
-        if any(not 0 <= q < n for q in measured):
-            raise InputError(f"`measured` must be qubit indices in 0..{n - 1}; got {measured}.")
-    used.update(measured)
+    used, measured = _used_and_measured(qc, measured, target)
     weighted = check_bool("weighted", weighted)
     uses = _pair_counts(qc)
-    pairs = set(uses)
     info = {
         "physical": None,
         "score": None,
@@ -237,86 +352,20 @@ def select_qubits(backend, circuit, *, measured=None, weighted: bool = False):
         "interaction": dict(sorted(uses.items())),
         "candidates": 0,
     }
-    order = _path_order(pairs)
+    order = _path_order(set(uses))
     edges = _edge_errors(target)
-    if order is None:
-        info["reason"] = "the two-qubit interaction graph is not a simple path"
+    reason = _no_search_reason(order, edges, target)
+    if reason is not None:
+        info["reason"] = reason
         return None, info
-    if edges is None:
-        info["reason"] = "the target reports no coupling map"
-        return None, info
-    if not _has_errors(target, edges):
-        info["reason"] = "the target reports no gate or readout errors"
-        return None, info
-
-    mset = set(measured)
-    qargs = target.qargs or ()
-    physical = [p for p in range(target.num_qubits) if (p,) in qargs]  # qubits the target reports
-    sx = {p: _error(target, "sx", (p,)) for p in physical}
-    ro = {p: _error(target, "measure", (p,)) for p in physical}
-    adj = {}
-    for a, b in sorted(edges):
-        adj.setdefault(a, []).append(b)
-        adj.setdefault(b, []).append(a)
-
-    def node(p, read):
-        return _log_keep(sx.get(p, 0.0)) + (_log_keep(ro.get(p, 0.0)) if read else 0.0)
-
-    on_path = set(order)
-    lone = sorted((v for v in used if v not in on_path), key=lambda v: (v not in mset, v))  # measured first
-    ranked = {read: sorted(physical, key=lambda p: (-node(p, read), p)) for read in (True, False)}
-    candidates = []
-    k = len(order)
-    weight = [uses[(min(a, b), max(a, b))] if weighted else 1 for a, b in zip(order, order[1:])]
-
-    def finish(path, score):
-        layout, taken = dict(zip(order, path)), set(path)
-        for v in lone:
-            p = next((p for p in ranked[v in mset] if p not in taken), None)
-            if p is None:
-                return
-            layout[v] = p
-            taken.add(p)
-            score += node(p, v in mset)
-        if len(layout) < n:  # idle qubits: the smallest free indices
-            free = [p for p in physical if p not in taken][: n - len(layout)]
-            if len(free) < n - len(layout):
-                return
-            layout.update(zip((v for v in range(n) if v not in layout), free))
-        candidates.append((score, [layout[v] for v in range(n)]))
-
-    def dfs(path, score):
-        if len(path) == k:
-            finish(path, score)
-            return
-        last = path[-1]
-        for p in adj[last]:
-            if p not in path:
-                e = edges[(min(last, p), max(last, p))]
-                i = len(path)
-                dfs(path + [p], score + weight[i - 1] * _log_keep(e) + node(p, order[i] in mset))
-
-    if k:
-        for p in sorted(adj):
-            dfs([p], node(p, order[0] in mset))
-    else:
-        finish([], 0.0)
+    search = _PathSearch(target, edges, order, used, measured, uses if weighted else None, qc.num_qubits)
+    candidates = search.run()
     info["candidates"] = len(candidates)
     if not candidates:
-        info["reason"] = f"the coupling map has no simple path of {k} qubits"
+        info["reason"] = f"the coupling map has no simple path of {len(order)} qubits"
         return None, info
-    best = max(s for s, _ in candidates)
-    score, layout = min(((s, lay) for s, lay in candidates if s >= best - _TIE), key=lambda c: c[1])
-    info.update(
-        physical=layout,
-        score=math.exp(score),
-        edges=[
-            (layout[a], layout[b], edges[(min(layout[a], layout[b]), max(layout[a], layout[b]))])
-            for a, b in zip(order, order[1:])
-        ],
-        readout={layout[v]: ro.get(layout[v], 0.0) for v in measured},
-        sx={layout[v]: sx.get(layout[v], 0.0) for v in sorted(used)},
-    )
+    layout, chosen = search.best(measured, used)
+    info.update(chosen)
     return layout, info
 
 

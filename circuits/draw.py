@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from qiskit import QuantumCircuit
+
+from oile_q.engine import Request
+from oile_q.io import atomic_write
+
+from .planning import plan
+from .specs import first_encounter
+from .transpile import pass_manager, two_qubit_count
 
 __all__ = ["draw_encounter", "draw_circuit", "draw_request"]
 
@@ -21,8 +29,6 @@ def _mpl():
 
 
 def _save(fig, path):
-    from oile_q.io import atomic_write
-
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110, bbox_inches="tight"), mode="wb")
     _mpl().close(fig)
     return Path(path)
@@ -31,8 +37,6 @@ def _save(fig, path):
 def draw_encounter(gate, path, *, fresh_partner=False, basis_gates=("cx", "rz", "sx", "x")):
     """One encounter: the gate, its definition, and the circuit compiled to ``basis_gates``
     at optimization level 3 (two-qubit count in the title)."""
-    from .transpile import pass_manager, two_qubit_count
-
     plt = _mpl()
     top = QuantumCircuit(2)
     if fresh_partner:
@@ -47,8 +51,6 @@ def draw_encounter(gate, path, *, fresh_partner=False, basis_gates=("cx", "rz", 
     ]
     images = []
     for qc in (top, mid, low):
-        import io
-
         sub = qc.draw("mpl", fold=-1, scale=0.8)
         buf = io.BytesIO()
         sub.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -83,15 +85,13 @@ def draw_circuit(qc: QuantumCircuit, path, *, title=None):
     return _save(fig, path)
 
 
-def draw_request(request, prefix) -> list:
+def draw_request(request: Request, prefix: str) -> list[Path]:
     """Draw one encounter and the (first) circuit of a validated circuit-engine request (the
     CLI's ``--draw`` and ``oile-q circuit draw``)."""
-    from .engine import plan
-
     _, specs, kind, _ = plan(request)
     spec = specs[0]
     out = []
-    gate = next((i.operation for i in spec.circuit.data if i.operation.name in ("encounter", "encounter_iso")), None)
+    gate = first_encounter([spec])
     if gate is not None:
         out.append(draw_encounter(gate, f"{prefix}_encounter.png", fresh_partner=gate.name == "encounter_iso"))
     what = {

@@ -13,39 +13,127 @@ import time
 from dataclasses import replace
 
 import numpy as np
+from qiskit_aer import AerSimulator
+
+from oile_q.engine import Request
+from oile_q.errors import InputError
+
+from .backends import BackendChoice
+from .devices import device_seconds, layout_report
+from .engine import CircuitEngine
+from .execution import exact_bloch
+from .mitigation import Mitigation
+from .options import mitigation_of
+from .shots import ShotPlan, logical_circuits, measure, prepare_with
 
 __all__ = ["dry_run", "format_report"]
 
+DEVICE_TIME_NOTE = (
+    "sum over circuits of shots x (critical-path duration from the backend's gate "
+    "durations + a 250 us repetition delay); no queue, compilation or session "
+    "overhead; the Sampler returns no estimate before submission"
+)
 
-def dry_run(engine, request, *, predict: bool = True) -> dict:
-    """Everything about a circuit run but the run: circuits, shots, two-qubit gates, depth,
-    estimated fidelity (ESP), qubits, estimated device time and (``predict``) the deviation of
-    the backend's noise model from the ideal map, unmitigated and mitigated."""
-    from oile_q.errors import InputError
 
-    from .backends import BackendChoice
-    from .devices import device_seconds, layout_report
-    from .engine import _exact_bloch, mitigation_of
-    from .mitigation import Mitigation
-    from .shots import collect, execute, logical_circuits, on_records, prepare
+def _device_report(plan: ShotPlan, logical: list, target) -> dict:
+    """Two-qubit gates, depth and ESP of every measured circuit, the qubits and the device time."""
+    lr = layout_report(plan.isa_base, target)
+    return {
+        "two_qubit": lr["two_qubit"],
+        "depth": lr["depth"],
+        "fidelity": lr["fidelity"],
+        "per_circuit": [
+            {
+                "name": qc.name,
+                "two_qubit": row["two_qubit"],
+                "depth": row["depth"],
+                "fidelity": row["fidelity"],
+                "qubits": row["qubits"],
+            }
+            for (_, qc), row in zip(logical, lr["circuits"])
+        ],
+        "layouts": [info.get("physical") for info in plan.layout_info],
+        "layout_reasons": sorted({info.get("reason", "chosen by reported errors") for info in plan.layout_info}),
+        "device_s": device_seconds(plan.instances + plan.calibration, target, plan.shots),
+        "device_s_note": DEVICE_TIME_NOTE,
+    }
 
-    choice, specs, kind, shots = engine._plan(request)
+
+def _prediction(choice: BackendChoice, request: Request, specs, logical, index, mit: Mitigation, shots: int) -> dict:
+    """The deviation from the ideal map that the backend's noise model predicts, without and
+    with the requested mitigation (idle noise included), at the run's shots and seed."""
+    t0 = time.perf_counter()
+    noisy = BackendChoice(f"aer-noise:{choice.name}", "aer-noise", AerSimulator.from_backend(choice.backend))
+    o = request.options
+    n, nrec = request.scenario.n, len(request.times)
+    try:
+        ideal, _ = exact_bloch(specs, nrec, n)
+    except InputError as err:
+        return {"prediction": f"none: no exact reference ({err})"}
+    seed = o["seed_simulator"] if o["seed_simulator"] is not None else 0
+    runs = [("unmitigated", Mitigation(idle_noise=True))]
+    if mit.methods:
+        runs.append(("mitigated", replace(mit, idle_noise=True)))
+    rep = {}
+    for label, m in runs:
+        p = prepare_with(o, noisy, specs, logical, m, shots=shots)
+        P, E, _, _ = measure(noisy, p, specs, index, nrec, n, seed=seed)
+        d = P - ideal
+        ok = np.isfinite(d)
+        rep[f"predicted_max_deviation_{label}"] = float(np.max(np.abs(d[ok])))
+        rep[f"predicted_rms_deviation_{label}"] = float(np.sqrt(np.mean(d[ok] ** 2)))
+        rep[f"predicted_stderr_{label}"] = float(np.mean(E[ok]))
+    rep["prediction"] = (
+        "the backend's noise model on Aer (its reported gate, readout and relaxation errors; "
+        "idle waits included), same shots and seed"
+    )
+    rep["predict_s"] = time.perf_counter() - t0
+    return rep
+
+
+def dry_run(engine: CircuitEngine, request: Request, *, predict: bool = True) -> dict:
+    """Everything about a circuit run but the run.
+
+    Circuits, shots, two-qubit gates, depth, estimated fidelity (ESP), qubits, estimated device
+    time and (``predict``) the deviation of the backend's noise model from the ideal map,
+    unmitigated and mitigated. Nothing is submitted.
+
+    Parameters
+    ----------
+    engine : CircuitEngine
+        The engine that validated ``request`` (its plan is reused).
+    request : Request
+        A validated circuit-engine request on a shot backend.
+    predict : bool
+        Also run the circuits on the backend's noise model (device backends only).
+
+    Returns
+    -------
+    dict
+        The report (``format_report`` prints it).
+
+    Raises
+    ------
+    InputError
+        For the exact backend "aer" (nothing to dry-run).
+
+    Examples
+    --------
+    >>> import oile_q
+    >>> from oile_q.runner import prepare
+    >>> sc = oile_q.Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.2)
+    >>> engine, request = prepare(sc, "circuit", steps=2, backend="aer-shots", shots=100)
+    >>> rep = dry_run(engine, request)
+    >>> rep["logical_circuits"], rep["total_shots"], rep["prediction"]
+    (9, 900, 'none: the backend has no device noise model')
+    """
+    choice, specs, kind, shots = engine.plan_of(request)
     if choice.exact:
         raise InputError("`--dry-run` is for shot backends (aer-noise:, fake_, ibm:); backend 'aer' is exact.")
-    o = request.options
-    mit = mitigation_of(o)
+    mit = mitigation_of(request.options)
     logical, index = logical_circuits(specs)
     t0 = time.perf_counter()
-    plan = prepare(
-        choice,
-        specs,
-        logical,
-        mit,
-        shots=shots,
-        optimization_level=o["optimization_level"],
-        seed_transpiler=o["seed_transpiler"],
-        layout=o["layout"],
-    )
+    plan = prepare_with(request.options, choice, specs, logical, mit, shots=shots)
     rep = {
         "backend": choice.name,
         "circuit": kind,
@@ -61,70 +149,13 @@ def dry_run(engine, request, *, predict: bool = True) -> dict:
         "prepare_s": time.perf_counter() - t0,
     }
     if choice.needs_isa:
-        target = choice.backend.target
-        lr = layout_report(plan.isa_base, target)
-        rep.update(two_qubit=lr["two_qubit"], depth=lr["depth"], fidelity=lr["fidelity"])
-        rep["per_circuit"] = [
-            {
-                "name": qc.name,
-                "two_qubit": row["two_qubit"],
-                "depth": row["depth"],
-                "fidelity": row["fidelity"],
-                "qubits": row["qubits"],
-            }
-            for (_, qc), row in zip(logical, lr["circuits"])
-        ]
-        rep["layouts"] = [info.get("physical") for info in plan.layout_info]
-        rep["layout_reasons"] = sorted({info.get("reason", "chosen by reported errors") for info in plan.layout_info})
-        rep["device_s"] = device_seconds(plan.instances + plan.calibration, target, plan.shots)
-        rep["device_s_note"] = (
-            "sum over circuits of shots x (critical-path duration from the backend's gate "
-            "durations + a 250 us repetition delay); no queue, compilation or session "
-            "overhead; the Sampler returns no estimate before submission"
-        )
+        rep.update(_device_report(plan, logical, choice.backend.target))
     if not predict:
         return rep
     if not choice.needs_isa:
         rep["prediction"] = "none: the backend has no device noise model"
         return rep
-    from qiskit_aer import AerSimulator
-
-    t0 = time.perf_counter()
-    noisy = BackendChoice(f"aer-noise:{choice.name}", "aer-noise", AerSimulator.from_backend(choice.backend))
-    n, nrec = request.scenario.n, len(request.times)
-    try:
-        ideal, _ = _exact_bloch(specs, nrec, n)
-    except InputError as err:
-        rep["prediction"] = f"none: no exact reference ({err})"
-        return rep
-    seed = o["seed_simulator"] if o["seed_simulator"] is not None else 0
-    runs = [("unmitigated", Mitigation(idle_noise=True))]
-    if mit.methods:
-        runs.append(("mitigated", replace(mit, idle_noise=True)))
-    for label, m in runs:
-        p = prepare(
-            noisy,
-            specs,
-            logical,
-            m,
-            shots=shots,
-            optimization_level=o["optimization_level"],
-            seed_transpiler=o["seed_transpiler"],
-            layout=o["layout"],
-        )
-        counts, cal, _ = execute(noisy, p, seed=seed)
-        vals, errs, _ = collect(p, counts, cal)
-        P, E = on_records(specs, index, vals, nrec, n), on_records(specs, index, errs, nrec, n)
-        d = P - ideal
-        ok = np.isfinite(d)
-        rep[f"predicted_max_deviation_{label}"] = float(np.max(np.abs(d[ok])))
-        rep[f"predicted_rms_deviation_{label}"] = float(np.sqrt(np.mean(d[ok] ** 2)))
-        rep[f"predicted_stderr_{label}"] = float(np.mean(E[ok]))
-    rep["prediction"] = (
-        "the backend's noise model on Aer (its reported gate, readout and relaxation errors; "
-        "idle waits included), same shots and seed"
-    )
-    rep["predict_s"] = time.perf_counter() - t0
+    rep.update(_prediction(choice, request, specs, logical, index, mit, shots))
     return rep
 
 

@@ -21,11 +21,14 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from numpy.typing import ArrayLike
 from qiskit.circuit import Gate, QuantumCircuit
+from qiskit.circuit.parameterexpression import ParameterValueType
 
-from oile_q.conventions import PROPAGATORS
 from oile_q.encounter import pair_unitary
 from oile_q.errors import InputError, InputTypeError
+
+from .modes import COMPILE_MODES, MODES
 
 __all__ = [
     "SwapPowerGate",
@@ -37,9 +40,8 @@ __all__ = [
     "encounter_matrix",
     "pure_state",
     "MODES",
+    "COMPILE_MODES",
 ]
-
-MODES = PROPAGATORS  # the encounter modes are the core pair propagators
 
 _I2 = np.eye(2, dtype=complex)
 _X = np.array([[0, 1], [1, 0]], dtype=complex)
@@ -60,13 +62,49 @@ def _bsigma(theta):
 
 
 def swap_power_matrix(phi: float) -> np.ndarray:
-    r"""exp(-i phi SWAP) = cos(phi) 1 - i sin(phi) SWAP (symmetric in the two qubits)."""
+    r"""The matrix of the SWAP-power gate, exp(-i phi SWAP) = cos(phi) 1 - i sin(phi) SWAP.
+
+    Parameters
+    ----------
+    phi : float
+        The kick (gamma * g_ab for an encounter).
+
+    Returns
+    -------
+    ndarray, shape (4, 4)
+        The unitary; symmetric in the two qubits, so the same in Qiskit's and the core's order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.allclose(swap_power_matrix(np.pi / 2), -1j * swap_power_matrix(0.0)[[0, 2, 1, 3]])
+    True
+    """
     return np.cos(phi) * np.eye(4) - 1j * np.sin(phi) * _SWAP
 
 
 def vacuum_matrix(wt: float, theta: float) -> np.ndarray:
     r""":math:`\exp(+i (\omega\tau/2) B\cdot\sigma)`, the one-body vacuum propagator for
-    :math:`H = -(\omega/2) B\cdot\sigma` over a step tau (wt = omega tau)."""
+    :math:`H = -(\omega/2) B\cdot\sigma` over a step tau (wt = omega tau).
+
+    Parameters
+    ----------
+    wt : float
+        omega * tau, the precession angle of the step.
+    theta : float
+        Vacuum mixing angle; B = (-sin 2 theta, 0, cos 2 theta).
+
+    Returns
+    -------
+    ndarray, shape (2, 2)
+        The unitary.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.allclose(vacuum_matrix(0.4, 0.0), np.diag(np.exp([0.2j, -0.2j])))
+    True
+    """
     return np.cos(wt / 2) * _I2 + 1j * np.sin(wt / 2) * _bsigma(theta)
 
 
@@ -75,16 +113,44 @@ def _ry(angle):
     return np.array([[c, -s], [s, c]], dtype=complex)
 
 
-def encounter_matrix(phi, wt_a, wt_b, theta=0.0, mode="exact", *, order="qiskit") -> np.ndarray:
+def encounter_matrix(
+    phi: float, wt_a: float, wt_b: float, theta: float = 0.0, mode: str = "exact", *, order: str = "qiskit"
+) -> np.ndarray:
     r"""The 4x4 unitary of one encounter.
 
     .. math:: U_{ab} = \exp(-i[-(\omega_a\tau/2) B\cdot\sigma_a - (\omega_b\tau/2) B\cdot\sigma_b
               + \phi\,\mathrm{SWAP}])
 
     for ``mode="exact"`` (closed form, no LAPACK), SWAP power then vacuum rotations for
-    "split", half vacuum / SWAP power / half vacuum for "symmetric". ``order="qiskit"``
-    (default) gives the matrix of a gate on ``[a, b]``; ``order="core"`` puts a first, as
-    ``oile_q.encounter.pair_propagator`` does.
+    "split", half vacuum / SWAP power / half vacuum for "symmetric".
+
+    Parameters
+    ----------
+    phi, wt_a, wt_b, theta : float
+        The kick gamma * g_ab, the vacuum angles omega_a tau and omega_b tau of the step, and
+        the vacuum mixing angle (as for ``EncounterGate``).
+    mode : {"exact", "split", "symmetric"}
+        The propagator (``MODES``).
+    order : {"qiskit", "core"}
+        "qiskit" (default): the matrix of a gate on ``[a, b]`` (little-endian); "core": a is
+        the first Kronecker factor, as in ``oile_q.encounter.pair_propagator``.
+
+    Returns
+    -------
+    ndarray, shape (4, 4)
+        The unitary.
+
+    Raises
+    ------
+    InputError
+        For an unknown ``mode`` or ``order``; ``InputTypeError`` for an unbound parameter.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> u = encounter_matrix(0.3, 0.2, -0.1, 0.1)
+    >>> np.allclose(u @ u.conj().T, np.eye(4)), np.allclose(encounter_matrix(0.3, 0, 0), swap_power_matrix(0.3))
+    (True, True)
     """
     if mode not in MODES:
         raise InputError(f"`mode` must be one of {list(MODES)}; got {mode!r}.")
@@ -112,6 +178,13 @@ class SwapPowerGate(Gate):
     line, so any phi that is not a multiple of pi needs three CNOTs; the definition is an
     exact three-CNOT template that also takes an unbound ``Parameter``.
 
+    Parameters
+    ----------
+    phi : float or Parameter
+        The kick gamma * g_ab.
+    label : str, optional
+        The label shown in drawings.
+
     Examples
     --------
     >>> import numpy as np
@@ -123,7 +196,7 @@ class SwapPowerGate(Gate):
     True
     """
 
-    def __init__(self, phi, label=None):
+    def __init__(self, phi: ParameterValueType, label: str | None = None) -> None:
         super().__init__("swap_pow", 2, [phi], label=label)
 
     def _define(self):
@@ -139,12 +212,25 @@ class SwapPowerGate(Gate):
         qc.rz(-np.pi / 2, 0)
         self.definition = qc
 
-    def inverse(self, annotated: bool = False):
-        """exp(-i phi SWAP)^dagger = exp(+i phi SWAP)."""
+    def inverse(self, annotated: bool = False) -> SwapPowerGate:
+        """The inverse, exp(-i phi SWAP)^dagger = exp(+i phi SWAP).
+
+        Returns
+        -------
+        SwapPowerGate
+            The gate with -phi (whose three-CNOT definition is the same template with the
+            opposite angle).
+        """
         return SwapPowerGate(-self.params[0])
 
-    def power(self, exponent: float, annotated: bool = False):
-        """exp(-i phi SWAP)^k = exp(-i k phi SWAP) (the branch continuous in phi)."""
+    def power(self, exponent: float, annotated: bool = False) -> SwapPowerGate:
+        """The power exp(-i phi SWAP)^k = exp(-i k phi SWAP) (the branch continuous in phi).
+
+        Returns
+        -------
+        SwapPowerGate
+            The gate with k * phi.
+        """
         return SwapPowerGate(exponent * self.params[0])
 
     def __array__(self, dtype=None, copy=None):
@@ -158,10 +244,12 @@ class VacuumRotationGate(Gate):
 
     Parameters
     ----------
-    wt : float
+    wt : float or Parameter
         omega * tau, the precession angle of the step.
-    theta : float
+    theta : float or Parameter
         Vacuum mixing angle.
+    label : str, optional
+        The label shown in drawings.
 
     Examples
     --------
@@ -171,7 +259,7 @@ class VacuumRotationGate(Gate):
     (True, True)
     """
 
-    def __init__(self, wt, theta=0.0, label=None):
+    def __init__(self, wt: ParameterValueType, theta: ParameterValueType = 0.0, label: str | None = None) -> None:
         super().__init__("vacuum", 1, [wt, theta], label=label)
 
     def _define(self):
@@ -183,10 +271,24 @@ class VacuumRotationGate(Gate):
         qc.ry(-2 * theta, 0)
         self.definition = qc
 
-    def inverse(self, annotated: bool = False):
+    def inverse(self, annotated: bool = False) -> VacuumRotationGate:
+        """The inverse: the rotation by the opposite angle.
+
+        Returns
+        -------
+        VacuumRotationGate
+            The gate with -wt.
+        """
         return VacuumRotationGate(-self.params[0], self.params[1])
 
-    def power(self, exponent: float, annotated: bool = False):
+    def power(self, exponent: float, annotated: bool = False) -> VacuumRotationGate:
+        """The power: the rotation by ``exponent`` times the angle.
+
+        Returns
+        -------
+        VacuumRotationGate
+            The gate with exponent * wt.
+        """
         return VacuumRotationGate(exponent * self.params[0], self.params[1])
 
     def __array__(self, dtype=None, copy=None):
@@ -209,6 +311,14 @@ class EncounterGate(Gate):
         synthesises with three two-qubit gates); "split": SwapPowerGate then the two
         vacuum rotations (exact when wt_a = wt_b, first order otherwise); "symmetric": half
         vacuum, SWAP power, half vacuum (second order).
+    label : str, optional
+        The label shown in drawings (default "enc <mode>").
+
+    Raises
+    ------
+    InputError
+        For an unknown ``mode``. The angles are not checked here: an unbound ``Parameter`` is
+        allowed until a matrix is needed.
 
     Examples
     --------
@@ -221,7 +331,15 @@ class EncounterGate(Gate):
     True
     """
 
-    def __init__(self, phi, wt_a, wt_b, theta=0.0, mode="exact", label=None):
+    def __init__(
+        self,
+        phi: ParameterValueType,
+        wt_a: ParameterValueType,
+        wt_b: ParameterValueType,
+        theta: ParameterValueType = 0.0,
+        mode: str = "exact",
+        label: str | None = None,
+    ) -> None:
         if mode not in MODES:
             raise InputError(f"`mode` must be one of {list(MODES)}; got {mode!r}.")
         self.mode = mode
@@ -246,13 +364,28 @@ class EncounterGate(Gate):
             qc.append(VacuumRotationGate(wt_b / 2, theta), [1])
         self.definition = qc
 
-    def inverse(self, annotated: bool = False):
+    def inverse(self, annotated: bool = False) -> Gate:
+        """The inverse: an encounter with negated angles (exact and symmetric modes), else
+        Qiskit's inverse of the definition ((V S)^-1 = S^-1 V^-1 is not a split encounter).
+
+        Returns
+        -------
+        Gate
+            The inverse gate.
+        """
         if self.mode == "split":  # (V S)^-1 = S^-1 V^-1 is not a split encounter
             return super().inverse(annotated=annotated)
         phi, wt_a, wt_b, theta = self.params
         return EncounterGate(-phi, -wt_a, -wt_b, theta, self.mode)
 
-    def power(self, exponent: float, annotated: bool = False):
+    def power(self, exponent: float, annotated: bool = False) -> Gate:
+        """The power: an exact encounter with scaled angles (exact mode), else Qiskit's power.
+
+        Returns
+        -------
+        Gate
+            The gate raised to ``exponent``.
+        """
         if self.mode != "exact":
             return super().power(exponent, annotated=annotated)
         phi, wt_a, wt_b, theta = self.params
@@ -356,9 +489,33 @@ class EncounterIsometryGate(Gate):
     root search on the Shende-Bullock-Markov invariant) so that W needs only two CNOTs
     instead of three. Construction checks the channel to 1e-10 (it is ~1e-14 in practice).
     On any other partner input the gate is not the encounter.
+
+    Parameters
+    ----------
+    phi, wt_a, wt_b, theta : float
+        The encounter's kick, vacuum angles and mixing angle, as for ``EncounterGate``.
+    Q : array_like, shape (3,)
+        The partner's pure Bloch vector (|Q| = 1).
+    label : str, optional
+        The label shown in drawings (default "enc iso").
+
+    Raises
+    ------
+    InputError
+        When Q is not a pure Bloch vector.
+    RuntimeError
+        When the two-CNOT synthesis fails (at definition or matrix time; not seen in practice).
+
+    Examples
+    --------
+    >>> g = EncounterIsometryGate(0.24, 0.21, -0.12, 0.3, [0.6, 0.0, 0.8])
+    >>> g.definition.count_ops()["cx"]
+    2
     """
 
-    def __init__(self, phi, wt_a, wt_b, theta, Q, label=None):
+    def __init__(
+        self, phi: float, wt_a: float, wt_b: float, theta: float, Q: ArrayLike, label: str | None = None
+    ) -> None:
         Q = np.asarray(Q, dtype=float)
         if Q.shape != (3,) or abs(np.linalg.norm(Q) - 1.0) > 1e-9:
             raise InputError(f"`Q` must be a pure Bloch vector (|Q| = 1) for the isometry; got {Q.tolist()}.")
@@ -368,11 +525,6 @@ class EncounterIsometryGate(Gate):
 
     def _solution(self):
         return _isometry_solution(*(float(p) for p in self.params))
-
-    @property
-    def channel_error(self) -> float:
-        """Max |Choi(W) - Choi(exact encounter with partner Q)| of the synthesised circuit."""
-        return self._solution()[2]
 
     def _define(self):
         circ = self._solution()[1]

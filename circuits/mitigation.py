@@ -43,6 +43,9 @@ import numpy as np
 
 from oile_q.errors import InputError, InputTypeError, describe
 
+from .backends import expval_from_counts
+from .modes import ENCOUNTER_NAMES
+
 __all__ = [
     "Mitigation",
     "METHODS",
@@ -62,7 +65,6 @@ __all__ = [
 METHODS = ("readout", "zne", "twirl", "dd")
 FITS = ("linear", "richardson", "exponential")
 DD_SEQUENCES = ("XX", "XpXm", "XY4")  # the Runtime's; client-side: XX
-ENCOUNTER_NAMES = ("encounter", "encounter_iso")
 
 
 def parse_methods(value):
@@ -108,6 +110,11 @@ def parse_scales(value):
     return tuple(out)
 
 
+def _uses(method: str) -> property:
+    """A read-only flag of ``Mitigation``: whether ``method`` is among its methods."""
+    return property(lambda self: method in self.methods, doc=f"Whether {method!r} is among the methods.")
+
+
 @dataclass(frozen=True)
 class Mitigation:
     """What to do to every measured circuit (see the module docstring)."""
@@ -120,21 +127,10 @@ class Mitigation:
     readout_shots: int = 10_000
     idle_noise: bool = False
 
-    @property
-    def readout(self):
-        return "readout" in self.methods
-
-    @property
-    def zne(self):
-        return "zne" in self.methods
-
-    @property
-    def twirl(self):
-        return "twirl" in self.methods
-
-    @property
-    def dd(self):
-        return "dd" in self.methods
+    readout = _uses("readout")
+    zne = _uses("zne")
+    twirl = _uses("twirl")
+    dd = _uses("dd")
 
     @property
     def zne_scales(self):
@@ -314,8 +310,6 @@ def readout_correct(counts_list, phys_list, matrices: dict, cal_shots: int):
     lists of arrays (one entry per bit).
     """
     import mthree
-
-    from .backends import expval_from_counts
 
     size = max(max(p) for p in phys_list) + 1
     cals = [None] * size

@@ -8,13 +8,40 @@ counts back into one value and error per measured bit of every logical circuit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .mitigation import Mitigation
+from oile_q.errors import InputError
 
-__all__ = ["ShotPlan", "logical_circuits", "prepare", "execute", "collect", "on_records"]
+from . import backends
+from .backends import BackendChoice, expval_from_counts
+from .devices import select_qubits
+from .mitigation import (
+    Mitigation,
+    assignment_matrices,
+    extrapolate,
+    fold_encounters,
+    measured_physical,
+    readout_calibration_circuits,
+    readout_correct,
+    schedule,
+    twirl,
+)
+from .specs import BASES, measured
+from .transpile import pass_manager, to_aer
+
+__all__ = [
+    "ShotPlan",
+    "logical_circuits",
+    "prepare",
+    "prepare_with",
+    "execute",
+    "collect",
+    "measure",
+    "on_records",
+]
 
 
 @dataclass
@@ -43,10 +70,8 @@ class ShotPlan:
 
 
 def logical_circuits(specs):
-    """The measured circuits of specs (``builders.measured``: every record point in the X, Y, Z
+    """The measured circuits of specs (``specs.measured``: every record point in the X, Y, Z
     bases) as (spec index, circuit), and the (spec index, record) of each group of three."""
-    from .builders import BASES, measured
-
     logical, index = [], []
     for si, spec in enumerate(specs):
         for r in range(len(spec.records)):
@@ -77,13 +102,9 @@ def _layout_for(choice, spec, option):
     if option == "transpiler" or not choice.needs_isa:
         return None, {"reason": "transpiler's own layout" if choice.needs_isa else "no device"}
     if option == "auto":
-        from .devices import select_qubits
-
         return select_qubits(choice.backend, spec.circuit, measured=[spec.records[0][2][0]] if spec.records else None)
     layout = list(option)
     if len(layout) != spec.num_qubits:
-        from oile_q.errors import InputError
-
         raise InputError(
             f"`layout` must list {spec.num_qubits} physical qubits (one per circuit qubit); got {len(layout)}."
         )
@@ -95,11 +116,8 @@ def prepare(
 ) -> ShotPlan:
     """Build the instances of every logical measured circuit.
 
-    logical: list of (spec index, QuantumCircuit) -- the measured circuits of ``builders.measured``.
+    logical: list of (spec index, QuantumCircuit) -- the measured circuits of ``specs.measured``.
     """
-    from .mitigation import fold_encounters, measured_physical, readout_calibration_circuits, schedule, twirl
-    from .transpile import pass_manager, to_aer
-
     service = ()
     client = tuple(mit.methods)
     if choice.kind == "ibm":
@@ -158,10 +176,24 @@ def prepare(
     return plan
 
 
+def prepare_with(options: Mapping, choice: BackendChoice, specs, logical, mit: Mitigation, *, shots: int) -> ShotPlan:
+    """``prepare`` with the transpiler settings of a circuit-engine request's options
+    (``optimization_level``, ``seed_transpiler``, ``layout``): the engine's run and the dry run
+    send the same circuits."""
+    return prepare(
+        choice,
+        specs,
+        logical,
+        mit,
+        shots=shots,
+        optimization_level=options["optimization_level"],
+        seed_transpiler=options["seed_transpiler"],
+        layout=options["layout"],
+    )
+
+
 def execute(choice, plan: ShotPlan, *, seed=None, on_submit=None, job_ids=None):
     """Counts of every instance and calibration circuit (one job on IBM services)."""
-    from .backends import run_counts
-
     circuits = plan.instances + plan.calibration
     service = {}
     if choice.kind == "ibm":
@@ -170,7 +202,7 @@ def execute(choice, plan: ShotPlan, *, seed=None, on_submit=None, job_ids=None):
             service["twirling"] = {"enable_gates": True, "num_randomizations": mit.twirls}
         if "dd" in plan.service:
             service["dynamical_decoupling"] = {"enable": True, "sequence_type": mit.dd_sequence}
-    counts, jids = run_counts(
+    counts, jids = backends.run_counts(  # looked up at call time: the dry-run test replaces it
         choice, circuits, shots=plan.shots, seed=seed, on_submit=on_submit, job_ids=job_ids, service_options=service
     )
     return counts[: len(plan.instances)], counts[len(plan.instances) :], jids
@@ -190,9 +222,6 @@ def collect(plan: ShotPlan, counts, cal_counts):
     Returns (values, errors, info): lists of arrays, one per logical circuit, and a dict for
     the result's attrs (assignment matrices, per-scale values, fits used).
     """
-    from .backends import expval_from_counts
-    from .mitigation import assignment_matrices, extrapolate, readout_correct
-
     mit = plan.mitigation
     nlog = len(plan.phys)
     nscale = len(mit.zne_scales)
@@ -239,3 +268,15 @@ def collect(plan: ShotPlan, counts, cal_counts):
     if fits:
         info["zne_fits_used"] = fits
     return out_v, out_e, info
+
+
+def measure(choice: BackendChoice, plan: ShotPlan, specs, index, nrec: int, n: int, **execute_kwargs):
+    """Run a prepared plan and place its mitigated values on the records.
+
+    ``execute`` (``execute_kwargs``: seed, on_submit, job_ids), ``collect``, then ``on_records``
+    for the values and their standard errors. Returns (P, stderr, info, job ids): P and stderr
+    of shape (nrec, n, 3), NaN where nothing was measured; info as ``collect`` gives it.
+    """
+    counts, cal_counts, jids = execute(choice, plan, **execute_kwargs)
+    vals, errs, info = collect(plan, counts, cal_counts)
+    return on_records(specs, index, vals, nrec, n), on_records(specs, index, errs, nrec, n), info, jids

@@ -193,7 +193,7 @@ def test_dry_run_on_ibm_hardware_goes_up_to_the_service_and_submits_nothing(file
 
     tmp, fg, _ = files
     service = _FakeService()
-    monkeypatch.setattr(backends, "_ibm_service", lambda: service)
+    monkeypatch.setattr(backends, "ibm_service", lambda: service)
     submitted = []
     monkeypatch.setattr(backends, "run_counts", lambda *a, **k: submitted.append(a))
     assert (

@@ -63,6 +63,11 @@ def foreground():
     return Scenario.foreground([0, 0, 1], [1, 0, 0], gamma=0.3, omega=0.7, theta=0.4)
 
 
+def run_foreground(steps, time, backend, **options):
+    """The circuit engine on ``foreground()`` for ``steps`` steps, recording the one time ``time``."""
+    return run(foreground(), "circuit", steps=steps, times=[time], backend=backend, **options)
+
+
 def tree_scenario():
     """4 particles, pure but one (particle 2, |P| = 0.6, needs a purifier)."""
     rng = np.random.default_rng(20240205)
@@ -108,16 +113,7 @@ def test_folding_keeps_the_ideal_output(case, scale):
 
 def test_folding_scales_the_noise_on_a_device_noise_model():
     shots = 12_000
-    ds = run(
-        foreground(),
-        "circuit",
-        steps=6,
-        times=[1.8],
-        backend="aer-noise:fake_manila",
-        shots=shots,
-        mitigate="zne",
-        seed_simulator=3,
-    )
+    ds = run_foreground(6, 1.8, "aer-noise:fake_manila", shots=shots, mitigate="zne", seed_simulator=3)
     assert ds.P_noise_scaled.noise_scale.values.tolist() == [1, 3, 5]
     per = ds.attrs["shots_per_instance"]
     assert per == shots // 3
@@ -271,16 +267,7 @@ def test_client_side_decoupling_is_xx_only(device_isa):
     with pytest.raises(InputError, match="dd_sequence.*IBM Runtime service only"):
         schedule(isa, target, dd="XY4")
     with pytest.raises(InputError, match="dd_sequence.*uses 'XX'"):
-        run(
-            foreground(),
-            "circuit",
-            steps=2,
-            times=[0.6],
-            backend="fake_manila",
-            shots=100,
-            mitigate="dd",
-            dd_sequence="XY4",
-        )
+        run_foreground(2, 0.6, "fake_manila", shots=100, mitigate="dd", dd_sequence="XY4")
 
 
 @pytest.mark.parametrize("dd", [None, "XX"])
@@ -302,16 +289,7 @@ def test_schedule_keeps_the_ideal_output_and_pads_only_active_qubits(device_isa,
 
 
 def test_decoupling_on_a_large_device_noise_model():
-    ds = run(
-        foreground(),
-        "circuit",
-        steps=4,
-        times=[1.2],
-        backend="aer-noise:fake_fez",
-        shots=2000,
-        mitigate="dd",
-        seed_simulator=3,
-    )
+    ds = run_foreground(4, 1.2, "aer-noise:fake_fez", shots=2000, mitigate="dd", seed_simulator=3)
     a = ds.attrs
     assert a["mitigation_client_side"] == "dd" and a["dd_sequence"] == "XX" and a["idle_noise"] == 1
     # with estimated fidelity F, at most a fraction 1 - F of the state is wrong: |dP| <= 2 (1 - F),
@@ -429,24 +407,14 @@ def test_bad_mitigation_requests_are_one_line_naming_the_option(kwargs, name):
 
 
 def test_unmitigated_run_records_no_mitigation_options():
-    ds = run(foreground(), "circuit", steps=2, times=[0.6], backend="aer-shots", shots=200, seed_simulator=1)
+    ds = run_foreground(2, 0.6, "aer-shots", shots=200, seed_simulator=1)
     options = json.loads(ds.attrs["options"])
     assert not set(MITIGATION_OPTIONS + ("idle_noise", "layout")) & set(options), options
     assert ds.attrs["mitigation"] == "none" and ds.attrs["total_shots"] == 3 * 200
 
 
 def test_mitigated_run_records_what_it_did_with_equal_total_shots():
-    ds = run(
-        foreground(),
-        "circuit",
-        steps=2,
-        times=[0.6],
-        backend="aer-noise:fake_manila",
-        shots=600,
-        mitigate="zne,twirl",
-        twirls=2,
-        seed_simulator=1,
-    )
+    ds = run_foreground(2, 0.6, "aer-noise:fake_manila", shots=600, mitigate="zne,twirl", twirls=2, seed_simulator=1)
     a = ds.attrs
     assert a["mitigation"] == a["mitigation_client_side"] == "zne,twirl" and a["mitigation_service_side"] == "none"
     assert a["shots_per_instance"] == 100  # 600 over 3 scales x 2 twirls
@@ -480,7 +448,7 @@ class FakeService:
 @pytest.fixture
 def service(monkeypatch):
     svc = FakeService()
-    monkeypatch.setattr(backends, "_ibm_service", lambda: svc)
+    monkeypatch.setattr(backends, "ibm_service", lambda: svc)
     monkeypatch.setenv("QISKIT_IBM_TOKEN", SENTINEL)
     return svc
 
@@ -562,12 +530,10 @@ def test_service_options_leave_local_testing_results_alone():
 
 def test_ibm_run_through_the_service_records_the_split_and_no_token(service):
     submitted = []
-    ds = run(
-        foreground(),
-        "circuit",
-        steps=2,
-        times=[0.6],
-        backend="ibm:fake_manila",
+    ds = run_foreground(
+        2,
+        0.6,
+        "ibm:fake_manila",
         shots=1000,
         readout_shots=1000,
         mitigate="dd,readout",
@@ -600,7 +566,7 @@ def test_noise_model_cut_to_the_used_qubits_gives_identical_counts():
     qc.x(2)
     qc.measure([1, 2], [0, 1])
     isa = pass_manager(FakeManilaV2(), optimization_level=1).run(qc)
-    cut = backends._restricted(full, [isa])
+    cut = backends.restrict_noise_model(full, [isa])
     assert len(cut.options.noise_model.noise_qubits) < len(full.options.noise_model.noise_qubits)
     a = full.run(isa, shots=20000, seed_simulator=9).result().get_counts()
     b = cut.run(isa, shots=20000, seed_simulator=9).result().get_counts()

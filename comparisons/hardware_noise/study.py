@@ -51,19 +51,21 @@ COLORS = {
 }
 
 
-def circuit_run(cfg, sc, mitigate, *, seed, idle, times, compile="exact", particles=None):
-    kw = dict(
+def device_options(cfg):
+    """The circuit-engine options every noisy run of the study shares: the device's noise model,
+    the shots and the mitigation settings (which methods run is chosen per run)."""
+    return dict(
         backend=f"aer-noise:{cfg['device']}",
         shots=cfg["shots"],
-        seed_simulator=int(seed),
-        mitigate=mitigate,
-        idle_noise=idle,
-        compile=compile,
         twirls=cfg["twirls"],
         zne_scales=cfg["zne_scales"],
         zne_fit=cfg["zne_fit"],
         readout_shots=cfg["readout_shots"],
     )
+
+
+def circuit_run(cfg, sc, mitigate, *, seed, idle, times, compile="exact", particles=None):
+    kw = dict(device_options(cfg), seed_simulator=int(seed), mitigate=mitigate, idle_noise=idle, compile=compile)
     if particles is not None:
         kw["particles"] = particles
     with warnings.catch_warnings():
@@ -100,6 +102,12 @@ def echo_run(cfg, sc, rec, *, seed):
     counts, cal, _ = execute(choice, plan, seed=int(seed))
     vals, errs, _ = collect(plan, counts, cal)
     return (on_records([spec], index, vals, len(rec), 1)[:, 0], on_records([spec], index, errs, len(rec), 1)[:, 0])
+
+
+def publish_figure(run, fig, name, caption):
+    """Lay out ``fig`` and publish it as ``name``.png (alt text ``name``) with its caption."""
+    fig.tight_layout()
+    run.figure(fig, f"{name}.png", alt=name, dpi=100, caption=caption)
 
 
 def deviation(ds, ideal, skip_first=True):
@@ -217,13 +225,11 @@ def part_mitigation(run, cfg, plt):
         ax.set_ylabel("rms |P - P_ideal|")
         ax.set_title("deviation from the ideal map", fontsize=10)
     axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    run.figure(
+    publish_figure(
+        run,
         fig,
-        "mitigation.png",
-        alt="mitigation",
-        dpi=100,
-        caption="Top: gate and readout noise; bottom: with idle noise. Points: the noisy circuits with their "
+        "mitigation",
+        "Top: gate and readout noise; bottom: with idle noise. Points: the noisy circuits with their "
         "error bars; bars: rms deviation from the ideal map per mitigation (mean and standard error "
         "over shot seeds).",
     )
@@ -309,13 +315,11 @@ def part_depth(run, cfg, plt):
         ax.set_ylabel("|P|")
         ax.set_ylim(0, 1.05)
     axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    run.figure(
+    publish_figure(
+        run,
         fig,
-        "depth.png",
-        alt="depth",
-        dpi=100,
-        caption="|P| of the foreground neutrino: OILE's own decoherence (ideal map) against the noisy "
+        "depth",
+        "|P| of the foreground neutrino: OILE's own decoherence (ideal map) against the noisy "
         "circuits, a literal gamma = 0 circuit (empty after transpiling) and the echo circuit "
         "(each encounter followed by its inverse: the noise alone).",
     )
@@ -344,16 +348,11 @@ def part_tree(run, cfg, plt):
             "circuit",
             steps=steps,
             seed=seed,
-            backend=f"aer-noise:{cfg['device']}",
-            shots=cfg["shots"],
             seed_simulator=cfg["seeds"][0],
             mitigate=var,
             idle_noise=True,
             particles=c["particles"],
-            twirls=cfg["twirls"],
-            zne_scales=cfg["zne_scales"],
-            zne_fit=cfg["zne_fit"],
-            readout_shots=cfg["readout_shots"],
+            **device_options(cfg),
         )
         runs[var] = ds
         run.save(ds, f"data_tree_{var.replace(',', '+')}.nc")
@@ -389,13 +388,11 @@ def part_tree(run, cfg, plt):
         ax.set_title(f"light-cone tree, particle {p} ({cfg['device']}, idle noise)", fontsize=10)
         ax.set_xlabel("step")
     axes[0, 0].legend(fontsize=8, ncol=2)
-    fig.tight_layout()
-    run.figure(
+    publish_figure(
+        run,
         fig,
-        "tree.png",
-        alt="tree",
-        dpi=100,
-        caption=f"The light-cone tree of {steps} steps ({2**steps - 1} encounters per particle, "
+        "tree",
+        f"The light-cone tree of {steps} steps ({2**steps - 1} encounters per particle, "
         f"{steps + 1} qubits with resets): ideal map (lines) and noisy circuits.",
     )
     run.table(table, "tree", title=f"Light-cone tree, {n} particles, {steps} steps, gamma = {c['gamma']:g}")
