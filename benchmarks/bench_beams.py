@@ -83,15 +83,17 @@ def spectrum(struct, tol):
     import scipy.sparse as sp
     from scipy.linalg import eigh_tridiagonal
 
-    from oile_q.exact.beams import _Basis, _chunk_hamiltonian, _initial_state, sector_plan
+    from oile_q.exact.beams import sector_plan
+    from oile_q.exact.beams.basis import Basis, initial_state
+    from oile_q.exact.beams.hamiltonian import chunk_hamiltonian
 
     keep, _, _ = sector_plan(struct, tol=tol)
-    basis = _Basis(struct.sizes, keep)
+    basis = Basis(struct.sizes, keep)
     H = sp.block_diag(
-        [_chunk_hamiltonian(struct, basis, int(basis.offsets[i]), int(basis.offsets[i + 1])) for i in range(keep.size)],
+        [chunk_hamiltonian(struct, basis, int(basis.offsets[i]), int(basis.offsets[i + 1])) for i in range(keep.size)],
         format="csr",
     )
-    psi = _initial_state(struct, basis)
+    psi = initial_state(struct, basis)
     hp = H @ psi
     e = np.vdot(psi, hp).real
     sigma = float(np.sqrt(max(np.vdot(hp, hp).real - e * e, 0.0)))

@@ -217,7 +217,8 @@ class ExactEngine(Engine):
         (two beams) ~ 1.1e-4 s per kept state for the eigenpairs + 4e-7 s per state and output;
         Chebyshev ~ 6 ns per non-zero and product, r ~ (1/(N-1)) sum_{g<h} g_gh N_g N_h / 2 +
         sum_g |omega_g| N_g / 2 products per unit mu t, + 4e-7 s per state and output."""
-        from .beams import _resolve_propagator, sector_plan
+        from .beams import sector_plan
+        from .beams.propagators import resolve_propagator
         from .memory import memory_limit
 
         kw = self._beams_kw(request.options)
@@ -225,7 +226,7 @@ class ExactEngine(Engine):
         D = float(dims.sum())
         T = len(request.times)
         G = struct.n_beams
-        prop = _resolve_propagator(struct, kw["propagator"])
+        prop = resolve_propagator(struct, kw["propagator"])
         if prop == "spectral":
             seconds = 1.1e-4 * D + 4e-7 * D * T
         else:

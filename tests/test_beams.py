@@ -639,7 +639,7 @@ def test_engine_estimate_and_options():
 def test_several_passes_equal_one(propagator):
     """Outputs evolved in several passes over the sectors (a small memory limit, or ``window``)
     equal one pass; spectral sectors are diagonalised again in each pass when they are not cached."""
-    from oile_q.exact.beams import _memory_parts
+    from oile_q.exact.beams.memory import memory_parts
 
     s = BeamStructure(
         labels=("e", "x"),
@@ -656,7 +656,7 @@ def test_several_passes_equal_one(propagator):
     st2 = {}
     two = evolve_beams(s, times, propagator=propagator, window=2, stats=st2)
     assert st2["passes"] == 5
-    fixed, per, store, _ = _memory_parts(
+    fixed, per, store, _ = memory_parts(
         s, tol=1e-12, drop=None, chunk_states=1 << 15, entropy_max_dim=1024, pairs=True, propagator=propagator
     )
     st3 = {}
@@ -675,24 +675,26 @@ def test_spectral_floor_at_N16384_equals_chebyshev():
     state is missed by any window) is the floor of the spectral residual; the floor keeps ~270
     pairs of the central sector (not the ~7300 that reaching 2e-13 took) and the state equals
     the Chebyshev series to 1e-10."""
-    from oile_q.exact.beams import _Basis, _Chebyshev, _chunk_hamiltonian, _initial_state, _Spectral
+    from oile_q.exact.beams.basis import Basis, initial_state
+    from oile_q.exact.beams.hamiltonian import chunk_hamiltonian
+    from oile_q.exact.beams.propagators import SectorChebyshev, SpectralSector
 
     s = beam_structure(
         Scenario.beams([8192, 8192], flavor="ex", omega=[-0.5, 0.5], directions="axis", gamma=0.05, theta=0.1)
     )
     keep, _, _ = sector_plan(s)
-    basis = _Basis(s.sizes, keep)
-    psi = _initial_state(s, basis)
+    basis = Basis(s.sizes, keep)
+    psi = initial_state(s, basis)
     i = int(np.argmax([np.linalg.norm(psi[basis.offsets[k] : basis.offsets[k + 1]]) for k in range(keep.size)]))
     lo, hi = basis.offsets[i], basis.offsets[i + 1]
-    H = _chunk_hamiltonian(s, basis, lo, hi)
-    sp = _Spectral(H, psi[lo:hi], 1e-12, target=1e-14)
-    assert sp.floor and sp.lam.size < 600 and sp.residual <= _Spectral.FLOOR
+    H = chunk_hamiltonian(s, basis, lo, hi)
+    sp = SpectralSector(H, psi[lo:hi], 1e-12, target=1e-14)
+    assert sp.floor and sp.lam.size < 600 and sp.residual <= SpectralSector.FLOOR
     times = np.array([0.5, 2.0])
     a = np.empty((2, hi - lo), complex)
     sp.states(times, a)
     b = np.empty_like(a)
-    _Chebyshev(H, 1e-12).propagate(psi[lo:hi].copy(), times, b)
+    SectorChebyshev(H, 1e-12).propagate(psi[lo:hi].copy(), times, b)
     assert np.abs(a - b).max() < 1e-10
 
 
