@@ -30,6 +30,8 @@ from oile_q.engine import Cost, Engine, Option, Output
 from oile_q.errors import InputError
 
 from ._common import COMMON_OPTIONS, Observer, check_pairs, observables, product_branches
+from ._threads import limited_threads
+from .memory import check_memory, estimate_bytes
 
 __all__ = ["ClosedEngine"]
 
@@ -50,17 +52,13 @@ class ClosedEngine(Engine):
             raise InputError("`pairs` needs an ensemble; a foreground result has one particle.")
         check_pairs(request.options["pairs"], request.scenario.n)
         if not request.foreground:
-            from .memory import check_memory
-
             check_memory(request.scenario.n, "closed", limit=request.options["memory_limit"])
 
     def estimate(self, request):
-        from .memory import estimate_bytes
-
         n = request.scenario.n
         if request.foreground:
             return Cost(seconds=request.steps * 2e-6, what=f"{request.steps} encounters on a 2x2 density matrix")
-        # measured: N = 20, 1,000 steps in 14 s
+        # cost ~ 2^N N steps, calibrated with benchmarks/bench_exact.py --closed 20 (N = 20, 1,000 steps)
         seconds = 14.0 * 2.0 ** (n - 20) * (n / 20) * request.steps / 1000
         return Cost(
             seconds=seconds,
@@ -75,8 +73,6 @@ class ClosedEngine(Engine):
         from oile_q.encounter import pair_blocks
 
         from . import _kernels
-        from ._threads import limited_threads
-        from .memory import check_memory
 
         sc, o, sched = request.scenario, request.options, request.schedule
         n = sc.n

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time as _time
+from importlib.util import find_spec
 
 import numpy as np
 
@@ -24,6 +25,8 @@ from oile_q.engine import Cost, Engine, Option, Output
 from oile_q.errors import InputError, check_size
 
 from ._common import COMMON_OPTIONS, Observer, check_pairs, observables, product_branches
+from ._threads import limited_threads
+from .memory import check_memory, estimate_bytes, memory_limit
 
 __all__ = ["ExactEngine"]
 
@@ -86,7 +89,7 @@ class ExactEngine(Engine):
 
     def _resolve(self, request):
         """(method, BeamStructure or None): "auto" resolved, the beam structure for "beams"."""
-        from .beams import beam_structure
+        from .beams import beam_structure, sector_plan
 
         o = request.options
         method = o["method"]
@@ -98,9 +101,6 @@ class ExactEngine(Engine):
             struct = beam_structure(request.scenario)
         except InputError:
             return "chebyshev", None
-        from .beams import sector_plan
-        from .memory import estimate_bytes, memory_limit
-
         # Work per Hamiltonian product: non-zeros on the evolved space (the kept collective states,
         # 1 + G(G-1) per row, vs 2^N amplitudes, ~ 1 + N(N-1)/4 per row); the cheaper one unless
         # only the other fits in memory.
@@ -135,8 +135,6 @@ class ExactEngine(Engine):
             raise InputError("`basis` and `builder` apply to method 'expm' only.")
         check_pairs(opts["pairs"], request.scenario.n)
         if opts["method"] == "expm":
-            from importlib.util import find_spec
-
             if find_spec("quspin") is None:
                 raise InputError(
                     "`method` 'expm' needs QuSpin, which cannot be imported here (pip install "
@@ -153,8 +151,6 @@ class ExactEngine(Engine):
 
     def _beams_guard(self, request, struct):
         """Memory guard of method "beams" (one line, before any work); returns the bytes needed."""
-        from .memory import memory_limit
-
         o = request.options
         if o["beams_propagator"] == "spectral" and struct.n_beams != 2:
             raise InputError(
@@ -180,8 +176,6 @@ class ExactEngine(Engine):
         return need
 
     def _memory(self, request, method):
-        from .memory import check_memory
-
         o = request.options
         return check_memory(
             request.scenario.n,
@@ -193,8 +187,6 @@ class ExactEngine(Engine):
         )
 
     def estimate(self, request):
-        from .memory import estimate_bytes
-
         o = request.options
         n = request.scenario.n
         t_max = max(float(request.times[-1]), 0.1)
@@ -202,7 +194,7 @@ class ExactEngine(Engine):
         if method == "beams":
             return self._beams_cost(request, struct, t_max)
         need = estimate_bytes(n, "exact", method=method, basis=o["basis"] or "sectors", builder=o["builder"] or "fast")
-        # measured: ~90 s for N = 20 to mu t = 50 (Chebyshev); cost ~ 2^N N mu t
+        # cost ~ 2^N N mu t, calibrated with benchmarks/bench_exact.py (N = 20, mu t = 50)
         seconds = 90.0 * 2.0 ** (n - 20) * (n / 20) * t_max / 50.0
         return Cost(
             seconds=seconds,
@@ -212,14 +204,13 @@ class ExactEngine(Engine):
         )
 
     def _beams_cost(self, request, struct, t_max):
-        """Seconds and bytes of method "beams" from the kept dimension D and the outputs T,
-        calibrated on benchmarks/bench_beams.py (2 cores shared with other jobs): spectral
-        (two beams) ~ 1.1e-4 s per kept state for the eigenpairs + 4e-7 s per state and output;
-        Chebyshev ~ 6 ns per non-zero and product, r ~ (1/(N-1)) sum_{g<h} g_gh N_g N_h / 2 +
-        sum_g |omega_g| N_g / 2 products per unit mu t, + 4e-7 s per state and output."""
+        """Seconds and bytes of method "beams" from the kept dimension D and the outputs T: spectral
+        (two beams), a time per kept state for the eigenpairs; Chebyshev, a time per non-zero and
+        product, with r ~ (1/(N-1)) sum_{g<h} g_gh N_g N_h / 2 + sum_g |omega_g| N_g / 2 products
+        per unit mu t; both plus a time per state and output. The coefficients are calibrated with
+        benchmarks/bench_beams.py."""
         from .beams import sector_plan
         from .beams.propagators import resolve_propagator
-        from .memory import memory_limit
 
         kw = self._beams_kw(request.options)
         _, dims, _ = sector_plan(struct, tol=kw["tol"])
@@ -251,14 +242,9 @@ class ExactEngine(Engine):
         """(particle pairs, their beam-pair indices into evolve_beams' ``pairs``): the given
         ``pairs`` ('all': every particle pair), or one representative pair per pair of beams
         (first member of g with the first of h, or the second of g for h = g)."""
-        G = struct.n_beams
-        index = {}
-        k = 0
-        for g in range(G):
-            for h in range(g, G):
-                if g != h or struct.sizes[g] >= 2:
-                    index[(g, h)] = k
-                    k += 1
+        from .beams.observe import beam_pairs
+
+        index = {gh: k for k, gh in enumerate(beam_pairs(struct.sizes))}
         given = request.options["pairs"]
         if given is None:
             pairs = []
@@ -281,12 +267,9 @@ class ExactEngine(Engine):
         return self._run_generic(request, method)
 
     def _run_beams(self, request, struct):
-        import xarray as xr
-
         from .beams import evolve_beams
-        from .observables import entropy_bits
 
-        sc, o = request.scenario, request.options
+        o = request.options
         self._beams_guard(request, struct)
         kw = self._beams_kw(o)
         obs = ["pairs"] + (["energy"] if o["energy"] else []) + (["entropy"] if kw["entropy_max_dim"] > 0 else [])
@@ -303,79 +286,26 @@ class ExactEngine(Engine):
             stats=stats,
         )
         P_mass = struct.broadcast(out["P"])
-        labels = list(struct.labels)
-        beam = {"beam": ("beam", labels), "beam_size": ("beam", struct.sizes.astype(np.int64))}
-        ex = {
-            "entropy": xr.DataArray(
-                entropy_bits(P_mass),
-                dims=("time", "particle"),
-                attrs={"long_name": "one-body von Neumann entropy", "units": "bits"},
-            ),
-            "purity": xr.DataArray(
-                struct.broadcast(out["purity"]),
-                dims=("time", "particle"),
-                attrs={"long_name": "one-body purity Tr rho^2"},
-            ),
-            "norm": xr.DataArray(out["norm"], dims=("time",), attrs={"long_name": "|psi|^2 (check: 1)"}),
-            "S3_total": xr.DataArray(
-                out["S3_total"], dims=("time",), attrs={"long_name": "sum_a P_3 (mass basis), conserved"}
-            ),
-            "beam_purity": xr.DataArray(
-                out["purity"],
-                dims=("time", "beam"),
-                coords=beam,
-                attrs={"long_name": "one-body purity Tr rho^2 of a member of the beam"},
-            ),
-            "beam_spin": xr.DataArray(
-                out["spin_total"],
-                dims=("time", "beam"),
-                coords=beam,
-                attrs={"long_name": "<J_g^2> of the beam, conserved: (N_g/2)(N_g/2 + 1)"},
-            ),
-        }
-        if "entropy" in out:
-            ex["beam_entropy"] = xr.DataArray(
-                out["entropy"],
-                dims=("time", "beam"),
-                coords=beam,
-                attrs={
-                    "long_name": "entanglement entropy of the beam with the rest (NaN: not computed)",
-                    "units": "bits",
-                },
-            )
-        if "energy" in out:
-            ex["energy"] = xr.DataArray(out["energy"], dims=("time",), attrs={"long_name": "<H> / mu, conserved"})
+        ex = _beam_extras(struct, out, P_mass)
         pairs, which = self._pair_plan(request, struct)
         if pairs:
-            idx = np.array(which, dtype=np.int64)
-            coords = {
-                "pair_a": ("pair", [a for a, _ in pairs]),
-                "pair_b": ("pair", [b for _, b in pairs]),
-                "pair_beam_a": ("pair", [str(sc.group[a]) for a, _ in pairs]),
-                "pair_beam_b": ("pair", [str(sc.group[b]) for _, b in pairs]),
-            }
-            # concurrence and mutual information are symmetric in the two particles
-            ex["concurrence"] = xr.DataArray(
-                out["concurrence"][:, idx],
-                dims=("time", "pair"),
-                coords=coords,
-                attrs={"long_name": "two-body concurrence"},
-            )
-            ex["mutual_information"] = xr.DataArray(
-                out["mutual_information"][:, idx],
-                dims=("time", "pair"),
-                coords=coords,
-                attrs={"long_name": "two-body mutual information", "units": "bits"},
-            )
-        recorded = {name: value for name, value in o.items() if value is not None and self.option(name).record}
-        recorded["method"] = "beams"
+            ex.update(_beam_pair_extras(out, pairs, which, request.scenario.group))
         return Output(
-            P=mass_to_flavor(P_mass, sc.theta), extras=ex, stats=stats, attrs={"method": "beams"}, options=recorded
+            P=mass_to_flavor(P_mass, request.scenario.theta),
+            extras=ex,
+            stats=stats,
+            attrs={"method": "beams"},
+            options=self._recorded(o, "beams"),
         )
+
+    def _recorded(self, options, method):
+        """The options a result records (so that ``rerun`` repeats it), with the method used."""
+        recorded = {name: value for name, value in options.items() if value is not None and self.option(name).record}
+        recorded["method"] = method
+        return recorded
 
     def _run_generic(self, request, method):
         from . import _kernels
-        from ._threads import limited_threads
         from .evolve import chebyshev_evolve, expm_evolve, spectral_bounds
         from .hamiltonian import Model
 
@@ -431,12 +361,86 @@ class ExactEngine(Engine):
                         tol=o["tol"],
                         stats=stats,
                     )
-        recorded = {name: value for name, value in o.items() if value is not None and self.option(name).record}
-        recorded["method"] = method
         return Output(
             P=mass_to_flavor(obs.P, sc.theta),
             extras=observables(obs, pairs),
             stats=stats,
             attrs={"method": method},
-            options=recorded,
+            options=self._recorded(o, method),
         )
+
+
+def _beam_extras(struct, out, P_mass):
+    """The Dataset extras of method "beams" besides the pair observables: the shared one-body
+    ones per particle, and the beam ones on dimension ``beam``."""
+    import xarray as xr
+
+    from .observables import entropy_bits
+
+    beam = {"beam": ("beam", list(struct.labels)), "beam_size": ("beam", struct.sizes.astype(np.int64))}
+    ex = {
+        "entropy": xr.DataArray(
+            entropy_bits(P_mass),
+            dims=("time", "particle"),
+            attrs={"long_name": "one-body von Neumann entropy", "units": "bits"},
+        ),
+        "purity": xr.DataArray(
+            struct.broadcast(out["purity"]),
+            dims=("time", "particle"),
+            attrs={"long_name": "one-body purity Tr rho^2"},
+        ),
+        "norm": xr.DataArray(out["norm"], dims=("time",), attrs={"long_name": "|psi|^2 (check: 1)"}),
+        "S3_total": xr.DataArray(
+            out["S3_total"], dims=("time",), attrs={"long_name": "sum_a P_3 (mass basis), conserved"}
+        ),
+        "beam_purity": xr.DataArray(
+            out["purity"],
+            dims=("time", "beam"),
+            coords=beam,
+            attrs={"long_name": "one-body purity Tr rho^2 of a member of the beam"},
+        ),
+        "beam_spin": xr.DataArray(
+            out["spin_total"],
+            dims=("time", "beam"),
+            coords=beam,
+            attrs={"long_name": "<J_g^2> of the beam, conserved: (N_g/2)(N_g/2 + 1)"},
+        ),
+    }
+    if "entropy" in out:
+        ex["beam_entropy"] = xr.DataArray(
+            out["entropy"],
+            dims=("time", "beam"),
+            coords=beam,
+            attrs={"long_name": "entanglement entropy of the beam with the rest (NaN: not computed)", "units": "bits"},
+        )
+    if "energy" in out:
+        ex["energy"] = xr.DataArray(out["energy"], dims=("time",), attrs={"long_name": "<H> / mu, conserved"})
+    return ex
+
+
+def _beam_pair_extras(out, pairs, which, group):
+    """Concurrence and mutual information of the particle ``pairs`` from those of their beam
+    pairs ``which`` (both are symmetric in the two particles), on dimension ``pair``."""
+    import xarray as xr
+
+    idx = np.array(which, dtype=np.int64)
+    coords = {
+        "pair_a": ("pair", [a for a, _ in pairs]),
+        "pair_b": ("pair", [b for _, b in pairs]),
+        "pair_beam_a": ("pair", [str(group[a]) for a, _ in pairs]),
+        "pair_beam_b": ("pair", [str(group[b]) for _, b in pairs]),
+    }
+    return {
+        "concurrence": xr.DataArray(
+            out["concurrence"][:, idx],
+            dims=("time", "pair"),
+            coords=coords,
+            attrs={"long_name": "two-body concurrence"},
+        ),
+        "mutual_information": xr.DataArray(
+            out["mutual_information"][:, idx],
+            dims=("time", "pair"),
+            coords=coords,
+            attrs={"long_name": "two-body mutual information", "units": "bits"},
+        ),
+    }
