@@ -22,9 +22,9 @@ import os as _os
 from oile_q.lazy import lazy_getattr
 
 # Idle OpenMP threads must sleep, not spin: numba's OpenMP threads, QuSpin's (its own
-# libgomp) and OpenBLAS's share two cores here, and spinning workers of one runtime
-# starved the other (a 2^16-vector reduction took 280 ms instead of 1-2 ms). Only a
-# default: an explicit OMP_WAIT_POLICY is kept; it has to be set before the first parallel
+# libgomp) and OpenBLAS's share the cores, and spinning workers of one runtime starve
+# the other's (even a reduction over 2^16 amplitudes waits for them). Only a default:
+# an explicit OMP_WAIT_POLICY is kept; it has to be set before the first parallel
 # region of the process, hence at import.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -10,12 +10,12 @@ H conserves the total S_3 (number of up spins), so it is block-diagonal in the s
 sum_a hz_a z_a + sum_{a<b} J_ab z_a z_b, and 2 J_ab between two states that differ by
 exchanging an antiparallel pair (a, b) (XX + YY = 2 (s+ s- + s- s+)).
 
-* ``quspin_hamiltonian``: QuSpin's generic ``hamiltonian`` builder (the reference; slow,
-  O(N^2) operator strings, 73-180 s for N = 20 in the full basis here);
+* ``quspin_hamiltonian``: QuSpin's generic ``hamiltonian`` builder (the reference; slow: it
+  sums O(N^2) sparse operator strings);
 * ``sector_matrix``: the same CSR matrix built by a numba loop over QuSpin's basis states
   (``basis.states``) with the matrix elements above -- equal to QuSpin's element by element
-  (tests check this), and about 100x faster to build, because it writes each row once
-  instead of summing N^2 sparse operator strings;
+  (tests check this), and much faster to build, because it writes each row once instead of
+  summing N^2 sparse operator strings;
 * ``oile_q.exact._kernels.hmatvec``: H applied to a full 2^N vector without storing it
   (the default ``chebyshev`` method; memory 2^N instead of 2^N N^2 / 4 numbers).
 """
