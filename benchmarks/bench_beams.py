@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 
 import numpy as np
+from _cases import peak_rss_gb, run_case
 
 DEFAULT_CASES = ["2beams:1024", "2beams:4096", "2beams:16384", "3beams:300", "4beams:120"]
 
@@ -68,14 +68,6 @@ def scenario(kind, n, theta=0.1):
     else:
         raise SystemExit(f"unknown case kind {kind!r}")
     return Scenario.from_groups(groups, gamma=0.05, theta=theta)
-
-
-def peak_rss_gb():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) * 1024 / 1e9
-    return float("nan")
 
 
 def spectrum(struct, tol):
@@ -168,7 +160,7 @@ def ratio(args):
 
 def meanfield(args):
     """Exponent of max_beams |P_exact - P_meanfield| at mu t = T vs N (stable pendulum)."""
-    from oile_q import run
+    from oile_q import Scenario, run
     from oile_q.conventions import mass_to_flavor
     from oile_q.exact.beams import beam_structure, evolve_beams
 
@@ -177,16 +169,7 @@ def meanfield(args):
     times = np.linspace(0, T, 41)
     rows = []
     for n in Ns:
-        from oile_q import Scenario
-
-        sc = Scenario.from_groups(
-            [
-                dict(name="e", count=n // 2, flavor="e", omega=0.5, velocity=[0, 0, 1]),
-                dict(name="x", count=n // 2, flavor="x", omega=-0.5, velocity=[0, 0, -1]),
-            ],
-            gamma=0.05,
-            theta=0.3,
-        )
+        sc = Scenario.beams([n // 2] * 2, flavor="ex", omega=[0.5, -0.5], directions="axis", gamma=0.05, theta=0.3)
         s = beam_structure(sc)
         ex = mass_to_flavor(evolve_beams(s, times, observables=())["P"], sc.theta)
         mf = run(sc, "meanfield", times=times, rtol=1e-12, atol=1e-14).P.values
@@ -228,28 +211,11 @@ def main():
             + ("  sigma_E  r  r*t" if args.spectrum else "")
         )
     for case in cases:
-        cmd = [
-            sys.executable,
-            __file__,
-            "--case",
-            case,
-            "--t-max",
-            str(args.t_max),
-            "--outputs",
-            str(args.outputs),
-            "--theta",
-            str(args.theta),
-            "--tol",
-            str(args.tol),
-            "--propagator",
-            args.propagator,
-        ] + (["--spectrum"] if args.spectrum else [])
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0:
-            last = (res.stderr.strip().splitlines() or ["?"])[-1]
-            print(f"{case:>13}  failed: {last}", flush=True)
+        opts = ["--case", case, "--t-max", str(args.t_max), "--outputs", str(args.outputs), "--theta", str(args.theta)]
+        opts += ["--tol", str(args.tol), "--propagator", args.propagator] + (["--spectrum"] if args.spectrum else [])
+        r = run_case(__file__, opts, f"{case:>13}")
+        if r is None:
             continue
-        r = json.loads(res.stdout.strip().splitlines()[-1])
         st = r["stats"]
         dims = f"{st['dimension']:,}/{st['dimension_full']:,}"
         line = (

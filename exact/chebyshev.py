@@ -99,15 +99,10 @@ def lanczos_bounds(
     Examples
     --------
     >>> import numpy as np
-    >>> class Diagonal:
-    ...     def __init__(self, d):
-    ...         self.d = d
-    ...     def matvec(self, v, out):
-    ...         np.multiply(self.d, v, out=out)
-    ...     def vdot(self, a, b):
-    ...         return np.vdot(a, b)
-    >>> d = np.linspace(-2.0, 3.0, 50)
-    >>> lo, hi = lanczos_bounds(Diagonal(d), np.ones(50), (-2.5, 3.5))
+    >>> import scipy.sparse as sp
+    >>> from oile_q.exact.beams.propagators import SectorOperator
+    >>> op = SectorOperator(sp.diags(np.linspace(-2.0, 3.0, 50)).tocsr())
+    >>> lo, hi = lanczos_bounds(op, np.ones(50), (-2.5, 3.5))
     >>> bool(-2.5 <= lo < -2.0 and 3.0 < hi <= 3.5)
     True
     """
@@ -191,17 +186,12 @@ def chebyshev_window(
     Examples
     --------
     >>> import numpy as np
-    >>> class Diagonal:
-    ...     def __init__(self, d):
-    ...         self.d = d
-    ...     def cheb_step(self, cur, prev, shift, scale, outs, coefs, first):
-    ...         h = (self.d - shift) * cur / abs(scale)
-    ...         prev[:] = h if scale < 0 else 2 * h - prev
-    ...         outs[first:] += coefs[first:, None] * prev
+    >>> import scipy.sparse as sp
+    >>> from oile_q.exact.beams.propagators import SectorOperator
     >>> d = np.array([-1.0, 0.5, 2.0])
-    >>> psi = np.ones(3, dtype=complex)
     >>> outs = np.empty((2, 3), dtype=complex)
-    >>> steps = chebyshev_window(Diagonal(d), psi, np.array([0.5, 2.0]), 0.5, 1.6, 1e-12, outs)
+    >>> psi = np.ones(3, dtype=complex)
+    >>> steps = chebyshev_window(SectorOperator(sp.diags(d).tocsr()), psi, np.array([0.5, 2.0]), 0.5, 1.6, 1e-12, outs)
     >>> bool(np.allclose(outs[1], np.exp(-2j * d), atol=1e-13))
     True
     """

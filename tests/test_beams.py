@@ -168,6 +168,18 @@ def beams_vs_engine(sc, times, tol=1e-10):
     return out
 
 
+def two_beams(sizes, omega, P_flavor, g, theta):
+    """Beams "e" and "x": flavor-basis initial Bloch vectors ``P_flavor``, cross coupling g, none within."""
+    return BeamStructure(
+        labels=("e", "x"),
+        sizes=np.array(sizes),
+        omega=np.array(omega),
+        P0_mass=flavor_to_mass(np.array(P_flavor), theta),
+        coupling=np.array([[0, g], [g, 0]]),
+        theta=theta,
+    )
+
+
 # ----------------------------------------------------------------------------- vs the generic engine
 
 
@@ -326,14 +338,7 @@ def test_flavor_pendulum_large_N_equals_closed_form():
 
 def test_tolerance_is_honoured():
     """The state error bound ``tol``: a loose run differs from a tight one by less than tol."""
-    s = BeamStructure(
-        labels=("e", "x"),
-        sizes=np.array([60, 40]),
-        omega=np.array([-0.5, 0.5]),
-        P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0, 0, -1.0]]), 0.1),
-        coupling=np.array([[0, 2.0], [2.0, 0]]),
-        theta=0.1,
-    )
+    s = two_beams([60, 40], [-0.5, 0.5], [[0, 0, 1.0], [0, 0, -1.0]], 2.0, 0.1)
     times = np.linspace(0, 10, 6)
     tight = evolve_beams(s, times, tol=1e-13, observables=("pairs",))
     for tol in (1e-4, 1e-7):
@@ -344,14 +349,7 @@ def test_tolerance_is_honoured():
 
 
 def test_sectors_are_dropped_and_counted():
-    s = BeamStructure(
-        labels=("e", "x"),
-        sizes=np.array([300, 300]),
-        omega=np.array([0.5, -0.5]),
-        P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0, 0, -1.0]]), 0.05),
-        coupling=np.array([[0, 2.0], [2.0, 0]]),
-        theta=0.05,
-    )
+    s = two_beams([300, 300], [0.5, -0.5], [[0, 0, 1.0], [0, 0, -1.0]], 2.0, 0.05)
     keep, dims, dropped = sector_plan(s, tol=1e-12)
     assert 0 < dropped <= 1e-28
     assert keep.size < 601 and np.all(np.diff(keep) == 1)
@@ -455,14 +453,7 @@ def test_bad_arguments():
 def test_spectral_equals_chebyshev_two_beams():
     """The two propagators (sector eigenpairs in the energy window; Chebyshev series) agree on a
     two-beam gas with mixing, unequal beams and negative omega, far beyond the generic engine."""
-    s = BeamStructure(
-        labels=("e", "x"),
-        sizes=np.array([170, 130]),
-        omega=np.array([-0.7, 0.4]),
-        P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0.6, 0, -0.8]]), 0.1),
-        coupling=np.array([[0, 1.6], [1.6, 0]]),
-        theta=0.1,
-    )
+    s = two_beams([170, 130], [-0.7, 0.4], [[0, 0, 1.0], [0.6, 0, -0.8]], 1.6, 0.1)
     times = np.linspace(0, 6, 7)
     st_s, st_c = {}, {}
     a = evolve_beams(s, times, propagator="spectral", stats=st_s)
@@ -641,14 +632,7 @@ def test_several_passes_equal_one(propagator):
     equal one pass; spectral sectors are diagonalised again in each pass when they are not cached."""
     from oile_q.exact.beams.memory import memory_parts
 
-    s = BeamStructure(
-        labels=("e", "x"),
-        sizes=np.array([40, 30]),
-        omega=np.array([-0.5, 0.9]),
-        P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0.6, 0, -0.8]]), 0.2),
-        coupling=np.array([[0, 1.5], [1.5, 0]]),
-        theta=0.2,
-    )
+    s = two_beams([40, 30], [-0.5, 0.9], [[0, 0, 1.0], [0.6, 0, -0.8]], 1.5, 0.2)
     times = np.linspace(0, 4, 9)
     one, st1 = {}, {}
     one = evolve_beams(s, times, propagator=propagator, stats=st1)
