@@ -21,7 +21,7 @@ from importlib.util import find_spec
 import numpy as np
 
 from oile_q.conventions import mass_to_flavor
-from oile_q.engine import Cost, Engine, Option, Output
+from oile_q.engine import Cost, Engine, Option, Output, Request
 from oile_q.errors import InputError, check_size
 
 from ._common import COMMON_OPTIONS, Observer, check_pairs, observables, product_branches
@@ -34,6 +34,23 @@ _BEAM_ONLY = ("beams_propagator", "entropy_max_dim")
 
 
 class ExactEngine(Engine):
+    """The ``exact`` engine: the closed all-to-all Hamiltonian evolved exactly (module docstring).
+
+    Engines take no constructor parameters: ``oile_q.run(scenario, "exact", **options)`` creates
+    one through the registry and passes the validated ``options`` (declared below: ``method``,
+    ``basis``, ``builder``, ``tol``, ``energy``, ``beams_propagator``, ``entropy_max_dim`` and the
+    shared ``pairs``, ``mixed``, ``max_branches``, ``memory_limit``) in the request.
+
+    Examples
+    --------
+    >>> from oile_q import Scenario, run
+    >>> sc = Scenario.from_groups([dict(name="e", count=2, flavor="e", omega=0.5),
+    ...                            dict(name="x", count=2, flavor="x", omega=-0.5)], gamma=0.1, theta=0.1, seed=1)
+    >>> ds = run(sc, "exact", t_max=1.0)
+    >>> ds.attrs["method"], bool(abs(ds.norm.values - 1).max() < 1e-12)
+    ('chebyshev', True)
+    """
+
     name = "exact"
     summary = (
         "the closed all-to-all many-body Hamiltonian evolved exactly (Chebyshev, QuSpin sectors, "
@@ -129,7 +146,19 @@ class ExactEngine(Engine):
 
     # ------------------------------------------------------------------ checks and estimates
 
-    def check(self, request):
+    def check(self, request: Request) -> None:
+        """Options that do not go together, QuSpin for "expm", the beam structure for "beams",
+        and the memory guard of the method "auto" resolves to, before any work.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        InputError
+            One line naming the option or the limit.
+        """
         opts = request.options
         if opts["method"] != "expm" and (opts["basis"] is not None or opts["builder"] is not None):
             raise InputError("`basis` and `builder` apply to method 'expm' only.")
@@ -186,7 +215,13 @@ class ExactEngine(Engine):
             limit=o["memory_limit"],
         )
 
-    def estimate(self, request):
+    def estimate(self, request: Request) -> Cost:
+        """Seconds and bytes of the run (a cost model calibrated with the benchmarks).
+
+        Returns
+        -------
+        Cost
+        """
         o = request.options
         n = request.scenario.n
         t_max = max(float(request.times[-1]), 0.1)
@@ -260,7 +295,15 @@ class ExactEngine(Engine):
         which = [index[(int(min(beam_of[a], beam_of[b])), int(max(beam_of[a], beam_of[b])))] for a, b in pairs]
         return pairs, which
 
-    def run(self, request):
+    def run(self, request: Request) -> Output:
+        """Evolve the request's scenario with the method "auto" resolves to.
+
+        Returns
+        -------
+        Output
+            P (flavor basis), the extras of the README, the method's figures in ``stats``, and
+            the method used in ``attrs`` and in the recorded ``options``.
+        """
         method, struct = self._resolve(request)
         if method == "beams":
             return self._run_beams(request, struct)

@@ -9,8 +9,11 @@ chunk (``propagators.ChunkPropagators``) and accumulates the observables as the 
 from __future__ import annotations
 
 import time as _time
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from oile_q.errors import InputError, InputTypeError, check_array, check_int, check_real, describe
@@ -28,17 +31,17 @@ __all__ = ["evolve_beams"]
 
 def evolve_beams(
     struct: BeamStructure,
-    times,
+    times: npt.ArrayLike,
     *,
     tol: float = 1e-12,
     drop: float | None = None,
-    observables=OBSERVABLES,
+    observables: Iterable[str] | str = OBSERVABLES,
     chunk_states: int = CHUNK_STATES,
     window: int | None = None,
     entropy_max_dim: int = ENTROPY_MAX_DIM,
     propagator: str = "auto",
     memory_limit: float | None = None,
-    progress=None,
+    progress: Any = None,
     stats: dict | None = None,
 ) -> dict:
     """Evolve a gas of beams exactly in the product of their symmetric subspaces (``oile_q.exact.beams``).

@@ -14,6 +14,7 @@ chunk's matrix is block diagonal and never couples to another chunk.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from .basis import Basis
@@ -69,7 +70,9 @@ def chunk_hamiltonian(struct: BeamStructure, basis: Basis, lo: int, hi: int) -> 
     return H
 
 
-def beam_hamiltonian(struct: BeamStructure, *, sectors=None) -> tuple[sp.csr_matrix, np.ndarray]:
+def beam_hamiltonian(
+    struct: BeamStructure, *, sectors: npt.ArrayLike | None = None
+) -> tuple[sp.csr_matrix, np.ndarray]:
     """H/mu over the kept basis as one CSR matrix, for checks.
 
     Parameters
