@@ -7,7 +7,9 @@ Engines (through ``oile_q.run``), one file each:
 * ``closed_engine``: ``"closed"``, the ``oile`` encounter schedule applied to the whole N-spin
   state (no tracing).
 
-``beams`` holds the collective-spin evolution of beams (method "beams" of ``exact``).
+The sub-package ``beams`` holds the collective-spin evolution of beams (method "beams" of
+``exact``); ``chebyshev`` the Lanczos bounds and Chebyshev propagation that method and the
+generic one share; ``evolve`` the generic methods on 2^N amplitudes.
 
 May import numpy, scipy, numba, QuSpin and the core ``oile_q``; never imported by the core
 except through the engine registry. The names below load on first use, so importing the engine

@@ -11,10 +11,12 @@ dense ``scipy.linalg.expm`` in the tests:
     a window at once (cost ~ r * t_max matrix-vector products in total, instead of
     ~ 30 per output time for a Taylor/Krylov step). The series is cut where
     2 |J_k(r tau)| < tol / 100; the window's outputs are checked for norm conservation.
-    H is never stored (``_kernels.hmatvec``): no build time, memory ~ (5 + outputs per
-    window) * 16 * 2^N bytes. Because H conserves S_3, the full-vector evolution is the
-    sector-by-sector evolution done in one pass (sectors never mix; the spectral bounds
-    come from the occupied sectors only).
+    The bounds and the propagation are ``oile_q.exact.chebyshev`` (shared with method
+    "beams"); here H is applied to 2^N vectors without being stored (``StateOperator``, the
+    kernels ``_kernels.hmatvec`` and ``_kernels.cheb_step``): no build time, memory ~ (5 +
+    outputs per window) * 16 * 2^N bytes. Because H conserves S_3, the full-vector evolution
+    is the sector-by-sector evolution done in one pass (sectors never mix; the spectral
+    bounds come from the occupied sectors only).
 
 ``"expm"``
     Sector by sector: for every magnetisation sector Nup = k the state occupies, QuSpin's
@@ -27,6 +29,8 @@ dense ``scipy.linalg.expm`` in the tests:
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -82,21 +86,58 @@ class StateOperator:
         return _kernels.vdot(a, b)
 
 
-def spectral_bounds(model, diag, allowed_sectors, *, seed=12345, iters=LANCZOS_ITERS):
-    """(lo, hi, rigorous): an interval holding the spectrum of H on the allowed sectors.
+def spectral_bounds(
+    model: Model, diag: np.ndarray, allowed_sectors, *, seed: int = 12345, iters: int = LANCZOS_ITERS
+) -> tuple[float, float, tuple[float, float]]:
+    """An interval holding the spectrum of H on the allowed sectors.
 
-    Lanczos extremal Ritz values from a random start in those sectors, widened by 2% of the
-    width, and clipped to the rigorous Gershgorin interval (also returned)."""
+    Parameters
+    ----------
+    model : Model
+        The couplings.
+    diag : ndarray (2^N,)
+        ``model.diagonal()``.
+    allowed_sectors : bool array (N + 1,)
+        The sectors Nup the state occupies.
+    seed, iters : int
+        Lanczos start (a random vector on those sectors) and steps.
+
+    Returns
+    -------
+    (lo, hi, rigorous)
+        ``chebyshev.lanczos_bounds`` on those sectors, and the Gershgorin interval it is
+        clipped to.
+    """
     rigorous = _kernels.gershgorin(model.n, diag, model.flip_bits)
     q = _kernels.masked_random(model.n, np.asarray(allowed_sectors, dtype=np.bool_), seed)
     lo, hi = lanczos_bounds(StateOperator(model, diag), q, rigorous, iters=iters)
     return lo, hi, rigorous
 
 
-def chebyshev_evolve(model, diag, psi0, times, observe, *, tol=1e-12, bounds, max_outputs=16, stats=None):
-    """Evolve psi0 (2^N, normalised) and call observe(j, psi) at every times[j] (sorted,
-    >= 0) in order. ``bounds`` = (lo, hi, rigorous) from ``spectral_bounds``; a window holds at
-    most ``max_outputs`` output vectors."""
+def chebyshev_evolve(
+    model: Model,
+    diag: np.ndarray,
+    psi0: np.ndarray,
+    times,
+    observe: Callable[[int, np.ndarray], None],
+    *,
+    tol: float = 1e-12,
+    bounds: tuple,
+    max_outputs: int = 16,
+    stats: dict | None = None,
+) -> np.ndarray:
+    """Evolve psi0 (2^N, normalised) with the Chebyshev propagation and call observe(j, psi) at
+    every times[j] (sorted, >= 0) in order.
+
+    ``bounds`` = (lo, hi, rigorous) from ``spectral_bounds``; a window holds at most
+    ``max_outputs`` output vectors; ``stats`` gets the products (``matvecs``) and the final
+    ``bounds``.
+
+    Returns
+    -------
+    ndarray
+        The state at times[-1] (psi0 itself is not changed).
+    """
     lo, hi, rigorous = bounds
     times = np.asarray(times, float)
     j = 0
@@ -112,9 +153,28 @@ def chebyshev_evolve(model, diag, psi0, times, observe, *, tol=1e-12, bounds, ma
     return psi
 
 
-def expm_evolve(model, psi0, times, observe, *, basis="sectors", builder="fast", tol=None, stats=None):
-    """Evolve psi0 (2^N) sector by sector (or in QuSpin's full basis) with QuSpin's
-    ``expm_multiply_parallel`` and call observe(j, psi_full) at every times[j]."""
+def expm_evolve(
+    model: Model,
+    psi0: np.ndarray,
+    times,
+    observe: Callable[[int, np.ndarray], None],
+    *,
+    basis: str = "sectors",
+    builder: str = "fast",
+    tol: float | None = None,
+    stats: dict | None = None,
+) -> np.ndarray:
+    """Evolve psi0 (2^N) sector by sector (or in QuSpin's full basis, ``basis="full"``) with
+    QuSpin's ``expm_multiply_parallel`` and call observe(j, psi_full) at every times[j].
+
+    ``builder``: the fast sector builder or QuSpin's generic one ("quspin"); ``tol``: QuSpin's
+    Taylor tolerance; ``stats`` gets the sectors, the dimension and the stored non-zeros.
+
+    Returns
+    -------
+    ndarray
+        The full state at times[-1].
+    """
     from quspin.tools.evolution import expm_multiply_parallel
 
     n = model.n
