@@ -288,6 +288,11 @@ class ChebyshevPropagator:
         -------
         ndarray
             ``psi``.
+
+        Raises
+        ------
+        RuntimeError
+            A window lost norm conservation on the rigorous interval too (a bug).
         """
         taus = np.asarray(taus, float)
         norm0 = float(self.op.vdot(psi, psi).real)
