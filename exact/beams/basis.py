@@ -11,8 +11,9 @@ The initial product state |n_g>^{(x) N_g} of a beam is the spin coherent state o
 j_g = N_g/2 along n_g (``initial_state``). Its weight in sector K is the convolution of the
 beams' binomial distributions; sectors whose summed weight is below ``drop`` (default
 (tol/100)^2) are left out (``sector_plan``). H never couples sectors, so that weight is lost
-exactly and for good: the state error is at most sqrt(dropped weight) at every time (the state
-is not renormalised). With theta = 0 and flavor states only one sector is occupied.
+exactly and for good: the state error is at most sqrt(dropped weight) at every time (reported
+as ``stats["dropped_weight"]``; the state is not renormalised). With theta = 0 and flavor
+states only one sector is occupied.
 
 Sectors are evolved in chunks of consecutive whole sectors of about ``CHUNK_STATES`` states
 (``chunk_sizes``, ``chunk_ranges``).
