@@ -69,6 +69,7 @@ class ClosedEngine(Engine):
         Returns
         -------
         None
+            The request may run.
 
         Raises
         ------

@@ -93,10 +93,8 @@ def spectral_bounds(
 
     Parameters
     ----------
-    model : Model
-        The couplings.
-    diag : ndarray (2^N,)
-        ``model.diagonal()``.
+    model, diag : Model, ndarray (2^N,)
+        The couplings of H and its diagonal (``model.diagonal()``).
     allowed_sectors : bool array (N + 1,)
         The sectors Nup the state occupies.
     seed, iters : int

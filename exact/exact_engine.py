@@ -153,6 +153,7 @@ class ExactEngine(Engine):
         Returns
         -------
         None
+            The request may run: its options go together and its memory fits.
 
         Raises
         ------

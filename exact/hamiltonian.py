@@ -184,9 +184,8 @@ def sector_matrix(model: Model, states: np.ndarray, lookup: np.ndarray | None = 
     --------
     >>> import numpy as np
     >>> from oile_q import Scenario
-    >>> m = Model(Scenario.from_groups([dict(name="e", count=3, flavor="e", omega=0.5),
-    ...                                 dict(name="x", count=3, flavor="x", omega=-0.5)], gamma=0.1, seed=1))
-    >>> states = np.array([s for s in range(64) if bin(s).count("1") == 3][::-1])
+    >>> m = Model(Scenario.beams([3, 3], flavor="ex", omega=[0.5, -0.5], directions="ring", gamma=0.1))
+    >>> states = np.array([s for s in range(63, -1, -1) if bin(s).count("1") == 3])  # QuSpin's order
     >>> H = sector_matrix(m, states)
     >>> H.shape, bool(abs(H - H.T).max() == 0)
     ((20, 20), True)

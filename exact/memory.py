@@ -122,10 +122,10 @@ def check_memory(
     n: int,
     engine: str,
     *,
+    limit: float | None = None,
     method: str = "chebyshev",
     basis: str = "sectors",
     builder: str = "fast",
-    limit: float | None = None,
 ) -> int:
     """The memory guard of the ``exact`` (generic methods) and ``closed`` engines.
 
