@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 
 import numpy as np
+from _cases import peak_rss_gb, run_case
 
 DEFAULT_CASES = ["2beams:1024", "2beams:4096", "2beams:16384", "3beams:300", "4beams:120"]
 
@@ -70,28 +70,22 @@ def scenario(kind, n, theta=0.1):
     return Scenario.from_groups(groups, gamma=0.05, theta=theta)
 
 
-def peak_rss_gb():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) * 1024 / 1e9
-    return float("nan")
-
-
 def spectrum(struct, tol):
     """(sigma_E of the initial state, spectral half-width of H on the kept sectors)."""
     import scipy.sparse as sp
     from scipy.linalg import eigh_tridiagonal
 
-    from oile_q.exact.beams import _Basis, _chunk_hamiltonian, _initial_state, sector_plan
+    from oile_q.exact.beams import sector_plan
+    from oile_q.exact.beams.basis import Basis, initial_state
+    from oile_q.exact.beams.hamiltonian import chunk_hamiltonian
 
     keep, _, _ = sector_plan(struct, tol=tol)
-    basis = _Basis(struct.sizes, keep)
+    basis = Basis(struct.sizes, keep)
     H = sp.block_diag(
-        [_chunk_hamiltonian(struct, basis, int(basis.offsets[i]), int(basis.offsets[i + 1])) for i in range(keep.size)],
+        [chunk_hamiltonian(struct, basis, int(basis.offsets[i]), int(basis.offsets[i + 1])) for i in range(keep.size)],
         format="csr",
     )
-    psi = _initial_state(struct, basis)
+    psi = initial_state(struct, basis)
     hp = H @ psi
     e = np.vdot(psi, hp).real
     sigma = float(np.sqrt(max(np.vdot(hp, hp).real - e * e, 0.0)))
@@ -166,7 +160,7 @@ def ratio(args):
 
 def meanfield(args):
     """Exponent of max_beams |P_exact - P_meanfield| at mu t = T vs N (stable pendulum)."""
-    from oile_q import run
+    from oile_q import Scenario, run
     from oile_q.conventions import mass_to_flavor
     from oile_q.exact.beams import beam_structure, evolve_beams
 
@@ -175,16 +169,7 @@ def meanfield(args):
     times = np.linspace(0, T, 41)
     rows = []
     for n in Ns:
-        from oile_q import Scenario
-
-        sc = Scenario.from_groups(
-            [
-                dict(name="e", count=n // 2, flavor="e", omega=0.5, velocity=[0, 0, 1]),
-                dict(name="x", count=n // 2, flavor="x", omega=-0.5, velocity=[0, 0, -1]),
-            ],
-            gamma=0.05,
-            theta=0.3,
-        )
+        sc = Scenario.beams([n // 2] * 2, flavor="ex", omega=[0.5, -0.5], directions="axis", gamma=0.05, theta=0.3)
         s = beam_structure(sc)
         ex = mass_to_flavor(evolve_beams(s, times, observables=())["P"], sc.theta)
         mf = run(sc, "meanfield", times=times, rtol=1e-12, atol=1e-14).P.values
@@ -226,28 +211,11 @@ def main():
             + ("  sigma_E  r  r*t" if args.spectrum else "")
         )
     for case in cases:
-        cmd = [
-            sys.executable,
-            __file__,
-            "--case",
-            case,
-            "--t-max",
-            str(args.t_max),
-            "--outputs",
-            str(args.outputs),
-            "--theta",
-            str(args.theta),
-            "--tol",
-            str(args.tol),
-            "--propagator",
-            args.propagator,
-        ] + (["--spectrum"] if args.spectrum else [])
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0:
-            last = (res.stderr.strip().splitlines() or ["?"])[-1]
-            print(f"{case:>13}  failed: {last}", flush=True)
+        opts = ["--case", case, "--t-max", str(args.t_max), "--outputs", str(args.outputs), "--theta", str(args.theta)]
+        opts += ["--tol", str(args.tol), "--propagator", args.propagator] + (["--spectrum"] if args.spectrum else [])
+        r = run_case(__file__, opts, f"{case:>13}")
+        if r is None:
             continue
-        r = json.loads(res.stdout.strip().splitlines()[-1])
         st = r["stats"]
         dims = f"{st['dimension']:,}/{st['dimension_full']:,}"
         line = (

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
+
+from _cases import peak_rss_gb, run_case
 
 
 def scenario(n):
@@ -36,14 +37,6 @@ def scenario(n):
         theta=0.1,
         seed=1,
     )
-
-
-def peak_rss_gb():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) * 1024 / 1e9
-    return float("nan")
 
 
 def one_case(args):
@@ -99,28 +92,11 @@ def main():
         f"{'matvecs':>8} {'peak GB':>8} {'outputs':>7}  checks (drift of S3, norm, energy)"
     )
     for engine, n in cases:
-        cmd = [
-            sys.executable,
-            __file__,
-            "--case-n",
-            str(n),
-            "--case-engine",
-            engine,
-            "--t-max",
-            str(args.t_max),
-            "--outputs",
-            str(args.outputs),
-            "--method",
-            args.method,
-            "--steps",
-            str(args.steps),
-        ]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0:
-            last = (res.stderr.strip().splitlines() or ["?"])[-1]
-            print(f"{n:>3} {engine:>16}  failed: {last}", flush=True)
+        opts = ["--case-n", str(n), "--case-engine", engine, "--t-max", str(args.t_max), "--outputs", str(args.outputs)]
+        opts += ["--method", args.method, "--steps", str(args.steps)]
+        r = run_case(__file__, opts, f"{n:>3} {engine:>16}")
+        if r is None:
             continue
-        r = json.loads(res.stdout.strip().splitlines()[-1])
         st = r["stats"]
         setup = st.get("bounds_s", 0.0)
         label = engine if engine == "closed" else f"exact/{r['method']}"

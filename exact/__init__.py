@@ -7,7 +7,9 @@ Engines (through ``oile_q.run``), one file each:
 * ``closed_engine``: ``"closed"``, the ``oile`` encounter schedule applied to the whole N-spin
   state (no tracing).
 
-``beams`` holds the collective-spin evolution of beams (method "beams" of ``exact``).
+The sub-package ``beams`` holds the collective-spin evolution of beams (method "beams" of
+``exact``); ``chebyshev`` the Lanczos bounds and Chebyshev propagation that method and the
+generic one share; ``evolve`` the generic methods on 2^N amplitudes.
 
 May import numpy, scipy, numba, QuSpin and the core ``oile_q``; never imported by the core
 except through the engine registry. The names below load on first use, so importing the engine
@@ -22,9 +24,9 @@ import os as _os
 from oile_q.lazy import lazy_getattr
 
 # Idle OpenMP threads must sleep, not spin: numba's OpenMP threads, QuSpin's (its own
-# libgomp) and OpenBLAS's share two cores here, and spinning workers of one runtime
-# starved the other (a 2^16-vector reduction took 280 ms instead of 1-2 ms). Only a
-# default: an explicit OMP_WAIT_POLICY is kept; it has to be set before the first parallel
+# libgomp) and OpenBLAS's share the cores, and spinning workers of one runtime starve
+# the other's (even a reduction over 2^16 amplitudes waits for them). Only a default:
+# an explicit OMP_WAIT_POLICY is kept; it has to be set before the first parallel
 # region of the process, hence at import.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import numpy.typing as npt
 
 from oile_q.engine import Option
 from oile_q.errors import InputError, check_array, describe
@@ -27,11 +28,41 @@ def _amplitudes(unit):
     return up, down
 
 
-def product_branches(P_mass, *, mixed="purify", max_branches=64):
-    """The initial state as a list of (weight, up, down) product-state branches.
+def product_branches(P_mass: npt.ArrayLike, *, mixed: str = "purify", max_branches: int = 64) -> list[tuple]:
+    """The initial product state as a list of pure product-state branches.
 
     Pure one-body states (|P| = 1 within 1e-12) give one branch; every mixed one doubles the
-    branches (its eigen-decomposition, equivalently an ancilla purification)."""
+    branches (its eigen-decomposition rho = sum (1 +- |P|)/2 |+-P><+-P|, equivalently an
+    ancilla purification).
+
+    Parameters
+    ----------
+    P_mass : array (N, 3)
+        Initial one-body Bloch vectors, mass basis, |P| <= 1.
+    mixed : {"purify", "refuse"}
+        Decompose mixed states into branches, or refuse them.
+    max_branches : int
+        At most this many branches (2^m for m mixed particles).
+
+    Returns
+    -------
+    list of (weight, up, down)
+        The branch weight and the complex amplitudes (N,) of |up> (nu_1) and |down> of every
+        particle; weights add up to 1 (branches of weight 0 are left out).
+
+    Raises
+    ------
+    InputError
+        Mixed states with ``mixed="refuse"``, or more than ``max_branches`` branches.
+
+    Examples
+    --------
+    >>> branches = product_branches([[0, 0, 1.0], [0.5, 0, 0]])
+    >>> [float(w) for w, up, down in branches]
+    [0.75, 0.25]
+    >>> abs(branches[0][1]).round(3).tolist()
+    [1.0, 0.707]
+    """
     P = np.asarray(P_mass, float)
     r = np.linalg.norm(P, axis=1)
     mixed_idx = np.flatnonzero(r < 1.0 - _PURE_TOL)

@@ -58,21 +58,6 @@ def _zz_energy(state, n, hz, jz, z):
     return acc
 
 
-@njit(parallel=True, cache=True)
-def popcounts(n):
-    """Number of up spins of every basis state (uint8, length 2^N)."""
-    dim = 1 << n
-    out = np.empty(dim, dtype=np.uint8)
-    for i in prange(dim):
-        c = 0
-        x = i
-        while x:
-            x &= x - 1
-            c += 1
-        out[i] = c
-    return out
-
-
 # ---------------------------------------------------------------------- Hamiltonian
 
 
@@ -216,18 +201,6 @@ def cheb_step(cur, prev, diag, flip, n, shift, scale, outs, coefs, first):
             prev[i] = new
             for j in range(first, nout):
                 outs[j, i] += coefs[j] * new
-
-
-@njit(parallel=True, cache=True)
-def axpy_many(outs, coefs, v):
-    """outs[j] += coefs[j] * v for every j."""
-    dim = v.shape[0]
-    nch = _nchunks(dim)
-    for c in prange(nch):
-        for i in range(c * _CHUNK, min(dim, (c + 1) * _CHUNK)):
-            x = v[i]
-            for j in range(outs.shape[0]):
-                outs[j, i] += coefs[j] * x
 
 
 @njit(cache=True)

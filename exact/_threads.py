@@ -2,9 +2,9 @@
 
 The pipeline (``oile_q.runner.execute``) already runs every engine with OpenBLAS on one thread
 (``threadpoolctl``): idle BLAS workers spinning after a small call (V @ V.T, the Lanczos
-tridiagonal eigensolver) starved numba's OpenMP threads here, so that a reduction over a 2^16
-vector took 280 ms instead of 0.9 ms. Small systems (2^N < 16k) also run the numba kernels on
-one thread: a parallel region's start-up costs more than the work.
+tridiagonal eigensolver) starve numba's OpenMP threads of shared cores, so that even a
+reduction over a 2^16 vector waits for them. Small systems (2^N < 16k) also run the numba
+kernels on one thread: a parallel region's start-up costs more than the work.
 """
 
 from __future__ import annotations

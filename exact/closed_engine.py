@@ -26,10 +26,12 @@ from __future__ import annotations
 import numpy as np
 
 from oile_q.conventions import PROPAGATORS, bloch_to_rho, flavor_to_mass, mass_to_flavor
-from oile_q.engine import Cost, Engine, Option, Output
+from oile_q.engine import Cost, Engine, Option, Output, Request
 from oile_q.errors import InputError
 
 from ._common import COMMON_OPTIONS, Observer, check_pairs, observables, product_branches
+from ._threads import limited_threads
+from .memory import check_memory, estimate_bytes
 
 __all__ = ["ClosedEngine"]
 
@@ -37,6 +39,22 @@ FOREGROUND_CHUNK = 1_000_000
 
 
 class ClosedEngine(Engine):
+    """The ``closed`` engine: the ``oile`` schedule applied to the whole N-spin state (module docstring).
+
+    Engines take no constructor parameters: ``oile_q.run(scenario, "closed", **options)`` creates
+    one through the registry and passes the validated ``options`` (``propagator`` and the shared
+    ``pairs``, ``mixed``, ``max_branches``, ``memory_limit``) in the request.
+
+    Examples
+    --------
+    >>> from oile_q import Scenario, run
+    >>> sc = Scenario.from_groups([dict(name="e", count=2, flavor="e", omega=0.5),
+    ...                            dict(name="x", count=2, flavor="x", omega=-0.5)], gamma=0.1, theta=0.1, seed=1)
+    >>> ds = run(sc, "closed", steps=10, schedule="round-robin")
+    >>> ds.sizes["time"], bool(abs(ds.S3_total.values - ds.S3_total.values[0]).max() < 1e-12)
+    (11, True)
+    """
+
     name = "closed"
     summary = "the oile encounter schedule on the whole N-spin state vector, no tracing"
     grid = "steps"
@@ -45,22 +63,36 @@ class ClosedEngine(Engine):
         Option("propagator", "pair propagator, as for oile", default="exact", kind="choice", choices=PROPAGATORS),
     ) + COMMON_OPTIONS
 
-    def check(self, request):
+    def check(self, request: Request) -> None:
+        """The pairs and the memory guard, before any work.
+
+        Returns
+        -------
+        None
+            The request may run.
+
+        Raises
+        ------
+        InputError
+            ``pairs`` with a foreground scenario or out of range, or a run that does not fit.
+        """
         if request.foreground and request.options["pairs"]:
             raise InputError("`pairs` needs an ensemble; a foreground result has one particle.")
         check_pairs(request.options["pairs"], request.scenario.n)
         if not request.foreground:
-            from .memory import check_memory
-
             check_memory(request.scenario.n, "closed", limit=request.options["memory_limit"])
 
-    def estimate(self, request):
-        from .memory import estimate_bytes
+    def estimate(self, request: Request) -> Cost:
+        """Seconds and bytes of the run (a cost model calibrated with the benchmarks).
 
+        Returns
+        -------
+        Cost
+        """
         n = request.scenario.n
         if request.foreground:
             return Cost(seconds=request.steps * 2e-6, what=f"{request.steps} encounters on a 2x2 density matrix")
-        # measured: N = 20, 1,000 steps in 14 s
+        # cost ~ 2^N N steps, calibrated with benchmarks/bench_exact.py --closed 20 (N = 20, 1,000 steps)
         seconds = 14.0 * 2.0 ** (n - 20) * (n / 20) * request.steps / 1000
         return Cost(
             seconds=seconds,
@@ -69,14 +101,20 @@ class ClosedEngine(Engine):
             hint="fewer particles or steps",
         )
 
-    def run(self, request):
+    def run(self, request: Request) -> Output:
+        """Apply the schedule to the state vector (ensembles) or to the tracked neutrino's
+        density matrix with fresh partners (foreground).
+
+        Returns
+        -------
+        Output
+            P (flavor basis), the extras of the README and the number of encounters.
+        """
         if request.foreground:
             return self._foreground(request)
         from oile_q.encounter import pair_blocks
 
         from . import _kernels
-        from ._threads import limited_threads
-        from .memory import check_memory
 
         sc, o, sched = request.scenario, request.options, request.schedule
         n = sc.n

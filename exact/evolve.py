@@ -11,10 +11,12 @@ dense ``scipy.linalg.expm`` in the tests:
     a window at once (cost ~ r * t_max matrix-vector products in total, instead of
     ~ 30 per output time for a Taylor/Krylov step). The series is cut where
     2 |J_k(r tau)| < tol / 100; the window's outputs are checked for norm conservation.
-    H is never stored (``_kernels.hmatvec``): no build time, memory ~ (5 + outputs per
-    window) * 16 * 2^N bytes. Because H conserves S_3, the full-vector evolution is the
-    sector-by-sector evolution done in one pass (sectors never mix; the spectral bounds
-    come from the occupied sectors only).
+    The bounds and the propagation are ``oile_q.exact.chebyshev`` (shared with method
+    "beams"); here H is applied to 2^N vectors without being stored (``StateOperator``, the
+    kernels ``_kernels.hmatvec`` and ``_kernels.cheb_step``): no build time, memory ~ (5 +
+    outputs per window) * 16 * 2^N bytes. Because H conserves S_3, the full-vector evolution
+    is the sector-by-sector evolution done in one pass (sectors never mix; the spectral
+    bounds come from the occupied sectors only).
 
 ``"expm"``
     Sector by sector: for every magnetisation sector Nup = k the state occupies, QuSpin's
@@ -28,148 +30,149 @@ dense ``scipy.linalg.expm`` in the tests:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
-import scipy.special
 
 from . import _kernels
-from .hamiltonian import basis_states, quspin_hamiltonian, sector_matrix, spin_basis
+from .chebyshev import LANCZOS_ITERS, ChebyshevPropagator, lanczos_bounds
+from .hamiltonian import Model, basis_states, quspin_hamiltonian, sector_matrix, spin_basis
 
-__all__ = ["spectral_bounds", "chebyshev_evolve", "expm_evolve"]
-
-LANCZOS_ITERS = 60
-MARGIN = 0.02  # relative widening of the Lanczos spectral interval
-MAX_X = 250.0  # largest r * tau of one Chebyshev window (limits round-off growth)
+__all__ = ["StateOperator", "spectral_bounds", "chebyshev_evolve", "expm_evolve"]
 
 
-def spectral_bounds(model, diag, allowed_sectors, *, seed=12345, iters=LANCZOS_ITERS):
-    """(lo, hi, rigorous): an interval holding the spectrum of H on the allowed sectors.
+class StateOperator:
+    """H/mu of ``model`` applied to full 2^N state vectors without storing it (``_kernels``):
+    the ``chebyshev.Operator`` of the generic method.
 
-    Lanczos extremal Ritz values from a random start in those sectors, widened by 2% of the
-    width, and clipped to the rigorous Gershgorin interval (also returned)."""
-    n = model.n
-    glo, ghi = _kernels.gershgorin(n, diag, model.flip_bits)
-    q = _kernels.masked_random(n, np.asarray(allowed_sectors, dtype=np.bool_), seed)
-    nrm = np.sqrt(_kernels.vdot(q, q).real)
-    if nrm == 0:
-        return glo, ghi, (glo, ghi)
-    q /= nrm
-    q_prev = np.zeros_like(q)
-    w = np.empty_like(q)
-    alpha, beta = [], []
-    b = 0.0
-    for _ in range(min(iters, 1 << n)):
-        _kernels.hmatvec(q, w, diag, model.flip_bits, n)
-        a = _kernels.vdot(q, w).real
-        alpha.append(a)
-        w -= a * q
-        w -= b * q_prev
-        b = np.sqrt(_kernels.vdot(w, w).real)
-        if b < 1e-10:
-            break
-        beta.append(b)
-        q_prev, q = q, q_prev
-        np.divide(w, b, out=q)
-    from scipy.linalg import eigh_tridiagonal
+    Parameters
+    ----------
+    model : Model
+        The couplings.
+    diag : ndarray (2^N,)
+        ``model.diagonal()``.
+    """
 
-    ev = eigh_tridiagonal(np.array(alpha), np.array(beta[: len(alpha) - 1]), eigvals_only=True)
-    lo, hi = float(ev[0]), float(ev[-1])
-    pad = MARGIN * (hi - lo) + 1e-3
-    return max(lo - pad, glo), min(hi + pad, ghi), (glo, ghi)
+    def __init__(self, model: Model, diag: np.ndarray):
+        self.n = model.n
+        self.diag = diag
+        self.flip = model.flip_bits
 
+    def matvec(self, v: np.ndarray, out: np.ndarray) -> None:
+        """out <- H v.
 
-def _cut(x, tol):
-    """Number of Chebyshev terms for r tau = x: first k > x with 2 |J_k(x)| < tol / 100."""
-    k = np.arange(int(x) + 1, int(x + 12 * max(x, 1.0) ** (1 / 3) + 80))
-    small = np.flatnonzero(2 * np.abs(scipy.special.jv(k, x)) < tol / 100)
-    return int(k[small[0]]) if small.size else int(k[-1])
+        Returns
+        -------
+        None
+        """
+        _kernels.hmatvec(v, out, self.diag, self.flip, self.n)
 
+    def cheb_step(self, cur, prev, shift, scale, outs, coefs, first) -> None:
+        """One step of the Chebyshev recursion (``_kernels.cheb_step``).
 
-def _window(model, diag, psi, taus, shift, scale, tol):
-    n = model.n
-    x = scale * taus
-    cuts = np.array([_cut(xi, tol) for xi in x])
-    kmax = int(cuts.max())
-    k = np.arange(kmax + 1)
-    coef = scipy.special.jv(k[:, None], x[None, :]).astype(complex)
-    coef *= np.where(k == 0, 1.0, 2.0)[:, None] * ((-1j) ** (k % 4))[:, None]
-    coef *= np.exp(-1j * shift * taus)[None, :]
-    coef[k[:, None] > cuts[None, :]] = 0.0
-    outs = coef[0][:, None] * psi[None, :]
-    cur = psi.copy()
-    nxt = np.empty_like(psi)
-    first = int(np.sum(cuts < 1))
-    _kernels.cheb_step(cur, nxt, diag, model.flip_bits, n, shift, -scale, outs, coef[1], first)
-    for kk in range(2, kmax + 1):
-        first = int(np.sum(cuts < kk))
-        _kernels.cheb_step(nxt, cur, diag, model.flip_bits, n, shift, scale, outs, coef[kk], first)
-        cur, nxt = nxt, cur
-    return outs, kmax
+        Returns
+        -------
+        None
+        """
+        _kernels.cheb_step(cur, prev, self.diag, self.flip, self.n, shift, scale, outs, coefs, first)
+
+    def vdot(self, a: np.ndarray, b: np.ndarray) -> complex:
+        """sum conj(a) * b (parallel).
+
+        Returns
+        -------
+        complex
+        """
+        return _kernels.vdot(a, b)
 
 
-def chebyshev_evolve(model, diag, psi0, times, observe, *, tol=1e-12, bounds, max_outputs=16, stats=None):
-    """Evolve psi0 (2^N, normalised) and call observe(j, psi) at every times[j] (sorted,
-    >= 0) in order. ``bounds`` = (lo, hi, rigorous) from ``spectral_bounds``."""
+def spectral_bounds(
+    model: Model, diag: np.ndarray, allowed_sectors, *, seed: int = 12345, iters: int = LANCZOS_ITERS
+) -> tuple[float, float, tuple[float, float]]:
+    """An interval holding the spectrum of H on the allowed sectors.
+
+    Parameters
+    ----------
+    model, diag : Model, ndarray (2^N,)
+        The couplings of H and its diagonal (``model.diagonal()``).
+    allowed_sectors : bool array (N + 1,)
+        The sectors Nup the state occupies.
+    seed, iters : int
+        Lanczos start (a random vector on those sectors) and steps.
+
+    Returns
+    -------
+    (lo, hi, rigorous)
+        ``chebyshev.lanczos_bounds`` on those sectors, and the Gershgorin interval it is
+        clipped to.
+    """
+    rigorous = _kernels.gershgorin(model.n, diag, model.flip_bits)
+    q = _kernels.masked_random(model.n, np.asarray(allowed_sectors, dtype=np.bool_), seed)
+    lo, hi = lanczos_bounds(StateOperator(model, diag), q, rigorous, iters=iters)
+    return lo, hi, rigorous
+
+
+def chebyshev_evolve(
+    model: Model,
+    diag: np.ndarray,
+    psi0: np.ndarray,
+    times,
+    observe: Callable[[int, np.ndarray], None],
+    *,
+    tol: float = 1e-12,
+    bounds: tuple,
+    max_outputs: int = 16,
+    stats: dict | None = None,
+) -> np.ndarray:
+    """Evolve psi0 (2^N, normalised) with the Chebyshev propagation and call observe(j, psi) at
+    every times[j] (sorted, >= 0) in order.
+
+    ``bounds`` = (lo, hi, rigorous) from ``spectral_bounds``; a window holds at most
+    ``max_outputs`` output vectors; ``stats`` gets the products (``matvecs``) and the final
+    ``bounds``.
+
+    Returns
+    -------
+    ndarray
+        The state at times[-1] (psi0 itself is not changed).
+    """
     lo, hi, rigorous = bounds
     times = np.asarray(times, float)
-    m = times.size
-    psi = psi0
-    t0 = 0.0
     j = 0
-    matvecs = 0
-    while j < m and times[j] <= 0.0:
-        observe(j, psi)
+    while j < times.size and times[j] <= 0.0:
+        observe(j, psi0)
         j += 1
-    norm0 = _kernels.vdot(psi0, psi0).real
-    while j < m:
-        shift, scale = 0.5 * (hi + lo), 0.5 * (hi - lo)
-        if scale * (times[j] - t0) > MAX_X:
-            # the next output is far: advance by windows of r tau = MAX_X first (same number of
-            # matrix-vector products, bounded memory and round-off)
-            tau = MAX_X / scale
-            outs, kmax = _window(model, diag, psi, np.array([tau]), shift, scale, tol)
-            matvecs += kmax
-            drift = abs(_kernels.vdot(outs[0], outs[0]).real - norm0)
-            if drift > max(1e3 * tol, 1e-9):
-                if (lo, hi) != rigorous:
-                    lo, hi = rigorous
-                    continue
-                raise RuntimeError(
-                    f"Chebyshev evolution lost norm conservation ({drift:.2e}); "
-                    "the spectral bounds are wrong. Please report this."
-                )
-            psi = outs[0].copy()
-            t0 += tau
-            continue
-        j2 = j + 1
-        while j2 < m and j2 - j < max_outputs and scale * (times[j2] - t0) <= MAX_X:
-            j2 += 1
-        taus = times[j:j2] - t0
-        outs, kmax = _window(model, diag, psi, taus, shift, scale, tol)
-        matvecs += kmax
-        drift = max(abs(_kernels.vdot(o, o).real - norm0) for o in outs)
-        if drift > max(1e3 * tol, 1e-9):
-            if (lo, hi) != rigorous:  # the Lanczos interval missed part of the spectrum
-                lo, hi = rigorous
-                continue
-            raise RuntimeError(
-                f"Chebyshev evolution lost norm conservation ({drift:.2e}); "
-                "the spectral bounds are wrong. Please report this."
-            )
-        for i in range(j2 - j):
-            observe(j + i, outs[i])
-        psi = outs[-1].copy()
-        del outs
-        t0 = float(times[j2 - 1])
-        j = j2
+    prop = ChebyshevPropagator(StateOperator(model, diag), (lo, hi), rigorous, tol, max_outputs=max_outputs)
+    first = j
+    psi = prop.propagate(psi0.copy(), times[j:], observe=lambda i, v: observe(first + i, v))
     if stats is not None:
-        stats["matvecs"] = stats.get("matvecs", 0) + matvecs
-        stats["bounds"] = [float(lo), float(hi)]
+        stats["matvecs"] = stats.get("matvecs", 0) + prop.matvecs
+        stats["bounds"] = [float(x) for x in prop.bounds]
     return psi
 
 
-def expm_evolve(model, psi0, times, observe, *, basis="sectors", builder="fast", tol=None, stats=None):
-    """Evolve psi0 (2^N) sector by sector (or in QuSpin's full basis) with QuSpin's
-    ``expm_multiply_parallel`` and call observe(j, psi_full) at every times[j]."""
+def expm_evolve(
+    model: Model,
+    psi0: np.ndarray,
+    times,
+    observe: Callable[[int, np.ndarray], None],
+    *,
+    basis: str = "sectors",
+    builder: str = "fast",
+    tol: float | None = None,
+    stats: dict | None = None,
+) -> np.ndarray:
+    """Evolve psi0 (2^N) sector by sector (or in QuSpin's full basis, ``basis="full"``) with
+    QuSpin's ``expm_multiply_parallel`` and call observe(j, psi_full) at every times[j].
+
+    ``builder``: the fast sector builder or QuSpin's generic one ("quspin"); ``tol``: QuSpin's
+    Taylor tolerance; ``stats`` gets the sectors, the dimension and the stored non-zeros.
+
+    Returns
+    -------
+    ndarray
+        The full state at times[-1].
+    """
     from quspin.tools.evolution import expm_multiply_parallel
 
     n = model.n

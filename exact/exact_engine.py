@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import math
 import time as _time
+from importlib.util import find_spec
 
 import numpy as np
 
 from oile_q.conventions import mass_to_flavor
-from oile_q.engine import Cost, Engine, Option, Output
+from oile_q.engine import Cost, Engine, Option, Output, Request
 from oile_q.errors import InputError, check_size
 
 from ._common import COMMON_OPTIONS, Observer, check_pairs, observables, product_branches
+from ._threads import limited_threads
+from .memory import check_memory, estimate_bytes, memory_limit
 
 __all__ = ["ExactEngine"]
 
@@ -31,6 +34,23 @@ _BEAM_ONLY = ("beams_propagator", "entropy_max_dim")
 
 
 class ExactEngine(Engine):
+    """The ``exact`` engine: the closed all-to-all Hamiltonian evolved exactly (module docstring).
+
+    Engines take no constructor parameters: ``oile_q.run(scenario, "exact", **options)`` creates
+    one through the registry and passes the validated ``options`` (declared below: ``method``,
+    ``basis``, ``builder``, ``tol``, ``energy``, ``beams_propagator``, ``entropy_max_dim`` and the
+    shared ``pairs``, ``mixed``, ``max_branches``, ``memory_limit``) in the request.
+
+    Examples
+    --------
+    >>> from oile_q import Scenario, run
+    >>> sc = Scenario.from_groups([dict(name="e", count=2, flavor="e", omega=0.5),
+    ...                            dict(name="x", count=2, flavor="x", omega=-0.5)], gamma=0.1, theta=0.1, seed=1)
+    >>> ds = run(sc, "exact", t_max=1.0)
+    >>> ds.attrs["method"], bool(abs(ds.norm.values - 1).max() < 1e-12)
+    ('chebyshev', True)
+    """
+
     name = "exact"
     summary = (
         "the closed all-to-all many-body Hamiltonian evolved exactly (Chebyshev, QuSpin sectors, "
@@ -86,7 +106,7 @@ class ExactEngine(Engine):
 
     def _resolve(self, request):
         """(method, BeamStructure or None): "auto" resolved, the beam structure for "beams"."""
-        from .beams import beam_structure
+        from .beams import beam_structure, sector_plan
 
         o = request.options
         method = o["method"]
@@ -98,9 +118,6 @@ class ExactEngine(Engine):
             struct = beam_structure(request.scenario)
         except InputError:
             return "chebyshev", None
-        from .beams import sector_plan
-        from .memory import estimate_bytes, memory_limit
-
         # Work per Hamiltonian product: non-zeros on the evolved space (the kept collective states,
         # 1 + G(G-1) per row, vs 2^N amplitudes, ~ 1 + N(N-1)/4 per row); the cheaper one unless
         # only the other fits in memory.
@@ -129,14 +146,25 @@ class ExactEngine(Engine):
 
     # ------------------------------------------------------------------ checks and estimates
 
-    def check(self, request):
+    def check(self, request: Request) -> None:
+        """Options that do not go together, QuSpin for "expm", the beam structure for "beams",
+        and the memory guard of the method "auto" resolves to, before any work.
+
+        Returns
+        -------
+        None
+            The request may run: its options go together and its memory fits.
+
+        Raises
+        ------
+        InputError
+            One line naming the option or the limit.
+        """
         opts = request.options
         if opts["method"] != "expm" and (opts["basis"] is not None or opts["builder"] is not None):
             raise InputError("`basis` and `builder` apply to method 'expm' only.")
         check_pairs(opts["pairs"], request.scenario.n)
         if opts["method"] == "expm":
-            from importlib.util import find_spec
-
             if find_spec("quspin") is None:
                 raise InputError(
                     "`method` 'expm' needs QuSpin, which cannot be imported here (pip install "
@@ -153,8 +181,6 @@ class ExactEngine(Engine):
 
     def _beams_guard(self, request, struct):
         """Memory guard of method "beams" (one line, before any work); returns the bytes needed."""
-        from .memory import memory_limit
-
         o = request.options
         if o["beams_propagator"] == "spectral" and struct.n_beams != 2:
             raise InputError(
@@ -180,8 +206,6 @@ class ExactEngine(Engine):
         return need
 
     def _memory(self, request, method):
-        from .memory import check_memory
-
         o = request.options
         return check_memory(
             request.scenario.n,
@@ -192,9 +216,13 @@ class ExactEngine(Engine):
             limit=o["memory_limit"],
         )
 
-    def estimate(self, request):
-        from .memory import estimate_bytes
+    def estimate(self, request: Request) -> Cost:
+        """Seconds and bytes of the run (a cost model calibrated with the benchmarks).
 
+        Returns
+        -------
+        Cost
+        """
         o = request.options
         n = request.scenario.n
         t_max = max(float(request.times[-1]), 0.1)
@@ -202,7 +230,7 @@ class ExactEngine(Engine):
         if method == "beams":
             return self._beams_cost(request, struct, t_max)
         need = estimate_bytes(n, "exact", method=method, basis=o["basis"] or "sectors", builder=o["builder"] or "fast")
-        # measured: ~90 s for N = 20 to mu t = 50 (Chebyshev); cost ~ 2^N N mu t
+        # cost ~ 2^N N mu t, calibrated with benchmarks/bench_exact.py (N = 20, mu t = 50)
         seconds = 90.0 * 2.0 ** (n - 20) * (n / 20) * t_max / 50.0
         return Cost(
             seconds=seconds,
@@ -212,20 +240,20 @@ class ExactEngine(Engine):
         )
 
     def _beams_cost(self, request, struct, t_max):
-        """Seconds and bytes of method "beams" from the kept dimension D and the outputs T,
-        calibrated on benchmarks/bench_beams.py (2 cores shared with other jobs): spectral
-        (two beams) ~ 1.1e-4 s per kept state for the eigenpairs + 4e-7 s per state and output;
-        Chebyshev ~ 6 ns per non-zero and product, r ~ (1/(N-1)) sum_{g<h} g_gh N_g N_h / 2 +
-        sum_g |omega_g| N_g / 2 products per unit mu t, + 4e-7 s per state and output."""
-        from .beams import _resolve_propagator, sector_plan
-        from .memory import memory_limit
+        """Seconds and bytes of method "beams" from the kept dimension D and the outputs T: spectral
+        (two beams), a time per kept state for the eigenpairs; Chebyshev, a time per non-zero and
+        product, with r ~ (1/(N-1)) sum_{g<h} g_gh N_g N_h / 2 + sum_g |omega_g| N_g / 2 products
+        per unit mu t; both plus a time per state and output. The coefficients are calibrated with
+        benchmarks/bench_beams.py."""
+        from .beams import sector_plan
+        from .beams.propagators import resolve_propagator
 
         kw = self._beams_kw(request.options)
         _, dims, _ = sector_plan(struct, tol=kw["tol"])
         D = float(dims.sum())
         T = len(request.times)
         G = struct.n_beams
-        prop = _resolve_propagator(struct, kw["propagator"])
+        prop = resolve_propagator(struct, kw["propagator"])
         if prop == "spectral":
             seconds = 1.1e-4 * D + 4e-7 * D * T
         else:
@@ -250,14 +278,9 @@ class ExactEngine(Engine):
         """(particle pairs, their beam-pair indices into evolve_beams' ``pairs``): the given
         ``pairs`` ('all': every particle pair), or one representative pair per pair of beams
         (first member of g with the first of h, or the second of g for h = g)."""
-        G = struct.n_beams
-        index = {}
-        k = 0
-        for g in range(G):
-            for h in range(g, G):
-                if g != h or struct.sizes[g] >= 2:
-                    index[(g, h)] = k
-                    k += 1
+        from .beams.observe import beam_pairs
+
+        index = {gh: k for k, gh in enumerate(beam_pairs(struct.sizes))}
         given = request.options["pairs"]
         if given is None:
             pairs = []
@@ -273,19 +296,24 @@ class ExactEngine(Engine):
         which = [index[(int(min(beam_of[a], beam_of[b])), int(max(beam_of[a], beam_of[b])))] for a, b in pairs]
         return pairs, which
 
-    def run(self, request):
+    def run(self, request: Request) -> Output:
+        """Evolve the request's scenario with the method "auto" resolves to.
+
+        Returns
+        -------
+        Output
+            P (flavor basis), the extras of the README, the method's figures in ``stats``, and
+            the method used in ``attrs`` and in the recorded ``options``.
+        """
         method, struct = self._resolve(request)
         if method == "beams":
             return self._run_beams(request, struct)
         return self._run_generic(request, method)
 
     def _run_beams(self, request, struct):
-        import xarray as xr
-
         from .beams import evolve_beams
-        from .observables import entropy_bits
 
-        sc, o = request.scenario, request.options
+        o = request.options
         self._beams_guard(request, struct)
         kw = self._beams_kw(o)
         obs = ["pairs"] + (["energy"] if o["energy"] else []) + (["entropy"] if kw["entropy_max_dim"] > 0 else [])
@@ -302,79 +330,26 @@ class ExactEngine(Engine):
             stats=stats,
         )
         P_mass = struct.broadcast(out["P"])
-        labels = list(struct.labels)
-        beam = {"beam": ("beam", labels), "beam_size": ("beam", struct.sizes.astype(np.int64))}
-        ex = {
-            "entropy": xr.DataArray(
-                entropy_bits(P_mass),
-                dims=("time", "particle"),
-                attrs={"long_name": "one-body von Neumann entropy", "units": "bits"},
-            ),
-            "purity": xr.DataArray(
-                struct.broadcast(out["purity"]),
-                dims=("time", "particle"),
-                attrs={"long_name": "one-body purity Tr rho^2"},
-            ),
-            "norm": xr.DataArray(out["norm"], dims=("time",), attrs={"long_name": "|psi|^2 (check: 1)"}),
-            "S3_total": xr.DataArray(
-                out["S3_total"], dims=("time",), attrs={"long_name": "sum_a P_3 (mass basis), conserved"}
-            ),
-            "beam_purity": xr.DataArray(
-                out["purity"],
-                dims=("time", "beam"),
-                coords=beam,
-                attrs={"long_name": "one-body purity Tr rho^2 of a member of the beam"},
-            ),
-            "beam_spin": xr.DataArray(
-                out["spin_total"],
-                dims=("time", "beam"),
-                coords=beam,
-                attrs={"long_name": "<J_g^2> of the beam, conserved: (N_g/2)(N_g/2 + 1)"},
-            ),
-        }
-        if "entropy" in out:
-            ex["beam_entropy"] = xr.DataArray(
-                out["entropy"],
-                dims=("time", "beam"),
-                coords=beam,
-                attrs={
-                    "long_name": "entanglement entropy of the beam with the rest (NaN: not computed)",
-                    "units": "bits",
-                },
-            )
-        if "energy" in out:
-            ex["energy"] = xr.DataArray(out["energy"], dims=("time",), attrs={"long_name": "<H> / mu, conserved"})
+        ex = _beam_extras(struct, out, P_mass)
         pairs, which = self._pair_plan(request, struct)
         if pairs:
-            idx = np.array(which, dtype=np.int64)
-            coords = {
-                "pair_a": ("pair", [a for a, _ in pairs]),
-                "pair_b": ("pair", [b for _, b in pairs]),
-                "pair_beam_a": ("pair", [str(sc.group[a]) for a, _ in pairs]),
-                "pair_beam_b": ("pair", [str(sc.group[b]) for _, b in pairs]),
-            }
-            # concurrence and mutual information are symmetric in the two particles
-            ex["concurrence"] = xr.DataArray(
-                out["concurrence"][:, idx],
-                dims=("time", "pair"),
-                coords=coords,
-                attrs={"long_name": "two-body concurrence"},
-            )
-            ex["mutual_information"] = xr.DataArray(
-                out["mutual_information"][:, idx],
-                dims=("time", "pair"),
-                coords=coords,
-                attrs={"long_name": "two-body mutual information", "units": "bits"},
-            )
-        recorded = {name: value for name, value in o.items() if value is not None and self.option(name).record}
-        recorded["method"] = "beams"
+            ex.update(_beam_pair_extras(out, pairs, which, request.scenario.group))
         return Output(
-            P=mass_to_flavor(P_mass, sc.theta), extras=ex, stats=stats, attrs={"method": "beams"}, options=recorded
+            P=mass_to_flavor(P_mass, request.scenario.theta),
+            extras=ex,
+            stats=stats,
+            attrs={"method": "beams"},
+            options=self._recorded(o, "beams"),
         )
+
+    def _recorded(self, options, method):
+        """The options a result records (so that ``rerun`` repeats it), with the method used."""
+        recorded = {name: value for name, value in options.items() if value is not None and self.option(name).record}
+        recorded["method"] = method
+        return recorded
 
     def _run_generic(self, request, method):
         from . import _kernels
-        from ._threads import limited_threads
         from .evolve import chebyshev_evolve, expm_evolve, spectral_bounds
         from .hamiltonian import Model
 
@@ -430,12 +405,86 @@ class ExactEngine(Engine):
                         tol=o["tol"],
                         stats=stats,
                     )
-        recorded = {name: value for name, value in o.items() if value is not None and self.option(name).record}
-        recorded["method"] = method
         return Output(
             P=mass_to_flavor(obs.P, sc.theta),
             extras=observables(obs, pairs),
             stats=stats,
             attrs={"method": method},
-            options=recorded,
+            options=self._recorded(o, method),
         )
+
+
+def _beam_extras(struct, out, P_mass):
+    """The Dataset extras of method "beams" besides the pair observables: the shared one-body
+    ones per particle, and the beam ones on dimension ``beam``."""
+    import xarray as xr
+
+    from .observables import entropy_bits
+
+    beam = {"beam": ("beam", list(struct.labels)), "beam_size": ("beam", struct.sizes.astype(np.int64))}
+    ex = {
+        "entropy": xr.DataArray(
+            entropy_bits(P_mass),
+            dims=("time", "particle"),
+            attrs={"long_name": "one-body von Neumann entropy", "units": "bits"},
+        ),
+        "purity": xr.DataArray(
+            struct.broadcast(out["purity"]),
+            dims=("time", "particle"),
+            attrs={"long_name": "one-body purity Tr rho^2"},
+        ),
+        "norm": xr.DataArray(out["norm"], dims=("time",), attrs={"long_name": "|psi|^2 (check: 1)"}),
+        "S3_total": xr.DataArray(
+            out["S3_total"], dims=("time",), attrs={"long_name": "sum_a P_3 (mass basis), conserved"}
+        ),
+        "beam_purity": xr.DataArray(
+            out["purity"],
+            dims=("time", "beam"),
+            coords=beam,
+            attrs={"long_name": "one-body purity Tr rho^2 of a member of the beam"},
+        ),
+        "beam_spin": xr.DataArray(
+            out["spin_total"],
+            dims=("time", "beam"),
+            coords=beam,
+            attrs={"long_name": "<J_g^2> of the beam, conserved: (N_g/2)(N_g/2 + 1)"},
+        ),
+    }
+    if "entropy" in out:
+        ex["beam_entropy"] = xr.DataArray(
+            out["entropy"],
+            dims=("time", "beam"),
+            coords=beam,
+            attrs={"long_name": "entanglement entropy of the beam with the rest (NaN: not computed)", "units": "bits"},
+        )
+    if "energy" in out:
+        ex["energy"] = xr.DataArray(out["energy"], dims=("time",), attrs={"long_name": "<H> / mu, conserved"})
+    return ex
+
+
+def _beam_pair_extras(out, pairs, which, group):
+    """Concurrence and mutual information of the particle ``pairs`` from those of their beam
+    pairs ``which`` (both are symmetric in the two particles), on dimension ``pair``."""
+    import xarray as xr
+
+    idx = np.array(which, dtype=np.int64)
+    coords = {
+        "pair_a": ("pair", [a for a, _ in pairs]),
+        "pair_b": ("pair", [b for _, b in pairs]),
+        "pair_beam_a": ("pair", [str(group[a]) for a, _ in pairs]),
+        "pair_beam_b": ("pair", [str(group[b]) for _, b in pairs]),
+    }
+    return {
+        "concurrence": xr.DataArray(
+            out["concurrence"][:, idx],
+            dims=("time", "pair"),
+            coords=coords,
+            attrs={"long_name": "two-body concurrence"},
+        ),
+        "mutual_information": xr.DataArray(
+            out["mutual_information"][:, idx],
+            dims=("time", "pair"),
+            coords=coords,
+            attrs={"long_name": "two-body mutual information", "units": "bits"},
+        ),
+    }

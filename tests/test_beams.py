@@ -168,6 +168,18 @@ def beams_vs_engine(sc, times, tol=1e-10):
     return out
 
 
+def two_beams(sizes, omega, P_flavor, g, theta):
+    """Beams "e" and "x": flavor-basis initial Bloch vectors ``P_flavor``, cross coupling g, none within."""
+    return BeamStructure(
+        labels=("e", "x"),
+        sizes=np.array(sizes),
+        omega=np.array(omega),
+        P0_mass=flavor_to_mass(np.array(P_flavor), theta),
+        coupling=np.array([[0, g], [g, 0]]),
+        theta=theta,
+    )
+
+
 # ----------------------------------------------------------------------------- vs the generic engine
 
 
@@ -326,14 +338,7 @@ def test_flavor_pendulum_large_N_equals_closed_form():
 
 def test_tolerance_is_honoured():
     """The state error bound ``tol``: a loose run differs from a tight one by less than tol."""
-    s = BeamStructure(
-        labels=("e", "x"),
-        sizes=np.array([60, 40]),
-        omega=np.array([-0.5, 0.5]),
-        P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0, 0, -1.0]]), 0.1),
-        coupling=np.array([[0, 2.0], [2.0, 0]]),
-        theta=0.1,
-    )
+    s = two_beams([60, 40], [-0.5, 0.5], [[0, 0, 1.0], [0, 0, -1.0]], 2.0, 0.1)
     times = np.linspace(0, 10, 6)
     tight = evolve_beams(s, times, tol=1e-13, observables=("pairs",))
     for tol in (1e-4, 1e-7):
@@ -344,14 +349,7 @@ def test_tolerance_is_honoured():
 
 
 def test_sectors_are_dropped_and_counted():
-    s = BeamStructure(
-        labels=("e", "x"),
-        sizes=np.array([300, 300]),
-        omega=np.array([0.5, -0.5]),
-        P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0, 0, -1.0]]), 0.05),
-        coupling=np.array([[0, 2.0], [2.0, 0]]),
-        theta=0.05,
-    )
+    s = two_beams([300, 300], [0.5, -0.5], [[0, 0, 1.0], [0, 0, -1.0]], 2.0, 0.05)
     keep, dims, dropped = sector_plan(s, tol=1e-12)
     assert 0 < dropped <= 1e-28
     assert keep.size < 601 and np.all(np.diff(keep) == 1)
@@ -455,14 +453,7 @@ def test_bad_arguments():
 def test_spectral_equals_chebyshev_two_beams():
     """The two propagators (sector eigenpairs in the energy window; Chebyshev series) agree on a
     two-beam gas with mixing, unequal beams and negative omega, far beyond the generic engine."""
-    s = BeamStructure(
-        labels=("e", "x"),
-        sizes=np.array([170, 130]),
-        omega=np.array([-0.7, 0.4]),
-        P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0.6, 0, -0.8]]), 0.1),
-        coupling=np.array([[0, 1.6], [1.6, 0]]),
-        theta=0.1,
-    )
+    s = two_beams([170, 130], [-0.7, 0.4], [[0, 0, 1.0], [0.6, 0, -0.8]], 1.6, 0.1)
     times = np.linspace(0, 6, 7)
     st_s, st_c = {}, {}
     a = evolve_beams(s, times, propagator="spectral", stats=st_s)
@@ -639,16 +630,9 @@ def test_engine_estimate_and_options():
 def test_several_passes_equal_one(propagator):
     """Outputs evolved in several passes over the sectors (a small memory limit, or ``window``)
     equal one pass; spectral sectors are diagonalised again in each pass when they are not cached."""
-    from oile_q.exact.beams import _memory_parts
+    from oile_q.exact.beams.memory import memory_parts
 
-    s = BeamStructure(
-        labels=("e", "x"),
-        sizes=np.array([40, 30]),
-        omega=np.array([-0.5, 0.9]),
-        P0_mass=flavor_to_mass(np.array([[0, 0, 1.0], [0.6, 0, -0.8]]), 0.2),
-        coupling=np.array([[0, 1.5], [1.5, 0]]),
-        theta=0.2,
-    )
+    s = two_beams([40, 30], [-0.5, 0.9], [[0, 0, 1.0], [0.6, 0, -0.8]], 1.5, 0.2)
     times = np.linspace(0, 4, 9)
     one, st1 = {}, {}
     one = evolve_beams(s, times, propagator=propagator, stats=st1)
@@ -656,7 +640,7 @@ def test_several_passes_equal_one(propagator):
     st2 = {}
     two = evolve_beams(s, times, propagator=propagator, window=2, stats=st2)
     assert st2["passes"] == 5
-    fixed, per, store, _ = _memory_parts(
+    fixed, per, store, _ = memory_parts(
         s, tol=1e-12, drop=None, chunk_states=1 << 15, entropy_max_dim=1024, pairs=True, propagator=propagator
     )
     st3 = {}
@@ -675,24 +659,26 @@ def test_spectral_floor_at_N16384_equals_chebyshev():
     state is missed by any window) is the floor of the spectral residual; the floor keeps ~270
     pairs of the central sector (not the ~7300 that reaching 2e-13 took) and the state equals
     the Chebyshev series to 1e-10."""
-    from oile_q.exact.beams import _Basis, _Chebyshev, _chunk_hamiltonian, _initial_state, _Spectral
+    from oile_q.exact.beams.basis import Basis, initial_state
+    from oile_q.exact.beams.hamiltonian import chunk_hamiltonian
+    from oile_q.exact.beams.propagators import SectorChebyshev, SpectralSector
 
     s = beam_structure(
         Scenario.beams([8192, 8192], flavor="ex", omega=[-0.5, 0.5], directions="axis", gamma=0.05, theta=0.1)
     )
     keep, _, _ = sector_plan(s)
-    basis = _Basis(s.sizes, keep)
-    psi = _initial_state(s, basis)
+    basis = Basis(s.sizes, keep)
+    psi = initial_state(s, basis)
     i = int(np.argmax([np.linalg.norm(psi[basis.offsets[k] : basis.offsets[k + 1]]) for k in range(keep.size)]))
     lo, hi = basis.offsets[i], basis.offsets[i + 1]
-    H = _chunk_hamiltonian(s, basis, lo, hi)
-    sp = _Spectral(H, psi[lo:hi], 1e-12, target=1e-14)
-    assert sp.floor and sp.lam.size < 600 and sp.residual <= _Spectral.FLOOR
+    H = chunk_hamiltonian(s, basis, lo, hi)
+    sp = SpectralSector(H, psi[lo:hi], 1e-12, target=1e-14)
+    assert sp.floor and sp.lam.size < 600 and sp.residual <= SpectralSector.FLOOR
     times = np.array([0.5, 2.0])
     a = np.empty((2, hi - lo), complex)
     sp.states(times, a)
     b = np.empty_like(a)
-    _Chebyshev(H, 1e-12).propagate(psi[lo:hi].copy(), times, b)
+    SectorChebyshev(H, 1e-12).propagate(psi[lo:hi].copy(), times, b)
     assert np.abs(a - b).max() < 1e-10
 
 

@@ -338,12 +338,12 @@ def _error_vs_exact(sc, schedule, gamma, t, seed=None):
     return np.abs(c - e).max()
 
 
-def _conv_scenario():
+def _conv_scenario(count=3, seed=11):
     return Scenario.from_groups(
-        [dict(name="e", count=3, flavor="e", omega=0.5), dict(name="x", count=3, flavor="x", omega=-0.5)],
+        [dict(name="e", count=count, flavor="e", omega=0.5), dict(name="x", count=count, flavor="x", omega=-0.5)],
         gamma=0.1,
         theta=0.3,
-        seed=11,
+        seed=seed,
     )
 
 
@@ -435,12 +435,7 @@ def test_sector_by_sector_equals_full_basis_n12(rng):
 
 @pytest.mark.slow
 def test_closed_round_robin_converges_n8():
-    sc = Scenario.from_groups(
-        [dict(name="e", count=4, flavor="e", omega=0.5), dict(name="x", count=4, flavor="x", omega=-0.5)],
-        gamma=0.1,
-        theta=0.3,
-        seed=3,
-    )
+    sc = _conv_scenario(count=4, seed=3)
     gammas = np.array([0.04, 0.02, 0.01, 0.005])
     err = np.array([_error_vs_exact(sc, "round-robin", g, 3.0) for g in gammas])
     slope = np.polyfit(np.log(gammas), np.log(err), 1)[0]
