@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Miscidynamics: what the ``misci`` engine costs and how well it follows the OILE map
-(a benchmark and validation script, not a test; DESIGN.md section 7, issue 9).
+(a benchmark and validation script, not a test; docs/theory.md, issue 9).
 
 Parts (each prints a table; ``--json`` also writes every figure):
 
@@ -30,7 +30,7 @@ Parts (each prints a table; ``--json`` also writes every figure):
     gamma = 1e-2, p = 0.1: misci (s = p) vs the Poisson OILE map (seeds 1-2), next to the
     every-step flow (s = 1) on the same gas.
 
-BLAS is limited to one thread before numpy is imported ("on one core"; DESIGN.md section 6).
+BLAS is limited to one thread before numpy is imported ("on one core").
 
     python benchmarks/bench_misci.py cost
     python benchmarks/bench_misci.py stationary slope map long poisson --json misci.json

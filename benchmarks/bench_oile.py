@@ -18,7 +18,7 @@ Measures, in one run on this machine:
    integrates (scipy.integrate.solve_ivp is wrapped for the duration of the call to count
    and time the calls; no library code is changed).
 
-BLAS is limited to one thread before numpy is imported (DESIGN.md section 6: a 4x4 expm
+BLAS is limited to one thread before numpy is imported (a 4x4 expm
 with two OpenBLAS threads is ~200x slower). The numba kernels are serial.
 
     python benchmarks/bench_oile.py                 # full table, ~1 minute

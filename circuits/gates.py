@@ -174,7 +174,7 @@ class SwapPowerGate(Gate):
     r"""The SWAP-power gate :math:`\exp(-i\phi\,\mathrm{SWAP}) = \cos\phi\,1 - i\sin\phi\,\mathrm{SWAP}`.
 
     One OILE encounter without vacuum terms is this gate with phi = gamma (1 - v_a.v_b)
-    (DESIGN.md section 2: sigma.sigma = 2 SWAP - 1). Its Weyl coordinates lie on the SWAP
+    (docs/conventions.md: sigma.sigma = 2 SWAP - 1). Its Weyl coordinates lie on the SWAP
     line, so any phi that is not a multiple of pi needs three CNOTs; the definition is an
     exact three-CNOT template that also takes an unbound ``Parameter``.
 

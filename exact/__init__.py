@@ -3,7 +3,7 @@ numba kernels on 2^N state vectors, reduced density matrices, the memory guard.
 
 Engines (through ``oile_q.run``), one file each:
 
-* ``exact_engine``: ``"exact"``, the all-to-all Hamiltonian of DESIGN.md section 2, evolved exactly;
+* ``exact_engine``: ``"exact"``, the all-to-all Hamiltonian of docs/conventions.md, evolved exactly;
 * ``closed_engine``: ``"closed"``, the ``oile`` encounter schedule applied to the whole N-spin
   state (no tracing).
 

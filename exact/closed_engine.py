@@ -1,5 +1,5 @@
 """The ``closed`` engine: the ``oile`` encounter schedule applied to the whole N-spin state
-vector, without tracing (DESIGN.md section 1).
+vector, without tracing (docs/theory.md).
 
 Each step applies, to every pair (a, b) of the step, the pair propagator ("exact", "split" or
 "symmetric", the closed form ``oile_q.encounter.pair_blocks``: phases on |up up>,

@@ -1,4 +1,4 @@
-"""The ``exact`` engine: the closed all-to-all Hamiltonian of DESIGN.md section 2,
+"""The ``exact`` engine: the closed all-to-all Hamiltonian of docs/conventions.md,
 
     H = sum_a -(omega_a/2) B.sigma_a + mu/(N-1) sum_{a<b} (g_ab/2) sigma_a.sigma_b,
 

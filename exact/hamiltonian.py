@@ -1,6 +1,6 @@
 """The all-to-all Hamiltonian in the mass basis, three ways that must agree.
 
-In units of mu (time is mu t), with B = z in the mass basis (DESIGN.md section 2):
+In units of mu (time is mu t), with B = z in the mass basis (docs/conventions.md):
 
     H / mu = sum_a hz_a Z_a + sum_{a<b} J_ab (X_a X_b + Y_a Y_b + Z_a Z_b),
     hz_a = -omega_a / (2 mu),   J_ab = g_ab / (2 (N - 1)),   g_ab = 1 - v_a . v_b.

@@ -26,7 +26,7 @@
 # * one encounter **entangles** the pair: concurrence $\propto \varphi$, and the purity the
 #   neutrino loses grows as $\varphi^2$, which is why $\gamma\to 0$ is the coherent (mean-field) limit.
 #
-# Conventions (the project's `DESIGN.md`, section 2): a one-body state is
+# Conventions (the project's `docs/conventions.md`): a one-body state is
 # $\rho = \tfrac12(1 + \mathbf P\cdot\boldsymbol\sigma)$ with Bloch vector $\mathbf P$;
 # $\nu_e$ is $\mathbf P = (0,0,1)$, $(\nu_e+\nu_x)/\sqrt2$ is $(1,0,0)$; time is $\mu t$.
 #

@@ -136,7 +136,7 @@ print("Eq. (8) = precession + amplitude damping towards Q (checked on random P)"
 # **to second order in $\gamma$**, so the mismatch per encounter should be $O(\gamma^3)$ and,
 # after the $\mu t/\gamma$ encounters of a fixed time, $O(\gamma^2)$. We measure both with
 # vacuum oscillations and mixing switched on ($\omega = 0.5\mu$, $\theta = 0.3$; `master`
-# includes the partner's own precession during the encounter, DESIGN.md section 4), and the
+# includes the partner's own precession during the encounter, docs/theory.md, The bracket and Poisson timing), and the
 # one-step error also without them, where the closed forms above predict that the
 # $\gamma^3$ term vanishes and the error starts at $\gamma^4$ ($\cos^2\varphi$ vs $e^{-\varphi^2}$).
 

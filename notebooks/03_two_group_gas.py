@@ -24,7 +24,7 @@
 # * the late-time fixed point of paper I, Eq. (19): $\mathbf P_a\to(0,0,\langle P_3\rangle)$ in the
 #   mass basis, and the conserved $\sum_a P_{3,a}$ that fixes it;
 # * master equations (paper I Eqs. 14 and 17) as the bridge, and the *miscidynamic* path
-#   along quasi-steady states (DESIGN.md section 7) that follows the slow drift at a cost
+#   along quasi-steady states (`docs/theory.md`, Miscidynamics) that follows the slow drift at a cost
 #   independent of $\gamma$.
 #
 # Set `OILE_Q_QUICK=1` to shrink every run.
@@ -48,7 +48,7 @@ plt.rcParams["figure.dpi"] = 90
 #
 # $N = 100$ particles with random, fixed velocities: 60 start as $\nu_e$ with vacuum frequency
 # $\omega = 0.1\mu$, 40 as $\nu_x$ with $\omega = 0.2\mu$; a small mixing angle $\theta = 10^{-3}$
-# (DESIGN.md section 2 explains the convention). Every step, a random perfect matching pairs
+# (`docs/conventions.md` explains the convention). Every step, a random perfect matching pairs
 # everybody; pair $(a,b)$ meets with $\varphi_{ab} = \gamma(1-\vec v_a\cdot\vec v_b)$.
 #
 # The $\gamma\to 0$ limit at fixed $\mu t$ is the **mean field**:
@@ -189,7 +189,7 @@ assert final[0.1] < 1e-3  # gamma mu t = 40 or 100: the fixed point is reached
 # Decoherence only slowly moves the gas along the family of such states, so one can follow
 # the path itself in the slow time $\tau=\gamma\mu t$, at a cost that does not depend on
 # $\gamma$ (paper II, arXiv:2508.14331). The derivation and its checks are in the project's
-# `DESIGN.md`, **section 7 (Miscidynamics)**; this notebook does not repeat them. The `misci`
+# `docs/theory.md`, **section Miscidynamics**; this notebook does not repeat them. The `misci`
 # engine implements it; if it is available here, we run it briefly and compare its
 # phase-invariant group observables with the map.
 
@@ -218,9 +218,9 @@ if "misci" in list_engines():
     gap = np.abs(p3_map[late] - p3_misci[late]).max()
     print(summary(misci))
     print(f"max |<P_3>_group(map) - misci| for tau >= 3: {gap:.4f}")
-    assert gap < 0.01  # DESIGN.md section 7: ~5e-4 - 4e-3, comparable to the seed-to-seed scatter
+    assert gap < 0.01  # comparable to the seed-to-seed scatter
 else:
-    print("The misci engine is not available in this installation: see DESIGN.md section 7.")
+    print("The misci engine is not available in this installation: see docs/theory.md.")
 
 # %% [markdown]
 # ## Exercises

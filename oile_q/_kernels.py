@@ -2,7 +2,7 @@
 OILE encounter map on Bloch vectors.
 
 Everything here works in the *mass* basis, where B = (0, 0, 1): the vacuum term is a
-rotation about z and the pair Hamiltonian conserves total S_3 (DESIGN.md section 6).
+rotation about z and the pair Hamiltonian conserves total S_3 (docs/conventions.md, The encounter).
 
 The exact pair propagator over one step. With S = omega_a + omega_b, D = omega_a - omega_b
 and step duration tau,

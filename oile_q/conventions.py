@@ -1,4 +1,4 @@
-"""Conventions shared by every engine (DESIGN.md section 2), and small Bloch algebra.
+"""Conventions shared by every engine (docs/conventions.md), and small Bloch algebra.
 
 One-body state: rho = (1 + P . sigma) / 2. Flavor basis: nu_e -> P = (0, 0, +1).
 Mixing: in flavor coordinates B = (-sin 2 theta, 0, cos 2 theta); a mass-basis vector

@@ -1,4 +1,4 @@
-"""O(N) velocity moments for sums over partners (DESIGN.md section 4).
+"""O(N) velocity moments for sums over partners (docs/theory.md, Cost).
 
 With g_ab = 1 - v_a.v_b, the sums over b of g_ab X_b and g_ab^2 X_b expand into sums of X_b,
 v_b X_b and v_b v_b X_b, so no engine needs an N x N loop; g_aa = 0 makes the exclusion

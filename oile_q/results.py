@@ -1,4 +1,4 @@
-"""The shared result (DESIGN.md section 5): an xarray.Dataset, its netCDF round trip and
+"""The shared result (docs/results.md): an xarray.Dataset, its netCDF round trip and
 the standard observables.
 
 Layout: ``P`` (time, particle, component) in the flavor basis, coords ``time`` (mu t),

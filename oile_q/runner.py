@@ -1,4 +1,4 @@
-"""The one pipeline behind ``run(scenario, engine, ...)`` (DESIGN.md section 5).
+"""The one pipeline behind ``run(scenario, engine, ...)`` (docs/architecture.md, Data flow).
 
 For every engine alike: check the scenario, look the engine up (``oile_q.engine``), validate
 its options against its declaration, build the schedule, resolve the time grid, let the

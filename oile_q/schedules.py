@@ -1,4 +1,4 @@
-"""Who meets whom, when (DESIGN.md section 3).
+"""Who meets whom, when (docs/conventions.md, Schedules).
 
 A schedule hands out its steps in chunks of int32 arrays (steps, N//2, 2), pairs (-1, -1)
 padding the slots of particles that do not meet. Random schedules use a counter-based

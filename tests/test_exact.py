@@ -158,7 +158,7 @@ def test_two_neutrinos_match_analytic_solution(rng, w1, w2, g, theta, method):
     got = mass_basis(ds).values
     ref = np.array([two_neutrino(P0[0], P0[1], w1, w2, g, theta, t) for t in times])
     assert np.abs(got - ref).max() < 1e-10
-    if w1 == w2 == 0:  # DESIGN.md closed form: P_a' = c^2 P_a + s^2 P_b + s c P_b x P_a
+    if w1 == w2 == 0:  # docs/conventions.md closed form: P_a' = c^2 P_a + s^2 P_b + s c P_b x P_a
         phi = g * times[:, None]
         c, s = np.cos(phi), np.sin(phi)
         Pa = c**2 * P0[0] + s**2 * P0[1] + s * c * np.cross(P0[1], P0[0])

@@ -1,4 +1,4 @@
-"""Master equations (DESIGN.md section 4) against the discrete map, and the mean field."""
+"""Master equations (docs/theory.md) against the discrete map, and the mean field."""
 
 import numpy as np
 import pytest
@@ -92,7 +92,7 @@ def test_foreground_master_is_paper_eq8_without_vacuum():
 
 def test_master_matches_oile_group_means_large_ensemble():
     """gamma = 0.05, 2 x 10^4 particles, mu t = 10: group means agree far better than the
-    mean field does (DESIGN.md quotes 0.006 for its check)."""
+    mean field does (the design estimate was 0.006)."""
     sc = bipolar(20_000, gamma=0.05)
     T = np.linspace(0, 10, 21)
     o = group_means(run(sc, "oile", times=T, seed=2))
@@ -146,7 +146,7 @@ def test_master_tends_to_meanfield_as_gamma_to_zero():
 
 
 def test_compiled_right_hand_side_equals_the_moment_formula(rng):
-    """The master engine's compiled right-hand side is the numpy moment formula of DESIGN.md
+    """The master engine's compiled right-hand side is the numpy moment formula of docs/theory.md
     section 4 (oile_q.moments), term by term, to round-off."""
     from oile_q.engines._master_kernels import master_rhs
 

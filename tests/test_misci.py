@@ -1,4 +1,4 @@
-"""Miscidynamics (DESIGN.md section 7): the QSS solver, the QSS extraction and the ``misci`` engine.
+"""Miscidynamics (docs/theory.md, Miscidynamics): the QSS solver, the QSS extraction and the ``misci`` engine.
 
 Fast tests use small gases and short slow times; the heavy validations (against the OILE map,
 the meanfield drift at N = 10^4, long times) are marked slow or live in

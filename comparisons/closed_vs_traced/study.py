@@ -345,7 +345,7 @@ def run_convergence(cfg, run):
         r = np.sqrt((np.take_along_axis(rm, idx, axis=1) ** 2).mean(axis=1))
         boot.append(np.polyfit(np.log(gammas), np.log(r), 1)[0])
     lo, hi = np.percentile(boot, [16, 84])
-    comparable = sc.n == 6 and t == 2.0  # DESIGN.md's figures are for N = 6, mu t = 2
+    comparable = sc.n == 6 and t == 2.0  # the design estimate's figures are for N = 6, mu t = 2
     design = dict(zip(np.round(c["design_gammas"], 12), c["design_errors"])) if comparable else {}
     rows = []
     for i, g in enumerate(gammas):
@@ -405,9 +405,7 @@ def plot_convergence(run, cfg, gammas, rr, rm, rms, fit, name):
         ax.loglog(g, a * g**p, ":", color="0.35", lw=1.2, label=lab)
     if fit["comparable"]:
         dg, de = np.array(c["design_gammas"]), np.array(c["design_errors"])
-        ax.loglog(
-            dg, de, "D", mfc="none", mec="k", ms=7, label="DESIGN.md sec. 3 quoted\n(round-robin, scenario not stated)"
-        )
+        ax.loglog(dg, de, "D", mfc="none", mec="k", ms=7, label="design estimate\n(round-robin, scenario not recorded)")
     ax.set_xlabel("gamma = mu dz (one encounter)")
     ax.set_ylabel(f"max_a |P_a^closed - P_a^exact| at mu t = {fit['t']:g}")
     ax.set_title(f"closed -> exact as gamma -> 0 (N = {fit['N']}, mu t = {fit['t']:g}, fixed)", fontsize=10)
@@ -521,14 +519,17 @@ def main(outdir, quick=False):
     dq = [r for r in vrows if np.isfinite(r["design_md_quoted"])]
     if dq:
         design_line = (
-            f"DESIGN.md section 3 quotes {each(dq, 'design_md_quoted', 'g')} for gamma = {each(dq, 'gamma', 'g')} "
+            f"The project's design estimate was {each(dq, 'design_md_quoted', 'g')} "
+            f"for gamma = {each(dq, 'gamma', 'g')} "
             "(N = 6, mu t = 2, round-robin; its scenario and error measure are not stated). This scenario gives "
             f"{each(dq, 'error_round_robin', '.4f')} (ratio {each(dq, 'ratio_to_quoted', '.3f')}): the same O(gamma) "
-            "law, a prefactor about half as large, so DESIGN's figures come from another scenario (or error measure)."
+            "law, a prefactor about half as large, so the estimate's figures come from another scenario "
+            "(or error measure)."
         )
     else:
         design_line = (
-            "(Quick run: the sizes differ from DESIGN.md's N = 6, mu t = 2, so no comparison with its quoted figures.)"
+            "(Quick run: the sizes differ from the design estimate's N = 6, mu t = 2, so no comparison with its "
+            "figures.)"
         )
     return run.report(
         title="Closed vs traced",

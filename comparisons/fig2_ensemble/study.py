@@ -142,7 +142,7 @@ def purity_text(purity, groups, vector_ratio):
     if all(purity[g][3] > 0 for g in far):
         text += (
             " (its purity is higher: the random choice of partners adds a purity source Eq. (14) lacks; "
-            "DESIGN.md section 7)"
+            "docs/theory.md, Purity and the source S_a)"
         )
     if vector_ratio < 4:
         text += ", while the mean Bloch vector stays within the noise of Eq. (14)"

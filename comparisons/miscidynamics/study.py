@@ -3,7 +3,7 @@ equation, gamma = 1e-2 ... 1e-3.
 
 Paper I's two-group gas (60 nu_e, omega = 0.1 mu; 40 nu_x, omega = 0.2 mu; theta = 1e-3;
 random matchings) is run to tau = gamma mu t = 10 by the OILE map (several schedule seeds),
-the master equation and ``misci`` (DESIGN.md section 7: master equation through the transient,
+the master equation and ``misci`` (docs/theory.md, Miscidynamics: master equation through the transient,
 then the flow of the signed lengths c_a and dephased parts q_a^2 in tau) for gamma = 1e-2,
 3e-3 and 1e-3, and writes
 

@@ -253,7 +253,10 @@ def purity_text(rows):
         f"map's <|P|> is {'above' if purer else 'off'} Eq. (14)'s"
     )
     if purer:
-        text += " (the random choice of partners adds a purity source that Eq. (14) lacks; DESIGN.md section 7)"
+        text += (
+            " (the random choice of partners adds a purity source that Eq. (14) lacks; docs/theory.md, "
+            "Purity and the source S_a)"
+        )
     return text + "."
 
 

@@ -3,7 +3,7 @@
 
 A beam is a group of N_g neutrinos that share velocity v_g, vacuum frequency omega_g and one
 pure initial state. With J_g = (1/2) sum_{a in g} sigma_a the collective spin of beam g, the
-all-to-all Hamiltonian of DESIGN.md section 2,
+all-to-all Hamiltonian of docs/conventions.md,
 
     H = sum_a -(omega_a/2) B.sigma_a + mu/(N-1) sum_{a<b} (g_ab/2) sigma_a.sigma_b,
 

@@ -38,7 +38,7 @@ def _moments(X, V, w, with_second):
 
 @njit(cache=True)
 def master_rhs(P, V, wB, g2, inv, gamma, s, out):
-    """out = dP/d(mu t) of the g-weighted master equation (DESIGN.md section 4):
+    """out = dP/d(mu t) of the g-weighted master equation (docs/theory.md):
 
         (-w_a B + M_a) x P_a - gamma (g2_a P_a - <g^2 P_b>_a)
             - s (gamma / 2) [M_a x (M_a x P_a) + <g (M_b x P_b)>_a x P_a]

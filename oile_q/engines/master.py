@@ -1,4 +1,4 @@
-r"""The ``master`` engine: the OILE master equations (paper I Eqs. 8, 14, 17; DESIGN.md section 4).
+r"""The ``master`` engine: the OILE master equations (paper I Eqs. 8, 14, 17; docs/theory.md).
 
 In units of mu t,
 

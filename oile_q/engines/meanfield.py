@@ -1,4 +1,4 @@
-"""The ``meanfield`` engine: the gamma -> 0 limit of OILE (DESIGN.md section 1).
+"""The ``meanfield`` engine: the gamma -> 0 limit of OILE (docs/theory.md).
 
     dP_a/d(mu t) = (-(omega_a/mu) B + M_a) x P_a,   M_a = <g_ab P_b>_b = (1/(N-1)) sum_b g_ab P_b,
 

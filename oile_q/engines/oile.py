@@ -1,4 +1,4 @@
-"""The ``oile`` engine: the discrete OILE map (paper I; DESIGN.md sections 2-3).
+"""The ``oile`` engine: the discrete OILE map (paper I; docs/conventions.md).
 
 Each step, the particles paired by the schedule meet: the pair evolves exactly for one
 encounter (closed form in the mass basis, ``oile_q._kernels``) and only the one-body states

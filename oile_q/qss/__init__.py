@@ -1,5 +1,5 @@
 r"""Quasi-steady states (QSS) of the isotropic mean field, and their extraction from a result
-(DESIGN.md section 7; paper II, arXiv:2508.14331).
+(docs/theory.md, section Miscidynamics; paper II, arXiv:2508.14331).
 
 Work in the mass basis, B = (0, 0, 1). A QSS is a collective precession mode: in the frame
 rotating about B at a common frequency Omega every Bloch vector is static. With the transverse

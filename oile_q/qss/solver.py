@@ -443,5 +443,5 @@ def _no_root_message(w, C, M3, branch=False, guess=None):
     )
     return (
         f"{what} for <c> per frequency {np.round(C, 6).tolist()} at omega {np.round(w, 6).tolist()} "
-        f"and M3 = {M3:.6g} (Q1-Q2 of DESIGN.md section 7 have no root there)."
+        f"and M3 = {M3:.6g} (the QSS equations Q1-Q2 have no root there)."
     )

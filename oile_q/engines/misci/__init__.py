@@ -1,5 +1,5 @@
 """The ``misci`` engine: miscidynamics, the slow path along quasi-steady states (QSS) at a cost
-independent of gamma (paper II, arXiv:2508.14331; DESIGN.md section 7).
+independent of gamma (paper II, arXiv:2508.14331; docs/theory.md).
 
 Two stages. **Start**: the master equation (with the schedule spread X_a the random choice of
 partners adds) runs through the transient until the QSS criterion holds, or to a given switch

@@ -1,5 +1,5 @@
 r"""The slow flow of the ``misci`` engine: the signed lengths c_a and the dephased parts q_a^2
-along the quasi-steady states, in tau = gamma mu t (paper II, arXiv:2508.14331; DESIGN.md section 7).
+along the quasi-steady states, in tau = gamma mu t (paper II, arXiv:2508.14331; docs/theory.md).
 
 Mass basis, B = (0, 0, 1), units of mu. The axes h_a = h(omega_a; Omega, m) are re-solved from
 Q1-Q2 at fixed M3 (``oile_q.qss.solve_reduced``) at every evaluation; then

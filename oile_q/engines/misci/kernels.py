@@ -8,7 +8,7 @@ For per-particle fields F (N, K) and unit velocities V (N, 3), with g_ab = 1 - v
 from the moments S0 = sum_b F_b, S1 = sum_b v_b F_b, S2 = sum_b v_b v_b^T F_b:
 G1 = S0 - v_a.S1 and G2 = S0 - 2 v_a.S1 + v_a^T S2 v_a (g_aa = 0 excludes b = a). Same sums as
 ``oile_q.moments.Moments``; compiled so that N = 10^4 costs ~N * 13 * K flops per call and no
-multithreaded BLAS call on a tiny matrix (DESIGN.md section 6).
+multithreaded BLAS call on a tiny matrix (docs/theory.md, Numerical methods).
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def flow_kernel(V, idx, c, q2, H, g2, s, source, isotropic):
 def spread_source(P, X, V, w, g2, s, isotropic):
     """The purity source S_a and the decay rate r_a of the schedule spread X_a = E|delta P_a|^2 that
     the random choice of partners adds to a master-equation state P (N, 3), for the misci start:
-    dX_a/d tau = r_a X_a + S_a, with (DESIGN.md section 7, the dephased parts with h_a -> P_a/|P_a|)
+    dX_a/d tau = r_a X_a + S_a, with (docs/theory.md, The start; the dephased parts with h_a -> P_a/|P_a|)
 
         S_a = <g_ab^2 (n_a n_b - tr Pi_a Pi_b)>_b - s M_a^T (n_a 1 - Pi_a) M_a,
         r_a = -2 <g_ab^2>_b + s (|M_a|^2 - |M_a x u_a|^2 / 2),
