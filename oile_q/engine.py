@@ -33,6 +33,7 @@ Built-in engines are registered by their import path and imported on first use, 
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import importlib
 from collections.abc import Callable, Mapping
@@ -330,7 +331,7 @@ class Cost:
 # --------------------------------------------------------------------------- engines
 
 
-class Engine:
+class Engine(abc.ABC):
     """Base class of every engine (see the module docstring for a complete example).
 
     An engine takes no constructor parameters: it declares class attributes and implements
@@ -412,6 +413,7 @@ class Engine:
 
     def check(self, request: Request) -> None:
         """Engine-specific checks before any work (override; raise InputError)."""
+        return None  # an optional hook: nothing to check by default
 
     def estimate(self, request: Request) -> Cost | None:
         """The cost of ``request`` before it runs (override); None if unknown."""
@@ -437,8 +439,10 @@ class Engine:
         sc = Scenario.foreground([0, 0, 1], [0.6, 0, 0.8], gamma=0.1, omega=0.3, theta=0.2)
         return sc, {"steps": 5}
 
-    def run(self, request: Request) -> Output:  # pragma: no cover - the interface
-        raise NotImplementedError(f"engine {self.name!r} does not implement run()")
+    @abc.abstractmethod
+    def run(self, request: Request) -> Output:
+        """Evolve ``request`` and return its :class:`Output` (every engine implements this; a class
+        without it cannot be instantiated, so ``register_engine`` refuses it)."""
 
     def describe(self) -> str:
         """Several lines for ``oile-q engines``: summary, grid, supports and options."""
