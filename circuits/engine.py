@@ -80,12 +80,7 @@ class CircuitEngine(Engine):
         return self._plans[request]
 
     def check(self, request: Request) -> None:
-        """Refuse what the backend cannot take (``planning.plan``), before any run.
-
-        Returns
-        -------
-        None
-        """
+        """Refuse what the backend cannot take (``planning.plan``), before any run."""
         self.plan_of(request)
 
     def estimate(self, request: Request) -> Cost:

@@ -96,10 +96,6 @@ class CircuitSpec:
     def add_record(self, qubits: tuple) -> None:
         """Record that, after the instructions so far, ``qubits[j]`` holds ``particles[j]``
         at the next recorded step (and how many encounters the circuit has had by then).
-
-        Returns
-        -------
-        None
         """
         self.records.append((len(self.records), len(self.circuit.data), qubits))
         self.encounter_positions.append(self.encounters)
@@ -123,10 +119,6 @@ def prepare_state(qc: QuantumCircuit, P: ArrayLike, qubit: int, purifier: int | 
         The qubit that gets the state.
     purifier : int, optional
         A qubit in |0> for a mixed state (required when |P| < 1).
-
-    Returns
-    -------
-    None
 
     Raises
     ------

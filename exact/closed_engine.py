@@ -66,9 +66,6 @@ class ClosedEngine(Engine):
     def check(self, request: Request) -> None:
         """The pairs and the memory guard, before any work.
 
-        Returns
-        -------
-        None
             The request may run.
 
         Raises

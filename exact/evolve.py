@@ -59,21 +59,11 @@ class StateOperator:
         self.flip = model.flip_bits
 
     def matvec(self, v: np.ndarray, out: np.ndarray) -> None:
-        """out <- H v.
-
-        Returns
-        -------
-        None
-        """
+        """out <- H v."""
         _kernels.hmatvec(v, out, self.diag, self.flip, self.n)
 
     def cheb_step(self, cur, prev, shift, scale, outs, coefs, first) -> None:
-        """One step of the Chebyshev recursion (``_kernels.cheb_step``).
-
-        Returns
-        -------
-        None
-        """
+        """One step of the Chebyshev recursion (``_kernels.cheb_step``)."""
         _kernels.cheb_step(cur, prev, self.diag, self.flip, self.n, shift, scale, outs, coefs, first)
 
     def vdot(self, a: np.ndarray, b: np.ndarray) -> complex:

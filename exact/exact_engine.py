@@ -150,9 +150,6 @@ class ExactEngine(Engine):
         """Options that do not go together, QuSpin for "expm", the beam structure for "beams",
         and the memory guard of the method "auto" resolves to, before any work.
 
-        Returns
-        -------
-        None
             The request may run: its options go together and its memory fits.
 
         Raises

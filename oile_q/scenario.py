@@ -249,7 +249,8 @@ class Scenario:
         Raises
         ------
         InputError
-            One line naming the group and key that is wrong.
+            One line naming the group and key that is wrong: a missing count, both or neither of
+            flavor and P, a Bloch vector longer than 1, a velocity that is not a unit vector.
 
         Examples
         --------

@@ -81,12 +81,7 @@ class Stream:
         self.X, self.H, self.maps = {}, {}, {}
 
     def add(self, c: int, X: np.ndarray, H) -> None:
-        """Chunk c's states X (w, rows) and Hamiltonian H; observes chunk c - 1.
-
-        Returns
-        -------
-        None
-        """
+        """Chunk c's states X (w, rows) and Hamiltonian H; observes chunk c - 1."""
         lo, hi = self.chunks[c]
         self.X[c], self.H[c] = X, H
         self.maps[c] = [raise_map(self.basis, g, lo, hi) for g in range(self.basis.G)]
@@ -98,12 +93,7 @@ class Stream:
             del self.maps[old]
 
     def finish(self) -> None:
-        """Observes the last chunk and lets the states go.
-
-        Returns
-        -------
-        None
-        """
+        """Observes the last chunk and lets the states go."""
         last = max(self.X)
         self._observe(last)
         self.X.clear(), self.H.clear(), self.maps.clear()

@@ -101,21 +101,11 @@ class SectorOperator:
         )
 
     def matvec(self, v: np.ndarray, out: np.ndarray) -> None:
-        """out <- H v.
-
-        Returns
-        -------
-        None
-        """
+        """out <- H v."""
         out[...] = self.H @ v
 
     def cheb_step(self, cur, prev, shift, scale, outs, coefs, first) -> None:
-        """One step of the Chebyshev recursion (``_beams_kernels.cheb_step``).
-
-        Returns
-        -------
-        None
-        """
+        """One step of the Chebyshev recursion (``_beams_kernels.cheb_step``)."""
         cheb_step(*self.csr, cur, prev, shift, scale, outs, coefs, first)
 
     def vdot(self, a: np.ndarray, b: np.ndarray) -> complex:
@@ -242,12 +232,7 @@ class SpectralSector:
         return self.U.nbytes
 
     def states(self, times, out: np.ndarray) -> None:
-        """out[k] <- x(times[k]) (absolute times; ``out`` complex (T, dim)).
-
-        Returns
-        -------
-        None
-        """
+        """out[k] <- x(times[k]) (absolute times; ``out`` complex (T, dim))."""
         Z = self.c[:, None] * np.exp(-1j * np.asarray(times, float)[None, :] * self.lam[:, None])
         out[:] = _rdot(self.U, Z).T
 
@@ -312,12 +297,7 @@ class ChunkPropagators:
         return X, kp.H
 
     def end_pass(self, t: float) -> None:
-        """Every chunk has been evolved to ``t``.
-
-        Returns
-        -------
-        None
-        """
+        """Every chunk has been evolved to ``t``."""
         self.t = t
 
     def _build(self, c, first_pass):

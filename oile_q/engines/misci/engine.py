@@ -200,10 +200,6 @@ class MisciEngine(Engine):
         arrays, a switch time after the run's end, a ``start`` Dataset of another scenario, clashing
         start options.
 
-        Returns
-        -------
-        None
-
         Raises
         ------
         InputError
